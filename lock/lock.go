@@ -1,0 +1,185 @@
+// Package lock elects one leader among tokend replicas with a Redis lease
+// (github.com/bsm/redislock) and numbers each acquisition with a term
+// (epoch).
+//
+// Guarantees: the leader's work runs under a context that is cancelled as
+// soon as leadership ends: on shutdown, when the lease is found lost, or when
+// no renewal has succeeded for RenewDeadline (< LeaseTTL), measured on the
+// injected clock from the start of the last successful renewal. So, with
+// clocks that advance at about the same rate, the work is cancelled before
+// the lease can expire and anyone else can obtain it.
+//
+// What lock does NOT promise: that a paused process notices in time. A
+// leader stopped by the OS or a long GC pause can still act after its lease
+// is gone; writes must therefore be fenced separately (see package store's
+// fetch tickets, which check the lease value in Redis).
+package lock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/bsm/redislock"
+	"github.com/redis/go-redis/v9"
+	"k8s.io/utils/clock"
+)
+
+// Client is what the elector needs of Redis: scripts, and publish/subscribe
+// for release announcements. redis.UniversalClient satisfies it.
+type Client interface {
+	redis.Scripter
+	Publish(ctx context.Context, channel string, message interface{}) *redis.IntCmd
+	Subscribe(ctx context.Context, channels ...string) *redis.PubSub
+}
+
+// ReleasedMessage is published on Config.Channel when a leader lets go.
+const ReleasedMessage = `{"type":"released"}`
+
+// Config configures an Elector.
+type Config struct {
+	// Client is the Redis client. Its timeouts should be well below
+	// LeaseTTL; each call is also bounded by OpTimeout. Required.
+	Client Client
+	// Key is the lease key. Required.
+	Key string
+	// EpochKey is the hash (fields epoch, leader) holding the last term.
+	// Required; must share Key's hash tag on Redis Cluster.
+	EpochKey string
+	// Channel, when set, is where releases are announced and listened for,
+	// so standbys try at once instead of after RetryInterval.
+	Channel string
+	// ID names this replica (stored as the lease's metadata). Required.
+	ID string
+	// LeaseTTL is the lease's lifetime in Redis. Default 15s.
+	LeaseTTL time.Duration
+	// RenewInterval is how often the leader renews. Default 5s.
+	RenewInterval time.Duration
+	// RenewDeadline: with no successful renewal for this long, the leader
+	// steps down. Default 10s. Must be < LeaseTTL and > RenewInterval.
+	RenewDeadline time.Duration
+	// RetryInterval is how often a standby tries to obtain, jittered by
+	// +-20%. Default 2s.
+	RetryInterval time.Duration
+	// OpTimeout bounds each Redis call. Default min(2s, RenewInterval/2).
+	OpTimeout time.Duration
+	// Clock measures intervals and deadlines. Default: the real clock.
+	Clock clock.Clock
+	// Logger receives leadership changes. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.LeaseTTL, 15*time.Second)
+	def(&c.RenewInterval, 5*time.Second)
+	def(&c.RenewDeadline, 10*time.Second)
+	def(&c.RetryInterval, 2*time.Second)
+	def(&c.OpTimeout, min(2*time.Second, c.RenewInterval/2))
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Client == nil:
+		return errors.New("lock: Client is required")
+	case c.Key == "":
+		return errors.New("lock: Key is required")
+	case c.EpochKey == "":
+		return errors.New("lock: EpochKey is required")
+	case c.ID == "":
+		return errors.New("lock: ID is required")
+	case c.LeaseTTL <= 0 || c.RenewInterval <= 0 || c.RenewDeadline <= 0 || c.RetryInterval <= 0 || c.OpTimeout <= 0:
+		return errors.New("lock: durations must be positive")
+	case c.RenewDeadline >= c.LeaseTTL:
+		return fmt.Errorf("lock: renew_deadline (%s) must be less than lease_ttl (%s)", c.RenewDeadline, c.LeaseTTL)
+	case c.RenewInterval >= c.RenewDeadline:
+		return fmt.Errorf("lock: renew_interval (%s) must be less than renew_deadline (%s)", c.RenewInterval, c.RenewDeadline)
+	case c.OpTimeout >= c.RenewDeadline:
+		return fmt.Errorf("lock: op_timeout (%s) must be less than renew_deadline (%s)", c.OpTimeout, c.RenewDeadline)
+	}
+	return nil
+}
+
+// Term identifies one leadership: the lease value stored in Redis (which
+// fencing scripts compare against) and the term number.
+type Term struct {
+	// Value is the lease key's value while this term lasts.
+	Value string
+	// Epoch is max(previous epoch + 1, Redis TIME in ms).
+	Epoch int64
+	// ID is the leader's replica id.
+	ID string
+}
+
+// LogValue logs the term without the lease value.
+func (t Term) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int64("epoch", t.Epoch), slog.String("leader", t.ID))
+}
+
+// Elector campaigns for the lease and runs the leader's work while it holds
+// it. Its methods are safe for concurrent use; Run may be called once.
+type Elector struct {
+	cfg    Config
+	locker *redislock.Client
+	wake   chan struct{}
+
+	mu      sync.Mutex // guards term and leading
+	term    Term
+	leading bool
+}
+
+// New validates cfg (a copy is kept) and returns an Elector.
+func New(cfg Config) (*Elector, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	e := &Elector{
+		cfg:    cfg,
+		locker: redislock.New(cfg.Client),
+		wake:   make(chan struct{}, 1),
+	}
+	return e, nil
+}
+
+// Leading returns the current term and true while this replica leads.
+func (e *Elector) Leading() (Term, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.term, e.leading
+}
+
+func (e *Elector) setLeading(t Term, leading bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.term, e.leading = t, leading
+}
+
+// Wake makes a waiting standby try to obtain the lease now.
+func (e *Elector) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func isReleased(payload string) bool {
+	var ev struct {
+		Type string `json:"type"`
+	}
+	return json.Unmarshal([]byte(payload), &ev) == nil && ev.Type == "released"
+}

@@ -1,0 +1,243 @@
+// Package store owns tokend's Redis contract: the key layout under the
+// {prefix} hash tag, the fetch-ticket and fenced-write scripts, reads of an
+// app's record, refresh reports and change events. It also has Reader, the
+// in-process token cache for business apps (library mode).
+//
+// Fencing: a token write is accepted only if its ticket is greater than the
+// ticket of the stored token, and tickets are taken in one script that checks
+// the leader lease and uses max(last+1, Redis TIME ms). Writes are therefore
+// ordered by when their fetch started as seen by Redis. What store does NOT
+// promise: that the upstream still honours a token fetched before a newer
+// one; see the README's "Fencing" section for the residual window.
+//
+// store knows nothing about upstreams or scheduling, and nothing about how
+// the lease is held: the lease value is passed in by the caller.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	// ErrNotLeader: the lease key does not hold the caller's lease value,
+	// so no ticket was taken.
+	ErrNotLeader = errors.New("store: lease not held")
+	// ErrBudgetExhausted: the app's daily fetch budget is used up.
+	ErrBudgetExhausted = errors.New("store: daily fetch budget exhausted")
+	// ErrStaleTicket: a token with a newer ticket is already stored; the
+	// write was rejected and nothing changed.
+	ErrStaleTicket = errors.New("store: stale ticket, a newer token is stored")
+	// ErrExpired: the token would already be past its validity (minus the
+	// safety margin) when written; nothing changed.
+	ErrExpired = errors.New("store: token already expired")
+	// ErrNotFound: no token was ever written for the app.
+	ErrNotFound = errors.New("store: no record")
+)
+
+// BudgetDayOffset is added to Redis TIME before cutting days for the daily
+// budget: WeChat counts quota days in China Standard Time (UTC+8).
+const BudgetDayOffset = 8 * time.Hour
+
+// Client is what Store needs of a Redis client; redis.UniversalClient
+// (standalone, Sentinel or Cluster) satisfies it.
+type Client interface {
+	redis.Scripter
+	HSet(ctx context.Context, key string, values ...interface{}) *redis.IntCmd
+	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
+	Publish(ctx context.Context, channel string, message interface{}) *redis.IntCmd
+	Subscribe(ctx context.Context, channels ...string) *redis.PubSub
+	TxPipeline() redis.Pipeliner
+}
+
+// Config configures a Store.
+type Config struct {
+	// Client is the Redis client. Required.
+	Client Client
+	// Prefix is the key prefix inside the hash tag. Default "tokend".
+	Prefix string
+}
+
+// Store reads and writes one deployment's keys. It is safe for concurrent
+// use; it holds no state besides its configuration.
+type Store struct {
+	rdb  Client
+	keys Keys
+}
+
+// New validates cfg and returns a Store.
+func New(cfg Config) (*Store, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("store: Config.Client is required")
+	}
+	keys, err := NewKeys(cfg.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{rdb: cfg.Client, keys: keys}, nil
+}
+
+// Keys returns the key layout in use.
+func (s *Store) Keys() Keys { return s.keys }
+
+// Ticket is a fetch ticket: the fencing number of one upstream fetch.
+type Ticket struct {
+	N int64
+	// IssuedAt is Redis TIME when the ticket was taken: the fetch's send
+	// time on Redis's clock, from which expires_at is counted.
+	IssuedAt time.Time
+	// BudgetUsed counts the app's fetches today, this one included.
+	BudgetUsed int
+}
+
+// TakeTicket takes a fetch ticket for app, in one script: refused with
+// ErrNotLeader unless the lease key holds leaseValue; refused with
+// ErrBudgetExhausted when dailyBudget (> 0) fetches were already taken today;
+// otherwise ticket = max(last ticket + 1, Redis TIME in ms).
+func (s *Store) TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (Ticket, error) {
+	if err := checkApp(app); err != nil {
+		return Ticket{}, err
+	}
+	if leaseValue == "" {
+		return Ticket{}, ErrNotLeader
+	}
+	keys := []string{s.keys.Lease(), s.keys.Ticket(app), s.keys.Budget(app)}
+	res, err := takeTicketScript.Run(ctx, s.rdb, keys, leaseValue, dailyBudget, int64(BudgetDayOffset/time.Second)).Int64Slice()
+	if err != nil {
+		return Ticket{}, fmt.Errorf("store: take ticket: %w", err)
+	}
+	if len(res) != 3 {
+		return Ticket{}, fmt.Errorf("store: take ticket: unexpected reply of %d values", len(res))
+	}
+	switch res[0] {
+	case -1:
+		return Ticket{}, ErrNotLeader
+	case -2:
+		return Ticket{BudgetUsed: int(res[1])}, ErrBudgetExhausted
+	}
+	return Ticket{N: res[0], IssuedAt: time.UnixMilli(res[2]), BudgetUsed: int(res[1])}, nil
+}
+
+// Write is one fenced token write.
+type Write struct {
+	App    string
+	Ticket Ticket
+	// Token is the raw token; never logged.
+	Token string
+	// ExpiresIn is the lifetime the upstream announced; expires_at is
+	// Ticket.IssuedAt + ExpiresIn (counted from when the fetch started).
+	ExpiresIn time.Duration
+	// SafetyMargin is taken off expires_at for the token key's TTL.
+	SafetyMargin time.Duration
+	// Epoch and Leader identify the writer (term and replica id).
+	Epoch  int64
+	Leader string
+}
+
+// WriteToken stores w if its ticket is greater than the stored token's: it
+// sets the token key with PX = expires_at - margin - now, updates the meta
+// hash, bumps version and publishes a token event, all in one script. It
+// returns the new version, ErrStaleTicket when a newer token is stored, or
+// ErrExpired when the token would be written already expired.
+func (s *Store) WriteToken(ctx context.Context, w Write) (int64, error) {
+	if err := checkApp(w.App); err != nil {
+		return 0, err
+	}
+	if w.Token == "" || w.Ticket.N <= 0 {
+		return 0, errors.New("store: write needs a token and a ticket")
+	}
+	keys := []string{s.keys.Token(w.App), s.keys.Meta(w.App)}
+	res, err := writeTokenScript.Run(ctx, s.rdb, keys,
+		w.Ticket.N, w.Token, w.Ticket.IssuedAt.UnixMilli(), w.ExpiresIn.Milliseconds(),
+		w.SafetyMargin.Milliseconds(), w.Epoch, w.Leader, s.keys.Events(), w.App).Int64Slice()
+	if err != nil {
+		return 0, fmt.Errorf("store: write token: %w", err)
+	}
+	if len(res) != 2 {
+		return 0, fmt.Errorf("store: write token: unexpected reply of %d values", len(res))
+	}
+	switch res[0] {
+	case -1:
+		return 0, ErrStaleTicket
+	case -2:
+		return 0, ErrExpired
+	}
+	return res[0], nil
+}
+
+// Record is an app's stored state. Token is empty once the token key has
+// expired; TTL is the token key's remaining time as Redis counts it.
+// Record.String redacts the token.
+type Record struct {
+	App       string
+	Token     string
+	TTL       time.Duration
+	ExpiresAt time.Time
+	FetchedAt time.Time
+	Ticket    int64
+	Version   int64
+	Epoch     int64
+	Leader    string
+	// Now is Redis TIME at the read, the clock ExpiresAt and FetchedAt
+	// should be compared with.
+	Now time.Time
+}
+
+// Valid reports whether the record holds a live token.
+func (r Record) Valid() bool { return r.Token != "" && r.TTL > 0 }
+
+// String describes the record without its token.
+func (r Record) String() string {
+	return fmt.Sprintf("record(app=%s version=%d ttl=%s ticket=%d)", r.App, r.Version, r.TTL, r.Ticket)
+}
+
+// Record reads app's record atomically (one script). It returns ErrNotFound
+// when no token was ever written for app (or Redis lost it).
+func (s *Store) Record(ctx context.Context, app string) (Record, error) {
+	if err := checkApp(app); err != nil {
+		return Record{}, err
+	}
+	res, err := readRecordScript.Run(ctx, s.rdb, []string{s.keys.Token(app), s.keys.Meta(app)}).Slice()
+	if err != nil {
+		return Record{}, fmt.Errorf("store: read record: %w", err)
+	}
+	if len(res) != 9 {
+		return Record{}, fmt.Errorf("store: read record: unexpected reply of %d values", len(res))
+	}
+	rec := Record{App: app, Now: time.UnixMilli(toInt(res[8]))}
+	if res[5] == nil {
+		return rec, ErrNotFound
+	}
+	if tok, ok := res[0].(string); ok {
+		rec.Token = tok
+		if pttl := toInt(res[1]); pttl > 0 {
+			rec.TTL = time.Duration(pttl) * time.Millisecond
+		}
+	}
+	rec.ExpiresAt = time.UnixMilli(toInt(res[2]))
+	rec.FetchedAt = time.UnixMilli(toInt(res[3]))
+	rec.Ticket = toInt(res[4])
+	rec.Version = toInt(res[5])
+	rec.Epoch = toInt(res[6])
+	rec.Leader, _ = res[7].(string)
+	if !rec.Valid() {
+		rec.Token, rec.TTL = "", 0
+	}
+	return rec, nil
+}
+
+func toInt(v interface{}) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
