@@ -81,6 +81,22 @@ func (s *Store) PendingReports(ctx context.Context) (map[string]string, error) {
 	return all, nil
 }
 
+// PendingReport returns the token reported for app, or "" when none is
+// pending.
+func (s *Store) PendingReport(ctx context.Context, app string) (string, error) {
+	if err := checkApp(app); err != nil {
+		return "", err
+	}
+	tok, err := s.rdb.HGet(ctx, s.keys.Reports(), app).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: pending report: %w", err)
+	}
+	return tok, nil
+}
+
 // ClearReport deletes app's pending report if it still names token (a newer
 // report of another token is kept). It reports whether it deleted.
 func (s *Store) ClearReport(ctx context.Context, app, token string) (bool, error) {

@@ -39,6 +39,15 @@ func TestStore_reports(t *testing.T) {
 		if err != nil || len(got) != 1 || got["app"] != "bad-1" {
 			t.Fatalf("pending = %v, %v", got, err)
 		}
+		if tok, err := s.PendingReport(ctx, "app"); tok != "bad-1" || err != nil {
+			t.Fatalf("PendingReport = %q, %v", tok, err)
+		}
+		if tok, err := s.PendingReport(ctx, "other"); tok != "" || err != nil {
+			t.Fatalf("PendingReport(other) = %q, %v", tok, err)
+		}
+		if _, err := s.PendingReport(ctx, "bad id"); !errors.Is(err, ErrInvalidApp) {
+			t.Fatalf("PendingReport(bad id): %v", err)
+		}
 		// A newer report of another token is not cleared by the old one's clear.
 		if err := s.Report(ctx, "app", "bad-2"); err != nil {
 			t.Fatal(err)

@@ -1,0 +1,237 @@
+// Package refresher keeps each configured app's token fresh in Redis. It
+// takes part in the leader election (package lock) and, only while leading,
+// schedules proactive refreshes before expiry, handles refresh reports with
+// compare-and-refresh, takes a fetch ticket right before each upstream call,
+// and writes through package store, whose fencing decides which token wins.
+//
+// Rules: an app is due at expires_at - BeforeExpiry, never before half its
+// token's life, jittered; times come from Redis (TTL and TIME), not from
+// local clocks. A failed fetch never replaces the stored token; transient
+// errors back off exponentially (RetryMin..RetryMax, jittered),
+// configuration errors retry every ConfigRetry, the daily quota (45009) and
+// the daily budget stop calls until the next quota day (UTC+8).
+//
+// Providers live in subpackages (refresher/wechat) and implement Provider.
+package refresher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"k8s.io/utils/clock"
+
+	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/store"
+)
+
+// Store is what the refresher needs of package store.
+type Store interface {
+	Record(ctx context.Context, app string) (store.Record, error)
+	TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (store.Ticket, error)
+	WriteToken(ctx context.Context, w store.Write) (int64, error)
+	PendingReports(ctx context.Context) (map[string]string, error)
+	PendingReport(ctx context.Context, app string) (string, error)
+	ClearReport(ctx context.Context, app, token string) (bool, error)
+	SetStatus(ctx context.Context, app string, st store.Status) error
+	Subscribe(ctx context.Context) *redis.PubSub
+}
+
+// Elector is the leader election the refresher takes part in.
+type Elector interface {
+	Run(ctx context.Context, lead lock.LeadFunc) error
+}
+
+// App is one configured app.
+type App struct {
+	ID       string
+	Provider Provider
+	// Kind names the provider for status ("wechat", "wechat_stable").
+	Kind string
+}
+
+// Config configures a Refresher. Zero durations take the defaults named.
+type Config struct {
+	Store   Store
+	Elector Elector
+	Apps    []App
+	// BeforeExpiry: refresh this long before expiry. Default 10m.
+	BeforeExpiry time.Duration
+	// SafetyMargin is taken off expires_at for the token key's TTL, capped
+	// at 10% of the lifetime. Default 1m.
+	SafetyMargin time.Duration
+	// Cooldown: a report does not cause a fetch until the current token is
+	// this old. Default 30s.
+	Cooldown time.Duration
+	// DailyBudget caps fetches per app and day. Default 1000; -1 = no cap.
+	DailyBudget int
+	// Workers bounds concurrent fetches. Default 8.
+	Workers int
+	// FetchTimeout bounds one check (reads, upstream call, write). Default 15s.
+	FetchTimeout time.Duration
+	// RetryMin and RetryMax bound the backoff of transient errors.
+	// Defaults 1s and 1m.
+	RetryMin, RetryMax time.Duration
+	// ConfigRetry is the retry interval after configuration or permission
+	// errors. Default 5m.
+	ConfigRetry time.Duration
+	// ReportPoll: how often pending reports are read even without an
+	// event, and every app re-checked. Default 30s.
+	ReportPoll time.Duration
+	// Observer receives metrics events. Optional.
+	Observer Observer
+	Clock    clock.WithTicker
+	Logger   *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.BeforeExpiry, 10*time.Minute)
+	def(&c.SafetyMargin, time.Minute)
+	def(&c.Cooldown, 30*time.Second)
+	def(&c.FetchTimeout, 15*time.Second)
+	def(&c.RetryMin, time.Second)
+	def(&c.RetryMax, time.Minute)
+	def(&c.ConfigRetry, 5*time.Minute)
+	def(&c.ReportPoll, 30*time.Second)
+	if c.DailyBudget == 0 {
+		c.DailyBudget = 1000
+	}
+	if c.Workers == 0 {
+		c.Workers = 8
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) validate() error {
+	if c.Store == nil || c.Elector == nil {
+		return errors.New("refresher: Store and Elector are required")
+	}
+	if len(c.Apps) == 0 {
+		return errors.New("refresher: no apps")
+	}
+	seen := map[string]bool{}
+	for _, a := range c.Apps {
+		switch {
+		case !store.ValidApp(a.ID):
+			return fmt.Errorf("refresher: app id %q: must match [A-Za-z0-9_.-]{1,64}", a.ID)
+		case seen[a.ID]:
+			return fmt.Errorf("refresher: duplicate app id %q", a.ID)
+		case a.Provider == nil:
+			return fmt.Errorf("refresher: app %q has no provider", a.ID)
+		}
+		seen[a.ID] = true
+	}
+	for name, d := range map[string]time.Duration{
+		"before_expiry": c.BeforeExpiry, "safety_margin": c.SafetyMargin, "cooldown": c.Cooldown,
+		"fetch_timeout": c.FetchTimeout, "retry_min": c.RetryMin, "retry_max": c.RetryMax,
+		"config_retry": c.ConfigRetry, "report_poll": c.ReportPoll,
+	} {
+		if d < 0 {
+			return fmt.Errorf("refresher: %s must not be negative", name)
+		}
+	}
+	if c.RetryMin > c.RetryMax {
+		return errors.New("refresher: retry_min must not exceed retry_max")
+	}
+	if c.Workers < 0 || c.DailyBudget < -1 {
+		return errors.New("refresher: workers and daily_budget must not be negative")
+	}
+	return nil
+}
+
+// Refresher keeps tokens fresh while its replica leads. Its methods are
+// safe for concurrent use; Run may be called once.
+type Refresher struct {
+	cfg  Config
+	apps map[string]App
+
+	mu     sync.Mutex // guards states and term
+	states map[string]AppState
+	term   lock.Term
+}
+
+// New validates cfg (copying it) and returns a Refresher.
+func New(cfg Config) (*Refresher, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.Apps = append([]App(nil), cfg.Apps...)
+	r := &Refresher{cfg: cfg, apps: map[string]App{}, states: map[string]AppState{}}
+	for _, a := range cfg.Apps {
+		r.apps[a.ID] = a
+		r.states[a.ID] = AppState{ID: a.ID, Kind: a.Kind}
+	}
+	return r, nil
+}
+
+// Run takes part in the election until ctx is cancelled, refreshing while
+// leading. It returns nil after ctx is cancelled.
+func (r *Refresher) Run(ctx context.Context) error {
+	return r.cfg.Elector.Run(ctx, r.lead)
+}
+
+// AppState is the leader-side view of one app. It holds no token.
+type AppState struct {
+	ID, Kind    string
+	NextRefresh time.Time
+	// LastError is the last failed check's error (empty after a success),
+	// LastErrorCode the upstream errcode if any, LastErrorClass its class.
+	LastError      string
+	LastErrorCode  int
+	LastErrorClass string
+	LastFetch      time.Time
+	BudgetUsed     int
+	// Fetches counts upstream calls made by this replica.
+	Fetches int
+}
+
+// States returns a snapshot of every app's state, in config order.
+func (r *Refresher) States() []AppState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]AppState, 0, len(r.cfg.Apps))
+	for _, a := range r.cfg.Apps {
+		out = append(out, r.states[a.ID])
+	}
+	return out
+}
+
+// Leading returns the current term and whether this replica leads.
+func (r *Refresher) Leading() (lock.Term, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.term, r.term.Epoch != 0
+}
+
+func (r *Refresher) setTerm(t lock.Term) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.term = t
+}
+
+func (r *Refresher) updateState(app string, f func(*AppState)) AppState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.states[app]
+	f(&st)
+	r.states[app] = st
+	return st
+}

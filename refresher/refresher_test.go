@@ -1,0 +1,474 @@
+package refresher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fakeProvider issues numbered tokens; it can fail or block on demand.
+type fakeProvider struct {
+	name     string
+	lifetime time.Duration
+
+	mu    sync.Mutex // guards the fields below
+	calls int
+	err   error
+	block chan struct{}
+	reqs  []FetchRequest
+}
+
+func (p *fakeProvider) Fetch(ctx context.Context, req FetchRequest) (Token, error) {
+	p.mu.Lock()
+	p.calls++
+	n, err, block := p.calls, p.err, p.block
+	p.reqs = append(p.reqs, req)
+	p.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return Token{}, ctx.Err()
+		}
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	return Token{Value: fmt.Sprintf("%s-tok-%d", p.name, n), ExpiresIn: p.lifetime}, nil
+}
+
+func (p *fakeProvider) Calls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls
+}
+
+func (p *fakeProvider) set(err error, block chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.err, p.block = err, block
+}
+
+// fixedElector leads at once with a fixed term, as long as ctx lives.
+type fixedElector struct{ term lock.Term }
+
+func (e fixedElector) Run(ctx context.Context, lead lock.LeadFunc) error {
+	lead(ctx, e.term)
+	return nil
+}
+
+// countingObserver counts events.
+type countingObserver struct {
+	nopObserver
+	rejected, written atomic.Int32
+	mu                sync.Mutex
+	reports           map[string]int
+}
+
+func (o *countingObserver) RejectedWrite(string)           { o.rejected.Add(1) }
+func (o *countingObserver) Written(string, time.Time, int) { o.written.Add(1) }
+func (o *countingObserver) Report(app, outcome string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.reports == nil {
+		o.reports = map[string]int{}
+	}
+	o.reports[outcome]++
+}
+
+func newStore(t *testing.T, rdb *redis.Client) *store.Store {
+	t.Helper()
+	s, err := store.New(store.Config{Client: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func miniStore(t *testing.T) (*store.Store, *redis.Client, *miniredis.Miniredis) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return newStore(t, rdb), rdb, mr
+}
+
+// start runs r until the test ends.
+func start(t *testing.T, r *Refresher) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func fixedTerm(t *testing.T, s *store.Store, rdb *redis.Client, value string) lock.Term {
+	t.Helper()
+	if err := rdb.Set(context.Background(), s.Keys().Lease(), value, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return lock.Term{Value: value, Epoch: 1, ID: value}
+}
+
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func token(t *testing.T, rdb *redis.Client, s *store.Store, app string) string {
+	t.Helper()
+	v, err := rdb.Get(context.Background(), s.Keys().Token(app)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func baseConfig(s *store.Store, e Elector, apps ...App) Config {
+	return Config{
+		Store: s, Elector: e, Apps: apps, Cooldown: 50 * time.Millisecond,
+		RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, ConfigRetry: time.Hour,
+		ReportPoll: 200 * time.Millisecond, Logger: quiet,
+	}
+}
+
+func TestNew_validates(t *testing.T) {
+	s, _, _ := miniStore(t)
+	p := &fakeProvider{}
+	e := fixedElector{}
+	for name, cfg := range map[string]Config{
+		"no store":     {Elector: e, Apps: []App{{ID: "a", Provider: p}}},
+		"no apps":      {Store: s, Elector: e},
+		"bad id":       {Store: s, Elector: e, Apps: []App{{ID: "a b", Provider: p}}},
+		"dup id":       {Store: s, Elector: e, Apps: []App{{ID: "a", Provider: p}, {ID: "a", Provider: p}}},
+		"no provider":  {Store: s, Elector: e, Apps: []App{{ID: "a"}}},
+		"negative":     {Store: s, Elector: e, Apps: []App{{ID: "a", Provider: p}}, Cooldown: -1},
+		"retry bounds": {Store: s, Elector: e, Apps: []App{{ID: "a", Provider: p}}, RetryMin: time.Hour, RetryMax: time.Second},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestRefresher_threeInstances_oneFetchPerCycle: three refreshers with real
+// electors on one real Redis fetch as often as one would.
+func TestRefresher_threeInstances_oneFetchPerCycle(t *testing.T) {
+	srv := redisserver.Start(t)
+	p := &fakeProvider{name: "up", lifetime: 2 * time.Second} // refreshed at half-life: every 1s
+	var rs []*Refresher
+	for _, id := range []string{"a", "b", "c"} {
+		rdb := srv.Client()
+		s := newStore(t, rdb)
+		el, err := lock.New(lock.Config{
+			Client: rdb, Key: s.Keys().Lease(), EpochKey: s.Keys().Epoch(), Channel: s.Keys().Events(), ID: id,
+			LeaseTTL: 2 * time.Second, RenewInterval: 200 * time.Millisecond, RenewDeadline: time.Second,
+			RetryInterval: 50 * time.Millisecond, OpTimeout: 150 * time.Millisecond, Logger: quiet,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := New(baseConfig(s, el, App{ID: "app", Provider: p}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+		start(t, r)
+	}
+	rdb := srv.Client()
+	s := newStore(t, rdb)
+	waitFor(t, "first token", 2*time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	began, calls0 := time.Now(), p.Calls()
+	time.Sleep(4200 * time.Millisecond)
+	cycles := time.Since(began) / time.Second
+	fetches := p.Calls() - calls0
+	t.Logf("3 replicas: %d fetches in %d refresh cycles", fetches, cycles)
+	if fetches < int(cycles)-1 || fetches > int(cycles)+1 {
+		t.Fatalf("%d fetches in %d cycles, want one per cycle", fetches, cycles)
+	}
+	leaders := 0
+	for _, r := range rs {
+		if _, ok := r.Leading(); ok {
+			leaders++
+		}
+	}
+	if leaders != 1 {
+		t.Fatalf("%d leaders", leaders)
+	}
+}
+
+func TestRefresher_keepsTokenOnErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		class string
+	}{
+		{&UpstreamError{Code: -1, Message: "system busy", Class: ClassRetry}, "retry"},
+		{&UpstreamError{HTTPStatus: 502, Message: "bad gateway", Class: ClassRetry}, "retry"},
+		{errors.New("dial tcp: connection refused"), "retry"},
+		{&UpstreamError{Code: 40164, Message: "invalid ip", Class: ClassConfig}, "config"},
+		{&UpstreamError{Code: 45009, Message: "reach max api daily quota limit", Class: ClassQuota}, "quota"},
+	} {
+		t.Run(tc.err.Error(), func(t *testing.T) {
+			s, rdb, _ := miniStore(t)
+			// miniredis TTLs do not tick, so the token stays readable while
+			// the short lifetime makes it due every 100ms.
+			p := &fakeProvider{name: "up", lifetime: 200 * time.Millisecond}
+			r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+			start(t, r)
+			waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+			good := token(t, rdb, s, "app")
+			p.set(tc.err, nil)
+			before := p.Calls()
+			waitFor(t, "a failed fetch", 2*time.Second, func() bool { return r.States()[0].LastError != "" })
+			time.Sleep(300 * time.Millisecond)
+			if got := token(t, rdb, s, "app"); got != good {
+				t.Fatal("stored token replaced after a failed fetch")
+			}
+			st := r.States()[0]
+			if st.LastErrorClass != tc.class {
+				t.Fatalf("class %q, want %q", st.LastErrorClass, tc.class)
+			}
+			after := p.Calls() - before
+			switch tc.class {
+			case "retry":
+				if after < 3 {
+					t.Fatalf("transient error retried %d times in 300ms, want backoff retries", after)
+				}
+			default:
+				if after != 1 {
+					t.Fatalf("%s error: %d calls, want 1 then a long wait", tc.class, after)
+				}
+			}
+			stored, err := s.Status(context.Background(), "app")
+			if err != nil || stored.LastError == "" || (tc.class != "retry" && stored.LastErrorCode == 0) {
+				t.Fatalf("status in Redis: %+v %v", stored, err)
+			}
+		})
+	}
+}
+
+func TestRefresher_budgetExhausted(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	p := &fakeProvider{name: "up", lifetime: 100 * time.Millisecond}
+	cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	cfg.DailyBudget = 3
+	r, _ := New(cfg)
+	start(t, r)
+	waitFor(t, "budget error", 2*time.Second, func() bool { return r.States()[0].LastErrorClass == "quota" })
+	time.Sleep(100 * time.Millisecond)
+	if n := p.Calls(); n != 3 {
+		t.Fatalf("%d upstream calls with a budget of 3", n)
+	}
+	if st := r.States()[0]; st.BudgetUsed != 3 || st.NextRefresh.Before(time.Now().Add(time.Minute)) {
+		t.Fatalf("state %+v", st)
+	}
+}
+
+func TestRefresher_reportStorm_oneFetch(t *testing.T) {
+	srv := redisserver.Start(t)
+	rdb := srv.Client()
+	s := newStore(t, rdb)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	obs := &countingObserver{}
+	cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	cfg.Observer = obs
+	r, _ := New(cfg)
+	start(t, r)
+	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	bad := token(t, rdb, s, "app")
+	time.Sleep(60 * time.Millisecond) // past the cooldown
+	before := p.Calls()
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Report(context.Background(), "app", bad); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "new token", 2*time.Second, func() bool { return token(t, rdb, s, "app") != bad })
+	time.Sleep(300 * time.Millisecond) // let late events and the poll run
+	if n := p.Calls() - before; n != 1 {
+		t.Fatalf("100 reports caused %d fetches, want 1", n)
+	}
+	if pending, _ := s.PendingReports(context.Background()); len(pending) != 0 {
+		t.Fatalf("reports left pending: %d", len(pending))
+	}
+	p.mu.Lock()
+	last := p.reqs[len(p.reqs)-1]
+	p.mu.Unlock()
+	if last.Invalid != bad {
+		t.Fatal("passive fetch did not pass the reported token to the provider")
+	}
+	// A report of the old token now fetches nothing.
+	if err := s.Report(context.Background(), "app", bad); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stale report cleared", time.Second, func() bool {
+		pending, _ := s.PendingReports(context.Background())
+		return len(pending) == 0
+	})
+	if n := p.Calls() - before; n != 1 {
+		t.Fatalf("a report of an old token caused a fetch (%d)", n)
+	}
+}
+
+func TestRefresher_reportWithinCooldownWaits(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	cfg.Cooldown = 400 * time.Millisecond
+	r, _ := New(cfg)
+	start(t, r)
+	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	bad := token(t, rdb, s, "app")
+	reported := time.Now()
+	if err := s.Report(context.Background(), "app", bad); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "refresh after cooldown", 2*time.Second, func() bool { return token(t, rdb, s, "app") != bad })
+	if waited := time.Since(reported); waited < 300*time.Millisecond {
+		t.Fatalf("refreshed %s after the report, within the 400ms cooldown", waited)
+	}
+	if n := p.Calls(); n != 2 {
+		t.Fatalf("%d calls, want 2", n)
+	}
+}
+
+// TestRefresher_pausedLeaderLateWriteLoses: A takes a ticket and stalls in
+// the upstream call; B becomes leader and writes; A's late write loses.
+func TestRefresher_pausedLeaderLateWriteLoses(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	block := make(chan struct{})
+	pa := &fakeProvider{name: "a", lifetime: time.Hour, block: block}
+	obsA := &countingObserver{}
+	cfgA := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "A")}, App{ID: "app", Provider: pa})
+	cfgA.Observer = obsA
+	ra, _ := New(cfgA)
+	stopA := start(t, ra)
+	waitFor(t, "A calling upstream", time.Second, func() bool { return pa.Calls() == 1 })
+
+	pb := &fakeProvider{name: "b", lifetime: time.Hour}
+	rb, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "B")}, App{ID: "app", Provider: pb}))
+	start(t, rb)
+	waitFor(t, "B's token", time.Second, func() bool { return token(t, rdb, s, "app") == "b-tok-1" })
+
+	close(block) // A wakes up and writes late
+	waitFor(t, "A's write rejected", time.Second, func() bool { return obsA.rejected.Load() == 1 })
+	stopA()
+	if got := token(t, rdb, s, "app"); got != "b-tok-1" {
+		t.Fatalf("token = %q, the paused leader's late write won", got)
+	}
+	if obsA.written.Load() != 0 {
+		t.Fatal("A's write counted as accepted")
+	}
+}
+
+func TestRefresher_notLeaderNoFetch(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	fixedTerm(t, s, rdb, "someone-else")
+	r, _ := New(baseConfig(s, fixedElector{lock.Term{Value: "me", Epoch: 1}}, App{ID: "app", Provider: p}))
+	start(t, r)
+	time.Sleep(200 * time.Millisecond)
+	if p.Calls() != 0 || token(t, rdb, s, "app") != "" {
+		t.Fatal("fetched without holding the lease")
+	}
+}
+
+func TestDueIn(t *testing.T) {
+	r := &Refresher{cfg: Config{BeforeExpiry: 10 * time.Minute}}
+	for _, tc := range []struct {
+		remaining, lifetime, lo, hi time.Duration
+	}{
+		{2 * time.Hour, 2 * time.Hour, 110*time.Minute - 6*time.Minute, 110 * time.Minute}, // jittered by <= 5% of life
+		{10 * time.Minute, 2 * time.Hour, -6 * time.Minute, 0},                             // at before_expiry: due now
+		{4 * time.Second, 4 * time.Second, 2 * time.Second, 2 * time.Second},               // short life: half-life rule
+		{0, 2 * time.Hour, -16 * time.Minute, -10 * time.Minute},                           // overdue
+	} {
+		for range 50 {
+			got := r.dueIn(tc.remaining, tc.lifetime)
+			if got < tc.lo || got > tc.hi {
+				t.Fatalf("dueIn(%s, %s) = %s, want [%s, %s]", tc.remaining, tc.lifetime, got, tc.lo, tc.hi)
+			}
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for attempts, want := range map[int]time.Duration{0: time.Second, 1: 2 * time.Second, 5: 32 * time.Second, 6: time.Minute, 100: time.Minute} {
+		for range 20 {
+			got := backoff(time.Second, time.Minute, attempts)
+			if got < want/2 || got > want {
+				t.Fatalf("backoff(%d) = %s, want in [%s, %s]", attempts, got, want/2, want)
+			}
+		}
+	}
+}
+
+func TestUntilQuotaDay(t *testing.T) {
+	// 15:59 UTC is 23:59 in UTC+8: the quota day turns in a minute.
+	now := time.Date(2026, 11, 25, 15, 59, 0, 0, time.UTC)
+	if got := untilQuotaDay(now); got != 2*time.Minute {
+		t.Fatalf("untilQuotaDay = %s, want 2m (1m to midnight UTC+8 plus 1m)", got)
+	}
+	now = time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC) // 00:00 UTC+8
+	if got := untilQuotaDay(now); got != 24*time.Hour+time.Minute {
+		t.Fatalf("untilQuotaDay = %s", got)
+	}
+}
+
+func TestFingerprintAndTokenString(t *testing.T) {
+	tok := Token{Value: "secret-token-value", ExpiresIn: time.Hour}
+	if s := tok.String(); s == "" || contains(s, "secret-token-value") {
+		t.Fatalf("Token.String leaks: %q", s)
+	}
+	if Fingerprint("") != "-" || len(Fingerprint("x")) != 8 || Fingerprint("a") == Fingerprint("b") {
+		t.Fatal("fingerprint")
+	}
+	if ClassOf(errors.New("x")) != ClassRetry || ClassOf(fmt.Errorf("w: %w", &UpstreamError{Class: ClassQuota})) != ClassQuota {
+		t.Fatal("ClassOf")
+	}
+	for _, c := range []Class{ClassRetry, ClassConfig, ClassQuota, Class(9)} {
+		if c.String() == "" {
+			t.Fatal("empty class name")
+		}
+	}
+	for _, e := range []*UpstreamError{{Code: 1, Message: "m"}, {HTTPStatus: 500, Message: "m"}, {Message: "m"}} {
+		if e.Error() == "" {
+			t.Fatal("empty error")
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	return len(sub) > 0 && len(s) >= len(sub) && (s == sub || len(s) > 0 && (s[:len(sub)] == sub || contains(s[1:], sub)))
+}
