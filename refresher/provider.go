@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -20,6 +21,11 @@ type Token struct {
 // String returns a redacted form of the token: a short fingerprint only.
 func (t Token) String() string {
 	return fmt.Sprintf("token(%s, expires_in=%s)", Fingerprint(t.Value), t.ExpiresIn)
+}
+
+// LogValue logs the fingerprint and lifetime, never the value.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("fingerprint", Fingerprint(t.Value)), slog.Duration("expires_in", t.ExpiresIn))
 }
 
 // FetchRequest says why a fetch happens.
