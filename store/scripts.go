@@ -70,3 +70,9 @@ var clearReportScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0
 `)
+
+// readLeader: KEYS lease, epoch hash. Returns {lease pttl, epoch, leader}.
+var readLeaderScript = redis.NewScript(`
+local m = redis.call('HMGET', KEYS[2], 'epoch', 'leader')
+return {redis.call('PTTL', KEYS[1]), m[1], m[2]}
+`)

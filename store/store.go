@@ -54,6 +54,7 @@ type Client interface {
 	Publish(ctx context.Context, channel string, message interface{}) *redis.IntCmd
 	Subscribe(ctx context.Context, channels ...string) *redis.PubSub
 	TxPipeline() redis.Pipeliner
+	Ping(ctx context.Context) *redis.StatusCmd
 }
 
 // Config configures a Store.
@@ -241,4 +242,35 @@ func toInt(v interface{}) int64 {
 		return n
 	}
 	return 0
+}
+
+// Leader is what Redis says about the current leadership.
+type Leader struct {
+	// Held: the lease key exists (someone leads).
+	Held bool
+	// ID and Epoch are of the last leader to start a term.
+	ID    string
+	Epoch int64
+}
+
+// Leader reads the lease and the last term (written by package lock).
+func (s *Store) Leader(ctx context.Context) (Leader, error) {
+	res, err := readLeaderScript.Run(ctx, s.rdb, []string{s.keys.Lease(), s.keys.Epoch()}).Slice()
+	if err != nil {
+		return Leader{}, fmt.Errorf("store: read leader: %w", err)
+	}
+	if len(res) != 3 {
+		return Leader{}, fmt.Errorf("store: read leader: unexpected reply of %d values", len(res))
+	}
+	l := Leader{Held: toInt(res[0]) > 0 || toInt(res[0]) == -1, Epoch: toInt(res[1])}
+	l.ID, _ = res[2].(string)
+	return l, nil
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/store"
+)
+
+// maxBody caps request bodies; a refresh report is a few hundred bytes.
+const maxBody = 8 << 10
+
+// apiStore is what the HTTP API needs of package store.
+type apiStore interface {
+	Record(ctx context.Context, app string) (store.Record, error)
+	Report(ctx context.Context, app, token string) error
+	Status(ctx context.Context, app string) (store.Status, error)
+	Leader(ctx context.Context) (store.Leader, error)
+	Ping(ctx context.Context) error
+}
+
+// leaderState is what the API shows of the local refresher.
+type leaderState interface {
+	Leading() (epoch int64, leading bool)
+}
+
+// api serves the CONTRACT HTTP API. Safe for concurrent use.
+type api struct {
+	store    apiStore
+	leader   leaderState
+	apps     []AppConfig
+	appKinds map[string]string
+	replica  string
+	// tokens are SHA-256 digests of the configured bearer tokens, so that
+	// comparisons are constant-time and length-independent.
+	tokens      [][32]byte
+	open        bool // dev mode: every route open (loopback only)
+	feed        *changeFeed
+	refreshWait time.Duration
+	metrics     *metrics
+	log         *slog.Logger
+}
+
+func (a *api) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /v1/status", a.auth(a.status, false))
+	mux.HandleFunc("GET /v1/apps/{app}/token", a.auth(a.token, true))
+	mux.HandleFunc("POST /v1/apps/{app}/refresh", a.auth(a.refresh, true))
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/v1/status", "/v1/apps/{app}/token", "/v1/apps/{app}/refresh"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route")
+	})
+	return a.instrument(mux)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// instrument counts requests by route pattern and status code.
+func (a *api) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "other"
+		}
+		a.metrics.httpReqs.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// auth guards /v1 routes. With bearer tokens configured every route needs
+// one (401 without, 403 wrong). Without, sensitive routes (token, refresh)
+// answer 403 unless in dev mode.
+func (a *api) auth(h http.HandlerFunc, sensitive bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(a.tokens) == 0 {
+			if a.open || !sensitive {
+				h(w, r)
+				return
+			}
+			writeError(w, http.StatusForbidden, "token routes are disabled: configure http.auth_tokens_env")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || got == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tokend"`)
+			writeError(w, http.StatusUnauthorized, "missing bearer token")
+			return
+		}
+		sum := sha256.Sum256([]byte(got))
+		match := 0
+		for _, t := range a.tokens {
+			match |= subtle.ConstantTimeCompare(sum[:], t[:])
+		}
+		if match != 1 {
+			writeError(w, http.StatusForbidden, "bearer token not accepted")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// tokenAnswer is WeChat's shape plus refreshed for the refresh route.
+type tokenAnswer struct {
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Refreshed   *bool  `json:"refreshed,omitempty"`
+}
+
+func answerOf(rec store.Record) tokenAnswer {
+	return tokenAnswer{AccessToken: rec.Token, ExpiresIn: int64(rec.TTL / time.Second)}
+}
+
+// knownApp answers 404 and returns false for an app not configured.
+func (a *api) knownApp(w http.ResponseWriter, r *http.Request) (string, bool) {
+	app := r.PathValue("app")
+	if _, ok := a.appKinds[app]; !ok {
+		writeError(w, http.StatusNotFound, "unknown app")
+		return "", false
+	}
+	return app, true
+}
+
+func (a *api) token(w http.ResponseWriter, r *http.Request) {
+	app, ok := a.knownApp(w, r)
+	if !ok {
+		return
+	}
+	rec, err := a.store.Record(r.Context(), app)
+	switch {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		a.log.Warn("api: read token", "app", app, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
+	case !rec.Valid():
+		writeError(w, http.StatusServiceUnavailable, "no valid token")
+	default:
+		writeJSON(w, http.StatusOK, answerOf(rec))
+	}
+}
+
+// refresh is compare-and-refresh: a report of a token that is no longer
+// current answers the current one at once; a report of the current token
+// is handed to the leader through Redis and the answer waits, bounded by
+// refreshWait, for the new token.
+func (a *api) refresh(w http.ResponseWriter, r *http.Request) {
+	app, ok := a.knownApp(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		InvalidToken string `json:"invalid_token"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body too large")
+			return
+		}
+		writeError(w, http.StatusBadRequest, `body must be JSON {"invalid_token":"..."}`)
+		return
+	}
+	if body.InvalidToken == "" {
+		writeError(w, http.StatusBadRequest, "invalid_token is required")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.refreshWait)
+	defer cancel()
+	changed := a.feed.watch(app) // before the read: no change can slip between
+	rec, err := a.store.Record(ctx, app)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
+		return
+	}
+	if rec.Valid() && rec.Token != body.InvalidToken {
+		writeJSON(w, http.StatusOK, withRefreshed(answerOf(rec), false))
+		return
+	}
+	if err := a.store.Report(ctx, app, body.InvalidToken); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
+		return
+	}
+	a.log.Info("api: token reported invalid", "app", app, "fingerprint", refresher.Fingerprint(body.InvalidToken))
+	rec, err = a.waitReplaced(ctx, app, body.InvalidToken, changed)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "no new token yet; the report stays pending")
+		return
+	}
+	writeJSON(w, http.StatusOK, withRefreshed(answerOf(rec), true))
+}
+
+func withRefreshed(t tokenAnswer, refreshed bool) tokenAnswer {
+	t.Refreshed = &refreshed
+	return t
+}
+
+// waitReplaced waits for a valid token other than bad: woken by change
+// events, with a slow poll in case an event was missed.
+func (a *api) waitReplaced(ctx context.Context, app, bad string, changed <-chan struct{}) (store.Record, error) {
+	poll := time.NewTicker(500 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return store.Record{}, ctx.Err()
+		case <-changed:
+			changed = a.feed.watch(app)
+		case <-poll.C:
+		}
+		rec, err := a.store.Record(ctx, app)
+		if err == nil && rec.Valid() && rec.Token != bad {
+			return rec, nil
+		}
+	}
+}

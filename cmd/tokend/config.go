@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tokend/tokend/store"
+)
+
+// Config is the YAML configuration (CONTRACT: DESIGN.md "configuration").
+// Durations use Go syntax ("15s", "10m").
+type Config struct {
+	ReplicaID string         `yaml:"replica_id"` // default hostname-pid
+	Redis     RedisConfig    `yaml:"redis"`
+	HTTP      HTTPConfig     `yaml:"http"`
+	Election  ElectionConfig `yaml:"election"`
+	Refresh   RefreshConfig  `yaml:"refresh"`
+	Log       LogConfig      `yaml:"log"`
+	Apps      []AppConfig    `yaml:"apps"`
+}
+
+// RedisConfig selects standalone (url), Sentinel or Cluster.
+type RedisConfig struct {
+	URL         string          `yaml:"url"`
+	Prefix      string          `yaml:"prefix"`       // default tokend
+	PasswordEnv string          `yaml:"password_env"` // optional
+	Sentinel    *SentinelConfig `yaml:"sentinel"`
+	Cluster     *ClusterConfig  `yaml:"cluster"`
+	// Timeout bounds dial, read and write of every Redis call; it must
+	// stay well below election.lease_ttl. Default 1s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// SentinelConfig is a Sentinel-managed master.
+type SentinelConfig struct {
+	MasterName  string   `yaml:"master_name"`
+	Addrs       []string `yaml:"addrs"`
+	PasswordEnv string   `yaml:"password_env"` // the sentinels' own password, optional
+}
+
+// ClusterConfig is a Redis Cluster.
+type ClusterConfig struct {
+	Addrs []string `yaml:"addrs"`
+}
+
+// HTTPConfig configures the HTTP API.
+type HTTPConfig struct {
+	// Listen is host:port; empty disables the API. Default 127.0.0.1:8080.
+	Listen        *string `yaml:"listen"`
+	AuthTokensEnv string  `yaml:"auth_tokens_env"` // comma-separated bearer tokens
+}
+
+// ElectionConfig are the lease timings.
+type ElectionConfig struct {
+	LeaseTTL      time.Duration `yaml:"lease_ttl"`      // default 15s
+	RenewInterval time.Duration `yaml:"renew_interval"` // default 5s
+	RenewDeadline time.Duration `yaml:"renew_deadline"` // default 10s
+	RetryInterval time.Duration `yaml:"retry_interval"` // default 2s
+}
+
+// RefreshConfig are the refresh rules.
+type RefreshConfig struct {
+	BeforeExpiry time.Duration `yaml:"before_expiry"`  // default 10m
+	SafetyMargin time.Duration `yaml:"safety_margin"`  // default 1m
+	Cooldown     time.Duration `yaml:"cooldown"`       // default 30s
+	DailyBudget  int           `yaml:"daily_budget"`   // default 1000
+	MinExpiresIn time.Duration `yaml:"min_expires_in"` // default 60s
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Format string `yaml:"format"` // text (default) or json
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+}
+
+// AppConfig is one app whose token tokend keeps.
+type AppConfig struct {
+	ID         string `yaml:"id"`
+	Provider   string `yaml:"provider"` // wechat | wechat_stable
+	AppID      string `yaml:"appid"`
+	SecretEnv  string `yaml:"secret_env"`
+	SecretFile string `yaml:"secret_file"`
+	Secret     string `yaml:"secret"` // literal: allowed, warned about
+	BaseURL    string `yaml:"base_url"`
+
+	secret string // resolved
+}
+
+// Providers are the provider names config accepts.
+var providers = map[string]bool{"wechat": true, "wechat_stable": true}
+
+// configError names the field at fault; it makes tokend exit 2.
+type configError struct {
+	field, msg string
+}
+
+func (e *configError) Error() string {
+	if e.field == "" {
+		return "config: " + e.msg
+	}
+	return "config: " + e.field + ": " + e.msg
+}
+
+func fieldErr(field, format string, args ...any) error {
+	return &configError{field: field, msg: fmt.Sprintf(format, args...)}
+}
+
+// parseConfig decodes YAML strictly (unknown fields are errors), applies
+// defaults and validates. Secrets are resolved through getenv and readFile.
+func parseConfig(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, []string, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil, fieldErr("", "empty file")
+		}
+		return nil, nil, &configError{msg: strings.ReplaceAll(err.Error(), "yaml: ", "")}
+	}
+	cfg.setDefaults(getenv)
+	warnings, err := cfg.validate(getenv, readFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &cfg, warnings, nil
+}
+
+func (c *Config) setDefaults(getenv func(string) string) {
+	if c.ReplicaID == "" {
+		host, _ := os.Hostname()
+		c.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.Redis.Prefix == "" {
+		c.Redis.Prefix = store.DefaultPrefix
+	}
+	if c.HTTP.Listen == nil {
+		def := "127.0.0.1:8080"
+		c.HTTP.Listen = &def
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Redis.Timeout, time.Second)
+	def(&c.Election.LeaseTTL, 15*time.Second)
+	def(&c.Election.RenewInterval, 5*time.Second)
+	def(&c.Election.RenewDeadline, 10*time.Second)
+	def(&c.Election.RetryInterval, 2*time.Second)
+	def(&c.Refresh.BeforeExpiry, 10*time.Minute)
+	def(&c.Refresh.SafetyMargin, time.Minute)
+	def(&c.Refresh.Cooldown, 30*time.Second)
+	def(&c.Refresh.MinExpiresIn, 60*time.Second)
+	if c.Refresh.DailyBudget == 0 {
+		c.Refresh.DailyBudget = 1000
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	oklog "github.com/oklog/run"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/wechat"
+	"github.com/tokend/tokend/store"
+)
+
+type daemonOptions struct {
+	// open: every HTTP route open (dev mode, loopback only).
+	open bool
+	// onListen is called with the HTTP API's address once it listens.
+	onListen func(addr string)
+	getenv   func(string) string
+}
+
+// daemon is one replica: the refresher (election + leader work), the change
+// feed and the HTTP API, joined so that any of them ending stops all.
+type daemon struct {
+	cfg     *Config
+	log     *slog.Logger
+	opts    daemonOptions
+	rdb     redis.UniversalClient
+	store   *store.Store
+	ref     *refresher.Refresher
+	metrics *metrics
+	api     *api
+	feed    *changeFeed
+}
+
+func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
+	if opts.getenv == nil {
+		opts.getenv = os.Getenv
+	}
+	rdb, err := newRedis(cfg.Redis, opts.getenv)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, log: log, opts: opts, rdb: rdb, metrics: newMetrics(), feed: newChangeFeed()}
+	if err := d.wire(); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *daemon) wire() error {
+	cfg := d.cfg
+	st, err := store.New(store.Config{Client: d.rdb, Prefix: cfg.Redis.Prefix})
+	if err != nil {
+		return err
+	}
+	d.store = st
+	keys := st.Keys()
+	el, err := lock.New(lock.Config{
+		Client: d.rdb, Key: keys.Lease(), EpochKey: keys.Epoch(), Channel: keys.Events(), ID: cfg.ReplicaID,
+		LeaseTTL: cfg.Election.LeaseTTL, RenewInterval: cfg.Election.RenewInterval,
+		RenewDeadline: cfg.Election.RenewDeadline, RetryInterval: cfg.Election.RetryInterval,
+		OpTimeout: min(cfg.Redis.Timeout, cfg.Election.RenewInterval/2), Logger: d.log,
+	})
+	if err != nil {
+		return err
+	}
+	apps := make([]refresher.App, 0, len(cfg.Apps))
+	kinds := map[string]string{}
+	for _, a := range cfg.Apps {
+		p, err := newProvider(a, cfg.Refresh.MinExpiresIn)
+		if err != nil {
+			return fmt.Errorf("apps %s: %w", a.ID, err)
+		}
+		apps = append(apps, refresher.App{ID: a.ID, Provider: p, Kind: a.Provider})
+		kinds[a.ID] = a.Provider
+	}
+	d.ref, err = refresher.New(refresher.Config{
+		Store: st, Elector: el, Apps: apps,
+		BeforeExpiry: cfg.Refresh.BeforeExpiry, SafetyMargin: cfg.Refresh.SafetyMargin,
+		Cooldown: cfg.Refresh.Cooldown, DailyBudget: cfg.Refresh.DailyBudget,
+		Observer: d.metrics, Logger: d.log,
+	})
+	if err != nil {
+		return err
+	}
+	var tokens [][32]byte
+	if cfg.HTTP.AuthTokensEnv != "" {
+		for _, t := range authTokens(d.opts.getenv(cfg.HTTP.AuthTokensEnv)) {
+			tokens = append(tokens, sha256.Sum256([]byte(t)))
+		}
+	}
+	d.api = &api{
+		store: st, leader: refresherLeading{d.ref}, apps: cfg.Apps, appKinds: kinds, replica: cfg.ReplicaID,
+		tokens: tokens, open: d.opts.open, feed: d.feed, refreshWait: 10 * time.Second, metrics: d.metrics, log: d.log,
+	}
+	return nil
+}
+
+func newProvider(a AppConfig, minExpiresIn time.Duration) (refresher.Provider, error) {
+	wc := wechat.Config{AppID: a.AppID, Secret: a.secret, BaseURL: a.BaseURL, MinExpiresIn: minExpiresIn}
+	if a.Provider == "wechat_stable" {
+		return wechat.NewStable(wc)
+	}
+	return wechat.NewClassic(wc)
+}
+
+type refresherLeading struct{ r *refresher.Refresher }
+
+func (l refresherLeading) Leading() (int64, bool) {
+	t, ok := l.r.Leading()
+	return t.Epoch, ok
+}
+
+// run runs the replica until ctx is cancelled (SIGTERM/SIGINT): leader work
+// stops, the lease is released and announced, HTTP drains, Redis closes.
+func (d *daemon) run(ctx context.Context) error {
+	defer d.rdb.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var g oklog.Group
+	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
+	g.Add(func() error { return d.ref.Run(ctx) }, func(error) { cancel() })
+	g.Add(func() error { d.feed.run(ctx, d.store.Subscribe); return nil }, func(error) { cancel() })
+	if listen := *d.cfg.HTTP.Listen; listen != "" {
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return fmt.Errorf("http.listen: %w", err)
+		}
+		srv := &http.Server{
+			Handler: d.api.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
+			ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+		}
+		g.Add(func() error {
+			d.log.Info("tokend: http api listening", "addr", ln.Addr().String())
+			if d.opts.onListen != nil {
+				d.opts.onListen(ln.Addr().String())
+			}
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}, func(error) {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		})
+	}
+	d.log.Info("tokend: started", "apps", len(d.cfg.Apps), "prefix", d.cfg.Redis.Prefix, "version", version)
+	err := g.Run()
+	d.log.Info("tokend: stopped")
+	return err
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest"
+)
+
+const (
+	devApp    = "demo"
+	devAppID  = "wxdemo0000000001"
+	devSecret = "dev-mode-secret"
+)
+
+// runDev runs a single replica with an embedded Redis (miniredis, TTLs
+// ticking with the clock) on 127.0.0.1:6379, or a free port when 6379 is
+// taken, and the fake WeChat upstream in-process, one demo app and the HTTP
+// API open on loopback.
+func runDev(ctx context.Context, log *slog.Logger, listen string, stdout io.Writer) error {
+	mr := miniredis.NewMiniRedis()
+	mr.ClockTTL(true)
+	if err := mr.StartAddr("127.0.0.1:6379"); err != nil {
+		// Taken (e.g. by a real Redis): never write into someone else's.
+		mr = miniredis.NewMiniRedis()
+		mr.ClockTTL(true)
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("embedded redis: %w", err)
+		}
+	}
+	defer mr.Close()
+	up := wechattest.NewServer(wechattest.Config{})
+	defer up.Close()
+	up.AddApp(devAppID, devSecret)
+
+	if ln, err := net.Listen("tcp", listen); err != nil {
+		log.Warn("tokend: dev mode: address taken, using a free port", "addr", listen)
+		listen = "127.0.0.1:0"
+	} else {
+		ln.Close()
+	}
+	cfg := &Config{
+		ReplicaID: "dev",
+		Redis:     RedisConfig{URL: "redis://" + mr.Addr() + "/0"},
+		HTTP:      HTTPConfig{Listen: &listen},
+		Apps: []AppConfig{{
+			ID: devApp, Provider: "wechat", AppID: devAppID, BaseURL: up.URL, secret: devSecret,
+		}},
+	}
+	cfg.setDefaults(nil)
+	d, err := newDaemon(cfg, log, daemonOptions{open: true, onListen: func(addr string) {
+		printBanner(stdout, addr, mr.Host(), mr.Port(), up.URL)
+	}})
+	if err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+func printBanner(w io.Writer, api, redisHost, redisPort, upstream string) {
+	fmt.Fprintf(w, `
+tokend dev mode: embedded Redis at %s:%s, fake WeChat upstream at %s, app %q.
+Nothing here talks to WeChat; the token is issued by the fake.
+
+  Read the token over HTTP:   curl -s http://%s/v1/apps/%s/token
+  Read it from Redis:         redis-cli -h %s -p %s GET '{tokend}:token:%s'
+  Report it as bad:           curl -s -X POST -d '{"invalid_token":"<token>"}' http://%s/v1/apps/%s/refresh
+  Status and metrics:         curl -s http://%s/v1/status ; curl -s http://%s/metrics
+
+Stop with Ctrl-C.
+`, redisHost, redisPort, upstream, devApp, api, devApp, redisHost, redisPort, devApp, api, devApp, api, api)
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend/store"
+)
+
+func (c *Config) validate(getenv func(string) string, readFile func(string) ([]byte, error)) ([]string, error) {
+	if strings.ContainsAny(c.ReplicaID, " \t\r\n") || len(c.ReplicaID) > 128 {
+		return nil, fieldErr("replica_id", "must be at most 128 characters without spaces")
+	}
+	if err := c.Redis.validate(getenv); err != nil {
+		return nil, err
+	}
+	if l := *c.HTTP.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return nil, fieldErr("http.listen", "want host:port, got %q", l)
+		}
+	}
+	if env := c.HTTP.AuthTokensEnv; env != "" && len(authTokens(getenv(env))) == 0 {
+		return nil, fieldErr("http.auth_tokens_env", "environment variable %s is unset or holds no token", env)
+	}
+	if err := c.Election.validate(c.Redis.Timeout); err != nil {
+		return nil, err
+	}
+	if err := c.Refresh.validate(); err != nil {
+		return nil, err
+	}
+	if !map[string]bool{"text": true, "json": true}[c.Log.Format] {
+		return nil, fieldErr("log.format", "want text or json, got %q", c.Log.Format)
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		return nil, fieldErr("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	return c.validateApps(getenv, readFile)
+}
+
+func (r *RedisConfig) validate(getenv func(string) string) error {
+	modes := 0
+	for _, set := range []bool{r.URL != "", r.Sentinel != nil, r.Cluster != nil} {
+		if set {
+			modes++
+		}
+	}
+	if modes != 1 {
+		return fieldErr("redis", "set exactly one of url, sentinel or cluster")
+	}
+	if _, err := store.NewKeys(r.Prefix); err != nil {
+		return fieldErr("redis.prefix", "must match [A-Za-z0-9_.:-]{1,64}")
+	}
+	if r.PasswordEnv != "" && getenv(r.PasswordEnv) == "" {
+		return fieldErr("redis.password_env", "environment variable %s is unset", r.PasswordEnv)
+	}
+	if r.Timeout < 0 {
+		return fieldErr("redis.timeout", "must be positive")
+	}
+	switch {
+	case r.URL != "":
+		u, err := url.Parse(r.URL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return fieldErr("redis.url", "want redis://host:port/db or rediss://...")
+		}
+	case r.Sentinel != nil:
+		if r.Sentinel.MasterName == "" {
+			return fieldErr("redis.sentinel.master_name", "required")
+		}
+		if err := checkAddrs("redis.sentinel.addrs", r.Sentinel.Addrs); err != nil {
+			return err
+		}
+		if e := r.Sentinel.PasswordEnv; e != "" && getenv(e) == "" {
+			return fieldErr("redis.sentinel.password_env", "environment variable %s is unset", e)
+		}
+	case r.Cluster != nil:
+		return checkAddrs("redis.cluster.addrs", r.Cluster.Addrs)
+	}
+	return nil
+}
+
+func checkAddrs(field string, addrs []string) error {
+	if len(addrs) == 0 {
+		return fieldErr(field, "at least one host:port required")
+	}
+	for i, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fieldErr(fmt.Sprintf("%s[%d]", field, i), "want host:port, got %q", a)
+		}
+	}
+	return nil
+}
+
+func (e *ElectionConfig) validate(redisTimeout time.Duration) error {
+	for field, d := range map[string]time.Duration{
+		"election.lease_ttl": e.LeaseTTL, "election.renew_interval": e.RenewInterval,
+		"election.renew_deadline": e.RenewDeadline, "election.retry_interval": e.RetryInterval,
+	} {
+		if d <= 0 {
+			return fieldErr(field, "must be positive")
+		}
+	}
+	switch {
+	case e.RenewDeadline >= e.LeaseTTL:
+		return fieldErr("election.renew_deadline", "must be less than lease_ttl (%s)", e.LeaseTTL)
+	case e.RenewInterval >= e.RenewDeadline:
+		return fieldErr("election.renew_interval", "must be less than renew_deadline (%s)", e.RenewDeadline)
+	case redisTimeout >= e.RenewDeadline:
+		return fieldErr("redis.timeout", "must be less than election.renew_deadline (%s)", e.RenewDeadline)
+	}
+	return nil
+}
+
+func (r *RefreshConfig) validate() error {
+	for field, d := range map[string]time.Duration{
+		"refresh.before_expiry": r.BeforeExpiry, "refresh.safety_margin": r.SafetyMargin,
+		"refresh.cooldown": r.Cooldown, "refresh.min_expires_in": r.MinExpiresIn,
+	} {
+		if d < 0 {
+			return fieldErr(field, "must not be negative")
+		}
+	}
+	if r.MinExpiresIn > 24*time.Hour {
+		return fieldErr("refresh.min_expires_in", "must be at most 24h")
+	}
+	if r.DailyBudget < -1 {
+		return fieldErr("refresh.daily_budget", "must be positive, or -1 for no budget")
+	}
+	return nil
+}
+
+func (c *Config) validateApps(getenv func(string) string, readFile func(string) ([]byte, error)) ([]string, error) {
+	if len(c.Apps) == 0 {
+		return nil, fieldErr("apps", "at least one app required")
+	}
+	var warnings []string
+	seen := map[string]bool{}
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		f := func(name string) string { return fmt.Sprintf("apps[%d].%s", i, name) }
+		switch {
+		case a.ID == "":
+			return nil, fieldErr(f("id"), "required")
+		case !store.ValidApp(a.ID):
+			return nil, fieldErr(f("id"), "%q must match [A-Za-z0-9_.-]{1,64}", a.ID)
+		case seen[a.ID]:
+			return nil, fieldErr(f("id"), "duplicate id %q", a.ID)
+		case !providers[a.Provider]:
+			return nil, fieldErr(f("provider"), "want wechat or wechat_stable, got %q", a.Provider)
+		case strings.TrimSpace(a.AppID) == "":
+			return nil, fieldErr(f("appid"), "required")
+		}
+		seen[a.ID] = true
+		if a.BaseURL != "" {
+			u, err := url.Parse(a.BaseURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, fieldErr(f("base_url"), "want an http or https URL")
+			}
+		}
+		warn, err := a.resolveSecret(f, getenv, readFile)
+		if err != nil {
+			return nil, err
+		}
+		if warn != "" {
+			warnings = append(warnings, warn)
+		}
+	}
+	return warnings, nil
+}
+
+// resolveSecret reads the app's secret from exactly one source. Messages
+// never contain the secret.
+func (a *AppConfig) resolveSecret(f func(string) string, getenv func(string) string, readFile func(string) ([]byte, error)) (string, error) {
+	n := 0
+	for _, s := range []string{a.SecretEnv, a.SecretFile, a.Secret} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return "", fieldErr(f("secret_env"), "set exactly one of secret_env, secret_file or secret")
+	}
+	switch {
+	case a.SecretEnv != "":
+		a.secret = getenv(a.SecretEnv)
+		if a.secret == "" {
+			return "", fieldErr(f("secret_env"), "environment variable %s is unset or empty", a.SecretEnv)
+		}
+	case a.SecretFile != "":
+		b, err := readFile(a.SecretFile)
+		if err != nil {
+			return "", fieldErr(f("secret_file"), "cannot read %s", a.SecretFile)
+		}
+		a.secret = strings.TrimSpace(string(b))
+		if a.secret == "" {
+			return "", fieldErr(f("secret_file"), "%s is empty", a.SecretFile)
+		}
+	default:
+		a.secret = a.Secret
+		return fmt.Sprintf("%s: a literal secret is in the config file; prefer secret_env or secret_file", f("secret")), nil
+	}
+	return "", nil
+}
+
+func authTokens(v string) []string {
+	var out []string
+	for _, t := range strings.Split(v, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}

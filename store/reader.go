@@ -1,0 +1,365 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+	"k8s.io/utils/clock"
+)
+
+var (
+	// ErrNoToken: the Reader has no valid token for the app. Redis holds
+	// none (never written, or its key expired), or the app's first load
+	// failed; the error then also wraps the cause.
+	ErrNoToken = errors.New("store: no valid token")
+	// ErrTokenExpired: the cached token has expired and Redis could not be
+	// read to replace it. It wraps ErrNoToken, and the returned error also
+	// wraps the Redis error.
+	ErrTokenExpired = fmt.Errorf("%w: cached token expired and redis is unreachable", ErrNoToken)
+	// ErrClosed: the Reader was closed.
+	ErrClosed = errors.New("store: reader closed")
+)
+
+// Reader defaults.
+const (
+	DefaultRefreshBefore  = 30 * time.Second
+	DefaultResyncInterval = time.Minute
+	DefaultPingInterval   = 5 * time.Second
+)
+
+const (
+	loadTimeout   = 5 * time.Second // bound of one background Record read
+	waitPoll      = time.Second     // ReportAndWait re-reads Redis this often
+	maxBackoff    = 2 * time.Second // between failed subscription attempts
+	minScanPeriod = 10 * time.Millisecond
+	maxScanPeriod = time.Second
+)
+
+// ReaderOptions configures a Reader. The zero value is valid.
+type ReaderOptions struct {
+	// Prefix is the key prefix inside the hash tag. Default "tokend".
+	Prefix string
+	// Clock judges the expiry of cached tokens, and nothing else. Default:
+	// the real clock, read as monotonic time. With any other clock every
+	// read consults it (tests use k8s.io/utils/clock/testing.FakeClock).
+	Clock clock.PassiveClock
+	// RefreshBefore: a cached token this close to its expiry is re-read
+	// from Redis in the background (about once a second) until a newer one
+	// is found. Default 30s.
+	RefreshBefore time.Duration
+	// ResyncInterval: every cached app is re-read this often, whatever the
+	// events said. Default 1m.
+	ResyncInterval time.Duration
+	// PingInterval: the subscription is pinged after this long without a
+	// message; if the next interval brings nothing either, the connection
+	// is presumed dead and replaced. Default 5s.
+	PingInterval time.Duration
+	// Logger receives background failures (reloads, the subscription).
+	// Default slog.Default(). Tokens are never logged.
+	Logger *slog.Logger
+}
+
+// Reader is the in-process token cache of library mode. Token serves
+// from memory; one subscription to the events channel reloads an app when
+// its token changes; after a reconnect, and every ResyncInterval, all
+// cached apps are re-read. While Redis is unreachable a cached token keeps
+// being served until it expires; an expired token is never returned.
+//
+// Expiry is judged on the local clock only: a token read at local time t
+// whose key had PTTL d is valid until t + d, where t is taken before the
+// read was sent (conservative).
+//
+// A Reader is safe for concurrent use. Its methods do not block one
+// another across apps: the hit path takes no lock.
+type Reader struct {
+	store *Store
+	rdb   redis.UniversalClient
+	opts  ReaderOptions
+	log   *slog.Logger
+
+	clock clock.PassiveClock // nil: the real monotonic clock
+	base  time.Time          // origin of the int64 nanosecond times below
+
+	apps atomic.Pointer[appMap] // copy on write, under mu
+	sf   singleflight.Group     // first loads, by app
+
+	ctx    context.Context // cancelled by Close; background work runs under it
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background goroutines
+
+	// mu guards closed, wg.Add and the writing of apps.
+	mu     sync.Mutex
+	closed bool
+
+	resyncs atomic.Int64 // completed resyncs; tests wait on it
+
+	// subMu guards sub, the current subscription (nil before the first
+	// one and after Close).
+	subMu sync.Mutex
+	sub   *redis.PubSub
+}
+
+type appMap map[string]*entry
+
+// entry is one app's slot; cur is never nil.
+type entry struct {
+	app string
+	cur atomic.Pointer[cached]
+}
+
+// cached is one immutable read of an app's token. Times are nanoseconds
+// since Reader.base on the Reader's clock.
+type cached struct {
+	tok       Token // Value empty: no token
+	ticket    int64
+	deadline  int64 // valid while now < deadline
+	refreshAt int64 // deadline - RefreshBefore
+	// fresh is true while now < refreshAt for certain, so Token may skip
+	// the clock; cleared by timer (real clock only).
+	fresh   atomic.Bool
+	timer   *time.Timer   // clears fresh; nil when fresh was never set
+	changed chan struct{} // closed when this read is replaced
+}
+
+func (c *cached) valid(now int64) bool { return c.tok.Value != "" && now < c.deadline }
+
+func (c *cached) stopTimer() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+func newEntry(app string) *entry {
+	e := &entry{app: app}
+	e.cur.Store(&cached{changed: make(chan struct{})})
+	return e
+}
+
+// NewReader validates opts and starts a Reader over rdb. It does no I/O
+// itself: the subscription is made in the background, and each app is
+// read on its first Token call. Close it to stop the background work.
+func NewReader(rdb redis.UniversalClient, opts ReaderOptions) (*Reader, error) {
+	if rdb == nil {
+		return nil, errors.New("store: NewReader needs a redis client")
+	}
+	st, err := New(Config{Client: rdb, Prefix: opts.Prefix})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"RefreshBefore", &opts.RefreshBefore, DefaultRefreshBefore},
+		{"ResyncInterval", &opts.ResyncInterval, DefaultResyncInterval},
+		{"PingInterval", &opts.PingInterval, DefaultPingInterval},
+	} {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("store: ReaderOptions.%s must not be negative", d.name)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	r := &Reader{store: st, rdb: rdb, opts: opts, log: opts.Logger}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	r.log = r.log.With("component", "store.Reader")
+	switch opts.Clock.(type) {
+	case nil, clock.RealClock, *clock.RealClock:
+		r.base = time.Now()
+	default:
+		r.clock = opts.Clock
+		r.base = opts.Clock.Now()
+	}
+	r.apps.Store(&appMap{})
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.spawn(r.listen)
+	r.spawn(r.maintain)
+	return r, nil
+}
+
+// now is the Reader's clock in nanoseconds since base.
+func (r *Reader) now() int64 {
+	if r.clock == nil {
+		return int64(time.Since(r.base))
+	}
+	return int64(r.clock.Now().Sub(r.base))
+}
+
+// spawn runs f in a goroutine that Close waits for; false once closed.
+func (r *Reader) spawn(f func(ctx context.Context)) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f(r.ctx)
+	}()
+	return true
+}
+
+// Token returns app's current token. A cached token is returned from
+// memory with no Redis call and no allocation (ctx is then unused); the
+// first call for an app, and a call after the cached token expired, read
+// Redis. Errors: ErrInvalidApp, ErrNoToken (ErrTokenExpired when an
+// expired token could not be replaced), ErrClosed, or ctx's error.
+func (r *Reader) Token(ctx context.Context, app string) (Token, error) {
+	if e := (*r.apps.Load())[app]; e != nil {
+		if c := e.cur.Load(); c.fresh.Load() {
+			return c.tok, nil
+		}
+	}
+	return r.token(ctx, app)
+}
+
+// token is Token's path when the clock must be read or Redis asked.
+func (r *Reader) token(ctx context.Context, app string) (Token, error) {
+	e, err := r.entry(app)
+	if err != nil {
+		return Token{}, err
+	}
+	prev := e.cur.Load()
+	if prev.valid(r.now()) {
+		return prev.tok, nil // maintain reloads it if due
+	}
+	res := make(chan error, 1)
+	if !r.spawn(func(ctx context.Context) {
+		_, err, _ := r.sf.Do(e.app, func() (any, error) { return nil, r.load(ctx, e) })
+		res <- err
+	}) {
+		return Token{}, ErrClosed
+	}
+	select {
+	case err = <-res:
+	case <-ctx.Done():
+		return Token{}, fmt.Errorf("store: reader: %w", ctx.Err())
+	}
+	if c := e.cur.Load(); c.valid(r.now()) {
+		return c.tok, nil
+	}
+	switch {
+	case err == nil, errors.Is(err, ErrNoToken):
+		return Token{}, ErrNoToken
+	case prev.tok.Value != "":
+		return Token{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
+	}
+	return Token{}, fmt.Errorf("%w: %w", ErrNoToken, err)
+}
+
+// entry returns app's slot, adding it on first use.
+func (r *Reader) entry(app string) (*entry, error) {
+	if e := (*r.apps.Load())[app]; e != nil {
+		return e, nil
+	}
+	if err := checkApp(app); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	old := *r.apps.Load()
+	if e := old[app]; e != nil {
+		return e, nil
+	}
+	e := newEntry(strings.Clone(app))
+	next := make(appMap, len(old)+1)
+	maps.Copy(next, old)
+	next[e.app] = e
+	r.apps.Store(&next)
+	return e, nil
+}
+
+// load reads e's record from Redis and installs it. It returns ErrNoToken
+// when Redis holds no live token; the cached one is then kept (it expires
+// on its own clock).
+func (r *Reader) load(ctx context.Context, e *entry) error {
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	start := r.now()
+	rec, err := r.store.Record(ctx, e.app)
+	if errors.Is(err, ErrNotFound) || (err == nil && !rec.Valid()) {
+		return ErrNoToken
+	}
+	if err != nil {
+		return err
+	}
+	deadline := start + int64(rec.TTL)
+	c := &cached{
+		tok: Token{
+			Value:     rec.Token,
+			ExpiresAt: r.base.Add(time.Duration(deadline)),
+			Version:   rec.Version,
+		},
+		ticket:    rec.Ticket,
+		deadline:  deadline,
+		refreshAt: deadline - int64(r.opts.RefreshBefore),
+		changed:   make(chan struct{}),
+	}
+	r.install(e, c)
+	return nil
+}
+
+// install makes c e's current read unless a read of a newer write (higher
+// ticket: tickets grow even across Redis data loss, versions do not) is
+// already there.
+func (r *Reader) install(e *entry, c *cached) {
+	if now := r.now(); r.clock == nil && now < c.refreshAt {
+		c.fresh.Store(true)
+		c.timer = time.AfterFunc(time.Duration(c.refreshAt-now), func() { c.fresh.Store(false) })
+	}
+	for {
+		old := e.cur.Load()
+		if old.tok.Value != "" && c.ticket < old.ticket {
+			c.stopTimer()
+			return
+		}
+		if e.cur.CompareAndSwap(old, c) {
+			old.stopTimer()
+			close(old.changed)
+			return
+		}
+	}
+}
+
+// Close stops the background work and waits for it. Token then returns
+// ErrClosed. Calling Close again does nothing.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	apps := r.apps.Swap(&appMap{})
+	r.mu.Unlock()
+
+	r.cancel()
+	r.subMu.Lock()
+	if r.sub != nil {
+		_ = r.sub.Close() // unblocks the listener's Receive
+		r.sub = nil
+	}
+	r.subMu.Unlock()
+	r.wg.Wait()
+	for _, e := range *apps {
+		e.cur.Load().stopTimer()
+	}
+	return nil
+}
