@@ -64,9 +64,11 @@ func TestNew_validates(t *testing.T) {
 		{"no key", func(c *Config) { c.Key = "" }, "Key"},
 		{"no epoch key", func(c *Config) { c.EpochKey = "" }, "EpochKey"},
 		{"no id", func(c *Config) { c.ID = "" }, "ID"},
-		{"deadline equals ttl", func(c *Config) { c.LeaseTTL, c.RenewDeadline = 10 * time.Second, 10 * time.Second }, "renew_deadline"},
-		{"interval equals deadline", func(c *Config) { c.RenewInterval, c.RenewDeadline = 10 * time.Second, 10 * time.Second }, "renew_interval"},
-		{"just below ok", func(c *Config) { c.LeaseTTL, c.RenewDeadline, c.RenewInterval = 3*time.Second, 3*time.Second - 1, 3*time.Second - 2 }, ""},
+		{"deadline equals ttl", func(c *Config) { c.LeaseTTL, c.RenewDeadline = 10*time.Second, 10*time.Second }, "renew_deadline"},
+		{"interval equals deadline", func(c *Config) { c.RenewInterval, c.RenewDeadline = 10*time.Second, 10*time.Second }, "renew_interval"},
+		{"just below ok", func(c *Config) {
+			c.LeaseTTL, c.RenewDeadline, c.RenewInterval = 3*time.Second, 3*time.Second-1, 3*time.Second-2
+		}, ""},
 		{"negative retry", func(c *Config) { c.RetryInterval = -1 }, "positive"},
 		{"op timeout too long", func(c *Config) { c.OpTimeout = 11 * time.Second }, "op_timeout"},
 	}
