@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -122,7 +123,7 @@ func parseConfig(data []byte, getenv func(string) string, readFile func(string) 
 		if errors.Is(err, io.EOF) {
 			return nil, nil, fieldErr("", "empty file")
 		}
-		return nil, nil, &configError{msg: strings.ReplaceAll(err.Error(), "yaml: ", "")}
+		return nil, nil, yamlError(data, err)
 	}
 	cfg.setDefaults(getenv)
 	warnings, err := cfg.validate(getenv, readFile)
@@ -167,4 +168,74 @@ func (c *Config) setDefaults(getenv func(string) string) {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+}
+
+// yamlError turns a YAML decoding error into one line naming the field.
+func yamlError(data []byte, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		return &configError{msg: strings.SplitN(msg, "\n", 2)[0]}
+	}
+	first := te.Errors[0] // "line N: ..."
+	var line int
+	if _, scanErr := fmt.Sscanf(first, "line %d:", &line); scanErr != nil {
+		return &configError{msg: first}
+	}
+	_, detail, _ := strings.Cut(first, ": ")
+	if m := unknownField.FindStringSubmatch(detail); m != nil {
+		detail = fmt.Sprintf("unknown field %q", m[1])
+	} else if m := badValue.FindStringSubmatch(detail); m != nil {
+		detail = fmt.Sprintf("invalid value %s (want %s)", m[1], m[2])
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) == nil {
+		if path := pathAtLine(&root, line, ""); path != "" {
+			return &configError{field: path, msg: detail}
+		}
+	}
+	return &configError{msg: fmt.Sprintf("line %d: %s", line, detail)}
+}
+
+var (
+	unknownField = regexp.MustCompile(`^field (\S+) not found`)
+	badValue     = regexp.MustCompile("^cannot unmarshal !!\\w+ (.*) into (\\S+)$")
+)
+
+// pathAtLine returns the dotted path (apps[1].id) of the key or value that
+// starts on line, or "".
+func pathAtLine(n *yaml.Node, line int, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p := pathAtLine(c, line, prefix); p != "" {
+				return p
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := k.Value
+			if prefix != "" {
+				path = prefix + "." + k.Value
+			}
+			if p := pathAtLine(v, line, path); p != "" {
+				return p
+			}
+			if k.Line == line {
+				return path
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if p := pathAtLine(c, line, fmt.Sprintf("%s[%d]", prefix, i)); p != "" {
+				return p
+			}
+		}
+	case yaml.ScalarNode:
+		if n.Line == line && prefix != "" {
+			return prefix
+		}
+	}
+	return ""
 }

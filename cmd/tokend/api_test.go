@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/store"
+)
+
+type fakeLeader struct{ epoch int64 }
+
+func (f fakeLeader) Leading() (int64, bool) { return f.epoch, f.epoch != 0 }
+
+type apiEnv struct {
+	api   *api
+	srv   *httptest.Server
+	store *store.Store
+	rdb   *redis.Client
+	mr    *miniredis.Miniredis
+}
+
+func newAPIEnv(t *testing.T, tokens []string, open bool) *apiEnv {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	st, err := store.New(store.Config{Client: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sums [][32]byte
+	for _, tok := range tokens {
+		sums = append(sums, sha256.Sum256([]byte(tok)))
+	}
+	feed := newChangeFeed()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); feed.run(ctx, st.Subscribe) }()
+	t.Cleanup(func() { cancel(); <-done })
+	a := &api{
+		store: st, leader: fakeLeader{}, apps: []AppConfig{{ID: "mp-main", Provider: "wechat"}},
+		appKinds: map[string]string{"mp-main": "wechat"}, replica: "r1", tokens: sums, open: open,
+		feed: feed, refreshWait: 2 * time.Second, metrics: newMetrics(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	srv := httptest.NewServer(a.handler())
+	t.Cleanup(srv.Close)
+	return &apiEnv{api: a, srv: srv, store: st, rdb: rdb, mr: mr}
+}
+
+// writeToken stores a token for app as a leader would.
+func (e *apiEnv) writeToken(t *testing.T, app, token string) {
+	t.Helper()
+	ctx := context.Background()
+	e.rdb.Set(ctx, e.store.Keys().Lease(), "L", time.Minute)
+	tk, err := e.store.TakeTicket(ctx, app, "L", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.WriteToken(ctx, store.Write{App: app, Ticket: tk, Token: token, ExpiresIn: 2 * time.Hour, SafetyMargin: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type reply struct {
+	code int
+	body map[string]any
+	raw  string
+	hdr  http.Header
+}
+
+func (e *apiEnv) do(t *testing.T, method, path, bearer, body string) reply {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{code: resp.StatusCode, raw: string(raw), hdr: resp.Header}
+	if ct := resp.Header.Get("Content-Type"); path != "/metrics" && !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("%s %s: content type %q, body %q", method, path, ct, raw)
+	}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func TestAPI_authWithTokens(t *testing.T) {
+	e := newAPIEnv(t, []string{"good-1", "good-2"}, false)
+	e.writeToken(t, "mp-main", "tok-A")
+	for _, path := range []string{"/v1/status", "/v1/apps/mp-main/token"} {
+		if r := e.do(t, "GET", path, "", ""); r.code != 401 || r.body["error"] == nil || r.hdr.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s without bearer: %d %s", path, r.code, r.raw)
+		}
+		if r := e.do(t, "GET", path, "wrong", ""); r.code != 403 {
+			t.Errorf("%s wrong bearer: %d", path, r.code)
+		}
+		if r := e.do(t, "GET", path, "good-2", ""); r.code != 200 {
+			t.Errorf("%s good bearer: %d %s", path, r.code, r.raw)
+		}
+	}
+	if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"x"}`); r.code != 401 {
+		t.Errorf("refresh without bearer: %d", r.code)
+	}
+	// Health and metrics stay open.
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if r := e.do(t, "GET", path, "", ""); r.code != 200 {
+			t.Errorf("%s: %d", path, r.code)
+		}
+	}
+}
+
+func TestAPI_noTokensConfigured(t *testing.T) {
+	e := newAPIEnv(t, nil, false)
+	e.writeToken(t, "mp-main", "tok-A")
+	if r := e.do(t, "GET", "/v1/status", "", ""); r.code != 200 {
+		t.Errorf("status: %d", r.code)
+	}
+	if r := e.do(t, "GET", "/v1/apps/mp-main/token", "", ""); r.code != 403 {
+		t.Errorf("token without configured auth: %d, want 403", r.code)
+	}
+	if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"x"}`); r.code != 403 {
+		t.Errorf("refresh without configured auth: %d, want 403", r.code)
+	}
+	dev := newAPIEnv(t, nil, true)
+	dev.writeToken(t, "mp-main", "tok-A")
+	if r := dev.do(t, "GET", "/v1/apps/mp-main/token", "", ""); r.code != 200 {
+		t.Errorf("dev mode token: %d", r.code)
+	}
+}
+
+func TestAPI_token(t *testing.T) {
+	e := newAPIEnv(t, nil, true)
+	if r := e.do(t, "GET", "/v1/apps/mp-main/token", "", ""); r.code != 503 || r.body["error"] != "no valid token" {
+		t.Fatalf("before any token: %d %s", r.code, r.raw)
+	}
+	e.writeToken(t, "mp-main", "tok-A")
+	r := e.do(t, "GET", "/v1/apps/mp-main/token", "", "")
+	if r.code != 200 || r.body["access_token"] != "tok-A" || len(r.body) != 2 {
+		t.Fatalf("token: %d %s", r.code, r.raw)
+	}
+	if exp, _ := r.body["expires_in"].(float64); exp < 7100 || exp > 7140 {
+		t.Fatalf("expires_in = %v, want about 7140 (2h minus the margin)", r.body["expires_in"])
+	}
+	if r.hdr.Get("Cache-Control") != "no-store" {
+		t.Fatal("token answer may be cached")
+	}
+	for path, code := range map[string]int{
+		"/v1/apps/unknown/token": 404, "/v1/apps/a%20b/token": 404, "/nope": 404, "/v1/apps/mp-main": 404,
+	} {
+		if r := e.do(t, "GET", path, "", ""); r.code != code || r.body["error"] == nil {
+			t.Errorf("GET %s: %d %s, want %d JSON", path, r.code, r.raw, code)
+		}
+	}
+	if r := e.do(t, "DELETE", "/v1/apps/mp-main/token", "", ""); r.code != 405 || r.body["error"] == nil {
+		t.Errorf("DELETE token: %d %s", r.code, r.raw)
+	}
+	e.mr.SetError("LOADING")
+	if r := e.do(t, "GET", "/v1/apps/mp-main/token", "", ""); r.code != 503 {
+		t.Errorf("redis down: %d", r.code)
+	}
+	if r := e.do(t, "GET", "/readyz", "", ""); r.code != 503 {
+		t.Errorf("readyz with redis down: %d", r.code)
+	}
+}
+
+func TestAPI_refreshBadInput(t *testing.T) {
+	e := newAPIEnv(t, nil, true)
+	e.writeToken(t, "mp-main", "tok-A")
+	for name, tc := range map[string]struct {
+		body string
+		code int
+	}{
+		"not json":      {"invalid_token=x", 400},
+		"empty":         {"", 400},
+		"missing field": {`{}`, 400},
+		"empty token":   {`{"invalid_token":""}`, 400},
+		"unknown field": {`{"invalid_token":"x","extra":1}`, 400},
+		"wrong type":    {`{"invalid_token":5}`, 400},
+		"oversized":     {`{"invalid_token":"` + strings.Repeat("x", 10000) + `"}`, 413},
+	} {
+		if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", tc.body); r.code != tc.code || r.body["error"] == nil {
+			t.Errorf("%s: %d %s, want %d", name, r.code, r.raw, tc.code)
+		}
+	}
+	if r := e.do(t, "POST", "/v1/apps/nope/refresh", "", `{"invalid_token":"x"}`); r.code != 404 {
+		t.Errorf("unknown app: %d", r.code)
+	}
+	if pending, _ := e.store.PendingReports(context.Background()); len(pending) != 0 {
+		t.Fatalf("bad requests left reports: %v", pending)
+	}
+}
+
+func TestAPI_refreshCompareAndRefresh(t *testing.T) {
+	e := newAPIEnv(t, nil, true)
+	e.writeToken(t, "mp-main", "tok-A")
+	// A report of a token that is not current: the current one, nothing reported.
+	r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"old"}`)
+	if r.code != 200 || r.body["access_token"] != "tok-A" || r.body["refreshed"] != false {
+		t.Fatalf("stale report: %d %s", r.code, r.raw)
+	}
+	if pending, _ := e.store.PendingReports(context.Background()); len(pending) != 0 {
+		t.Fatalf("stale report was recorded: %v", pending)
+	}
+	// A report of the current token waits for the leader's new token.
+	go func() {
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			if tok, _ := e.store.PendingReport(context.Background(), "mp-main"); tok == "tok-A" {
+				e.writeToken(t, "mp-main", "tok-B")
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	r = e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"tok-A"}`)
+	if r.code != 200 || r.body["access_token"] != "tok-B" || r.body["refreshed"] != true {
+		t.Fatalf("current report: %d %s", r.code, r.raw)
+	}
+	if took := time.Since(start); took > 400*time.Millisecond {
+		t.Fatalf("answer took %s: the change event did not wake the waiter", took)
+	}
+	// Nobody refreshes: bounded wait, then 503.
+	e.api.refreshWait = 200 * time.Millisecond
+	if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"tok-B"}`); r.code != 503 {
+		t.Fatalf("no leader: %d %s", r.code, r.raw)
+	}
+}
+
+func TestAPI_status(t *testing.T) {
+	e := newAPIEnv(t, nil, false)
+	e.writeToken(t, "mp-main", "tok-SECRETVALUE")
+	e.store.SetStatus(context.Background(), "mp-main", store.Status{LastError: "upstream: errcode 40164: invalid ip", LastErrorCode: 40164, NextRefresh: time.Now()})
+	e.rdb.HSet(context.Background(), e.store.Keys().Epoch(), "epoch", 77, "leader", "r2")
+	r := e.do(t, "GET", "/v1/status", "", "")
+	if r.code != 200 || strings.Contains(r.raw, "tok-SECRETVALUE") {
+		t.Fatalf("status: %d %s", r.code, r.raw)
+	}
+	var st statusAnswer
+	if err := json.Unmarshal([]byte(r.raw), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Replica != "r1" || st.Leader || st.LeaderID != "r2" || st.Epoch != 77 || len(st.Apps) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	a := st.Apps[0]
+	if a.ID != "mp-main" || !a.Valid || a.Version != 1 || a.ExpiresAt == nil || a.LastErrorCode != 40164 || a.NextRefresh == nil {
+		t.Fatalf("app status %+v", a)
+	}
+	e.api.leader = fakeLeader{epoch: 99}
+	if err := json.Unmarshal([]byte(e.do(t, "GET", "/v1/status", "", "").raw), &st); err != nil || !st.Leader || st.LeaderID != "r1" || st.Epoch != 99 {
+		t.Fatalf("leading status %+v %v", st, err)
+	}
+	if m := e.do(t, "GET", "/metrics", "", ""); !strings.Contains(m.raw, `tokend_http_requests_total{code="200",route="GET /v1/status"}`) {
+		t.Fatalf("metrics do not count requests:\n%s", m.raw)
+	}
+}

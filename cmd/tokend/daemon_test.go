@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest"
+)
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes (the logger).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func getJSON(t *testing.T, method, url, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer api-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return resp.StatusCode
+}
+
+// TestDaemon_noSecretOrTokenInLogs runs a replica in-process against
+// miniredis and the fake upstream, refreshes passively, and checks every
+// log line (debug level, JSON) for the secret and the tokens.
+func TestDaemon_noSecretOrTokenInLogs(t *testing.T) {
+	mr := miniredis.RunT(t)
+	up := wechattest.NewServer(wechattest.Config{Lifetime: 2 * time.Hour})
+	defer up.Close()
+	const secret = "the-app-secret-0123456789"
+	up.AddApp("wxlogtest", secret)
+	env := map[string]string{"SECRET": secret, "API_TOKENS": "api-token"}
+	y := `
+replica_id: logtest
+redis: {url: "redis://` + mr.Addr() + `/0"}
+http: {listen: "127.0.0.1:0", auth_tokens_env: API_TOKENS}
+election: {lease_ttl: 3s, renew_interval: 500ms, renew_deadline: 2s, retry_interval: 100ms}
+refresh: {cooldown: 1ms}
+log: {level: debug, format: json}
+apps: [{id: app, provider: wechat, appid: wxlogtest, secret_env: SECRET, base_url: "` + up.URL + `"}]
+`
+	cfg, _, err := parseConfig([]byte(y), func(k string) string { return env[k] }, os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := newLogger(&logs, "json", slog.LevelDebug)
+	addr := make(chan string, 1)
+	d, err := newDaemon(cfg, log, daemonOptions{getenv: func(k string) string { return env[k] }, onListen: func(a string) { addr <- a }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	base := "http://" + <-addr
+
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	var first string
+	deadline := time.Now().Add(5 * time.Second)
+	for first == "" && time.Now().Before(deadline) {
+		first = rdb.Get(ctx, "{tokend}:token:app").Val()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if first == "" {
+		t.Fatalf("no token written; logs:\n%s", logs.String())
+	}
+	var ans tokenAnswer
+	if code := getJSON(t, "POST", base+"/v1/apps/app/refresh", `{"invalid_token":"`+first+`"}`, &ans); code != 200 || ans.AccessToken == first || ans.AccessToken == "" {
+		t.Fatalf("refresh: %d %+v", code, ans)
+	}
+	second := ans.AccessToken
+	if code := getJSON(t, "GET", base+"/v1/apps/app/token", "", &ans); code != 200 || ans.AccessToken != second {
+		t.Fatalf("token after refresh: %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if rdb.Exists(context.Background(), "{tokend}:lease").Val() != 0 {
+		t.Fatal("lease not released on shutdown")
+	}
+	out := logs.String()
+	if !strings.Contains(out, "token refreshed") || !strings.Contains(out, "reported invalid") {
+		t.Fatalf("logs do not show the refreshes:\n%s", out)
+	}
+	for name, s := range map[string]string{"secret": secret, "first token": first, "second token": second} {
+		if strings.Contains(out, s) {
+			t.Errorf("the %s appears in the logs", name)
+		}
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if !json.Valid(sc.Bytes()) {
+			t.Errorf("log line is not JSON: %q", sc.Text())
+		}
+	}
+}
+
+// TestBinary_devMode builds tokend and runs it with no config, as the README
+// says, then reads the demo token over HTTP and stops it with SIGTERM.
+func TestBinary_devMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "tokend")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-dev-listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "TOKEND_CONFIG=")
+	stdout, _ := cmd.StdoutPipe()
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	banner := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		io.Copy(&b, io.TeeReader(stdout, writerFunc(func(p []byte) {
+			if m := regexp.MustCompile(`curl -s (http://[0-9.:]+)/v1/apps/demo/token`).FindSubmatch(p); m != nil {
+				select {
+				case banner <- string(m[1]):
+				default:
+				}
+			}
+		})))
+	}()
+	var base string
+	select {
+	case base = <-banner:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no banner; stderr:\n%s", stderr.String())
+	}
+	var ans tokenAnswer
+	deadline := time.Now().Add(5 * time.Second)
+	code := 0
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/v1/apps/demo/token")
+		if err == nil {
+			code = resp.StatusCode
+			json.NewDecoder(resp.Body).Decode(&ans)
+			resp.Body.Close()
+			if code == 200 {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code != 200 || len(ans.AccessToken) < 64 || ans.ExpiresIn < 7000 || ans.ExpiresIn > 7200 {
+		t.Fatalf("dev token: %d %+v", code, ans)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit within 10s of SIGTERM")
+	}
+	if logs := stderr.String(); strings.Contains(logs, ans.AccessToken) || strings.Contains(logs, devSecret) {
+		t.Fatal("dev mode logs contain the token or the secret")
+	}
+}
+
+type writerFunc func(p []byte)
+
+func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
