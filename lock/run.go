@@ -42,12 +42,15 @@ func (e *Elector) Run(ctx context.Context, lead LeadFunc) error {
 	stopSub := e.listen(ctx)
 	defer stopSub()
 	for {
+		// The lease's TTL starts somewhere inside obtain: counting the renew
+		// deadline from before the call errs on the safe side.
+		started := e.cfg.Clock.Now()
 		lk, term, err := e.obtain(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			e.cfg.Logger.Warn("lock: obtain failed", "err", err)
 		case lk != nil:
-			e.lead(ctx, lk, term, lead)
+			e.lead(ctx, lk, term, started, lead)
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -100,9 +103,9 @@ func (e *Elector) obtain(ctx context.Context) (*redislock.Lock, Term, error) {
 }
 
 // lead runs the leader's work and renews until leadership ends.
-func (e *Elector) lead(ctx context.Context, lk *redislock.Lock, term Term, work LeadFunc) {
+func (e *Elector) lead(ctx context.Context, lk *redislock.Lock, term Term, obtained time.Time, work LeadFunc) {
 	log := e.cfg.Logger.With("term", term)
-	lastRenew := e.cfg.Clock.Now() // obtain started before this: conservative
+	lastRenew := obtained
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	e.setLeading(term, true)
