@@ -107,7 +107,9 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 	log.Info("refresher: token refreshed", "version", version, "fingerprint", Fingerprint(tok.Value),
 		"expires_in", tok.ExpiresIn, "passive", reported != "", "took", took)
 	remaining := tok.ExpiresIn - r.cfg.Clock.Since(start)
-	r.updateState(app.ID, func(s *AppState) { s.LastError, s.LastErrorCode, s.LastErrorClass = "", 0, "" })
+	r.updateState(app.ID, func(s *AppState) {
+		s.LastError, s.LastErrorCode, s.LastErrorClass, s.ExpiresAt = "", 0, "", expiresAt
+	})
 	return r.scheduled(ctx, app, r.cfg.Clock.Now().Add(max(r.dueIn(remaining, tok.ExpiresIn), 0)))
 }
 

@@ -190,7 +190,9 @@ func (r *Refresher) Run(ctx context.Context) error {
 
 // AppState is the leader-side view of one app. It holds no token.
 type AppState struct {
-	ID, Kind    string
+	ID, Kind string
+	// ExpiresAt is when the token this replica last wrote expires.
+	ExpiresAt   time.Time
 	NextRefresh time.Time
 	// LastError is the last failed check's error (empty after a success),
 	// LastErrorCode the upstream errcode if any, LastErrorClass its class.

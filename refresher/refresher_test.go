@@ -284,7 +284,7 @@ func TestRefresher_budgetExhausted(t *testing.T) {
 	if n := p.Calls(); n != 3 {
 		t.Fatalf("%d upstream calls with a budget of 3", n)
 	}
-	if st := r.States()[0]; st.BudgetUsed != 3 || st.NextRefresh.Before(time.Now().Add(time.Minute)) {
+	if st := r.States()[0]; st.BudgetUsed != 3 || st.NextRefresh.Before(time.Now().Add(time.Minute)) || st.ExpiresAt.IsZero() || st.Fetches != 3 {
 		t.Fatalf("state %+v", st)
 	}
 }
