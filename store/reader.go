@@ -78,6 +78,8 @@ type ReaderOptions struct {
 // whose key had PTTL d is valid until t + d, where t is taken before the
 // read was sent (conservative).
 //
+// Every app asked for stays cached, and is resynced, until Close.
+//
 // A Reader is safe for concurrent use. Its methods do not block one
 // another across apps: the hit path takes no lock.
 type Reader struct {
@@ -253,6 +255,8 @@ func (r *Reader) token(ctx context.Context, app string) (Token, error) {
 		return c.tok, nil
 	}
 	switch {
+	case r.ctx.Err() != nil:
+		return Token{}, ErrClosed
 	case err == nil, errors.Is(err, ErrNoToken):
 		return Token{}, ErrNoToken
 	case prev.tok.Value != "":
@@ -316,9 +320,10 @@ func (r *Reader) load(ctx context.Context, e *entry) error {
 	return nil
 }
 
-// install makes c e's current read unless a read of a newer write (higher
-// ticket: tickets grow even across Redis data loss, versions do not) is
-// already there.
+// install makes c e's current read unless a read of the same or a newer
+// write (higher ticket: tickets grow even across Redis data loss, versions
+// do not) is already there. Re-reading an unchanged token keeps the first
+// read, so a Token value stays the same until the token changes.
 func (r *Reader) install(e *entry, c *cached) {
 	if now := r.now(); r.clock == nil && now < c.refreshAt {
 		c.fresh.Store(true)
@@ -326,7 +331,7 @@ func (r *Reader) install(e *entry, c *cached) {
 	}
 	for {
 		old := e.cur.Load()
-		if old.tok.Value != "" && c.ticket < old.ticket {
+		if old.tok.Value != "" && (c.ticket < old.ticket || c.ticket == old.ticket && c.tok.Value == old.tok.Value) {
 			c.stopTimer()
 			return
 		}

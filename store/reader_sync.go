@@ -35,17 +35,16 @@ func (r *Reader) listen(ctx context.Context) {
 		case isTimeout(err):
 			if failures++; failures == 1 {
 				r.log.Warn("subscription silent, reconnecting", "channel", r.store.keys.Events())
-			}
-			if !sleepCtx(ctx, backoff(failures)) {
+			} else if !sleepCtx(ctx, backoff(failures-1)) {
 				return
 			}
 			sub, pinged = r.subscribe(ctx, sub), false
 			continue
 		default:
+			// go-redis has already redialled once; pause before the next.
 			if failures++; failures == 1 {
 				r.log.Warn("subscription lost; serving cached tokens until they expire", "err", err)
-			}
-			if !sleepCtx(ctx, backoff(failures)) {
+			} else if !sleepCtx(ctx, backoff(failures-1)) {
 				return
 			}
 			continue

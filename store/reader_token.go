@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// Token is an access token as the Reader serves it. Its String, GoString,
-// Format and LogValue redact Value: they show a fingerprint (the first 8
+// Token is an access token as the Reader serves it. Its String, Format
+// and LogValue redact Value: they show a fingerprint (the first 8
 // hex digits of its SHA-256), the version and the expiry, so a Token can be
 // logged or printed with any verb.
 type Token struct {
@@ -44,10 +44,7 @@ func (t Token) String() string {
 	return fmt.Sprintf("token(v%d fp=%s expires=%s)", t.Version, t.Fingerprint(), t.ExpiresAt.UTC().Format(time.RFC3339))
 }
 
-// GoString redacts like String, for %#v.
-func (t Token) GoString() string { return t.String() }
-
-// Format redacts like String, whatever the verb.
+// Format redacts like String, whatever the verb (%#v and %d included).
 func (t Token) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, t.String()) }
 
 // LogValue redacts like String.

@@ -1,0 +1,138 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/store"
+)
+
+func ExampleReader_Token() {
+	rdb, stop := exampleRedis() // a Redis where tokend keeps mp-main's token
+	defer stop()
+
+	r, err := store.NewReader(rdb, store.ReaderOptions{Prefix: "tokend"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	tok, err := r.Token(context.Background(), "mp-main") // from memory after the first call
+	if err != nil {
+		log.Fatal(err) // errors.Is(err, store.ErrNoToken): no valid token to be had
+	}
+	fmt.Println(tok.Value, tok.Version, time.Until(tok.ExpiresAt).Round(time.Hour))
+	// Output: token-1 1 2h0m0s
+}
+
+func ExampleReader_ReportInvalid() {
+	rdb, stop := exampleRedis()
+	defer stop()
+	r, err := store.NewReader(rdb, store.ReaderOptions{Prefix: "tokend"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	tok, err := r.Token(ctx, "mp-main")
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The upstream answered errcode 40001 for tok: tell the leader, and
+	// move on; Token returns the replacement once it is written.
+	err = r.ReportInvalid(ctx, "mp-main", tok.Value)
+	fmt.Println(err)
+	// Output: <nil>
+}
+
+func ExampleReader_ReportAndWait() {
+	rdb, stop := exampleRedis()
+	defer stop()
+
+	r, err := store.NewReader(rdb, store.ReaderOptions{Prefix: "tokend"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	ctx := context.Background()
+	tok, err := r.Token(ctx, "mp-main")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The upstream answered errcode 40001 (or 40014, 42001) for tok:
+	// report it and wait, bounded, for the leader's replacement.
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tok, err = r.ReportAndWait(wait, "mp-main", tok.Value)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tok.Value, tok.Version)
+	// Output: token-2 2
+}
+
+// exampleRedis starts an in-memory Redis holding the token a tokend leader
+// wrote for mp-main (token-1, valid 2h), and a stand-in leader that answers
+// a report of the current token with the next one. stop ends both.
+func exampleRedis() (rdb *redis.Client, stop func()) {
+	mr, err := miniredis.Run()
+	if err != nil {
+		log.Fatal(err)
+	}
+	rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	st, err := store.New(store.Config{Client: rdb})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	n := 0
+	write := func() {
+		n++
+		rdb.Set(ctx, st.Keys().Lease(), "example-lease", time.Minute)
+		tk, err := st.TakeTicket(ctx, "mp-main", "example-lease", 0)
+		if err == nil {
+			_, err = st.WriteToken(ctx, store.Write{App: "mp-main", Ticket: tk,
+				Token: fmt.Sprintf("token-%d", n), ExpiresIn: 2 * time.Hour, SafetyMargin: time.Minute})
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	write()
+	sub := st.Subscribe(ctx)
+	if _, err := sub.Receive(ctx); err != nil {
+		log.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := sub.ReceiveMessage(ctx)
+			if err != nil {
+				return // closed by stop
+			}
+			ev, _ := store.ParseEvent(msg.Payload)
+			if ev.Type != store.EventReport {
+				continue
+			}
+			pending, _ := st.PendingReports(ctx)
+			if rec, _ := st.Record(ctx, ev.App); rec.Token == pending[ev.App] {
+				write() // compare-and-refresh: only the current token is refreshed
+			}
+			_, _ = st.ClearReport(ctx, ev.App, pending[ev.App])
+		}
+	}()
+	return rdb, func() {
+		_ = sub.Close()
+		<-done
+		_ = rdb.Close()
+		mr.Close()
+	}
+}
