@@ -14,6 +14,7 @@ type checkResult struct {
 	app       string
 	next      time.Time
 	transient bool // a transient failure: the backoff grows
+	failed    bool // next is the error class's retry time
 }
 
 // check looks at one app and fetches if it must: no valid token, due, or a
@@ -134,6 +135,10 @@ func (r *Refresher) scheduled(ctx context.Context, app App, next time.Time) chec
 
 // failed records a failed check and schedules the retry by error class.
 func (r *Refresher) failed(ctx context.Context, app App, err error, attempts int, now time.Time) checkResult {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Leadership ended or shutdown: not the app's failure.
+		return checkResult{app: app.ID, next: now}
+	}
 	class, code := ClassOf(err), 0
 	var ue *UpstreamError
 	if errors.As(err, &ue) {
@@ -161,7 +166,7 @@ func (r *Refresher) failed(ctx context.Context, app App, err error, attempts int
 		s.LastError, s.LastErrorCode, s.LastErrorClass, s.NextRefresh = err.Error(), code, class.String(), next
 	})
 	r.publishStatus(ctx, st)
-	return checkResult{app: app.ID, next: next, transient: class == ClassRetry}
+	return checkResult{app: app.ID, next: next, transient: class == ClassRetry, failed: true}
 }
 
 func (r *Refresher) publishStatus(ctx context.Context, st AppState) {

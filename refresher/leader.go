@@ -18,8 +18,12 @@ type leaderRun struct {
 	inflight map[string]bool      // a check is running
 	recheck  map[string]bool      // an event arrived while running
 	attempts map[string]int       // consecutive transient failures
-	results  chan checkResult
-	wg       sync.WaitGroup
+	// blocked holds, after a failed check, when the error class allows the
+	// next attempt (backoff, slow retry, quota day): reports do not wake the
+	// app earlier.
+	blocked map[string]time.Time
+	results chan checkResult
+	wg      sync.WaitGroup
 }
 
 // lead is the lock.LeadFunc: it runs the schedule until ctx is cancelled,
@@ -37,6 +41,7 @@ func (r *Refresher) lead(ctx context.Context, term lock.Term) {
 		inflight: map[string]bool{},
 		recheck:  map[string]bool{},
 		attempts: map[string]int{},
+		blocked:  map[string]time.Time{},
 		results:  make(chan checkResult),
 	}
 	defer l.wg.Wait()
@@ -92,6 +97,9 @@ func (l *leaderRun) wake(app string) {
 		return
 	}
 	l.due[app] = l.r.cfg.Clock.Now()
+	if until, ok := l.blocked[app]; ok && until.After(l.due[app]) {
+		l.due[app] = until
+	}
 }
 
 func (l *leaderRun) pollReports(ctx context.Context) {
@@ -167,9 +175,14 @@ func (l *leaderRun) finish(res checkResult) {
 		l.attempts[res.app] = 0
 	}
 	l.due[res.app] = res.next
+	if res.failed {
+		l.blocked[res.app] = res.next
+	} else {
+		delete(l.blocked, res.app)
+	}
 	if l.recheck[res.app] {
 		l.recheck[res.app] = false
-		l.due[res.app] = l.r.cfg.Clock.Now()
+		l.wake(res.app)
 	}
 }
 

@@ -472,3 +472,34 @@ func TestFingerprintAndTokenString(t *testing.T) {
 func contains(s, sub string) bool {
 	return len(sub) > 0 && len(s) >= len(sub) && (s == sub || len(s) > 0 && (s[:len(sub)] == sub || contains(s[1:], sub)))
 }
+
+// TestRefresher_reportsKeepFailureSchedule: after a configuration error the
+// next attempt waits ConfigRetry; reports of the current token do not bring
+// it forward (they would burn the quota on an error a retry cannot fix).
+func TestRefresher_reportsKeepFailureSchedule(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+	start(t, r)
+	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	tok := token(t, rdb, s, "app")
+	time.Sleep(60 * time.Millisecond) // past the cooldown
+	p.set(&UpstreamError{Code: 40164, Message: "invalid ip", Class: ClassConfig}, nil)
+	if err := s.Report(context.Background(), "app", tok); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the failed passive fetch", time.Second, func() bool { return r.States()[0].LastErrorCode == 40164 })
+	calls := p.Calls()
+	for range 5 {
+		if err := s.Report(context.Background(), "app", tok); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+	if n := p.Calls() - calls; n != 0 {
+		t.Fatalf("reports during the configuration error's slow retry caused %d upstream calls, want 0", n)
+	}
+	if pending, _ := s.PendingReport(context.Background(), "app"); pending != tok {
+		t.Fatal("the report was dropped; it must wait for the next attempt")
+	}
+}

@@ -1,0 +1,345 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest"
+	"github.com/tokend/tokend/store"
+)
+
+// CheckerConfig configures a Checker. Zero fields take the defaults named.
+type CheckerConfig struct {
+	// Server is the fake upstream; tokens are checked against it. Required.
+	Server *wechattest.Server
+	// Redis is the client of the plain readers (GET of the token key) and
+	// of their reports. Required.
+	Redis redis.UniversalClient
+	// ReaderRedis is the client of the store.Reader; default Redis.
+	ReaderRedis redis.UniversalClient
+	// Prefix is the deployment's key prefix. Default "tokend".
+	Prefix string
+	// App is the tokend app id; AppID its upstream appid. Required.
+	App, AppID string
+	// GetReaders read the key with GET and check the token with
+	// Server.Check. Default 3; -1 for none.
+	GetReaders int
+	// LibReaders read through one store.Reader and call the fake's
+	// protected API (GET /cgi-bin/getcallbackip) over HTTP. Default 2; -1
+	// for none.
+	LibReaders int
+	// Interval between two reads of one reader. Default 5ms.
+	Interval time.Duration
+	// Report: a reader handed a dead token reports it (plain readers with
+	// store.Store.Report, library readers with Reader.ReportInvalid), once
+	// per distinct token, as a real app would.
+	Report bool
+	// ReaderOptions for the store.Reader (Prefix is filled in). Default
+	// RefreshBefore 200ms, ResyncInterval 2s, PingInterval 1s.
+	ReaderOptions store.ReaderOptions
+}
+
+// PathStats are the figures of one kind of reader.
+type PathStats struct {
+	Reads  int64 // a token was returned
+	Empty  int64 // no token (key absent, ErrNoToken)
+	Errors int64 // Redis or HTTP errors
+	// Dead counts tokens the upstream rejected (40001, 40014, 42001).
+	Dead       int64
+	DeadByCode map[int]int64
+	Reports    int64
+	FirstDead  time.Time
+	LastDead   time.Time
+	// MaxGap is the longest time one reader went without a valid token.
+	MaxGap time.Duration
+}
+
+// Stats are a Checker's figures so far.
+type Stats struct {
+	Get, Lib PathStats
+	// Tokens is the number of distinct tokens handed to readers.
+	Tokens int
+}
+
+// DeadTotal is the number of dead tokens handed to any reader.
+func (s Stats) DeadTotal() int64 { return s.Get.Dead + s.Lib.Dead }
+
+// String summarises the figures for t.Logf.
+func (s Stats) String() string {
+	return fmt.Sprintf("reads get=%d lib=%d, dead get=%d %v lib=%d %v, empty get=%d lib=%d, errors get=%d lib=%d, reports=%d, max gap get=%s lib=%s, distinct tokens=%d",
+		s.Get.Reads, s.Lib.Reads, s.Get.Dead, s.Get.DeadByCode, s.Lib.Dead, s.Lib.DeadByCode,
+		s.Get.Empty, s.Lib.Empty, s.Get.Errors, s.Lib.Errors, s.Get.Reports+s.Lib.Reports,
+		s.Get.MaxGap.Round(time.Millisecond), s.Lib.MaxGap.Round(time.Millisecond), s.Tokens)
+}
+
+// Checker is the invariant checker: reader goroutines that keep reading the
+// token and use it against the fake upstream, counting what they were
+// handed. Safe for concurrent use.
+type Checker struct {
+	cfg    CheckerConfig
+	st     *store.Store
+	reader *store.Reader
+	key    string
+	http   *http.Client
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex // guards stats and tokens
+	stats  Stats
+	tokens map[string]bool
+}
+
+// StartChecker starts the readers; they stop at Stop or when the test ends.
+func StartChecker(tb testing.TB, cfg CheckerConfig) *Checker {
+	tb.Helper()
+	if cfg.Server == nil || cfg.Redis == nil || cfg.App == "" || cfg.AppID == "" {
+		tb.Fatal("harness: CheckerConfig needs Server, Redis, App and AppID")
+	}
+	if cfg.ReaderRedis == nil {
+		cfg.ReaderRedis = cfg.Redis
+	}
+	if cfg.GetReaders == 0 {
+		cfg.GetReaders = 3
+	}
+	if cfg.LibReaders == 0 {
+		cfg.LibReaders = 2
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = 5 * time.Millisecond
+	}
+	ro := cfg.ReaderOptions
+	ro.Prefix = cfg.Prefix
+	if ro.RefreshBefore == 0 {
+		ro.RefreshBefore = 200 * time.Millisecond
+	}
+	if ro.ResyncInterval == 0 {
+		ro.ResyncInterval = 2 * time.Second
+	}
+	if ro.Logger == nil {
+		ro.Logger = slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if ro.PingInterval == 0 {
+		ro.PingInterval = time.Second
+	}
+	st, err := store.New(store.Config{Client: cfg.Redis, Prefix: cfg.Prefix})
+	if err != nil {
+		tb.Fatalf("harness: checker: %v", err)
+	}
+	c := &Checker{
+		cfg: cfg, st: st, key: st.Keys().Token(cfg.App),
+		http:   &http.Client{Timeout: time.Second},
+		tokens: map[string]bool{},
+	}
+	c.stats.Get.DeadByCode, c.stats.Lib.DeadByCode = map[int]int64{}, map[int]int64{}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	if cfg.LibReaders > 0 {
+		c.reader, err = store.NewReader(cfg.ReaderRedis, ro)
+		if err != nil {
+			tb.Fatalf("harness: checker: %v", err)
+		}
+	}
+	for range max(cfg.GetReaders, 0) {
+		c.wg.Go(func() { c.run(ctx, false) })
+	}
+	for range max(cfg.LibReaders, 0) {
+		c.wg.Go(func() { c.run(ctx, true) })
+	}
+	tb.Cleanup(func() { c.Stop() })
+	return c
+}
+
+// Stop stops the readers (idempotent) and returns the final figures.
+func (c *Checker) Stop() Stats {
+	c.cancel()
+	c.wg.Wait()
+	if c.reader != nil {
+		_ = c.reader.Close()
+	}
+	return c.Stats()
+}
+
+// Stats returns a copy of the figures so far.
+func (c *Checker) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Get.DeadByCode = copyCodes(s.Get.DeadByCode)
+	s.Lib.DeadByCode = copyCodes(s.Lib.DeadByCode)
+	s.Tokens = len(c.tokens)
+	return s
+}
+
+func copyCodes(m map[int]int64) map[int]int64 {
+	out := make(map[int]int64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// readResult is the outcome of one read.
+type readResult int
+
+const (
+	readOK readResult = iota
+	readEmpty
+	readError
+	readDead
+)
+
+func (c *Checker) run(ctx context.Context, lib bool) {
+	tick := time.NewTicker(c.cfg.Interval)
+	defer tick.Stop()
+	lastOK := time.Now()
+	reported := ""
+	for {
+		select {
+		case <-ctx.Done():
+			c.gap(lib, time.Since(lastOK))
+			return
+		case <-tick.C:
+		}
+		tok, res, code := c.readOnce(ctx, lib)
+		if ctx.Err() != nil {
+			continue
+		}
+		c.mu.Lock()
+		ps := &c.stats.Get
+		if lib {
+			ps = &c.stats.Lib
+		}
+		now := time.Now()
+		switch res {
+		case readOK:
+			ps.Reads++
+			c.tokens[tok] = true
+		case readEmpty:
+			ps.Empty++
+		case readError:
+			ps.Errors++
+		case readDead:
+			ps.Reads++
+			ps.Dead++
+			ps.DeadByCode[code]++
+			if ps.FirstDead.IsZero() {
+				ps.FirstDead = now
+			}
+			ps.LastDead = now
+			c.tokens[tok] = true
+		}
+		c.mu.Unlock()
+		if res == readOK {
+			c.gap(lib, now.Sub(lastOK))
+			lastOK = now
+		}
+		if res == readDead && c.cfg.Report && tok != reported {
+			reported = tok
+			c.report(ctx, lib, tok)
+		}
+	}
+}
+
+func (c *Checker) gap(lib bool, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ps := &c.stats.Get
+	if lib {
+		ps = &c.stats.Lib
+	}
+	ps.MaxGap = max(ps.MaxGap, d)
+}
+
+func (c *Checker) report(ctx context.Context, lib bool, tok string) {
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var err error
+	if lib {
+		err = c.reader.ReportInvalid(rctx, c.cfg.App, tok)
+	} else {
+		err = c.st.Report(rctx, c.cfg.App, tok)
+	}
+	if err == nil {
+		c.mu.Lock()
+		if lib {
+			c.stats.Lib.Reports++
+		} else {
+			c.stats.Get.Reports++
+		}
+		c.mu.Unlock()
+	}
+}
+
+// readOnce reads a token one way and uses it.
+func (c *Checker) readOnce(ctx context.Context, lib bool) (string, readResult, int) {
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if !lib {
+		tok, err := c.cfg.Redis.Get(rctx, c.key).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			return "", readEmpty, 0
+		case err != nil:
+			return "", readError, 0
+		}
+		if code := c.cfg.Server.Check(tok); isDead(code) {
+			return tok, readDead, code
+		}
+		return tok, readOK, 0
+	}
+	tok, err := c.reader.Token(rctx, c.cfg.App)
+	switch {
+	case errors.Is(err, store.ErrNoToken):
+		return "", readEmpty, 0
+	case err != nil:
+		return "", readError, 0
+	}
+	code, err := c.callbackIP(rctx, tok.Value)
+	if err != nil {
+		return "", readError, 0
+	}
+	if isDead(code) {
+		return tok.Value, readDead, code
+	}
+	return tok.Value, readOK, 0
+}
+
+// callbackIP calls the fake's protected API like a business app would.
+func (c *Checker) callbackIP(ctx context.Context, tok string) (int, error) {
+	u := c.cfg.Server.URL + "/cgi-bin/getcallbackip?access_token=" + url.QueryEscape(tok)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var ans struct {
+		Errcode int `json:"errcode"`
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return 0, err
+	}
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return 0, err
+	}
+	return ans.Errcode, nil
+}
+
+func isDead(code int) bool {
+	return code == wechattest.CodeNotLatest || code == wechattest.CodeIllegal || code == wechattest.CodeExpired
+}
