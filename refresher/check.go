@@ -61,6 +61,11 @@ func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts
 func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported string, attempts int, now time.Time) checkResult {
 	log := r.cfg.Logger.With("app", app.ID)
 	tk, err := r.cfg.Store.TakeTicket(ctx, app.ID, term.Value, r.cfg.DailyBudget)
+	if errors.Is(err, store.ErrNotReplicated) {
+		// Taken on the master: tickets still grow after a failover (TIME).
+		log.Warn("refresher: ticket not acknowledged by enough replicas", "err", err)
+		err = nil
+	}
 	if errors.Is(err, store.ErrNotLeader) {
 		log.Warn("refresher: lease lost, not fetching")
 		return checkResult{app: app.ID, next: now.Add(r.cfg.ReportPoll)}
@@ -90,6 +95,11 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 		App: app.ID, Ticket: tk, Token: tok.Value, ExpiresIn: tok.ExpiresIn,
 		SafetyMargin: margin, Epoch: term.Epoch, Leader: term.ID,
 	})
+	if errors.Is(err, store.ErrNotReplicated) {
+		// Written on the master; fetching again would retire this token.
+		log.Warn("refresher: token write not acknowledged by enough replicas", "err", err)
+		err = nil
+	}
 	if errors.Is(err, store.ErrStaleTicket) {
 		// A newer fetch already won; its token is the live one. Not retried.
 		r.cfg.Observer.RejectedWrite(app.ID)

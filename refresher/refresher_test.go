@@ -149,7 +149,7 @@ func token(t *testing.T, rdb *redis.Client, s *store.Store, app string) string {
 	return v
 }
 
-func baseConfig(s *store.Store, e Elector, apps ...App) Config {
+func baseConfig(s Store, e Elector, apps ...App) Config {
 	return Config{
 		Store: s, Elector: e, Apps: apps, Cooldown: 50 * time.Millisecond,
 		RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, ConfigRetry: time.Hour,
@@ -501,5 +501,33 @@ func TestRefresher_reportsKeepFailureSchedule(t *testing.T) {
 	}
 	if pending, _ := s.PendingReport(context.Background(), "app"); pending != tok {
 		t.Fatal("the report was dropped; it must wait for the next attempt")
+	}
+}
+
+// unackedStore reports every write as not acknowledged by replicas.
+type unackedStore struct{ *store.Store }
+
+func (u unackedStore) WriteToken(ctx context.Context, w store.Write) (int64, error) {
+	v, err := u.Store.WriteToken(ctx, w)
+	if err != nil {
+		return v, err
+	}
+	return v, fmt.Errorf("store: write token: %w", store.ErrNotReplicated)
+}
+
+// TestRefresher_unacknowledgedWriteCountsAsWritten: fetching again after a
+// write that only missed its WAIT would retire the token just written.
+func TestRefresher_unacknowledgedWriteCountsAsWritten(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	r, _ := New(baseConfig(unackedStore{s}, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+	start(t, r)
+	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	time.Sleep(200 * time.Millisecond)
+	if n := p.Calls(); n != 1 {
+		t.Fatalf("%d fetches after an unacknowledged write, want 1", n)
+	}
+	if st := r.States()[0]; st.LastError != "" || st.ExpiresAt.IsZero() {
+		t.Fatalf("state %+v", st)
 	}
 }

@@ -63,6 +63,14 @@ type Config struct {
 	Client Client
 	// Prefix is the key prefix inside the hash tag. Default "tokend".
 	Prefix string
+	// MinReplicasAck, when > 0, makes TakeTicket and WriteToken send
+	// `WAIT MinReplicasAck WaitTimeout` after their script on the same
+	// connection and fail with ErrNotReplicated when fewer replicas
+	// acknowledged (see wait.go). Default 0: no WAIT.
+	MinReplicasAck int
+	// WaitTimeout bounds each WAIT; keep it below the client's read
+	// timeout. Default DefaultWaitTimeout (250ms) when MinReplicasAck > 0.
+	WaitTimeout time.Duration
 }
 
 // Store reads and writes one deployment's keys. It is safe for concurrent
@@ -70,6 +78,7 @@ type Config struct {
 type Store struct {
 	rdb  Client
 	keys Keys
+	ack  replicaAck
 }
 
 // New validates cfg and returns a Store.
@@ -81,7 +90,11 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{rdb: cfg.Client, keys: keys}, nil
+	ack, err := newReplicaAck(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{rdb: cfg.Client, keys: keys, ack: ack}, nil
 }
 
 // Keys returns the key layout in use.
@@ -100,7 +113,9 @@ type Ticket struct {
 // TakeTicket takes a fetch ticket for app, in one script: refused with
 // ErrNotLeader unless the lease key holds leaseValue; refused with
 // ErrBudgetExhausted when dailyBudget (> 0) fetches were already taken today;
-// otherwise ticket = max(last ticket + 1, Redis TIME in ms).
+// otherwise ticket = max(last ticket + 1, Redis TIME in ms). With
+// Config.MinReplicasAck it may return the ticket together with an error
+// wrapping ErrNotReplicated: the ticket was taken on the master only.
 func (s *Store) TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (Ticket, error) {
 	if err := checkApp(app); err != nil {
 		return Ticket{}, err
@@ -109,7 +124,11 @@ func (s *Store) TakeTicket(ctx context.Context, app, leaseValue string, dailyBud
 		return Ticket{}, ErrNotLeader
 	}
 	keys := []string{s.keys.Lease(), s.keys.Ticket(app), s.keys.Budget(app)}
-	res, err := takeTicketScript.Run(ctx, s.rdb, keys, leaseValue, dailyBudget, int64(BudgetDayOffset/time.Second)).Int64Slice()
+	cmd, ackErr := s.runScript(ctx, takeTicketScript, keys, leaseValue, dailyBudget, int64(BudgetDayOffset/time.Second))
+	if cmd == nil || (ackErr != nil && !errors.Is(ackErr, ErrNotReplicated)) {
+		return Ticket{}, fmt.Errorf("store: take ticket: %w", ackErr)
+	}
+	res, err := cmd.Int64Slice()
 	if err != nil {
 		return Ticket{}, fmt.Errorf("store: take ticket: %w", err)
 	}
@@ -122,7 +141,7 @@ func (s *Store) TakeTicket(ctx context.Context, app, leaseValue string, dailyBud
 	case -2:
 		return Ticket{BudgetUsed: int(res[1])}, ErrBudgetExhausted
 	}
-	return Ticket{N: res[0], IssuedAt: time.UnixMilli(res[2]), BudgetUsed: int(res[1])}, nil
+	return Ticket{N: res[0], IssuedAt: time.UnixMilli(res[2]), BudgetUsed: int(res[1])}, ackErr
 }
 
 // Write is one fenced token write.
@@ -145,7 +164,9 @@ type Write struct {
 // sets the token key with PX = expires_at - margin - now, updates the meta
 // hash, bumps version and publishes a token event, all in one script. It
 // returns the new version, ErrStaleTicket when a newer token is stored, or
-// ErrExpired when the token would be written already expired.
+// ErrExpired when the token would be written already expired. With
+// Config.MinReplicasAck it may return the version together with an error
+// wrapping ErrNotReplicated: the token is written on the master only.
 func (s *Store) WriteToken(ctx context.Context, w Write) (int64, error) {
 	if err := checkApp(w.App); err != nil {
 		return 0, err
@@ -154,9 +175,13 @@ func (s *Store) WriteToken(ctx context.Context, w Write) (int64, error) {
 		return 0, errors.New("store: write needs a token and a ticket")
 	}
 	keys := []string{s.keys.Token(w.App), s.keys.Meta(w.App)}
-	res, err := writeTokenScript.Run(ctx, s.rdb, keys,
+	cmd, ackErr := s.runScript(ctx, writeTokenScript, keys,
 		w.Ticket.N, w.Token, w.Ticket.IssuedAt.UnixMilli(), w.ExpiresIn.Milliseconds(),
-		w.SafetyMargin.Milliseconds(), w.Epoch, w.Leader, s.keys.Events(), w.App).Int64Slice()
+		w.SafetyMargin.Milliseconds(), w.Epoch, w.Leader, s.keys.Events(), w.App)
+	if cmd == nil || (ackErr != nil && !errors.Is(ackErr, ErrNotReplicated)) {
+		return 0, fmt.Errorf("store: write token: %w", ackErr)
+	}
+	res, err := cmd.Int64Slice()
 	if err != nil {
 		return 0, fmt.Errorf("store: write token: %w", err)
 	}
@@ -169,7 +194,7 @@ func (s *Store) WriteToken(ctx context.Context, w Write) (int64, error) {
 	case -2:
 		return 0, ErrExpired
 	}
-	return res[0], nil
+	return res[0], ackErr
 }
 
 // Record is an app's stored state. Token is empty once the token key has

@@ -37,6 +37,11 @@ type RedisConfig struct {
 	// Timeout bounds dial, read and write of every Redis call; it must
 	// stay well below election.lease_ttl. Default 1s.
 	Timeout time.Duration `yaml:"timeout"`
+	// MinReplicasAck > 0 sends WAIT after each ticket and token write on
+	// the same connection. Default 0 (off).
+	MinReplicasAck int `yaml:"min_replicas_ack"`
+	// WaitTimeout bounds each WAIT; below timeout. Default 250ms.
+	WaitTimeout time.Duration `yaml:"wait_timeout"`
 }
 
 // SentinelConfig is a Sentinel-managed master.
@@ -151,6 +156,9 @@ func (c *Config) setDefaults(getenv func(string) string) {
 		}
 	}
 	def(&c.Redis.Timeout, time.Second)
+	if c.Redis.MinReplicasAck > 0 {
+		def(&c.Redis.WaitTimeout, 250*time.Millisecond)
+	}
 	def(&c.Election.LeaseTTL, 15*time.Second)
 	def(&c.Election.RenewInterval, 5*time.Second)
 	def(&c.Election.RenewDeadline, 10*time.Second)

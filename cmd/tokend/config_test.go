@@ -104,6 +104,8 @@ func TestParseConfig_bad(t *testing.T) {
 		{"bad type", repl("replica_id: a", "replica_id: [a]"), "replica_id"},
 		{"bad app type", goodConfig + "  - id: [x]\n", "apps[1].id"},
 		{"redis timeout too long", repl("  url:", "  timeout: 12s\n  url:"), "redis.timeout"},
+		{"negative replica ack", repl("  url:", "  min_replicas_ack: -1\n  url:"), "redis.min_replicas_ack"},
+		{"wait timeout too long", repl("  url:", "  min_replicas_ack: 1\n  wait_timeout: 2s\n  url:"), "redis.wait_timeout"},
 		{"negative cooldown", goodConfig + "refresh: {cooldown: -1s}\n", "refresh.cooldown"},
 		{"bad budget", goodConfig + "refresh: {daily_budget: -5}\n", "refresh.daily_budget"},
 		{"min_expires_in too long", goodConfig + "refresh: {min_expires_in: 48h}\n", "refresh.min_expires_in"},

@@ -60,7 +60,10 @@ func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, erro
 
 func (d *daemon) wire() error {
 	cfg := d.cfg
-	st, err := store.New(store.Config{Client: d.rdb, Prefix: cfg.Redis.Prefix})
+	st, err := store.New(store.Config{
+		Client: d.rdb, Prefix: cfg.Redis.Prefix,
+		MinReplicasAck: cfg.Redis.MinReplicasAck, WaitTimeout: cfg.Redis.WaitTimeout,
+	})
 	if err != nil {
 		return err
 	}

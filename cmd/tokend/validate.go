@@ -59,6 +59,15 @@ func (r *RedisConfig) validate(getenv func(string) string) error {
 	if r.Timeout < 0 {
 		return fieldErr("redis.timeout", "must be positive")
 	}
+	if r.MinReplicasAck < 0 {
+		return fieldErr("redis.min_replicas_ack", "must not be negative")
+	}
+	if r.WaitTimeout < 0 || (r.WaitTimeout > 0 && r.WaitTimeout < time.Millisecond) {
+		return fieldErr("redis.wait_timeout", "must be at least 1ms")
+	}
+	if r.MinReplicasAck > 0 && r.WaitTimeout >= r.Timeout {
+		return fieldErr("redis.wait_timeout", "must be less than redis.timeout (%s)", r.Timeout)
+	}
 	switch {
 	case r.URL != "":
 		u, err := url.Parse(r.URL)

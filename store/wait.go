@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotReplicated: fewer replicas than Config.MinReplicasAck acknowledged
+// a ticket or a token write within Config.WaitTimeout. The write HAS been
+// applied on the master and may still reach the replicas later; it may
+// also be lost if the master fails over before they get it. Callers that
+// branch on it must not assume either outcome.
+var ErrNotReplicated = errors.New("store: write not acknowledged by enough replicas")
+
+// DefaultWaitTimeout is the WAIT timeout used when Config.MinReplicasAck is
+// set and Config.WaitTimeout is zero. It must stay below the client's read
+// timeout: the pipeline's reply is read under that timeout.
+const DefaultWaitTimeout = 250 * time.Millisecond
+
+// replicaAck is the replication acknowledgement asked for after each
+// ticket and token write; n == 0 disables it.
+type replicaAck struct {
+	n       int
+	timeout time.Duration
+}
+
+// newReplicaAck validates Config.MinReplicasAck and Config.WaitTimeout.
+func newReplicaAck(cfg Config) (replicaAck, error) {
+	switch {
+	case cfg.MinReplicasAck < 0:
+		return replicaAck{}, errors.New("store: Config.MinReplicasAck must not be negative")
+	case cfg.WaitTimeout < 0:
+		return replicaAck{}, errors.New("store: Config.WaitTimeout must not be negative")
+	case cfg.MinReplicasAck > 0 && cfg.WaitTimeout > 0 && cfg.WaitTimeout < time.Millisecond:
+		// WAIT counts whole milliseconds, and WAIT n 0 blocks forever.
+		return replicaAck{}, errors.New("store: Config.WaitTimeout must be at least 1ms")
+	}
+	a := replicaAck{n: cfg.MinReplicasAck, timeout: cfg.WaitTimeout}
+	if a.n > 0 && a.timeout == 0 {
+		a.timeout = DefaultWaitTimeout
+	}
+	return a, nil
+}
+
+// pipeliner is a client that can pipeline on one connection
+// (*redis.Client, and the *redis.Client of a Sentinel failover client).
+type pipeliner interface {
+	Pipeline() redis.Pipeliner
+}
+
+// runScript runs script like script.Run, and when replication
+// acknowledgement is on, sends `WAIT n timeout` right after it in one
+// pipeline on the same connection, so that WAIT counts the replicas that
+// received this very write. On Redis Cluster the pipeline goes to the
+// master of the hash tag's slot (every key of a deployment is in it). The
+// script's own result is returned; if it succeeded but fewer than n
+// replicas acknowledged, err also wraps ErrNotReplicated (the caller then
+// has both the result and the error).
+func (s *Store) runScript(ctx context.Context, script *redis.Script, keys []string, args ...any) (*redis.Cmd, error) {
+	if s.ack.n == 0 {
+		cmd := script.Run(ctx, s.rdb, keys, args...)
+		return cmd, cmd.Err()
+	}
+	p, err := s.pipelinerFor(ctx, keys[0])
+	if err != nil {
+		return nil, err
+	}
+	cmd, acked, err := s.evalAndWait(ctx, p, script.EvalSha, keys, args)
+	if err != nil && isNoScript(err) {
+		// The script cache is empty (restart, failover): EVAL loads it.
+		// NOSCRIPT means nothing ran, so running again is safe.
+		cmd, acked, err = s.evalAndWait(ctx, p, script.Eval, keys, args)
+	}
+	if err != nil {
+		return cmd, err
+	}
+	if acked < s.ack.n {
+		return cmd, fmt.Errorf("%w: %d of %d within %s (the write is on the master and may still be lost in a failover)",
+			ErrNotReplicated, acked, s.ack.n, s.ack.timeout)
+	}
+	return cmd, nil
+}
+
+type evalFunc func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd
+
+func (s *Store) evalAndWait(ctx context.Context, p pipeliner, eval evalFunc, keys []string, args []any) (*redis.Cmd, int, error) {
+	pipe := p.Pipeline()
+	cmd := eval(ctx, pipe, keys, args...)
+	wait := redis.NewIntCmd(ctx, "wait", s.ack.n, s.ack.timeout.Milliseconds())
+	_ = pipe.Process(ctx, wait)
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	if err := cmd.Err(); err != nil {
+		return cmd, 0, err
+	}
+	n, err := wait.Result()
+	if err != nil {
+		return cmd, 0, fmt.Errorf("%w: wait: %w", ErrNotReplicated, err)
+	}
+	return cmd, int(n), nil
+}
+
+// pipelinerFor returns a client whose pipelines run on one connection to
+// the master holding key.
+func (s *Store) pipelinerFor(ctx context.Context, key string) (pipeliner, error) {
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		c, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("store: find the master of %s: %w", key, err)
+		}
+		return c, nil
+	}
+	if p, ok := s.rdb.(pipeliner); ok {
+		return p, nil
+	}
+	return nil, errors.New("store: MinReplicasAck needs a client with Pipeline (redis.UniversalClient)")
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}

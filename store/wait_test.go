@@ -1,0 +1,116 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/integration/redisserver"
+)
+
+func TestNew_replicaAck(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer rdb.Close()
+	for _, tc := range []struct {
+		name    string
+		n       int
+		timeout time.Duration
+		want    time.Duration // resolved timeout; -1 = New fails
+	}{
+		{"off", 0, 0, 0},
+		{"default timeout", 1, 0, DefaultWaitTimeout},
+		{"explicit", 2, 50 * time.Millisecond, 50 * time.Millisecond},
+		{"1ms edge", 1, time.Millisecond, time.Millisecond},
+		{"below 1ms", 1, 999 * time.Microsecond, -1},
+		{"negative n", -1, 0, -1},
+		{"negative timeout", 1, -time.Millisecond, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(Config{Client: rdb, MinReplicasAck: tc.n, WaitTimeout: tc.timeout})
+			if tc.want < 0 {
+				if err == nil {
+					t.Fatal("New accepted an invalid config")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.ack.n != tc.n || s.ack.timeout != tc.want {
+				t.Fatalf("ack = %+v, want n=%d timeout=%s", s.ack, tc.n, tc.want)
+			}
+		})
+	}
+}
+
+// TestStore_MinReplicasAck runs on a real master with one replica: writes
+// acknowledged by the replica succeed and are readable there at once;
+// without enough replicas the write happens on the master and the error
+// wraps ErrNotReplicated.
+func TestStore_MinReplicasAck(t *testing.T) {
+	master := redisserver.Start(t)
+	replica := redisserver.StartReplica(t, master)
+	mc, rc := master.Client(), replica.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := New(Config{Client: mc, MinReplicasAck: 1, WaitTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.Set(ctx, st.Keys().Lease(), lease, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.ScriptFlush(ctx).Err(); err != nil { // EVALSHA meets NOSCRIPT first
+		t.Fatal(err)
+	}
+	tk, err := st.TakeTicket(ctx, "app", lease, 0)
+	if err != nil {
+		t.Fatalf("TakeTicket with a live replica: %v", err)
+	}
+	if got, _ := rc.Get(ctx, st.Keys().Ticket("app")).Int64(); got != tk.N {
+		t.Fatalf("replica holds ticket %d right after an acknowledged TakeTicket, want %d", got, tk.N)
+	}
+	w := Write{App: "app", Ticket: tk, Token: "tok-1", ExpiresIn: time.Hour, Epoch: 1, Leader: "a"}
+	v, err := st.WriteToken(ctx, w)
+	if err != nil || v != 1 {
+		t.Fatalf("WriteToken = %d, %v; want 1, nil", v, err)
+	}
+	if got, _ := rc.Get(ctx, st.Keys().Token("app")).Result(); got != "tok-1" {
+		t.Fatalf("replica holds %q right after an acknowledged write", got)
+	}
+	if _, err := st.WriteToken(ctx, w); !errors.Is(err, ErrStaleTicket) {
+		t.Fatalf("stale write: %v, want ErrStaleTicket", err)
+	}
+
+	two, err := New(Config{Client: mc, MinReplicasAck: 2, WaitTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk2, err := two.TakeTicket(ctx, "app", lease, 0)
+	if !errors.Is(err, ErrNotReplicated) || tk2.N <= tk.N {
+		t.Fatalf("TakeTicket wanting 2 replicas of 1 = %d, %v; want a ticket > %d and ErrNotReplicated", tk2.N, err, tk.N)
+	}
+
+	replica.Stop()
+	start := time.Now()
+	tk3, err := st.TakeTicket(ctx, "app", lease, 0)
+	if !errors.Is(err, ErrNotReplicated) {
+		t.Fatalf("TakeTicket without replica: %v, want ErrNotReplicated", err)
+	}
+	v, err = st.WriteToken(ctx, Write{App: "app", Ticket: tk3, Token: "tok-2", ExpiresIn: time.Hour})
+	if !errors.Is(err, ErrNotReplicated) || v != 2 {
+		t.Fatalf("WriteToken without replica = %d, %v; want 2 and ErrNotReplicated", v, err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("two unacknowledged writes took %s; WAIT should give up after 200ms each", took)
+	}
+	if got, _ := mc.Get(ctx, st.Keys().Token("app")).Result(); got != "tok-2" {
+		t.Fatalf("master holds %q: an unacknowledged write must still be applied", got)
+	}
+	if _, err := st.TakeTicket(ctx, "app", "not-the-lease", 0); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("TakeTicket with a wrong lease: %v, want ErrNotLeader", err)
+	}
+}
