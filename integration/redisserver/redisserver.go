@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,15 +23,11 @@ import (
 // Server is one redis-server process. Its methods are not safe for
 // concurrent use.
 type Server struct {
-	Addr string // 127.0.0.1:port
-	Port int
-	Dir  string
+	Proc // Addr is 127.0.0.1:Port
 
 	tb    testing.TB
 	bin   string
 	extra []string
-	cmd   *exec.Cmd
-	exit  chan struct{}
 }
 
 // Binary returns the path of name (redis-server, redis-cli), or "" and
@@ -55,7 +50,7 @@ func Binary(tb testing.TB, name string) string {
 // test ends.
 func Start(tb testing.TB, extra ...string) *Server {
 	tb.Helper()
-	s := &Server{tb: tb, bin: Binary(tb, "redis-server"), Dir: tb.TempDir(), extra: extra}
+	s := &Server{tb: tb, bin: Binary(tb, "redis-server"), Proc: Proc{Dir: tb.TempDir()}, extra: extra}
 	var err error
 	for range 5 {
 		if s.Port, err = FreePort(); err != nil {
@@ -97,7 +92,7 @@ func (s *Server) start() error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.exit:
-			return fmt.Errorf("redis-server exited at start: %s", s.logTail())
+			return fmt.Errorf("redis-server exited at start: %s", s.LogTail())
 		default:
 		}
 		if s.ping() == nil {
@@ -105,8 +100,8 @@ func (s *Server) start() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.kill()
-	return fmt.Errorf("redis-server did not answer within 5s: %s", s.logTail())
+	s.Stop()
+	return fmt.Errorf("redis-server did not answer within 5s: %s", s.LogTail())
 }
 
 func (s *Server) ping() error {
@@ -117,29 +112,11 @@ func (s *Server) ping() error {
 	return c.Ping(ctx).Err()
 }
 
-func (s *Server) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(lines[max(0, len(lines)-5):], " | ")
-}
-
-func (s *Server) kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.exit
-	s.cmd = nil
-}
-
-// Stop kills the server (SIGKILL: nothing is saved). Safe to call twice.
-func (s *Server) Stop() { s.kill() }
-
 // Restart kills the server and starts an empty one on the same port, as a
 // Redis that lost its data in a crash would come back.
 func (s *Server) Restart() {
 	s.tb.Helper()
-	s.kill()
+	s.Stop()
 	var err error
 	for range 20 {
 		if err = s.start(); err == nil {
