@@ -14,10 +14,11 @@ import (
 type leaderRun struct {
 	r        *Refresher
 	term     lock.Term
-	due      map[string]time.Time // next check per app
-	inflight map[string]bool      // a check is running
-	recheck  map[string]bool      // an event arrived while running
-	attempts map[string]int       // consecutive transient failures
+	sched    *schedule       // next check of every app not running
+	inflight map[string]bool // a check is running
+	running  int             // len of the true entries of inflight
+	recheck  map[string]bool // an event arrived while running
+	attempts map[string]int  // consecutive transient failures
 	// blocked holds, after a failed check, when the error class allows the
 	// next attempt (backoff, slow retry, quota day): reports do not wake the
 	// app earlier.
@@ -37,7 +38,7 @@ func (r *Refresher) lead(ctx context.Context, term lock.Term) {
 	}()
 	l := &leaderRun{
 		r: r, term: term,
-		due:      map[string]time.Time{},
+		sched:    newSchedule(),
 		inflight: map[string]bool{},
 		recheck:  map[string]bool{},
 		attempts: map[string]int{},
@@ -56,7 +57,7 @@ func (l *leaderRun) loop(ctx context.Context) {
 
 	now := clk.Now()
 	for _, a := range l.r.cfg.Apps { // sweep: every app is checked at once
-		l.due[a.ID] = now
+		l.sched.set(a.ID, now)
 	}
 	poll := clk.NewTicker(l.r.cfg.ReportPoll)
 	defer poll.Stop()
@@ -64,8 +65,13 @@ func (l *leaderRun) loop(ctx context.Context) {
 	defer timer.Stop()
 	for {
 		l.dispatch(ctx)
-		timer.Stop()
-		timer = clk.NewTimer(l.nextWake())
+		if !timer.Stop() {
+			select { // drain a fire we did not consume
+			case <-timer.C():
+			default:
+			}
+		}
+		timer.Reset(l.nextWake())
 		select {
 		case <-ctx.Done():
 			l.drain()
@@ -96,10 +102,14 @@ func (l *leaderRun) wake(app string) {
 		l.recheck[app] = true
 		return
 	}
-	l.due[app] = l.r.cfg.Clock.Now()
-	if until, ok := l.blocked[app]; ok && until.After(l.due[app]) {
-		l.due[app] = until
+	at := l.r.cfg.Clock.Now()
+	if until, ok := l.blocked[app]; ok && until.After(at) {
+		at = until
 	}
+	if cur, ok := l.sched.at(app); ok && !cur.After(at) {
+		return // already due as early
+	}
+	l.sched.set(app, at)
 }
 
 func (l *leaderRun) pollReports(ctx context.Context) {
@@ -120,17 +130,12 @@ func (l *leaderRun) pollReports(ctx context.Context) {
 	}
 }
 
-// nextWake is how long until the earliest due app that is not running.
+// nextWake is how long until the earliest scheduled app, at most
+// ReportPoll. With every worker busy, a result wakes the loop instead.
 func (l *leaderRun) nextWake() time.Duration {
-	now := l.r.cfg.Clock.Now()
 	next := l.r.cfg.ReportPoll
-	for app, at := range l.due {
-		if l.inflight[app] {
-			continue
-		}
-		if d := at.Sub(now); d < next {
-			next = d
-		}
+	if e, ok := l.sched.peek(); ok && l.running < l.r.cfg.Workers {
+		next = min(next, e.at.Sub(l.r.cfg.Clock.Now()))
 	}
 	return max(next, 0)
 }
@@ -138,43 +143,36 @@ func (l *leaderRun) nextWake() time.Duration {
 // dispatch starts checks of due apps, at most Workers at a time.
 func (l *leaderRun) dispatch(ctx context.Context) {
 	now := l.r.cfg.Clock.Now()
-	running := 0
-	for _, v := range l.inflight {
-		if v {
-			running++
-		}
-	}
-	for _, a := range l.r.cfg.Apps {
-		if running >= l.r.cfg.Workers {
+	for l.running < l.r.cfg.Workers {
+		id, ok := l.sched.popDue(now)
+		if !ok {
 			return
 		}
-		if l.inflight[a.ID] || l.due[a.ID].After(now) {
-			continue
-		}
-		l.inflight[a.ID] = true
-		running++
+		l.inflight[id] = true
+		l.running++
 		l.wg.Add(1)
-		attempts := l.attempts[a.ID]
-		go func(app App) {
+		app, attempts := l.r.apps[id], l.attempts[id]
+		go func() {
 			defer l.wg.Done()
 			res := l.r.check(ctx, l.term, app, attempts)
 			select {
 			case l.results <- res:
 			case <-ctx.Done():
 			}
-		}(a)
+		}()
 	}
 }
 
 // finish records a check's result and schedules the app's next check.
 func (l *leaderRun) finish(res checkResult) {
-	l.inflight[res.app] = false
+	delete(l.inflight, res.app)
+	l.running--
 	if res.transient {
 		l.attempts[res.app]++
 	} else {
 		l.attempts[res.app] = 0
 	}
-	l.due[res.app] = res.next
+	l.sched.set(res.app, res.next)
 	if res.failed {
 		l.blocked[res.app] = res.next
 	} else {

@@ -531,3 +531,34 @@ func TestRefresher_unacknowledgedWriteCountsAsWritten(t *testing.T) {
 		t.Fatalf("state %+v", st)
 	}
 }
+
+func TestSchedule(t *testing.T) {
+	s := newSchedule()
+	t0 := time.Unix(1000, 0)
+	s.set("a", t0.Add(3*time.Second))
+	s.set("b", t0.Add(time.Second))
+	s.set("c", t0.Add(2*time.Second))
+	s.set("b", t0.Add(5*time.Second)) // rescheduled: the old entry is stale
+	if _, ok := s.popDue(t0); ok {
+		t.Fatal("nothing is due at t0")
+	}
+	if e, _ := s.peek(); e.app != "c" {
+		t.Fatalf("earliest = %s, want c (b's old entry is stale)", e.app)
+	}
+	var got []string
+	for {
+		app, ok := s.popDue(t0.Add(5 * time.Second))
+		if !ok {
+			break
+		}
+		got = append(got, app)
+	}
+	if fmt.Sprint(got) != "[c a b]" {
+		t.Fatalf("order %v, want [c a b]", got)
+	}
+	s.set("d", t0)
+	s.remove("d")
+	if _, ok := s.peek(); ok {
+		t.Fatal("removed app still scheduled")
+	}
+}

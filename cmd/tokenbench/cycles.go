@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/wechat"
+	"github.com/tokend/tokend/refresher/wechat/wechattest"
+	"github.com/tokend/tokend/store"
+)
+
+// readEvery is the pause between two reads of a reader.
+const readEvery = 5 * time.Millisecond
+
+// fastOverlap keeps WeChat's proportion: a superseded token works for 5 min
+// of a 2 h lifetime.
+func fastOverlap(lifetime time.Duration) time.Duration { return lifetime / 24 }
+
+func newFastUpstream(lifetime time.Duration) *upstream {
+	return newUpstream(wechattest.Config{Lifetime: lifetime, Overlap: fastOverlap(lifetime), DailyQuota: -1})
+}
+
+// slowConfig is WeChat's real timing (2 h tokens, 5 min overlap).
+func slowConfig() wechattest.Config { return wechattest.Config{DailyQuota: -1} }
+
+// readStats counts what readers were handed.
+type readStats struct {
+	reads, dead, missing atomic.Int64
+}
+
+// observe checks tok with the upstream's protected-API logic.
+func (s *readStats) observe(up *upstream, tok string) {
+	s.reads.Add(1)
+	if isDead(up.Check(tok)) {
+		s.dead.Add(1)
+	}
+}
+
+// every calls f every readEvery until ctx ends.
+func every(ctx context.Context, f func()) {
+	t := time.NewTicker(readEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}
+
+// cycleGroup is one replica count: a tokend deployment and a naive one.
+type cycleGroup struct {
+	n            int
+	d            *deployment
+	app, naive   string
+	tokR, naiveR readStats
+}
+
+// cycleFigures: upstream fetches per refresh cycle and dead tokens handed
+// to readers, tokend against the naive baseline, for each replica count.
+// All groups run at once (separate apps and prefixes) to save time.
+func (b *bench) cycleFigures(ctx context.Context) error {
+	lifetime := b.opts.lifetime
+	var groups []*cycleGroup
+	defer func() {
+		for _, g := range groups {
+			g.d.stop()
+		}
+	}()
+	for _, n := range b.opts.replicas {
+		g := &cycleGroup{n: n, app: fmt.Sprintf("cyc%d", n), naive: fmt.Sprintf("naive%d", n)}
+		for _, id := range []string{g.app, g.naive} {
+			b.fast.AddApp(id, b.secret)
+			b.fast.setRTT(id, b.opts.rtt)
+		}
+		d, err := b.newDeployment(fmt.Sprintf("c%d", n), []string{g.app}, b.fast.URL)
+		if err != nil {
+			return err
+		}
+		d.refresh = refreshYAML{BeforeExpiry: (lifetime / 12).String(), SafetyMargin: (lifetime / 120).String(), MinExpiresIn: "1s"}
+		g.d = d
+		groups = append(groups, g)
+	}
+	start := time.Now()
+	for _, g := range groups {
+		if err := g.d.startReplicas(ctx, g.n, 20*time.Second); err != nil {
+			return err
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, b.opts.cycleWindow)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*len(groups))
+	for _, g := range groups {
+		wg.Go(func() { errs <- b.tokendReaders(rctx, g) })
+		wg.Go(func() { errs <- b.naiveReplicas(rctx, g) })
+	}
+	wg.Wait()
+	end := time.Now()
+	close(errs)
+	for err := range errs {
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	b.logf("fetch cycles ran %s", end.Sub(start).Round(time.Millisecond))
+	for _, g := range groups {
+		b.cycleRow(g, start, end)
+	}
+	return nil
+}
+
+// cycleRow adds g's row and checks tokend's invariants.
+func (b *bench) cycleRow(g *cycleGroup, start, end time.Time) {
+	gap := b.opts.lifetime / 4
+	count := func(app string) (fetches, cycles, maxPer int) {
+		var in []time.Time
+		for _, t := range b.fast.fetches(app) {
+			if !t.Before(start) && !t.After(end) {
+				in = append(in, t)
+			}
+		}
+		cycles, maxPer = bursts(in, gap)
+		return len(in), cycles, maxPer
+	}
+	tf, tc, tmax := count(g.app)
+	nf, nc, nmax := count(g.naive)
+	perCycle := func(f, c int) string {
+		if c == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", float64(f)/float64(c))
+	}
+	tr, td, tm := g.tokR.reads.Load(), g.tokR.dead.Load(), g.tokR.missing.Load()
+	nr, nd := g.naiveR.reads.Load(), g.naiveR.dead.Load()
+	st := statusOK
+	if tf > tc+1 || tc == 0 {
+		st = statusFail
+		b.fail("tokend with %d replicas: %d upstream fetches in %d cycles (max %d in one)", g.n, tf, tc, tmax)
+	}
+	if td > 0 {
+		st = statusFail
+		b.fail("tokend with %d replicas handed readers %d dead tokens", g.n, td)
+	}
+	tok := fmt.Sprintf("%s /cycle (%d in %d); dead %s of %s reads", perCycle(tf, tc), tf, tc, pctOf(td, tr), fmtInt(tr))
+	if tm > 0 {
+		tok += fmt.Sprintf(", %d without token", tm)
+	}
+	b.add(row{
+		figure:  fmt.Sprintf("upstream fetches per refresh cycle, %d replica(s)", g.n),
+		tokend:  tok,
+		compare: fmt.Sprintf("%s /cycle (%d in %d, max %d); dead %s of %s reads", perCycle(nf, nc), nf, nc, nmax, pctOf(nd, nr), fmtInt(nr)),
+		goal:    "1 /cycle, 0 dead", status: st,
+	})
+}
+
+// tokendReaders reads g's token every readEvery until ctx ends, once with
+// a Redis GET per read and once through a store.Reader, and checks each
+// token with the fake upstream.
+func (b *bench) tokendReaders(ctx context.Context, g *cycleGroup) error {
+	if _, err := g.d.waitToken(ctx, g.app, 10*time.Second); err != nil {
+		return err
+	}
+	rrdb, err := newRedisClient(b.redisURL, 4)
+	if err != nil {
+		return err
+	}
+	defer rrdb.Close()
+	r, err := store.NewReader(rrdb, store.ReaderOptions{Prefix: g.d.prefix})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	key := g.d.store.Keys().Token(g.app)
+	every(ctx, func() {
+		v, err := rrdb.Get(ctx, key).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			g.tokR.missing.Add(1)
+		case err == nil:
+			g.tokR.observe(b.fast, v)
+		}
+		tok, err := r.Token(ctx, g.app)
+		switch {
+		case errors.Is(err, store.ErrNoToken):
+			g.tokR.missing.Add(1)
+		case err == nil:
+			g.tokR.observe(b.fast, tok.Value)
+		}
+	})
+	return nil
+}
+
+// naiveReplica is the common SDK pattern: read the shared cache; on a miss
+// take an in-process lock, read again, fetch and SET with a TTL of
+// expires_in - 1500 s (scaled: 5700/7200 of the lifetime).
+type naiveReplica struct {
+	rdb  *redis.Client
+	key  string
+	prov refresher.Provider
+	mu   sync.Mutex // the in-process lock: serialises this replica's fetches only
+}
+
+func (n *naiveReplica) token(ctx context.Context) (string, error) {
+	if v, err := n.rdb.Get(ctx, n.key).Result(); err == nil || !errors.Is(err, redis.Nil) {
+		return v, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if v, err := n.rdb.Get(ctx, n.key).Result(); err == nil || !errors.Is(err, redis.Nil) {
+		return v, err
+	}
+	tok, err := n.prov.Fetch(ctx, refresher.FetchRequest{})
+	if err != nil {
+		return "", err
+	}
+	ttl := tok.ExpiresIn * 5700 / 7200
+	return tok.Value, n.rdb.Set(ctx, n.key, tok.Value, ttl).Err()
+}
+
+// naiveReplicas runs g.n naive replicas, each read every readEvery by its
+// own business code, until ctx ends.
+func (b *bench) naiveReplicas(ctx context.Context, g *cycleGroup) error {
+	key := "{" + b.prefix + "-" + g.naive + "}:token"
+	var wg sync.WaitGroup
+	for range g.n {
+		rdb, err := newRedisClient(b.redisURL, 4)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		prov, err := wechat.NewClassic(wechat.Config{AppID: g.naive, Secret: b.secret, BaseURL: b.fast.URL, MinExpiresIn: time.Second})
+		if err != nil {
+			return err
+		}
+		nr := &naiveReplica{rdb: rdb, key: key, prov: prov}
+		wg.Go(func() {
+			every(ctx, func() {
+				if v, err := nr.token(ctx); err == nil {
+					g.naiveR.observe(b.fast, v)
+				}
+			})
+		})
+	}
+	wg.Wait()
+	return nil
+}

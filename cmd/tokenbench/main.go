@@ -1,0 +1,338 @@
+// Command tokenbench measures tokend on one machine, side by side with the
+// naive alternative, and prints one table:
+//
+//   - upstream fetches per refresh cycle with 1, 3 and 7 replicas, and the
+//     same for a naive in-process baseline (every replica fetches for itself
+//     with a shared Redis cache and an in-process lock, the common SDK
+//     pattern), with the share of dead tokens readers were handed;
+//   - the Reader's cache hit against a Redis GET per read, and how fast a
+//     written token reaches a Reader;
+//   - leader takeover after SIGKILL and after SIGTERM;
+//   - a storm of concurrent reports of one bad token, over HTTP and through
+//     the Reader: upstream fetches and time until every reporter holds the
+//     new token;
+//   - 10,000 apps: time to the first token of all, leader RSS and CPU, Redis
+//     operations per second.
+//
+// It starts its own redis-server on a free loopback port (or uses -redis),
+// the fake WeChat upstream in-process on 127.0.0.1 with compressed token
+// lifetimes, builds tokend once and runs replicas as separate processes
+// with generated configurations. All traffic stays on loopback; every
+// child process is killed on exit, error or signal.
+//
+//	go run ./cmd/tokenbench            # default sizes, under 2 minutes on 2 cores
+//	go run ./cmd/tokenbench -quick     # tiny sizes, a smoke test
+//
+// The exit status is 1 when an invariant breaks (tokend making more than
+// one upstream fetch per cycle plus one of slack, handing a reader a dead
+// token, or a storm causing other than exactly one fetch) or a part of the
+// bench fails to run; goals that are missed are marked in the table but do
+// not change the exit status.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// options are the command-line flags.
+type options struct {
+	redisURL    string
+	quick       bool
+	lifetime    time.Duration
+	cycleWindow time.Duration
+	replicas    []int
+	rtt         time.Duration
+	benchtime   time.Duration
+	updates     int
+	trials      int
+	leaseTTL    time.Duration
+	reports     int
+	conns       int
+	apps        int
+	steady      time.Duration
+	timeout     time.Duration
+	keep        bool
+	verbose     bool
+	only        map[string]bool // parts to run; empty: all
+}
+
+// quickDefaults are the -quick values of flags not given explicitly.
+var quickDefaults = map[string]string{
+	"lifetime": "3s", "cycle-window": "7s", "replicas": "1,3", "benchtime": "200ms",
+	"updates": "200", "trials": "2", "reports": "1000", "conns": "50", "apps": "300",
+	"steady": "1s", "timeout": "90s",
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	var replicas string
+	fs := flag.NewFlagSet("tokenbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.redisURL, "redis", "", "use this Redis (redis://127.0.0.1:port/db, loopback only) instead of starting redis-server")
+	fs.BoolVar(&o.quick, "quick", false, "tiny sizes (a smoke test); explicit flags still win")
+	fs.DurationVar(&o.lifetime, "lifetime", 6*time.Second, "token lifetime of the fake upstream in the fetch-cycle figure (whole seconds)")
+	fs.DurationVar(&o.cycleWindow, "cycle-window", 20*time.Second, "how long the fetch-cycle figure runs")
+	fs.StringVar(&replicas, "replicas", "1,3,7", "replica counts of the fetch-cycle figure")
+	fs.DurationVar(&o.rtt, "upstream-rtt", 40*time.Millisecond, "simulated upstream round trip in the fetch-cycle figure (each half uniform in [rtt/4, 3rtt/4])")
+	fs.DurationVar(&o.benchtime, "benchtime", time.Second, "run time of each Reader micro-benchmark")
+	fs.IntVar(&o.updates, "updates", 1000, "token updates timed for Reader propagation")
+	fs.IntVar(&o.trials, "trials", 10, "takeover trials per signal")
+	fs.DurationVar(&o.leaseTTL, "lease-ttl", 2*time.Second, "election.lease_ttl of the takeover replicas (other timings scale with it)")
+	fs.IntVar(&o.reports, "reports", 10000, "concurrent reports per storm")
+	fs.IntVar(&o.conns, "conns", 200, "HTTP client connections of the HTTP storm")
+	fs.IntVar(&o.apps, "apps", 10000, "apps in the scale figure")
+	fs.DurationVar(&o.steady, "steady", 5*time.Second, "steady-state window of the scale figure")
+	fs.DurationVar(&o.timeout, "timeout", 4*time.Minute, "bound of the whole run")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, replica logs)")
+	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
+	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, scale)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range quickDefaults {
+			if !set[name] {
+				if err := fs.Set(name, v); err != nil {
+					return o, err
+				}
+			}
+		}
+	}
+	if *only != "" {
+		o.only = map[string]bool{}
+		for _, p := range strings.Split(*only, ",") {
+			if p = strings.TrimSpace(p); !slices.Contains(partNames, p) {
+				return o, fmt.Errorf("-only: unknown part %q (want %s)", p, strings.Join(partNames, ", "))
+			}
+			o.only[p] = true
+		}
+	}
+	for _, s := range strings.Split(replicas, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 20 {
+			return o, fmt.Errorf("-replicas: want counts between 1 and 20, got %q", s)
+		}
+		o.replicas = append(o.replicas, n)
+	}
+	switch {
+	case o.lifetime < 2*time.Second || o.lifetime%time.Second != 0:
+		return o, errors.New("-lifetime: want whole seconds, at least 2s")
+	case o.leaseTTL < time.Second:
+		return o, errors.New("-lease-ttl: want at least 1s")
+	case o.updates < 1 || o.trials < 1 || o.reports < 1 || o.conns < 1 || o.apps < 1:
+		return o, errors.New("-updates, -trials, -reports, -conns and -apps must be positive")
+	}
+	if o.redisURL != "" {
+		if err := checkLoopback(o.redisURL); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// partNames are the parts of the bench, in the order they run ("takeover"
+// includes the report storms).
+var partNames = []string{"reader", "cycles", "takeover", "scale"}
+
+// bench is one run: its child processes, Redis, fake upstreams and results.
+type bench struct {
+	opts     options
+	procs    *procs
+	dir      string
+	bin      string
+	redisURL string
+	rdb      *redis.Client
+	prefix   string // per run, so that -redis runs never collide
+	secret   string
+	apiToken string
+	http     *http.Client
+	fast     *upstream // short lifetimes: the fetch-cycle figure
+	slow     *upstream // WeChat's lifetimes: takeover, storm, scale
+	progress io.Writer
+	rows     []row
+	broken   []string // invariants that broke, and parts that failed
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.progress, "tokenbench: "+format+"\n", args...)
+}
+
+// fail records a broken invariant or a failed part; the exit status is 1.
+func (b *bench) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	b.broken = append(b.broken, msg)
+	b.logf("FAIL: %s", msg)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "tokenbench:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
+	defer cancel()
+	start := time.Now()
+	b := &bench{opts: opts, procs: newProcs(), progress: io.Discard,
+		http: &http.Client{Timeout: 15 * time.Second}}
+	if opts.verbose {
+		b.progress = stderr
+	}
+	defer b.procs.killAll()
+	m, err := b.setup(ctx)
+	defer b.teardown()
+	if err != nil {
+		fmt.Fprintln(stderr, "tokenbench:", err)
+		return 1
+	}
+	b.sections(ctx)
+	if ctx.Err() != nil {
+		b.fail("run interrupted or over -timeout %s: %v", opts.timeout, ctx.Err())
+	}
+	printTable(stdout, m, b, time.Since(start))
+	if len(b.broken) > 0 {
+		fmt.Fprintf(stderr, "tokenbench: %d failure(s):\n", len(b.broken))
+		for _, f := range b.broken {
+			fmt.Fprintln(stderr, "  -", f)
+		}
+		return 1
+	}
+	return 0
+}
+
+// setup starts Redis and the fakes and builds tokend.
+func (b *bench) setup(ctx context.Context) (machine, error) {
+	var err error
+	if b.dir, err = os.MkdirTemp("", "tokenbench-"); err != nil {
+		return machine{}, err
+	}
+	b.prefix = "tb" + strconv.Itoa(os.Getpid())
+	b.secret, b.apiToken = randomHex(16), randomHex(16)
+	b.logf("work directory %s", b.dir)
+	b.redisURL = b.opts.redisURL
+	if b.redisURL == "" {
+		if b.redisURL, err = startRedis(ctx, b.procs, b.dir); err != nil {
+			return machine{}, err
+		}
+	}
+	if b.rdb, err = newRedisClient(b.redisURL, 64); err != nil {
+		return machine{}, err
+	}
+	if err := b.rdb.Ping(ctx).Err(); err != nil {
+		return machine{}, fmt.Errorf("redis %s: %w", b.redisURL, err)
+	}
+	b.logf("building tokend")
+	if b.bin, err = buildTokend(ctx, b.dir); err != nil {
+		return machine{}, err
+	}
+	b.fast = newFastUpstream(b.opts.lifetime)
+	b.slow = newUpstream(slowConfig())
+	return describeMachine(ctx, b.rdb), nil
+}
+
+// teardown kills children, closes the fakes and removes the work directory
+// (unless -keep) and, with -redis, this run's keys.
+func (b *bench) teardown() {
+	b.procs.killAll()
+	if b.fast != nil {
+		b.fast.Close()
+	}
+	if b.slow != nil {
+		b.slow.Close()
+	}
+	if b.rdb != nil {
+		if b.opts.redisURL != "" {
+			deleteRunKeys(b.rdb, b.prefix)
+		}
+		_ = b.rdb.Close()
+	}
+	if b.dir != "" && !b.opts.keep {
+		_ = os.RemoveAll(b.dir)
+	} else if b.dir != "" {
+		fmt.Fprintln(os.Stderr, "tokenbench: work directory kept:", b.dir)
+	}
+}
+
+// sections runs every figure; a failing part is recorded and the others
+// still run.
+func (b *bench) sections(ctx context.Context) {
+	parts := []struct {
+		name string
+		f    func(context.Context) error
+	}{
+		{"reader", b.readerFigures},
+		{"cycles", b.cycleFigures},
+		{"takeover", b.takeoverAndStorm},
+		{"scale", b.scaleFigures},
+	}
+	for _, p := range parts {
+		if ctx.Err() != nil {
+			return
+		}
+		if len(b.opts.only) > 0 && !b.opts.only[p.name] {
+			continue
+		}
+		b.logf("== %s", p.name)
+		t := time.Now()
+		if err := p.f(ctx); err != nil {
+			b.fail("%s: %v", p.name, err)
+			b.rows = append(b.rows, row{figure: p.name, tokend: "error: " + err.Error(), status: statusFail})
+		}
+		b.logf("== %s done in %s", p.name, time.Since(t).Round(time.Millisecond))
+	}
+}
+
+// deleteRunKeys removes this run's keys from a Redis the bench did not
+// start (bounded: at most 10 s).
+func deleteRunKeys(rdb *redis.Client, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	iter := rdb.Scan(ctx, 0, "{"+prefix+"-*", 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 1000 {
+			_ = rdb.Unlink(ctx, batch...).Err()
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		_ = rdb.Unlink(ctx, batch...).Err()
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

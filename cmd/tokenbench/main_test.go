@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRun_quick runs the whole bench with tiny sizes, so that CI notices
+// when it stops working. It needs redis-server and builds tokend.
+func TestRun_quick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs redis-server and tokend processes; skipped with -short")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server not found on PATH and CI is set")
+		}
+		t.Skip("redis-server not found on PATH")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	args := []string{"-quick", "-lifetime", "3s", "-cycle-window", "5s", "-benchtime", "50ms",
+		"-updates", "50", "-trials", "1", "-reports", "200", "-conns", "20", "-apps", "50",
+		"-steady", "500ms", "-timeout", "55s"}
+	start := time.Now()
+	code := run(ctx, args, &stdout, &stderr)
+	t.Logf("ran in %s\n%s", time.Since(start).Round(time.Millisecond), stdout.String())
+	if code != 0 {
+		t.Fatalf("exit status %d\nstderr:\n%s", code, stderr.String())
+	}
+	for _, want := range []string{
+		"| figure", "Reader hit", "propagation", "upstream fetches per refresh cycle, 3 replica(s)",
+		"takeover after SIGTERM", "takeover after SIGKILL", "report storm over HTTP",
+		"report storm via Reader.ReportInvalid", "scale: leader RSS", "all invariants held",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	var stderr bytes.Buffer
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"defaults", nil, ""},
+		{"quick", []string{"-quick"}, ""},
+		{"quick keeps explicit flags", []string{"-quick", "-apps", "7"}, ""},
+		{"remote redis refused", []string{"-redis", "redis://10.0.0.1:6379/0"}, "not a loopback"},
+		{"loopback redis", []string{"-redis", "redis://127.0.0.1:6379/0"}, ""},
+		{"bad replicas", []string{"-replicas", "1,x"}, "-replicas"},
+		{"lifetime not whole seconds", []string{"-lifetime", "2500ms"}, "-lifetime"},
+		{"lifetime too short", []string{"-lifetime", "1s"}, "-lifetime"},
+		{"unknown part", []string{"-only", "reader,nope"}, "-only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(tt.args, &stderr)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("parseFlags: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("parseFlags error = %v, want it to mention %q (opts %+v)", err, tt.wantErr, o)
+			}
+		})
+	}
+	o, _ := parseFlags([]string{"-quick", "-apps", "7"}, &stderr)
+	if o.apps != 7 || o.trials != 2 || len(o.replicas) != 2 {
+		t.Errorf("-quick -apps 7: apps %d trials %d replicas %v, want 7, 2, [1 3]", o.apps, o.trials, o.replicas)
+	}
+}
+
+func TestBursts(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	at := func(ms ...int) []time.Time {
+		var ts []time.Time
+		for _, m := range ms {
+			ts = append(ts, t0.Add(time.Duration(m)*time.Millisecond))
+		}
+		return ts
+	}
+	tests := []struct {
+		ts             []time.Time
+		cycles, maxPer int
+	}{
+		{nil, 0, 0},
+		{at(0), 1, 1},
+		{at(0, 100, 200), 1, 3},      // gap exactly 100 ms: one burst
+		{at(0, 101, 202), 3, 1},      // just over the gap: separate
+		{at(0, 5, 3000, 6000), 3, 2}, // startup double fetch, then one per cycle
+	}
+	for _, tt := range tests {
+		c, m := bursts(tt.ts, 100*time.Millisecond)
+		if c != tt.cycles || m != tt.maxPer {
+			t.Errorf("bursts(%v) = %d, %d; want %d, %d", tt.ts, c, m, tt.cycles, tt.maxPer)
+		}
+	}
+}
+
+func TestDurationsPct(t *testing.T) {
+	d := durations{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
+	for _, tt := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 5}, {99, 10}, {100, 10}, {0, 1}, {10, 1}} {
+		if got := d.pct(tt.p); got != tt.want {
+			t.Errorf("pct(%v) = %d, want %d", tt.p, got, tt.want)
+		}
+	}
+	if got := (durations{}).pct(50); got != 0 {
+		t.Errorf("empty pct = %d, want 0", got)
+	}
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Status of a table row.
+const (
+	statusOK     = "ok"
+	statusMissed = "MISSED"
+	statusFail   = "FAIL" // an invariant broke
+	statusNone   = ""
+)
+
+// row is one line of the table.
+type row struct {
+	figure  string
+	tokend  string
+	compare string // the naive baseline or another reference
+	goal    string
+	status  string
+}
+
+func (b *bench) add(r row) {
+	b.rows = append(b.rows, r)
+	b.logf("%s: %s | %s | %s %s", r.figure, r.tokend, r.compare, r.goal, r.status)
+}
+
+// goalStatus is statusOK when met, statusMissed otherwise.
+func goalStatus(met bool) string {
+	if met {
+		return statusOK
+	}
+	return statusMissed
+}
+
+// printTable prints the machine, the table (Markdown) and the run time.
+func printTable(w io.Writer, m machine, b *bench, took time.Duration) {
+	mode := "default"
+	if b.opts.quick {
+		mode = "-quick"
+	}
+	fmt.Fprintf(w, "tokenbench %s, %s\n", mode, m.Date)
+	fmt.Fprintf(w, "machine: %s, %d cores, %s, %s, %s; load average at start %s\n", m.CPU, m.Cores, m.OS, m.GoVersion, m.Redis, m.Load)
+	fmt.Fprintf(w, "fake upstream: token lifetime %s (overlap %s), round trip %s in the fetch-cycle rows; takeover replicas: lease_ttl %s\n\n",
+		b.opts.lifetime, fastOverlap(b.opts.lifetime), b.opts.rtt, b.opts.leaseTTL)
+	head := []string{"figure", "tokend", "naive baseline / reference", "goal", "status"}
+	cells := [][]string{head}
+	for _, r := range b.rows {
+		cells = append(cells, []string{r.figure, r.tokend, r.compare, r.goal, r.status})
+	}
+	widths := make([]int, len(head))
+	for _, c := range cells {
+		for i, s := range c {
+			widths[i] = max(widths[i], len([]rune(s)))
+		}
+	}
+	line := func(c []string) {
+		var sb strings.Builder
+		sb.WriteString("|")
+		for i, s := range c {
+			fmt.Fprintf(&sb, " %s%s |", s, strings.Repeat(" ", widths[i]-len([]rune(s))))
+		}
+		fmt.Fprintln(w, sb.String())
+	}
+	line(cells[0])
+	sep := make([]string, len(head))
+	for i := range sep {
+		sep[i] = strings.Repeat("-", widths[i])
+	}
+	line(sep)
+	for _, c := range cells[1:] {
+		line(c)
+	}
+	fmt.Fprintf(w, "\nrun time %s; ", took.Round(time.Second))
+	if len(b.broken) == 0 {
+		fmt.Fprintln(w, "all invariants held")
+	} else {
+		fmt.Fprintf(w, "%d failure(s): %s\n", len(b.broken), strings.Join(b.broken, "; "))
+	}
+}
+
+// durations is a sample of latencies.
+type durations []time.Duration
+
+// pct returns the p-th percentile (0..100), nearest rank; 0 when empty.
+func (d durations) pct(p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(p/100*float64(len(s)) + 0.5)
+	return s[min(max(i-1, 0), len(s)-1)]
+}
+
+func (d durations) max() time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	return slices.Max(d)
+}
+
+// fmtDur prints d with three significant digits in a fitting unit.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Microsecond:
+		return fmt.Sprintf("%d ns", d.Nanoseconds())
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+// fmtInt prints n with thousands separators.
+func fmtInt(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + fmtInt(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func pctOf(part, total int64) string {
+	if total == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(total))
+}

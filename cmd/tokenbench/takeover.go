@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// stormApp is the app of the takeover and storm deployment.
+const stormApp = "storm"
+
+// takeoverAndStorm runs three replicas with compressed election timings,
+// times takeovers after SIGTERM and SIGKILL of the leader, then runs the
+// report storms against the same replicas.
+func (b *bench) takeoverAndStorm(ctx context.Context) error {
+	b.slow.AddApp(stormApp, b.secret)
+	d, err := b.newDeployment("to", []string{stormApp}, b.slow.URL)
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	lt := b.opts.leaseTTL
+	d.election = electionYAML{
+		LeaseTTL: lt.String(), RenewInterval: (lt * 3 / 10).String(),
+		RenewDeadline: (lt * 7 / 10).String(), RetryInterval: (lt * 2 / 15).String(),
+	}
+	d.redisTO = (lt / 5).String()
+	d.refresh = refreshYAML{Cooldown: "1s"}
+	if err := d.startReplicas(ctx, 3, 20*time.Second); err != nil {
+		return err
+	}
+	if _, _, err := d.waitLeader(ctx, 3*lt+5*time.Second); err != nil {
+		return err
+	}
+	if _, err := d.waitToken(ctx, stormApp, 10*time.Second); err != nil {
+		return err
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		if err := b.takeoverFigure(ctx, d, sig); err != nil {
+			return err
+		}
+	}
+	if err := b.httpStorm(ctx, d); err != nil {
+		return fmt.Errorf("http storm: %w", err)
+	}
+	if err := b.libraryStorm(ctx, d); err != nil {
+		return fmt.Errorf("library storm: %w", err)
+	}
+	return nil
+}
+
+func (b *bench) takeoverFigure(ctx context.Context, d *deployment, sig syscall.Signal) error {
+	var lat durations
+	for i := range b.opts.trials {
+		took, err := b.takeoverTrial(ctx, d, sig)
+		if err != nil {
+			return fmt.Errorf("%s trial %d: %w", sig, i+1, err)
+		}
+		b.logf("takeover after %s: %s", sig, fmtDur(took))
+		lat = append(lat, took)
+	}
+	lt := b.opts.leaseTTL
+	r := row{tokend: fmt.Sprintf("p50 %s, max %s", fmtDur(lat.pct(50)), fmtDur(lat.max()))}
+	if sig == syscall.SIGTERM {
+		r.figure = fmt.Sprintf("takeover after SIGTERM of the leader (%d trials)", len(lat))
+		r.compare = "lease released and announced"
+		r.goal = "<= 300 ms"
+		r.status = goalStatus(lat.max() <= 300*time.Millisecond)
+	} else {
+		r.figure = fmt.Sprintf("takeover after SIGKILL of the leader (%d trials)", len(lat))
+		r.compare = fmt.Sprintf("lease_ttl %s, renew every %s", fmtDur(lt), fmtDur(lt*3/10))
+		r.goal = fmt.Sprintf("<= lease_ttl + 0.5 s = %s", fmtDur(lt+500*time.Millisecond))
+		r.status = goalStatus(lat.max() <= lt+500*time.Millisecond)
+	}
+	b.add(r)
+	return nil
+}
+
+// takeoverTrial signals the leader and returns the time from the signal
+// until another replica has started a new term (the lock writes the epoch
+// hash right after obtaining the lease). The signalled replica is then
+// restarted as a standby.
+func (b *bench) takeoverTrial(ctx context.Context, d *deployment, sig syscall.Signal) (time.Duration, error) {
+	lt := b.opts.leaseTTL
+	old, term, err := d.waitLeader(ctx, 3*lt+5*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := old.c.cmd.Process.Signal(sig); err != nil {
+		return 0, err
+	}
+	deadline := start.Add(3*lt + 5*time.Second)
+	var took time.Duration
+	for took == 0 {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return 0, errors.New("no new leader within " + (3*lt + 5*time.Second).String())
+		}
+		l, err := d.store.Leader(ctx)
+		if err == nil && l.Held && l.Epoch > term.Epoch && l.ID != old.id {
+			took = time.Since(start)
+			break
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	old.c.stop(sig, 10*time.Second) // waits for the (graceful) exit, kills after 10 s
+	if err := old.start(b); err != nil {
+		return 0, err
+	}
+	if err := old.waitReady(ctx, b.http, 20*time.Second); err != nil {
+		return 0, err
+	}
+	time.Sleep(300 * time.Millisecond) // let it subscribe to release announcements
+	return took, nil
+}
