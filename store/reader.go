@@ -93,6 +93,9 @@ type Reader struct {
 
 	apps atomic.Pointer[appMap] // copy on write, under mu
 	sf   singleflight.Group     // first loads, by app
+	// reports collapses concurrent reports of one token, by app and token,
+	// into one Store.Report: a storm of reporters in one process sends one.
+	reports singleflight.Group
 
 	ctx    context.Context // cancelled by Close; background work runs under it
 	cancel context.CancelFunc

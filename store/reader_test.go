@@ -496,3 +496,44 @@ func TestToken_redacts(t *testing.T) {
 		t.Error("empty token")
 	}
 }
+
+// TestReader_ReportInvalid_collapses: concurrent reports of one token from
+// one process reach Redis as far fewer report commands.
+func TestReader_ReportInvalid_collapses(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	s := newStore(t, rdb)
+	holdLease(t, s, rdb)
+	tk, _ := s.TakeTicket(context.Background(), "app", lease, 0)
+	if _, err := write(t, s, "app", "tok-1", tk, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(rdb, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Token(context.Background(), "app"); err != nil {
+		t.Fatal(err)
+	}
+	before := mr.CommandCount()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := r.ReportInvalid(context.Background(), "app", "tok-1"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	// Each Store.Report is a MULTI/HSET/PUBLISH/EXEC transaction.
+	if n := mr.CommandCount() - before; n > 4*50 {
+		t.Fatalf("200 concurrent reports sent %d commands, want them collapsed", n)
+	}
+}

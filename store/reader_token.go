@@ -110,5 +110,8 @@ func (r *Reader) report(ctx context.Context, app, token string) (*entry, error) 
 	if c := e.cur.Load(); c.valid(r.now()) && c.tok.Value != token {
 		return e, nil
 	}
-	return e, r.store.Report(ctx, app, token)
+	_, err, _ = r.reports.Do(app+"\x00"+token, func() (any, error) {
+		return nil, r.store.Report(ctx, app, token)
+	})
+	return e, err
 }
