@@ -65,7 +65,8 @@ type Config struct {
 	// RetryInterval is how often a standby tries to obtain, jittered by
 	// +-20%. Default 2s.
 	RetryInterval time.Duration
-	// OpTimeout bounds each Redis call. Default min(2s, RenewInterval/2).
+	// OpTimeout bounds each Redis call. Default min(2s, RenewInterval/2,
+	// LeaseTTL-RenewDeadline); must not exceed LeaseTTL-RenewDeadline.
 	OpTimeout time.Duration
 	// Clock measures intervals and deadlines. Default: the real clock.
 	Clock clock.Clock
@@ -83,7 +84,7 @@ func (c *Config) setDefaults() {
 	def(&c.RenewInterval, 5*time.Second)
 	def(&c.RenewDeadline, 10*time.Second)
 	def(&c.RetryInterval, 2*time.Second)
-	def(&c.OpTimeout, min(2*time.Second, c.RenewInterval/2))
+	def(&c.OpTimeout, max(min(2*time.Second, c.RenewInterval/2, c.LeaseTTL-c.RenewDeadline), time.Nanosecond))
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
 	}
@@ -110,6 +111,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("lock: renew_interval (%s) must be less than renew_deadline (%s)", c.RenewInterval, c.RenewDeadline)
 	case c.OpTimeout >= c.RenewDeadline:
 		return fmt.Errorf("lock: op_timeout (%s) must be less than renew_deadline (%s)", c.OpTimeout, c.RenewDeadline)
+	case c.OpTimeout > c.LeaseTTL-c.RenewDeadline:
+		// An obtain that takes OpTimeout must still leave the deadline
+		// before the lease's expiry.
+		return fmt.Errorf("lock: op_timeout (%s) must not exceed lease_ttl - renew_deadline (%s)", c.OpTimeout, c.LeaseTTL-c.RenewDeadline)
 	}
 	return nil
 }

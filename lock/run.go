@@ -153,6 +153,10 @@ func (e *Elector) renewLoop(ctx context.Context, lk *redislock.Lock, done <-chan
 		case <-renew.C():
 			deadline.Stop()
 			start := e.cfg.Clock.Now()
+			left = lastRenew.Add(e.cfg.RenewDeadline).Sub(start) // time passed while waiting
+			if left <= 0 {
+				return reasonDeadline
+			}
 			err := e.renew(ctx, lk, min(e.cfg.OpTimeout, left))
 			switch {
 			case err == nil:

@@ -10,6 +10,10 @@ import (
 	"github.com/tokend/tokend/store"
 )
 
+// writeTimeout bounds the write of a fetched token, which runs even after
+// the check's own context ended.
+const writeTimeout = 5 * time.Second
+
 type checkResult struct {
 	app       string
 	next      time.Time
@@ -42,16 +46,20 @@ func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts
 			reported = ""
 		case rec.Now.Sub(rec.FetchedAt) < r.cfg.Cooldown:
 			r.cfg.Observer.Report(app.ID, "cooldown")
+			due := r.dueIn(rec.ExpiresAt.Sub(rec.Now), rec.ExpiresAt.Sub(rec.FetchedAt))
+			if due <= 0 {
+				// Due anyway: a proactive fetch; the report turns stale.
+				return r.fetch(ctx, term, app, "", attempts, now)
+			}
 			wait := r.cfg.Cooldown - rec.Now.Sub(rec.FetchedAt)
-			next := min(wait, r.dueIn(rec.ExpiresAt.Sub(rec.Now), rec.ExpiresAt.Sub(rec.FetchedAt)))
-			return r.scheduled(ctx, app, now.Add(max(next, 0)))
+			return r.scheduled(ctx, app, now.Add(min(wait, due)), false)
 		default:
 			passive = true
 		}
 	}
 	if !passive && rec.Valid() {
 		if due := r.dueIn(rec.ExpiresAt.Sub(rec.Now), rec.ExpiresAt.Sub(rec.FetchedAt)); due > 0 {
-			return r.scheduled(ctx, app, now.Add(due))
+			return r.scheduled(ctx, app, now.Add(due), false)
 		}
 	}
 	return r.fetch(ctx, term, app, reported, attempts, now)
@@ -91,7 +99,12 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 	}
 	r.cfg.Observer.Fetched(app.ID, "ok", 0, took)
 	margin := min(r.cfg.SafetyMargin, tok.ExpiresIn/10)
-	version, err := r.cfg.Store.WriteToken(ctx, store.Write{
+	// The upstream has issued the token (and will retire the previous one):
+	// write it even if leadership ended or the check ran out of time
+	// meanwhile. A late write is safe; the ticket decides whether it wins.
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer wcancel()
+	version, err := r.cfg.Store.WriteToken(wctx, store.Write{
 		App: app.ID, Ticket: tk, Token: tok.Value, ExpiresIn: tok.ExpiresIn,
 		SafetyMargin: margin, Epoch: term.Epoch, Leader: term.ID,
 	})
@@ -104,10 +117,11 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 		// A newer fetch already won; its token is the live one. Not retried.
 		r.cfg.Observer.RejectedWrite(app.ID)
 		log.Warn("refresher: write rejected, a newer token is stored", "ticket", tk.N)
-		return r.scheduled(ctx, app, now.Add(r.cfg.RetryMin))
+		return r.scheduled(ctx, app, now.Add(r.cfg.RetryMin), false)
 	}
 	if err != nil {
-		return r.failed(ctx, app, err, attempts, now)
+		log.Error("refresher: a fetched token could not be written", "err", err, "fingerprint", Fingerprint(tok.Value))
+		return r.failed(wctx, app, err, attempts, now)
 	}
 	expiresAt := tk.IssuedAt.Add(tok.ExpiresIn)
 	r.cfg.Observer.Written(app.ID, expiresAt, tk.BudgetUsed)
@@ -121,7 +135,7 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 	r.updateState(app.ID, func(s *AppState) {
 		s.LastError, s.LastErrorCode, s.LastErrorClass, s.ExpiresAt = "", 0, "", expiresAt
 	})
-	return r.scheduled(ctx, app, r.cfg.Clock.Now().Add(max(r.dueIn(remaining, tok.ExpiresIn), 0)))
+	return r.scheduled(wctx, app, r.cfg.Clock.Now().Add(max(r.dueIn(remaining, tok.ExpiresIn), 0)), true)
 }
 
 // dueIn is how long until a token with remaining validity and lifetime is
@@ -137,9 +151,12 @@ func (r *Refresher) dueIn(remaining, lifetime time.Duration) time.Duration {
 }
 
 // scheduled records a successful check and returns its result.
-func (r *Refresher) scheduled(ctx context.Context, app App, next time.Time) checkResult {
-	st := r.updateState(app.ID, func(s *AppState) { s.NextRefresh = next })
-	r.publishStatus(ctx, st)
+func (r *Refresher) scheduled(ctx context.Context, app App, next time.Time, changed bool) checkResult {
+	var prev time.Time
+	st := r.updateState(app.ID, func(s *AppState) { prev, s.NextRefresh = s.NextRefresh, next })
+	if d := next.Sub(prev); changed || d > time.Second || d < -time.Second || st.LastError != "" {
+		r.publishStatus(ctx, st) // a re-check that changed nothing writes nothing
+	}
 	return checkResult{app: app.ID, next: next}
 }
 

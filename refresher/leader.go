@@ -88,6 +88,7 @@ func (l *leaderRun) loop(ctx context.Context) {
 			l.finish(res)
 		case <-poll.C():
 			l.pollReports(ctx)
+			l.sweep()
 		case <-timer.C():
 		}
 	}
@@ -120,13 +121,18 @@ func (l *leaderRun) pollReports(ctx context.Context) {
 		l.r.cfg.Logger.Warn("refresher: read pending reports", "err", err)
 		return
 	}
-	for app, tok := range reports {
-		if _, ok := l.r.apps[app]; !ok {
-			// Not ours: drop it so it cannot pile up.
-			_, _ = l.r.cfg.Store.ClearReport(rctx, app, tok)
-			continue
-		}
+	for app := range reports {
+		// Reports of apps this replica does not know are left alone: in a
+		// rolling config change the next leader may know them.
 		l.wake(app)
+	}
+}
+
+// sweep re-checks every app: a token key lost to eviction, a DEL or a
+// failover is noticed within ReportPoll, not at the app's next due time.
+func (l *leaderRun) sweep() {
+	for _, a := range l.r.cfg.Apps {
+		l.wake(a.ID)
 	}
 }
 

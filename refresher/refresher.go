@@ -147,6 +147,11 @@ func (c *Config) validate() error {
 			return fmt.Errorf("refresher: %s must not be negative", name)
 		}
 	}
+	if c.BeforeExpiry <= c.SafetyMargin {
+		// The key expires SafetyMargin before the token: refreshing later
+		// than that leaves readers without a token.
+		return errors.New("refresher: before_expiry must be greater than safety_margin")
+	}
 	if c.RetryMin > c.RetryMax {
 		return errors.New("refresher: retry_min must not exceed retry_max")
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -169,6 +171,7 @@ func TestNew_validates(t *testing.T) {
 		"no provider":  {Store: s, Elector: e, Apps: []App{{ID: "a"}}},
 		"negative":     {Store: s, Elector: e, Apps: []App{{ID: "a", Provider: p}}, Cooldown: -1},
 		"retry bounds": {Store: s, Elector: e, Apps: []App{{ID: "a", Provider: p}}, RetryMin: time.Hour, RetryMax: time.Second},
+		"late refresh": {Store: s, Elector: e, Apps: []App{{ID: "a", Provider: p}}, BeforeExpiry: time.Minute, SafetyMargin: time.Minute},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -561,4 +564,83 @@ func TestSchedule(t *testing.T) {
 	if _, ok := s.peek(); ok {
 		t.Fatal("removed app still scheduled")
 	}
+}
+
+// TestRefresher_lostKeyRefetchedBySweep: a token key lost to eviction or a
+// DEL is fetched again within ReportPoll, not at the next due time.
+func TestRefresher_lostKeyRefetchedBySweep(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+	start(t, r)
+	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	rdb.Del(context.Background(), s.Keys().Token("app"))
+	waitFor(t, "the lost key fetched again", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	if n := p.Calls(); n != 2 {
+		t.Fatalf("%d fetches, want 2", n)
+	}
+}
+
+// TestRefresher_fetchedTokenWrittenDespiteShutdown: the upstream already
+// issued the token (retiring the previous one), so it is written even when
+// leadership ends while the answer is on its way.
+func TestRefresher_fetchedTokenWrittenDespiteShutdown(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	block := make(chan struct{})
+	p := &ignoringCtxProvider{release: block}
+	r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+	stop := start(t, r)
+	waitFor(t, "the upstream call", time.Second, func() bool { return p.called.Load() })
+	go func() { time.Sleep(50 * time.Millisecond); close(block) }()
+	stop() // cancels the check while the upstream answers
+	if got := token(t, rdb, s, "app"); got != "late-token" {
+		t.Fatalf("token = %q: the fetched token was dropped on shutdown", got)
+	}
+}
+
+// ignoringCtxProvider answers once released, whatever its context says, as
+// an upstream that already issued the token.
+type ignoringCtxProvider struct {
+	release chan struct{}
+	called  atomic.Bool
+}
+
+func (p *ignoringCtxProvider) Fetch(ctx context.Context, _ FetchRequest) (Token, error) {
+	p.called.Store(true)
+	<-p.release
+	return Token{Value: "late-token", ExpiresIn: time.Hour}, nil
+}
+
+// TestRefresher_reportInCooldownDoesNotBlockDueRefresh: a report inside the
+// cooldown must neither spin the leader nor hold back a refresh that is due.
+func TestRefresher_reportInCooldownDoesNotBlockDueRefresh(t *testing.T) {
+	srv := redisserver.Start(t)
+	rdb := srv.Client()
+	s := newStore(t, rdb)
+	p := &fakeProvider{name: "up", lifetime: 2 * time.Second} // due at half-life, 1s
+	cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	cfg.Cooldown = 3 * time.Second // longer than the half-life
+	r, _ := New(cfg)
+	start(t, r)
+	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	first := token(t, rdb, s, "app")
+	if err := s.Report(context.Background(), "app", first); err != nil {
+		t.Fatal(err)
+	}
+	before := rdb.Info(context.Background(), "stats").Val()
+	waitFor(t, "the due refresh", 1500*time.Millisecond, func() bool { return token(t, rdb, s, "app") != first })
+	after := rdb.Info(context.Background(), "stats").Val()
+	if n := commands(after) - commands(before); n > 400 {
+		t.Fatalf("%d Redis commands in about a second: the leader spins on the report", n)
+	}
+}
+
+func commands(info string) int {
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "total_commands_processed:"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }

@@ -323,9 +323,9 @@ func (r *Reader) load(ctx context.Context, e *entry) error {
 	return nil
 }
 
-// install makes c e's current read unless a read of the same or a newer
-// write (higher ticket: tickets grow even across Redis data loss, versions
-// do not) is already there. Re-reading an unchanged token keeps the first
+// install makes c e's current read unless a valid read of the same or a
+// newer write (higher ticket: tickets grow even across Redis data loss,
+// versions do not) is already there. Re-reading an unchanged token keeps the first
 // read, so a Token value stays the same until the token changes.
 func (r *Reader) install(e *entry, c *cached) {
 	if now := r.now(); r.clock == nil && now < c.refreshAt {
@@ -334,7 +334,9 @@ func (r *Reader) install(e *entry, c *cached) {
 	}
 	for {
 		old := e.cur.Load()
-		if old.tok.Value != "" && (c.ticket < old.ticket || c.ticket == old.ticket && c.tok.Value == old.tok.Value) {
+		// An expired read never blocks a live one, even with a lower ticket
+		// (Redis lost its data and its clock stepped back).
+		if old.valid(r.now()) && (c.ticket < old.ticket || c.ticket == old.ticket && c.tok.Value == old.tok.Value) {
 			c.stopTimer()
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -48,8 +49,16 @@ type api struct {
 	open        bool // dev mode: every route open (loopback only)
 	feed        *changeFeed
 	refreshWait time.Duration
-	metrics     *metrics
-	log         *slog.Logger
+	// stopping is closed when the server shuts down: refresh waits end.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
+	metrics      *metrics
+	log          *slog.Logger
+}
+
+// shutdown ends every refresh wait (they answer 503). Safe to call twice.
+func (a *api) shutdown() {
+	a.stoppingOnce.Do(func() { close(a.stopping) })
 }
 
 func (a *api) handler() http.Handler {
@@ -118,8 +127,8 @@ func (a *api) auth(h http.HandlerFunc, sensitive bool) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, "token routes are disabled: configure http.auth_tokens_env")
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || got == "" {
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || got == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tokend"`)
 			writeError(w, http.StatusUnauthorized, "missing bearer token")
 			return
@@ -255,6 +264,8 @@ func (a *api) waitReplaced(ctx context.Context, app, bad string, changed <-chan 
 		select {
 		case <-ctx.Done():
 			return store.Record{}, ctx.Err()
+		case <-a.stopping:
+			return store.Record{}, errors.New("shutting down")
 		case <-changed:
 			changed = a.feed.watch(app)
 		case <-poll.C:

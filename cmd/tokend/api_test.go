@@ -51,7 +51,7 @@ func newAPIEnv(t *testing.T, tokens []string, open bool) *apiEnv {
 	a := &api{
 		store: st, leader: fakeLeader{}, apps: []AppConfig{{ID: "mp-main", Provider: "wechat"}},
 		appKinds: map[string]string{"mp-main": "wechat"}, replica: "r1", tokens: sums, open: open,
-		feed: feed, refreshWait: 2 * time.Second, metrics: newMetrics(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		feed: feed, refreshWait: 2 * time.Second, stopping: make(chan struct{}), metrics: newMetrics(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	srv := httptest.NewServer(a.handler())
 	t.Cleanup(srv.Close)
@@ -111,6 +111,13 @@ func TestAPI_authWithTokens(t *testing.T) {
 		}
 		if r := e.do(t, "GET", path, "good-2", ""); r.code != 200 {
 			t.Errorf("%s good bearer: %d %s", path, r.code, r.raw)
+		}
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		req.Header.Set("Authorization", "bearer good-1") // the scheme is case-insensitive
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s lower-case scheme: %v %v", path, resp.StatusCode, err)
+		} else {
+			resp.Body.Close()
 		}
 	}
 	if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"x"}`); r.code != 401 {
@@ -239,6 +246,13 @@ func TestAPI_refreshCompareAndRefresh(t *testing.T) {
 	e.api.refreshWait = 200 * time.Millisecond
 	if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"tok-B"}`); r.code != 503 {
 		t.Fatalf("no leader: %d %s", r.code, r.raw)
+	}
+	// Shutdown ends a wait at once with 503.
+	e.api.refreshWait = time.Minute
+	time.AfterFunc(100*time.Millisecond, e.api.shutdown)
+	start = time.Now()
+	if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"tok-B"}`); r.code != 503 || time.Since(start) > 2*time.Second {
+		t.Fatalf("refresh during shutdown: %d after %s", r.code, time.Since(start))
 	}
 }
 

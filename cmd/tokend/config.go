@@ -32,6 +32,7 @@ type RedisConfig struct {
 	URL         string          `yaml:"url"`
 	Prefix      string          `yaml:"prefix"`       // default tokend
 	PasswordEnv string          `yaml:"password_env"` // optional
+	Username    string          `yaml:"username"`     // ACL user (standalone: or in the URL)
 	Sentinel    *SentinelConfig `yaml:"sentinel"`
 	Cluster     *ClusterConfig  `yaml:"cluster"`
 	// Timeout bounds dial, read and write of every Redis call; it must
@@ -191,14 +192,25 @@ func yamlError(data []byte, err error) error {
 		return &configError{msg: first}
 	}
 	_, detail, _ := strings.Cut(first, ": ")
+	// The line alone is ambiguous in flow style ({a: 1, b: [2]}): match the
+	// key by name, or the value by its YAML kind.
+	match := func(k, v *yaml.Node) bool { return true }
 	if m := unknownField.FindStringSubmatch(detail); m != nil {
 		detail = fmt.Sprintf("unknown field %q", m[1])
+		match = func(k, v *yaml.Node) bool { return k.Value == m[1] }
 	} else if m := badValue.FindStringSubmatch(detail); m != nil {
-		detail = fmt.Sprintf("invalid value %s (want %s)", m[1], m[2])
+		// Never echo the value: a secret pasted into the wrong field.
+		detail = fmt.Sprintf("invalid value, a YAML %s where %s is wanted", m[1], m[2])
+		match = func(k, v *yaml.Node) bool { return v.ShortTag() == "!!"+m[1] }
+	} else {
+		detail = "invalid value"
 	}
 	var root yaml.Node
 	if yaml.Unmarshal(data, &root) == nil {
-		if path := pathAtLine(&root, line, ""); path != "" {
+		if path := pathAtLine(&root, line, "", match); path != "" {
+			return &configError{field: path, msg: detail}
+		}
+		if path := pathAtLine(&root, line, "", func(k, v *yaml.Node) bool { return true }); path != "" {
 			return &configError{field: path, msg: detail}
 		}
 	}
@@ -207,16 +219,16 @@ func yamlError(data []byte, err error) error {
 
 var (
 	unknownField = regexp.MustCompile(`^field (\S+) not found`)
-	badValue     = regexp.MustCompile("^cannot unmarshal !!\\w+ (.*) into (\\S+)$")
+	badValue     = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: .*)? into (\\S+)$")
 )
 
-// pathAtLine returns the dotted path (apps[1].id) of the key or value that
-// starts on line, or "".
-func pathAtLine(n *yaml.Node, line int, prefix string) string {
+// pathAtLine returns the dotted path (apps[1].id) of the first key on line
+// for which match holds, or "".
+func pathAtLine(n *yaml.Node, line int, prefix string, match func(k, v *yaml.Node) bool) string {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			if p := pathAtLine(c, line, prefix); p != "" {
+			if p := pathAtLine(c, line, prefix, match); p != "" {
 				return p
 			}
 		}
@@ -227,22 +239,18 @@ func pathAtLine(n *yaml.Node, line int, prefix string) string {
 			if prefix != "" {
 				path = prefix + "." + k.Value
 			}
-			if p := pathAtLine(v, line, path); p != "" {
-				return p
+			if p := pathAtLine(v, line, path, match); p != "" {
+				return p // the deepest key wins
 			}
-			if k.Line == line {
+			if (k.Line == line || v.Line == line) && match(k, v) {
 				return path
 			}
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			if p := pathAtLine(c, line, fmt.Sprintf("%s[%d]", prefix, i)); p != "" {
+			if p := pathAtLine(c, line, fmt.Sprintf("%s[%d]", prefix, i), match); p != "" {
 				return p
 			}
-		}
-	case yaml.ScalarNode:
-		if n.Line == line && prefix != "" {
-			return prefix
 		}
 	}
 	return ""

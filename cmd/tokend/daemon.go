@@ -73,7 +73,8 @@ func (d *daemon) wire() error {
 		Client: d.rdb, Key: keys.Lease(), EpochKey: keys.Epoch(), Channel: keys.Events(), ID: cfg.ReplicaID,
 		LeaseTTL: cfg.Election.LeaseTTL, RenewInterval: cfg.Election.RenewInterval,
 		RenewDeadline: cfg.Election.RenewDeadline, RetryInterval: cfg.Election.RetryInterval,
-		OpTimeout: min(cfg.Redis.Timeout, cfg.Election.RenewInterval/2), Logger: d.log,
+		OpTimeout: min(cfg.Redis.Timeout, cfg.Election.RenewInterval/2, cfg.Election.LeaseTTL-cfg.Election.RenewDeadline),
+		Logger:    d.log,
 	})
 	if err != nil {
 		return err
@@ -105,7 +106,7 @@ func (d *daemon) wire() error {
 	}
 	d.api = &api{
 		store: st, leader: refresherLeading{d.ref}, apps: cfg.Apps, appKinds: kinds, replica: cfg.ReplicaID,
-		tokens: tokens, open: d.opts.open, feed: d.feed, refreshWait: 10 * time.Second, metrics: d.metrics, log: d.log,
+		tokens: tokens, open: d.opts.open, feed: d.feed, stopping: make(chan struct{}), refreshWait: 10 * time.Second, metrics: d.metrics, log: d.log,
 	}
 	return nil
 }
@@ -155,6 +156,9 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 			return nil
 		}, func(error) {
+			// A refresh waiting for the leader answers 503 now instead of
+			// being cut when the grace period ends; others finish.
+			d.api.shutdown()
 			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer scancel()
 			_ = srv.Shutdown(sctx)

@@ -75,3 +75,16 @@ Nothing here talks to WeChat; the token is issued by the fake.
 Stop with Ctrl-C.
 `, redisHost, redisPort, upstream, devApp, api, devApp, redisHost, redisPort, devApp, api, devApp, api, api)
 }
+
+// checkDevListen refuses a non-loopback dev-mode address: dev mode serves
+// tokens without authentication.
+func checkDevListen(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || !validHostPort(addr) {
+		return fmt.Errorf("-dev-listen: want host:port, got %q", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("-dev-listen: dev mode serves tokens without auth, so it listens on loopback only, got %q", host)
+	}
+	return nil
+}

@@ -21,6 +21,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -80,6 +82,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, readFil
 	}
 	if path == "" {
 		log := newLogger(stderr, orDefault(*logFormat, "text"), slog.LevelInfo)
+		redis.SetLogger(redisLogger{log})
+		if err := checkDevListen(*devListen); err != nil {
+			fmt.Fprintf(stderr, "tokend: %v\n", err)
+			return exitConfig
+		}
 		if err := runDev(ctx, log, *devListen, stdout); err != nil {
 			log.Error("tokend: dev mode failed", "err", err)
 			return exitFailed
@@ -107,6 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, readFil
 	}
 	level, _ := parseLevel(cfg.Log.Level)
 	log := newLogger(stderr, cfg.Log.Format, level).With("replica", cfg.ReplicaID)
+	redis.SetLogger(redisLogger{log})
 	for _, w := range warnings {
 		log.Warn("tokend: config: " + w)
 	}

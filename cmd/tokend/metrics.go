@@ -82,4 +82,8 @@ func (m *metrics) Leading(leading bool, epoch int64) {
 		return
 	}
 	m.leader.Set(0)
+	// Only the leader knows these; a stale series would fire expiry alerts
+	// on a replica that stepped down.
+	m.expiry.Reset()
+	m.budgetUsed.Reset()
 }

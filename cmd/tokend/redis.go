@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,23 +27,35 @@ func newRedis(rc RedisConfig, getenv func(string) string) (redis.UniversalClient
 		}
 		return redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName: rc.Sentinel.MasterName, SentinelAddrs: rc.Sentinel.Addrs, SentinelPassword: sp,
-			Password: password, DialTimeout: t, ReadTimeout: t, WriteTimeout: t, MaxRetries: 1,
+			Username: rc.Username, Password: password, DialTimeout: t, ReadTimeout: t, WriteTimeout: t, MaxRetries: 1,
 			MinRetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond,
 		}), nil
 	case rc.Cluster != nil:
 		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs: rc.Cluster.Addrs, Password: password, DialTimeout: t, ReadTimeout: t, WriteTimeout: t,
+			Addrs: rc.Cluster.Addrs, Username: rc.Username, Password: password, DialTimeout: t, ReadTimeout: t, WriteTimeout: t,
 			MaxRetries: 1, MinRetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond,
 		}), nil
 	}
 	opt, err := redis.ParseURL(rc.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis.url: does not parse (%T)", err) // the error may quote the password
+		return nil, errors.New("redis.url: not a valid Redis URL") // err may quote the password
 	}
 	if password != "" {
 		opt.Password = password
 	}
+	if rc.Username != "" {
+		opt.Username = rc.Username
+	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = t, t, t
 	opt.MaxRetries, opt.MinRetryBackoff, opt.MaxRetryBackoff = 1, 10*time.Millisecond, 100*time.Millisecond
 	return redis.NewClient(opt), nil
+}
+
+// redisLogger sends go-redis's own log lines (pool and sentinel events)
+// through slog, so json logs stay json. Its messages carry addresses, never
+// passwords.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...interface{}) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

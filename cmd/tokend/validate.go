@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/store"
 )
@@ -17,10 +20,8 @@ func (c *Config) validate(getenv func(string) string, readFile func(string) ([]b
 	if err := c.Redis.validate(getenv); err != nil {
 		return nil, err
 	}
-	if l := *c.HTTP.Listen; l != "" {
-		if _, _, err := net.SplitHostPort(l); err != nil {
-			return nil, fieldErr("http.listen", "want host:port, got %q", l)
-		}
+	if l := *c.HTTP.Listen; l != "" && !validHostPort(l) {
+		return nil, fieldErr("http.listen", "want host:port with a port from 0 to 65535, got %q", l)
 	}
 	if env := c.HTTP.AuthTokensEnv; env != "" && len(authTokens(getenv(env))) == 0 {
 		return nil, fieldErr("http.auth_tokens_env", "environment variable %s is unset or holds no token", env)
@@ -74,6 +75,10 @@ func (r *RedisConfig) validate(getenv func(string) string) error {
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			return fieldErr("redis.url", "want redis://host:port/db or rediss://...")
 		}
+		if _, err := redis.ParseURL(r.URL); err != nil {
+			// Not the error's text: it may quote the URL and its password.
+			return fieldErr("redis.url", "not a valid Redis URL (database number, options)")
+		}
 	case r.Sentinel != nil:
 		if r.Sentinel.MasterName == "" {
 			return fieldErr("redis.sentinel.master_name", "required")
@@ -95,7 +100,7 @@ func checkAddrs(field string, addrs []string) error {
 		return fieldErr(field, "at least one host:port required")
 	}
 	for i, a := range addrs {
-		if _, _, err := net.SplitHostPort(a); err != nil {
+		if !validHostPort(a) {
 			return fieldErr(fmt.Sprintf("%s[%d]", field, i), "want host:port, got %q", a)
 		}
 	}
@@ -130,6 +135,9 @@ func (r *RefreshConfig) validate() error {
 		if d < 0 {
 			return fieldErr(field, "must not be negative")
 		}
+	}
+	if r.BeforeExpiry <= r.SafetyMargin {
+		return fieldErr("refresh.before_expiry", "must be greater than safety_margin (%s): the key expires that much before the token", r.SafetyMargin)
 	}
 	if r.MinExpiresIn > 24*time.Hour {
 		return fieldErr("refresh.min_expires_in", "must be at most 24h")
@@ -166,6 +174,9 @@ func (c *Config) validateApps(getenv func(string) string, readFile func(string) 
 			u, err := url.Parse(a.BaseURL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return nil, fieldErr(f("base_url"), "want an http or https URL")
+			}
+			if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				return nil, fieldErr(f("base_url"), "must not have user info, a query or a fragment")
 			}
 		}
 		warn, err := a.resolveSecret(f, getenv, readFile)
@@ -221,4 +232,14 @@ func authTokens(v string) []string {
 		}
 	}
 	return out
+}
+
+// validHostPort reports whether s is host:port with a numeric port 0-65535.
+func validHostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
 }
