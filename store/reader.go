@@ -92,7 +92,6 @@ type Reader struct {
 	base  time.Time          // origin of the int64 nanosecond times below
 
 	apps atomic.Pointer[appMap] // copy on write, under mu
-	sf   singleflight.Group     // first loads, by app
 	// reports collapses concurrent reports of one token, by app and token,
 	// into one Store.Report: a storm of reporters in one process sends one.
 	reports singleflight.Group
@@ -119,6 +118,16 @@ type appMap map[string]*entry
 type entry struct {
 	app string
 	cur atomic.Pointer[cached]
+
+	mu      sync.Mutex // guards loading
+	loading *loadCall  // the slow-path load in flight, if any
+}
+
+// loadCall is one slow-path load of an entry, shared by every caller that
+// arrives while it runs: one goroutine per app, however many callers.
+type loadCall struct {
+	done chan struct{}
+	err  error // set before done is closed
 }
 
 // cached is one immutable read of an app's token. Times are nanoseconds
@@ -242,15 +251,13 @@ func (r *Reader) token(ctx context.Context, app string) (Token, error) {
 	if prev.valid(r.now()) {
 		return prev.tok, nil // maintain reloads it if due
 	}
-	res := make(chan error, 1)
-	if !r.spawn(func(ctx context.Context) {
-		_, err, _ := r.sf.Do(e.app, func() (any, error) { return nil, r.load(ctx, e) })
-		res <- err
-	}) {
+	call, ok := r.startLoad(e)
+	if !ok {
 		return Token{}, ErrClosed
 	}
 	select {
-	case err = <-res:
+	case <-call.done:
+		err = call.err
 	case <-ctx.Done():
 		return Token{}, fmt.Errorf("store: reader: %w", ctx.Err())
 	}
@@ -266,6 +273,30 @@ func (r *Reader) token(ctx context.Context, app string) (Token, error) {
 		return Token{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
 	}
 	return Token{}, fmt.Errorf("%w: %w", ErrNoToken, err)
+}
+
+// startLoad returns the load of e in flight, starting one (in a goroutine
+// Close waits for) if none is; false once the Reader is closed.
+func (r *Reader) startLoad(e *entry) (*loadCall, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.loading != nil {
+		return e.loading, true
+	}
+	call := &loadCall{done: make(chan struct{})}
+	started := r.spawn(func(ctx context.Context) {
+		err := r.load(ctx, e)
+		e.mu.Lock()
+		e.loading = nil
+		e.mu.Unlock()
+		call.err = err
+		close(call.done)
+	})
+	if !started {
+		return nil, false
+	}
+	e.loading = call
+	return call, true
 }
 
 // entry returns app's slot, adding it on first use.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -535,5 +537,55 @@ func TestReader_ReportInvalid_collapses(t *testing.T) {
 	// Each Store.Report is a MULTI/HSET/PUBLISH/EXEC transaction.
 	if n := mr.CommandCount() - before; n > 4*50 {
 		t.Fatalf("200 concurrent reports sent %d commands, want them collapsed", n)
+	}
+}
+
+// TestReader_slowPathOneLoadPerApp: while Redis hangs, callers that give up
+// leave one load per app behind, not one goroutine each.
+func TestReader_slowPathOneLoadPerApp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() { // accepts and never answers
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ReadTimeout: 300 * time.Millisecond})
+	defer rdb.Close()
+	r, err := NewReader(rdb, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := runtime.NumGoroutine()
+	for range 200 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		if _, err := r.Token(ctx, "app"); err == nil {
+			t.Fatal("a token from a Redis that never answers")
+		}
+		cancel()
+	}
+	if extra := runtime.NumGoroutine() - base; extra > 20 {
+		t.Fatalf("%d goroutines left by 200 abandoned calls, want about one load", extra)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/store"
@@ -45,10 +46,11 @@ type api struct {
 	replica  string
 	// tokens are SHA-256 digests of the configured bearer tokens, so that
 	// comparisons are constant-time and length-independent.
-	tokens      [][32]byte
-	open        bool // dev mode: every route open (loopback only)
-	feed        *changeFeed
-	refreshWait time.Duration
+	tokens       [][32]byte
+	open         bool // dev mode: every route open (loopback only)
+	feed         *changeFeed
+	refreshWait  time.Duration
+	statusFlight singleflight.Group // one status computation at a time
 	// stopping is closed when the server shuts down: refresh waits end.
 	stopping     chan struct{}
 	stoppingOnce sync.Once

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/store"
 )
@@ -41,16 +43,28 @@ func timePtr(t time.Time) *time.Time {
 }
 
 // status answers what this replica and Redis know: no tokens, no secrets.
+// Concurrent requests share one computation, and the per-app reads run a
+// few at a time, so the route cannot multiply the load on Redis.
 func (a *api) status(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	ans := statusAnswer{Replica: a.replica, Apps: make([]appStatus, 0, len(a.apps))}
+	v, err, _ := a.statusFlight.Do("status", func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+		defer cancel()
+		return a.buildStatus(ctx)
+	})
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (a *api) buildStatus(ctx context.Context) (statusAnswer, error) {
+	ans := statusAnswer{Replica: a.replica, Apps: make([]appStatus, len(a.apps))}
 	epoch, leading := a.leader.Leading()
 	ans.Leader = leading
 	l, err := a.store.Leader(ctx)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
-		return
+		return ans, err
 	}
 	if l.Held {
 		ans.LeaderID, ans.Epoch = l.ID, l.Epoch
@@ -58,15 +72,16 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 	if leading {
 		ans.LeaderID, ans.Epoch = a.replica, epoch
 	}
-	for _, app := range a.apps {
-		st, err := a.appStatus(ctx, app)
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "redis unavailable")
-			return
-		}
-		ans.Apps = append(ans.Apps, st)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i, app := range a.apps {
+		g.Go(func() error {
+			st, err := a.appStatus(gctx, app)
+			ans.Apps[i] = st
+			return err
+		})
 	}
-	writeJSON(w, http.StatusOK, ans)
+	return ans, g.Wait()
 }
 
 func (a *api) appStatus(ctx context.Context, app AppConfig) (appStatus, error) {
