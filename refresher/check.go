@@ -32,6 +32,9 @@ func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return r.failed(ctx, app, err, attempts, now)
 	}
+	if w, ok := r.lostWrite(rec); ok {
+		return r.rewrite(ctx, app, w, attempts, now)
+	}
 	reported, err := r.cfg.Store.PendingReport(ctx, app.ID)
 	if err != nil {
 		return r.failed(ctx, app, err, attempts, now)
@@ -104,10 +107,11 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 	// meanwhile. A late write is safe; the ticket decides whether it wins.
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer wcancel()
-	version, err := r.cfg.Store.WriteToken(wctx, store.Write{
+	w := store.Write{
 		App: app.ID, Ticket: tk, Token: tok.Value, ExpiresIn: tok.ExpiresIn,
 		SafetyMargin: margin, Epoch: term.Epoch, Leader: term.ID,
-	})
+	}
+	version, err := r.cfg.Store.WriteToken(wctx, w)
 	if errors.Is(err, store.ErrNotReplicated) {
 		// Written on the master; fetching again would retire this token.
 		log.Warn("refresher: token write not acknowledged by enough replicas", "err", err)
@@ -124,6 +128,7 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 		return r.failed(wctx, app, err, attempts, now)
 	}
 	expiresAt := tk.IssuedAt.Add(tok.ExpiresIn)
+	r.setWritten(w)
 	r.cfg.Observer.Written(app.ID, expiresAt, tk.BudgetUsed)
 	if reported != "" {
 		_, _ = r.cfg.Store.ClearReport(ctx, app.ID, reported)
@@ -136,6 +141,22 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 		s.LastError, s.LastErrorCode, s.LastErrorClass, s.ExpiresAt = "", 0, "", expiresAt
 	})
 	return r.scheduled(wctx, app, r.cfg.Clock.Now().Add(max(r.dueIn(remaining, tok.ExpiresIn), 0)), true)
+}
+
+// rewrite writes this replica's last token of app again, with its own
+// ticket: Redis lost it (failover) and holds an older token the upstream
+// has retired. No upstream call is made.
+func (r *Refresher) rewrite(ctx context.Context, app App, w store.Write, attempts int, now time.Time) checkResult {
+	_, err := r.cfg.Store.WriteToken(ctx, w)
+	if errors.Is(err, store.ErrNotReplicated) {
+		err = nil
+	}
+	if err != nil && !errors.Is(err, store.ErrStaleTicket) {
+		return r.failed(ctx, app, err, attempts, now)
+	}
+	r.cfg.Logger.Warn("refresher: Redis had lost the newest token, wrote it again", "app", app.ID,
+		"ticket", w.Ticket.N, "fingerprint", Fingerprint(w.Token), "err", err)
+	return checkResult{app: app.ID, next: now} // re-check at once against the rewritten record
 }
 
 // dueIn is how long until a token with remaining validity and lifetime is

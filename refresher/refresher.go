@@ -167,9 +167,12 @@ type Refresher struct {
 	cfg  Config
 	apps map[string]App
 
-	mu     sync.Mutex // guards states and term
+	mu     sync.Mutex // guards states, term and written
 	states map[string]AppState
 	term   lock.Term
+	// written is the last token write this replica made per app, to write
+	// again if Redis loses it in a failover (never logged).
+	written map[string]store.Write
 }
 
 // New validates cfg (copying it) and returns a Refresher.
@@ -179,7 +182,7 @@ func New(cfg Config) (*Refresher, error) {
 		return nil, err
 	}
 	cfg.Apps = append([]App(nil), cfg.Apps...)
-	r := &Refresher{cfg: cfg, apps: map[string]App{}, states: map[string]AppState{}}
+	r := &Refresher{cfg: cfg, apps: map[string]App{}, states: map[string]AppState{}, written: map[string]store.Write{}}
 	for _, a := range cfg.Apps {
 		r.apps[a.ID] = a
 		r.states[a.ID] = AppState{ID: a.ID, Kind: a.Kind}
@@ -241,4 +244,24 @@ func (r *Refresher) updateState(app string, f func(*AppState)) AppState {
 	f(&st)
 	r.states[app] = st
 	return st
+}
+
+func (r *Refresher) setWritten(w store.Write) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.written[w.App] = w
+}
+
+// lostWrite returns this replica's last write of app when Redis holds an
+// older one (lower ticket): a failover dropped it. The upstream has retired
+// the older token, so the newer one must be written again, while it lives.
+func (r *Refresher) lostWrite(rec store.Record) (store.Write, bool) {
+	r.mu.Lock()
+	w, ok := r.written[rec.App]
+	r.mu.Unlock()
+	if !ok || rec.Version == 0 || rec.Ticket >= w.Ticket.N {
+		return store.Write{}, false
+	}
+	stillValid := w.Ticket.IssuedAt.Add(w.ExpiresIn - w.SafetyMargin).After(rec.Now)
+	return w, stillValid
 }

@@ -644,3 +644,26 @@ func commands(info string) int {
 	}
 	return 0
 }
+
+// TestRefresher_lostWriteWrittenAgain: a failover drops the leader's newest
+// write and Redis serves an older token the upstream has retired; the next
+// sweep writes the newest token again, with no upstream call.
+func TestRefresher_lostWriteWrittenAgain(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+	start(t, r)
+	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	ctx := context.Background()
+	ticket, _ := rdb.HGet(ctx, s.Keys().Meta("app"), "ticket").Int64()
+	// What a promoted replica that missed the write would hold.
+	rdb.Set(ctx, s.Keys().Token("app"), "retired-token", time.Hour)
+	rdb.HSet(ctx, s.Keys().Meta("app"), "token", "retired-token", "ticket", ticket-1000)
+	waitFor(t, "the newest token written again", 2*time.Second, func() bool { return token(t, rdb, s, "app") == "up-tok-1" })
+	if n := p.Calls(); n != 1 {
+		t.Fatalf("%d upstream calls, want 1: the rewrite needs none", n)
+	}
+	if got, _ := rdb.HGet(ctx, s.Keys().Meta("app"), "ticket").Int64(); got != ticket {
+		t.Fatalf("meta ticket %d, want the original %d", got, ticket)
+	}
+}
