@@ -27,6 +27,7 @@ const maxBody = 8 << 10
 type apiStore interface {
 	Record(ctx context.Context, app string) (store.Record, error)
 	Report(ctx context.Context, app, token string) error
+	PendingReport(ctx context.Context, app string) (string, error)
 	Status(ctx context.Context, app string) (store.Status, error)
 	Leader(ctx context.Context) (store.Leader, error)
 	Ping(ctx context.Context) error
@@ -275,6 +276,14 @@ func (a *api) waitReplaced(ctx context.Context, app, bad string, changed <-chan 
 		rec, err := a.store.Record(ctx, app)
 		if err == nil && rec.Valid() && rec.Token != bad {
 			return rec, nil
+		}
+		if err == nil && rec.Token == bad {
+			// A late report of an older token can replace ours in the
+			// reports hash, and the leader then drops it as stale: report
+			// again (idempotent) while our token is still the current one.
+			if pending, perr := a.store.PendingReport(ctx, app); perr == nil && pending != bad {
+				_ = a.store.Report(ctx, app, bad)
+			}
 		}
 	}
 }

@@ -242,16 +242,41 @@ func TestAPI_refreshCompareAndRefresh(t *testing.T) {
 	if took := time.Since(start); took > 400*time.Millisecond {
 		t.Fatalf("answer took %s: the change event did not wake the waiter", took)
 	}
+	// A late report of an older token replaces ours and the leader drops
+	// it as stale: the waiting request reports again.
+	go func() {
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			if tok, _ := e.store.PendingReport(context.Background(), "mp-main"); tok == "tok-B" {
+				e.store.Report(context.Background(), "mp-main", "tok-A")      // the late, older report
+				e.store.ClearReport(context.Background(), "mp-main", "tok-A") // the leader: stale
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		deadline = time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			if tok, _ := e.store.PendingReport(context.Background(), "mp-main"); tok == "tok-B" {
+				e.writeToken(t, "mp-main", "tok-C")
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	r = e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"tok-B"}`)
+	if r.code != 200 || r.body["access_token"] != "tok-C" {
+		t.Fatalf("report lost to an older one: %d %s", r.code, r.raw)
+	}
 	// Nobody refreshes: bounded wait, then 503.
 	e.api.refreshWait = 200 * time.Millisecond
-	if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"tok-B"}`); r.code != 503 {
+	if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"tok-C"}`); r.code != 503 {
 		t.Fatalf("no leader: %d %s", r.code, r.raw)
 	}
 	// Shutdown ends a wait at once with 503.
 	e.api.refreshWait = time.Minute
 	time.AfterFunc(100*time.Millisecond, e.api.shutdown)
 	start = time.Now()
-	if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"tok-B"}`); r.code != 503 || time.Since(start) > 2*time.Second {
+	if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"tok-C"}`); r.code != 503 || time.Since(start) > 2*time.Second {
 		t.Fatalf("refresh during shutdown: %d after %s", r.code, time.Since(start))
 	}
 }
