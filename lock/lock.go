@@ -142,6 +142,10 @@ type Elector struct {
 	locker *redislock.Client
 	wake   chan struct{}
 
+	// retryToken is the lease token of an obtain that failed without an
+	// answer; only Run's goroutine touches it.
+	retryToken string
+
 	mu      sync.Mutex // guards term and leading
 	term    Term
 	leading bool

@@ -327,3 +327,25 @@ func TestLease_Renew_afterDeadline(t *testing.T) {
 		t.Fatal("Leading() still true after step-down")
 	}
 }
+
+// TestElector_obtainReentersAfterLostReply: when an obtain's reply is lost
+// after Redis set the key, the next try reuses the token and gets the
+// lease at once instead of waiting out an orphan lease.
+func TestElector_obtainReentersAfterLostReply(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	e, err := New(fastConfig(rdb, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the lost obtain left behind: our token and metadata, TTL running.
+	mr.Set("{t}:lease", "lost-reply-token:a")
+	mr.SetTTL("{t}:lease", time.Minute)
+	e.retryToken = "lost-reply-token"
+	runElector(t, e, func(ctx context.Context, _ Term) { <-ctx.Done() })
+	waitFor(t, "leadership on the lease the lost reply had set", time.Second, func() bool { _, ok := e.Leading(); return ok })
+	if term, _ := e.Leading(); term.Value != "lost-reply-token:a" {
+		t.Fatalf("term value %q", term.Value)
+	}
+}

@@ -2,6 +2,8 @@ package lock
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -79,15 +81,29 @@ func (e *Elector) waitRetry(ctx context.Context) error {
 func (e *Elector) obtain(ctx context.Context) (*redislock.Lock, Term, error) {
 	octx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
 	defer cancel()
+	// After a failed call (timeout, lost reply) the SET may have happened:
+	// the next try reuses the token, and redislock's obtain script re-enters
+	// a lease whose value starts with it, instead of leaving an orphan lease
+	// nobody holds until it expires.
+	token := e.retryToken
+	if token == "" {
+		var err error
+		if token, err = newToken(); err != nil {
+			return nil, Term{}, fmt.Errorf("lock: obtain: %w", err)
+		}
+	}
 	// A fresh NoRetry strategy per call: redislock strategies are stateful.
 	lk, err := e.locker.Obtain(octx, e.cfg.Key, e.cfg.LeaseTTL, &redislock.Options{
 		RetryStrategy: redislock.NoRetry(),
+		Token:         token,
 		Metadata:      ":" + e.cfg.ID,
 	})
+	e.retryToken = ""
 	if errors.Is(err, redislock.ErrNotObtained) {
 		return nil, Term{}, nil
 	}
 	if err != nil {
+		e.retryToken = token
 		return nil, Term{}, fmt.Errorf("lock: obtain: %w", err)
 	}
 	value := lk.Token() + lk.Metadata()
@@ -218,4 +234,14 @@ func (e *Elector) listen(ctx context.Context) func() {
 		_ = sub.Close()
 		<-done
 	}
+}
+
+// newToken is a random lease token, like redislock's own: 16 random bytes,
+// base64url.
+func newToken() (string, error) {
+	b := make([]byte, 16)
+	if _, err := crand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
