@@ -131,7 +131,7 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 	r.setWritten(w)
 	r.cfg.Observer.Written(app.ID, expiresAt, tk.BudgetUsed)
 	if reported != "" {
-		_, _ = r.cfg.Store.ClearReport(ctx, app.ID, reported)
+		_, _ = r.cfg.Store.ClearReport(wctx, app.ID, reported)
 		r.cfg.Observer.Report(app.ID, "refreshed")
 	}
 	log.Info("refresher: token refreshed", "version", version, "fingerprint", Fingerprint(tok.Value),
