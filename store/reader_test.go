@@ -589,3 +589,52 @@ func TestReader_slowPathOneLoadPerApp(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReader_ReportAndWait_reportsAgain: a late report of an older token
+// replaces ours in the reports hash and the leader drops it as stale; the
+// waiter reports again and gets the new token.
+func TestReader_ReportAndWait_reportsAgain(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	s := newStore(t, rdb)
+	ctx := context.Background()
+	holdLease(t, s, rdb)
+	tk, _ := s.TakeTicket(ctx, "app", lease, 0)
+	if _, err := write(t, s, "app", "tok-1", tk, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(rdb, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	waitPending := func(want string) bool {
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			if got, _ := s.PendingReport(ctx, "app"); got == want {
+				return true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return false
+	}
+	go func() {
+		if !waitPending("tok-1") {
+			return
+		}
+		_ = s.Report(ctx, "app", "tok-0")         // late report of an older token
+		_, _ = s.ClearReport(ctx, "app", "tok-0") // the leader drops it as stale
+		if !waitPending("tok-1") {                // reported again by the waiter
+			return
+		}
+		tk, _ := s.TakeTicket(ctx, "app", lease, 0)
+		_, _ = s.WriteToken(ctx, Write{App: "app", Ticket: tk, Token: "tok-2", ExpiresIn: time.Hour, SafetyMargin: time.Minute})
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	got, err := r.ReportAndWait(wctx, "app", "tok-1")
+	if err != nil || got.Value != "tok-2" {
+		t.Fatalf("ReportAndWait = %v, %v; want tok-2", got, err)
+	}
+}

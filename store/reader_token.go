@@ -70,6 +70,8 @@ func (r *Reader) ReportInvalid(ctx context.Context, app, token string) error {
 
 // ReportAndWait reports token like ReportInvalid and waits, bounded by ctx,
 // until the Reader holds a valid token other than it, which it returns.
+// While it waits it reports again every second, in case a report of an
+// older token replaced its own.
 // When the reported token was already replaced it returns the current one
 // at once.
 func (r *Reader) ReportAndWait(ctx context.Context, app, token string) (Token, error) {
@@ -89,6 +91,12 @@ func (r *Reader) ReportAndWait(ctx context.Context, app, token string) (Token, e
 		case <-poll.C:
 			if err := r.load(ctx, e); err != nil && !errors.Is(err, ErrNoToken) && ctx.Err() == nil {
 				r.log.Debug("reload while waiting failed", "app", app, "err", err)
+			}
+			// The reports hash keeps one token per app: a late report of an
+			// older token may have replaced ours, and the leader drops that
+			// as stale. Report again (idempotent) while ours is current.
+			if _, err := r.report(ctx, app, token); err != nil && ctx.Err() == nil {
+				r.log.Debug("report while waiting failed", "app", app, "err", err)
 			}
 		case <-ctx.Done():
 			return Token{}, fmt.Errorf("store: reader: waiting for a new token: %w", ctx.Err())

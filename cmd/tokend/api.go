@@ -26,11 +26,16 @@ const maxBody = 8 << 10
 // apiStore is what the HTTP API needs of package store.
 type apiStore interface {
 	Record(ctx context.Context, app string) (store.Record, error)
-	Report(ctx context.Context, app, token string) error
-	PendingReport(ctx context.Context, app string) (string, error)
 	Status(ctx context.Context, app string) (store.Status, error)
 	Leader(ctx context.Context) (store.Leader, error)
 	Ping(ctx context.Context) error
+}
+
+// tokenReader serves tokens and reports: store.Reader (library mode), so
+// token reads come from memory and reports wait on change events.
+type tokenReader interface {
+	Token(ctx context.Context, app string) (store.Token, error)
+	ReportAndWait(ctx context.Context, app, token string) (store.Token, error)
 }
 
 // leaderState is what the API shows of the local refresher.
@@ -49,7 +54,7 @@ type api struct {
 	// comparisons are constant-time and length-independent.
 	tokens       [][32]byte
 	open         bool // dev mode: every route open (loopback only)
-	feed         *changeFeed
+	tokensR      tokenReader
 	refreshWait  time.Duration
 	statusFlight singleflight.Group // one status computation at a time
 	// stopping is closed when the server shuts down: refresh waits end.
@@ -170,8 +175,8 @@ type tokenAnswer struct {
 	Refreshed   *bool  `json:"refreshed,omitempty"`
 }
 
-func answerOf(rec store.Record) tokenAnswer {
-	return tokenAnswer{AccessToken: rec.Token, ExpiresIn: int64(rec.TTL / time.Second)}
+func answerOf(tok store.Token) tokenAnswer {
+	return tokenAnswer{AccessToken: tok.Value, ExpiresIn: max(int64(time.Until(tok.ExpiresAt)/time.Second), 0)}
 }
 
 // knownApp answers 404 and returns false for an app not configured.
@@ -189,22 +194,23 @@ func (a *api) token(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rec, err := a.store.Record(r.Context(), app)
+	tok, err := a.tokensR.Token(r.Context(), app)
 	switch {
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNoToken):
+		writeError(w, http.StatusServiceUnavailable, "no valid token")
+	case err != nil:
 		a.log.Warn("api: read token", "app", app, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
-	case !rec.Valid():
-		writeError(w, http.StatusServiceUnavailable, "no valid token")
 	default:
-		writeJSON(w, http.StatusOK, answerOf(rec))
+		writeJSON(w, http.StatusOK, answerOf(tok))
 	}
 }
 
 // refresh is compare-and-refresh: a report of a token that is no longer
 // current answers the current one at once; a report of the current token
 // is handed to the leader through Redis and the answer waits, bounded by
-// refreshWait, for the new token.
+// refreshWait, for the new token (reporting again if a late report of an
+// older token replaced it; see store.Reader.ReportAndWait).
 func (a *api) refresh(w http.ResponseWriter, r *http.Request) {
 	app, ok := a.knownApp(w, r)
 	if !ok {
@@ -230,60 +236,27 @@ func (a *api) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.refreshWait)
 	defer cancel()
-	changed := a.feed.watch(app) // before the read: no change can slip between
-	rec, err := a.store.Record(ctx, app)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
-		return
-	}
-	if rec.Valid() && rec.Token != body.InvalidToken {
-		writeJSON(w, http.StatusOK, withRefreshed(answerOf(rec), false))
-		return
-	}
-	if err := a.store.Report(ctx, app, body.InvalidToken); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
+	go func() { // shutdown ends the wait: 503 now rather than a cut connection
+		select {
+		case <-a.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if cur, err := a.tokensR.Token(ctx, app); err == nil && cur.Value != body.InvalidToken {
+		writeJSON(w, http.StatusOK, withRefreshed(answerOf(cur), false))
 		return
 	}
 	a.log.Info("api: token reported invalid", "app", app, "fingerprint", refresher.Fingerprint(body.InvalidToken))
-	rec, err = a.waitReplaced(ctx, app, body.InvalidToken, changed)
+	tok, err := a.tokensR.ReportAndWait(ctx, app, body.InvalidToken)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "no new token yet; the report stays pending")
 		return
 	}
-	writeJSON(w, http.StatusOK, withRefreshed(answerOf(rec), true))
+	writeJSON(w, http.StatusOK, withRefreshed(answerOf(tok), true))
 }
 
 func withRefreshed(t tokenAnswer, refreshed bool) tokenAnswer {
 	t.Refreshed = &refreshed
 	return t
-}
-
-// waitReplaced waits for a valid token other than bad: woken by change
-// events, with a slow poll in case an event was missed.
-func (a *api) waitReplaced(ctx context.Context, app, bad string, changed <-chan struct{}) (store.Record, error) {
-	poll := time.NewTicker(500 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return store.Record{}, ctx.Err()
-		case <-a.stopping:
-			return store.Record{}, errors.New("shutting down")
-		case <-changed:
-			changed = a.feed.watch(app)
-		case <-poll.C:
-		}
-		rec, err := a.store.Record(ctx, app)
-		if err == nil && rec.Valid() && rec.Token != bad {
-			return rec, nil
-		}
-		if err == nil && rec.Token == bad {
-			// A late report of an older token can replace ours in the
-			// reports hash, and the leader then drops it as stale: report
-			// again (idempotent) while our token is still the current one.
-			if pending, perr := a.store.PendingReport(ctx, app); perr == nil && pending != bad {
-				_ = a.store.Report(ctx, app, bad)
-			}
-		}
-	}
 }

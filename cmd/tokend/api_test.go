@@ -43,15 +43,15 @@ func newAPIEnv(t *testing.T, tokens []string, open bool) *apiEnv {
 	for _, tok := range tokens {
 		sums = append(sums, sha256.Sum256([]byte(tok)))
 	}
-	feed := newChangeFeed()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); feed.run(ctx, st.Subscribe) }()
-	t.Cleanup(func() { cancel(); <-done })
+	rd, err := store.NewReader(rdb, store.ReaderOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rd.Close() })
 	a := &api{
-		store: st, leader: fakeLeader{}, apps: []AppConfig{{ID: "mp-main", Provider: "wechat"}},
+		store: st, tokensR: rd, leader: fakeLeader{}, apps: []AppConfig{{ID: "mp-main", Provider: "wechat"}},
 		appKinds: map[string]string{"mp-main": "wechat"}, replica: "r1", tokens: sums, open: open,
-		feed: feed, refreshWait: 2 * time.Second, stopping: make(chan struct{}), metrics: newMetrics(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		refreshWait: 2 * time.Second, stopping: make(chan struct{}), metrics: newMetrics(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	srv := httptest.NewServer(a.handler())
 	t.Cleanup(srv.Close)
@@ -177,8 +177,8 @@ func TestAPI_token(t *testing.T) {
 		t.Errorf("DELETE token: %d %s", r.code, r.raw)
 	}
 	e.mr.SetError("LOADING")
-	if r := e.do(t, "GET", "/v1/apps/mp-main/token", "", ""); r.code != 503 {
-		t.Errorf("redis down: %d", r.code)
+	if r := e.do(t, "GET", "/v1/apps/mp-main/token", "", ""); r.code != 200 || r.body["access_token"] != "tok-A" {
+		t.Errorf("redis down: %d %s, want the cached token (stale-if-error)", r.code, r.raw)
 	}
 	if r := e.do(t, "GET", "/readyz", "", ""); r.code != 503 {
 		t.Errorf("readyz with redis down: %d", r.code)
@@ -263,6 +263,7 @@ func TestAPI_refreshCompareAndRefresh(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
+	e.api.refreshWait = 5 * time.Second
 	r = e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"tok-B"}`)
 	if r.code != 200 || r.body["access_token"] != "tok-C" {
 		t.Fatalf("report lost to an older one: %d %s", r.code, r.raw)

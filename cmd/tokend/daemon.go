@@ -28,8 +28,9 @@ type daemonOptions struct {
 	getenv   func(string) string
 }
 
-// daemon is one replica: the refresher (election + leader work), the change
-// feed and the HTTP API, joined so that any of them ending stops all.
+// daemon is one replica: the refresher (election + leader work) and the
+// HTTP API (served from a store.Reader), joined so that either ending stops
+// both.
 type daemon struct {
 	cfg     *Config
 	log     *slog.Logger
@@ -39,7 +40,7 @@ type daemon struct {
 	ref     *refresher.Refresher
 	metrics *metrics
 	api     *api
-	feed    *changeFeed
+	reader  *store.Reader
 }
 
 func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
@@ -50,7 +51,7 @@ func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, erro
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, log: log, opts: opts, rdb: rdb, metrics: newMetrics(), feed: newChangeFeed()}
+	d := &daemon{cfg: cfg, log: log, opts: opts, rdb: rdb, metrics: newMetrics()}
 	if err := d.wire(); err != nil {
 		_ = rdb.Close()
 		return nil, err
@@ -104,9 +105,15 @@ func (d *daemon) wire() error {
 			tokens = append(tokens, sha256.Sum256([]byte(t)))
 		}
 	}
+	// Created last: it starts goroutines, which run() stops.
+	d.reader, err = store.NewReader(d.rdb, store.ReaderOptions{Prefix: cfg.Redis.Prefix, Logger: d.log})
+	if err != nil {
+		return err
+	}
 	d.api = &api{
-		store: st, leader: refresherLeading{d.ref}, apps: cfg.Apps, appKinds: kinds, replica: cfg.ReplicaID,
-		tokens: tokens, open: d.opts.open, feed: d.feed, stopping: make(chan struct{}), refreshWait: 10 * time.Second, metrics: d.metrics, log: d.log,
+		store: st, tokensR: d.reader, leader: refresherLeading{d.ref}, apps: cfg.Apps, appKinds: kinds,
+		replica: cfg.ReplicaID, tokens: tokens, open: d.opts.open, stopping: make(chan struct{}),
+		refreshWait: 10 * time.Second, metrics: d.metrics, log: d.log,
 	}
 	return nil
 }
@@ -130,12 +137,12 @@ func (l refresherLeading) Leading() (int64, bool) {
 // stops, the lease is released and announced, HTTP drains, Redis closes.
 func (d *daemon) run(ctx context.Context) error {
 	defer d.rdb.Close()
+	defer d.reader.Close() // before the client it reads through
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var g oklog.Group
 	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
 	g.Add(func() error { return d.ref.Run(ctx) }, func(error) { cancel() })
-	g.Add(func() error { d.feed.run(ctx, d.store.Subscribe); return nil }, func(error) { cancel() })
 	if listen := *d.cfg.HTTP.Listen; listen != "" {
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {
