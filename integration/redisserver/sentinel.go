@@ -25,7 +25,30 @@ func StartReplica(tb testing.TB, master *Server, extra ...string) *Server {
 	tb.Helper()
 	noSyncDelay(tb, master.Addr)
 	host, port, _ := net.SplitHostPort(master.Addr)
-	return startReplicaOf(tb, host, port, extra...)
+	r := startReplicaOf(tb, host, port, extra...)
+	WaitReplicasOnline(tb, master, 1)
+	return r
+}
+
+// WaitReplicasOnline waits (up to 30s, so that a loaded machine passes)
+// until master lists at least n replicas in state online. A replica's own
+// "master_link_status:up" comes before that: WAIT on the master counts
+// only online replicas.
+func WaitReplicasOnline(tb testing.TB, master *Server, n int) {
+	tb.Helper()
+	WaitFor(tb, 30*time.Second, fmt.Sprintf("%d online replicas of %s", n, master.Addr), func() bool {
+		online := 0
+		for i := 0; ; i++ {
+			slave := infoField(master.Addr, "replication", fmt.Sprintf("slave%d", i))
+			if slave == "" {
+				break
+			}
+			if strings.Contains(slave, "state=online") {
+				online++
+			}
+		}
+		return online >= n
+	})
 }
 
 func noSyncDelay(tb testing.TB, addr string) {
