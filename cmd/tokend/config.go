@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tokend/tokend/store"
 )
@@ -119,19 +119,24 @@ func fieldErr(field, format string, args ...any) error {
 	return &configError{field: field, msg: fmt.Sprintf(format, args...)}
 }
 
-// parseConfig decodes YAML strictly (unknown fields are errors), applies
-// defaults and validates. Secrets are resolved through getenv and readFile.
+// parseConfig decodes YAML strictly (unknown fields, duplicate keys and a
+// second document are errors), applies defaults to omitted keys and
+// validates. Secrets are resolved through getenv and readFile.
 func parseConfig(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, []string, error) {
+	root, err := decodeOneDocument(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := duplicateKey(root, ""); err != nil {
+		return nil, nil, err
+	}
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, nil, fieldErr("", "empty file")
-		}
 		return nil, nil, yamlError(data, err)
 	}
-	cfg.setDefaults(getenv)
+	cfg.setDefaults(presentKeys(root))
 	warnings, err := cfg.validate(getenv, readFile)
 	if err != nil {
 		return nil, nil, err
@@ -139,42 +144,55 @@ func parseConfig(data []byte, getenv func(string) string, readFile func(string) 
 	return &cfg, warnings, nil
 }
 
-func (c *Config) setDefaults(getenv func(string) string) {
-	if c.ReplicaID == "" {
+// decodeOneDocument parses data into a node tree and refuses a second YAML
+// document: yaml would read the first and ignore the rest silently.
+func decodeOneDocument(data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fieldErr("", "empty file")
+		}
+		return nil, yamlError(data, err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+		return &root, nil
+	case err == nil && next.Line > 0:
+		return nil, fieldErr("", "a second YAML document starts at line %d; tokend reads exactly one: remove the \"---\" or merge the documents", next.Line)
+	default:
+		return nil, fieldErr("", "a second YAML document follows the first; tokend reads exactly one: remove the \"---\" or merge the documents")
+	}
+}
+
+// setDefaults fills the keys that are absent from present (the paths
+// the file sets; nil: none). A key present with a zero value keeps it, and
+// validate rejects it where zero means nothing.
+func (c *Config) setDefaults(present map[string]bool) {
+	if !present["replica_id"] && c.ReplicaID == "" {
 		host, _ := os.Hostname()
 		c.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	if c.Redis.Prefix == "" {
+	if !present["redis.prefix"] && c.Redis.Prefix == "" {
 		c.Redis.Prefix = store.DefaultPrefix
 	}
 	if c.HTTP.Listen == nil {
 		def := "127.0.0.1:8080"
 		c.HTTP.Listen = &def
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
+	for _, r := range c.durationRules() {
+		if !present[r.path] && *r.p == 0 {
+			*r.p = r.def
 		}
 	}
-	def(&c.Redis.Timeout, time.Second)
-	if c.Redis.MinReplicasAck > 0 {
-		def(&c.Redis.WaitTimeout, 250*time.Millisecond)
+	if !present["refresh.daily_budget"] && c.Refresh.DailyBudget == 0 {
+		c.Refresh.DailyBudget = defaultDailyBudget
 	}
-	def(&c.Election.LeaseTTL, 15*time.Second)
-	def(&c.Election.RenewInterval, 5*time.Second)
-	def(&c.Election.RenewDeadline, 10*time.Second)
-	def(&c.Election.RetryInterval, 2*time.Second)
-	def(&c.Refresh.BeforeExpiry, 10*time.Minute)
-	def(&c.Refresh.SafetyMargin, time.Minute)
-	def(&c.Refresh.Cooldown, 30*time.Second)
-	def(&c.Refresh.MinExpiresIn, 60*time.Second)
-	if c.Refresh.DailyBudget == 0 {
-		c.Refresh.DailyBudget = 1000
-	}
-	if c.Log.Format == "" {
+	if !present["log.format"] && c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
-	if c.Log.Level == "" {
+	if !present["log.level"] && c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
 }

@@ -13,6 +13,9 @@ import (
 // newRedis builds the client for standalone, Sentinel or Cluster. Timeouts
 // are short (redis.timeout, default 1s) and retries few, so that one call
 // never outlasts the lease: go-redis defaults (5s dial, 3 retries) could.
+// ContextTimeoutEnabled makes a context deadline bound the socket reads
+// and writes too: without it go-redis waits for redis.timeout whatever
+// the deadline of the lease operation (issue 11, item 1).
 func newRedis(rc RedisConfig, getenv func(string) string) (redis.UniversalClient, error) {
 	password := ""
 	if rc.PasswordEnv != "" {
@@ -28,12 +31,13 @@ func newRedis(rc RedisConfig, getenv func(string) string) (redis.UniversalClient
 		return redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName: rc.Sentinel.MasterName, SentinelAddrs: rc.Sentinel.Addrs, SentinelPassword: sp,
 			Username: rc.Username, Password: password, DialTimeout: t, ReadTimeout: t, WriteTimeout: t, MaxRetries: 1,
-			MinRetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond,
+			ContextTimeoutEnabled: true, MinRetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond,
 		}), nil
 	case rc.Cluster != nil:
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: rc.Cluster.Addrs, Username: rc.Username, Password: password, DialTimeout: t, ReadTimeout: t, WriteTimeout: t,
 			MaxRetries: 1, MinRetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond,
+			ContextTimeoutEnabled: true,
 		}), nil
 	}
 	opt, err := redis.ParseURL(rc.URL)
@@ -48,6 +52,7 @@ func newRedis(rc RedisConfig, getenv func(string) string) (redis.UniversalClient
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = t, t, t
 	opt.MaxRetries, opt.MinRetryBackoff, opt.MaxRetryBackoff = 1, 10*time.Millisecond, 100*time.Millisecond
+	opt.ContextTimeoutEnabled = true
 	return redis.NewClient(opt), nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -14,8 +13,8 @@ import (
 )
 
 func (c *Config) validate(getenv func(string) string, readFile func(string) ([]byte, error)) ([]string, error) {
-	if strings.ContainsAny(c.ReplicaID, " \t\r\n") || len(c.ReplicaID) > 128 {
-		return nil, fieldErr("replica_id", "must be at most 128 characters without spaces")
+	if c.ReplicaID == "" || strings.ContainsAny(c.ReplicaID, " \t\r\n") || len(c.ReplicaID) > 128 {
+		return nil, fieldErr("replica_id", "must be 1 to 128 characters without spaces (omit it for hostname-pid)")
 	}
 	if err := c.Redis.validate(getenv); err != nil {
 		return nil, err
@@ -26,7 +25,12 @@ func (c *Config) validate(getenv func(string) string, readFile func(string) ([]b
 	if env := c.HTTP.AuthTokensEnv; env != "" && len(authTokens(getenv(env))) == 0 {
 		return nil, fieldErr("http.auth_tokens_env", "environment variable %s is unset or holds no token", env)
 	}
-	if err := c.Election.validate(c.Redis.Timeout); err != nil {
+	for _, r := range c.durationRules() {
+		if err := r.check(); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Election.validate(c.Redis); err != nil {
 		return nil, err
 	}
 	if err := c.Refresh.validate(); err != nil {
@@ -51,23 +55,14 @@ func (r *RedisConfig) validate(getenv func(string) string) error {
 	if modes != 1 {
 		return fieldErr("redis", "set exactly one of url, sentinel or cluster")
 	}
-	if _, err := store.NewKeys(r.Prefix); err != nil {
+	if _, err := store.NewKeys(r.Prefix); err != nil || r.Prefix == "" {
 		return fieldErr("redis.prefix", "must match [A-Za-z0-9_.:-]{1,64}")
 	}
-	if r.PasswordEnv != "" && getenv(r.PasswordEnv) == "" {
-		return fieldErr("redis.password_env", "environment variable %s is unset", r.PasswordEnv)
-	}
-	if r.Timeout < 0 {
-		return fieldErr("redis.timeout", "must be positive")
+	if r.PasswordEnv != "" && blank(getenv(r.PasswordEnv)) {
+		return fieldErr("redis.password_env", "environment variable %s is unset or blank", r.PasswordEnv)
 	}
 	if r.MinReplicasAck < 0 {
-		return fieldErr("redis.min_replicas_ack", "must not be negative")
-	}
-	if r.WaitTimeout < 0 || (r.WaitTimeout > 0 && r.WaitTimeout < time.Millisecond) {
-		return fieldErr("redis.wait_timeout", "must be at least 1ms")
-	}
-	if r.MinReplicasAck > 0 && r.WaitTimeout >= r.Timeout {
-		return fieldErr("redis.wait_timeout", "must be less than redis.timeout (%s)", r.Timeout)
+		return fieldErr("redis.min_replicas_ack", "must not be negative (0: off)")
 	}
 	switch {
 	case r.URL != "":
@@ -86,8 +81,8 @@ func (r *RedisConfig) validate(getenv func(string) string) error {
 		if err := checkAddrs("redis.sentinel.addrs", r.Sentinel.Addrs); err != nil {
 			return err
 		}
-		if e := r.Sentinel.PasswordEnv; e != "" && getenv(e) == "" {
-			return fieldErr("redis.sentinel.password_env", "environment variable %s is unset", e)
+		if e := r.Sentinel.PasswordEnv; e != "" && blank(getenv(e)) {
+			return fieldErr("redis.sentinel.password_env", "environment variable %s is unset or blank", e)
 		}
 	case r.Cluster != nil:
 		return checkAddrs("redis.cluster.addrs", r.Cluster.Addrs)
@@ -107,43 +102,36 @@ func checkAddrs(field string, addrs []string) error {
 	return nil
 }
 
-func (e *ElectionConfig) validate(redisTimeout time.Duration) error {
-	for field, d := range map[string]time.Duration{
-		"election.lease_ttl": e.LeaseTTL, "election.renew_interval": e.RenewInterval,
-		"election.renew_deadline": e.RenewDeadline, "election.retry_interval": e.RetryInterval,
-	} {
-		if d <= 0 {
-			return fieldErr(field, "must be positive")
-		}
-	}
+// validate checks the rules between election timings and redis.timeout,
+// once each is within its own bounds (durationRules). A lease operation is
+// bounded by redis.timeout per call, so a call must end before the standby
+// may take over: timeout < lease_ttl - renew_deadline.
+func (e *ElectionConfig) validate(r RedisConfig) error {
 	switch {
 	case e.RenewDeadline >= e.LeaseTTL:
 		return fieldErr("election.renew_deadline", "must be less than lease_ttl (%s)", e.LeaseTTL)
 	case e.RenewInterval >= e.RenewDeadline:
 		return fieldErr("election.renew_interval", "must be less than renew_deadline (%s)", e.RenewDeadline)
-	case redisTimeout >= e.RenewDeadline:
+	case e.RetryInterval > e.LeaseTTL:
+		return fieldErr("election.retry_interval", "must be at most lease_ttl (%s)", e.LeaseTTL)
+	case r.Timeout >= e.RenewDeadline:
 		return fieldErr("redis.timeout", "must be less than election.renew_deadline (%s)", e.RenewDeadline)
+	case r.Timeout >= e.LeaseTTL-e.RenewDeadline:
+		return fieldErr("redis.timeout", "must be less than election.lease_ttl - election.renew_deadline (%s): a renewal stuck for redis.timeout would outlive the lease",
+			e.LeaseTTL-e.RenewDeadline)
+	case r.MinReplicasAck > 0 && r.WaitTimeout >= r.Timeout:
+		return fieldErr("redis.wait_timeout", "must be less than redis.timeout (%s)", r.Timeout)
 	}
 	return nil
 }
 
 func (r *RefreshConfig) validate() error {
-	for field, d := range map[string]time.Duration{
-		"refresh.before_expiry": r.BeforeExpiry, "refresh.safety_margin": r.SafetyMargin,
-		"refresh.cooldown": r.Cooldown, "refresh.min_expires_in": r.MinExpiresIn,
-	} {
-		if d < 0 {
-			return fieldErr(field, "must not be negative")
-		}
-	}
 	if r.BeforeExpiry <= r.SafetyMargin {
 		return fieldErr("refresh.before_expiry", "must be greater than safety_margin (%s): the key expires that much before the token", r.SafetyMargin)
 	}
-	if r.MinExpiresIn > 24*time.Hour {
-		return fieldErr("refresh.min_expires_in", "must be at most 24h")
-	}
-	if r.DailyBudget < -1 {
-		return fieldErr("refresh.daily_budget", "must be positive, or -1 for no budget")
+	if r.DailyBudget == 0 || r.DailyBudget < -1 || r.DailyBudget > maxDailyBudget {
+		return fieldErr("refresh.daily_budget", "must be from 1 to %d (WeChat's daily limit), or -1 for no budget; omit it for %d, got %d",
+			maxDailyBudget, defaultDailyBudget, r.DailyBudget)
 	}
 	return nil
 }
@@ -154,6 +142,7 @@ func (c *Config) validateApps(getenv func(string) string, readFile func(string) 
 	}
 	var warnings []string
 	seen := map[string]bool{}
+	upstream := map[[2]string]string{} // (provider, appid) -> app id
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		f := func(name string) string { return fmt.Sprintf("apps[%d].%s", i, name) }
@@ -170,6 +159,15 @@ func (c *Config) validateApps(getenv func(string) string, readFile func(string) 
 			return nil, fieldErr(f("appid"), "required")
 		}
 		seen[a.ID] = true
+		key := [2]string{a.Provider, strings.TrimSpace(a.AppID)}
+		if other, dup := upstream[key]; dup {
+			// One upstream credential fetched by two apps: each fetch
+			// retires the other's token (UPSTREAM.md), the failure tokend
+			// exists to prevent. wechat and wechat_stable tokens of one
+			// appid are isolated upstream, so that pair is allowed.
+			return nil, fieldErr(f("appid"), "app %q already uses provider %s with this appid; two apps would retire each other's tokens", other, a.Provider)
+		}
+		upstream[key] = a.ID
 		if a.BaseURL != "" {
 			u, err := url.Parse(a.BaseURL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -205,8 +203,8 @@ func (a *AppConfig) resolveSecret(f func(string) string, getenv func(string) str
 	switch {
 	case a.SecretEnv != "":
 		a.secret = getenv(a.SecretEnv)
-		if a.secret == "" {
-			return "", fieldErr(f("secret_env"), "environment variable %s is unset or empty", a.SecretEnv)
+		if blank(a.secret) {
+			return "", fieldErr(f("secret_env"), "environment variable %s is unset or blank", a.SecretEnv)
 		}
 	case a.SecretFile != "":
 		b, err := readFile(a.SecretFile)
@@ -219,10 +217,17 @@ func (a *AppConfig) resolveSecret(f func(string) string, getenv func(string) str
 		}
 	default:
 		a.secret = a.Secret
+		if blank(a.secret) {
+			return "", fieldErr(f("secret"), "is blank")
+		}
 		return fmt.Sprintf("%s: a literal secret is in the config file; prefer secret_env or secret_file", f("secret")), nil
 	}
 	return "", nil
 }
+
+// blank reports whether a secret is empty or only white space: never a
+// real credential, usually a broken template or secret mount.
+func blank(s string) bool { return strings.TrimSpace(s) == "" }
 
 func authTokens(v string) []string {
 	var out []string

@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Package is the import path of the tokend command.
@@ -102,7 +102,8 @@ type Config struct {
 	LeaseTTL, RenewInterval, RenewDeadline, RetryInterval time.Duration
 	// Refresh rules. Defaults: before_expiry 10m (so tokens are refreshed
 	// at half their life), safety_margin 1m (capped by tokend at 10% of
-	// the lifetime), cooldown 200ms, min_expires_in 1s, daily budget 100000.
+	// the lifetime), cooldown 200ms, min_expires_in 1s, daily budget -1 (counted, no limit; tokend
+	// accepts at most WeChat's 2000).
 	BeforeExpiry, SafetyMargin, Cooldown, MinExpiresIn time.Duration
 	DailyBudget                                        int
 	// Apps are the apps every replica keeps. Required.
@@ -139,7 +140,7 @@ func (c *Config) setDefaults() {
 	def(&c.Cooldown, 200*time.Millisecond)
 	def(&c.MinExpiresIn, time.Second)
 	if c.DailyBudget == 0 {
-		c.DailyBudget = 100000
+		c.DailyBudget = -1
 	}
 	if c.APIToken == "" {
 		c.APIToken = "it-token"
