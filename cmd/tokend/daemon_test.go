@@ -72,7 +72,7 @@ replica_id: logtest
 redis: {url: "redis://` + mr.Addr() + `/0"}
 http: {listen: "127.0.0.1:0", auth_tokens_env: API_TOKENS}
 election: {lease_ttl: 3s, renew_interval: 500ms, renew_deadline: 2s, retry_interval: 100ms}
-refresh: {cooldown: 1ms}
+refresh: {cooldown: 100ms}
 log: {level: debug, format: json}
 apps: [{id: app, provider: wechat, appid: wxlogtest, secret_env: SECRET, base_url: "` + up.URL + `"}]
 `
