@@ -69,7 +69,7 @@ func TestDaemon_noSecretOrTokenInLogs(t *testing.T) {
 	env := map[string]string{"SECRET": secret, "API_TOKENS": "api-token"}
 	y := `
 replica_id: logtest
-redis: {url: "redis://` + mr.Addr() + `/0"}
+redis: {url: "redis://` + mr.Addr() + `/0", timeout: 500ms}
 http: {listen: "127.0.0.1:0", auth_tokens_env: API_TOKENS}
 election: {lease_ttl: 3s, renew_interval: 500ms, renew_deadline: 2s, retry_interval: 100ms}
 refresh: {cooldown: 100ms}
