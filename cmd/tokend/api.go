@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/store"
 )
 
@@ -36,6 +35,7 @@ type apiStore interface {
 type tokenReader interface {
 	Token(ctx context.Context, app string) (store.Token, error)
 	ReportAndWait(ctx context.Context, app, token string) (store.Token, error)
+	ReportInvalid(ctx context.Context, app, token string) error
 }
 
 // leaderState is what the API shows of the local refresher.
@@ -56,6 +56,7 @@ type api struct {
 	open         bool // dev mode: every route open (loopback only)
 	tokensR      tokenReader
 	refreshWait  time.Duration
+	cooldown     time.Duration      // refresh.cooldown: no fetch sooner after the last
 	statusFlight singleflight.Group // one status computation at a time
 	// stopping is closed when the server shuts down: refresh waits end.
 	stopping     chan struct{}
@@ -69,17 +70,43 @@ func (a *api) shutdown() {
 	a.stoppingOnce.Do(func() { close(a.stopping) })
 }
 
+// routes are the API's routes: pattern method and path, and the handler.
+func (a *api) routes() []struct {
+	method, path string
+	h            http.Handler
+} {
+	return []struct {
+		method, path string
+		h            http.Handler
+	}{
+		{"GET", "/healthz", http.HandlerFunc(a.healthz)},
+		{"GET", "/readyz", http.HandlerFunc(a.readyz)},
+		{"GET", "/metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{})},
+		{"GET", "/v1/status", a.auth(a.status, false)},
+		{"GET", "/v1/apps/{app}/token", a.auth(a.token, true)},
+		{"POST", "/v1/apps/{app}/refresh", a.auth(a.refresh, true)},
+	}
+}
+
 func (a *api) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", a.healthz)
-	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /v1/status", a.auth(a.status, false))
-	mux.HandleFunc("GET /v1/apps/{app}/token", a.auth(a.token, true))
-	mux.HandleFunc("POST /v1/apps/{app}/refresh", a.auth(a.refresh, true))
-	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/v1/status", "/v1/apps/{app}/token", "/v1/apps/{app}/refresh"} {
+	allow := map[string][]string{}
+	var paths []string
+	for _, r := range a.routes() {
+		mux.Handle(r.method+" "+r.path, r.h)
+		if allow[r.path] == nil {
+			paths = append(paths, r.path)
+		}
+		allow[r.path] = append(allow[r.path], r.method)
+		if r.method == "GET" {
+			allow[r.path] = append(allow[r.path], "HEAD") // GET patterns match HEAD
+		}
+	}
+	for _, p := range paths {
+		methods := strings.Join(allow[p], ", ")
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+			w.Header().Set("Allow", methods)
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed; allowed: "+methods)
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -204,56 +231,6 @@ func (a *api) token(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, answerOf(tok))
 	}
-}
-
-// refresh is compare-and-refresh: a report of a token that is no longer
-// current answers the current one at once; a report of the current token
-// is handed to the leader through Redis and the answer waits, bounded by
-// refreshWait, for the new token (reporting again if a late report of an
-// older token replaced it; see store.Reader.ReportAndWait).
-func (a *api) refresh(w http.ResponseWriter, r *http.Request) {
-	app, ok := a.knownApp(w, r)
-	if !ok {
-		return
-	}
-	var body struct {
-		InvalidToken string `json:"invalid_token"`
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body too large")
-			return
-		}
-		writeError(w, http.StatusBadRequest, `body must be JSON {"invalid_token":"..."}`)
-		return
-	}
-	if body.InvalidToken == "" {
-		writeError(w, http.StatusBadRequest, "invalid_token is required")
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.refreshWait)
-	defer cancel()
-	go func() { // shutdown ends the wait: 503 now rather than a cut connection
-		select {
-		case <-a.stopping:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if cur, err := a.tokensR.Token(ctx, app); err == nil && cur.Value != body.InvalidToken {
-		writeJSON(w, http.StatusOK, withRefreshed(answerOf(cur), false))
-		return
-	}
-	a.log.Info("api: token reported invalid", "app", app, "fingerprint", refresher.Fingerprint(body.InvalidToken))
-	tok, err := a.tokensR.ReportAndWait(ctx, app, body.InvalidToken)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "no new token yet; the report stays pending")
-		return
-	}
-	writeJSON(w, http.StatusOK, withRefreshed(answerOf(tok), true))
 }
 
 func withRefreshed(t tokenAnswer, refreshed bool) tokenAnswer {

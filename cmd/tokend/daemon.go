@@ -113,9 +113,22 @@ func (d *daemon) wire() error {
 	d.api = &api{
 		store: st, tokensR: d.reader, leader: refresherLeading{d.ref}, apps: cfg.Apps, appKinds: kinds,
 		replica: cfg.ReplicaID, tokens: tokens, open: d.opts.open, stopping: make(chan struct{}),
-		refreshWait: 10 * time.Second, metrics: d.metrics, log: d.log,
+		refreshWait: 10 * time.Second, cooldown: cfg.Refresh.Cooldown, metrics: d.metrics, log: d.log,
+	}
+	if msg := authWarning(*cfg.HTTP.Listen, len(tokens), d.opts.open); msg != "" {
+		d.log.Warn(msg)
 	}
 	return nil
+}
+
+// authWarning is the start-up warning for an API whose token and refresh
+// routes are closed (403) because no bearer token is configured, or "".
+func authWarning(listen string, tokens int, open bool) string {
+	if listen == "" || tokens > 0 || open {
+		return ""
+	}
+	return "tokend: no bearer tokens configured: GET /v1/apps/{app}/token and POST /v1/apps/{app}/refresh answer 403; " +
+		"to open them set http.auth_tokens_env to an environment variable holding comma-separated tokens"
 }
 
 func newProvider(a AppConfig, minExpiresIn time.Duration) (refresher.Provider, error) {

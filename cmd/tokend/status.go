@@ -22,7 +22,7 @@ type appStatus struct {
 	Version       int64      `json:"version"`
 	NextRefresh   *time.Time `json:"next_refresh"`
 	LastError     string     `json:"last_error"`
-	LastErrorCode int        `json:"last_error_code,omitempty"`
+	LastErrorCode int        `json:"last_error_code"`
 	BudgetUsed    int        `json:"budget_used"`
 }
 
