@@ -63,6 +63,7 @@ type api struct {
 	stoppingOnce sync.Once
 	metrics      *metrics
 	log          *slog.Logger
+	repeats      *repeatLimiter // nil: log every line
 }
 
 // shutdown ends every refresh wait (they answer 503). Safe to call twice.
@@ -181,6 +182,17 @@ func (a *api) auth(h http.HandlerFunc, sensitive bool) http.HandlerFunc {
 	}
 }
 
+// warnRepeated logs a WARN that a lasting condition (Redis down) repeats
+// on every request, limited by message and app.
+func (a *api) warnRepeated(ctx context.Context, msg, appKey, app string, args ...any) {
+	args = append([]any{appKey, app}, args...)
+	if a.repeats == nil {
+		a.log.WarnContext(ctx, msg, args...)
+		return
+	}
+	a.repeats.Log(ctx, slog.LevelWarn, msg+"\x00"+app, msg, args...)
+}
+
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
@@ -226,7 +238,7 @@ func (a *api) token(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrNoToken):
 		writeError(w, http.StatusServiceUnavailable, "no valid token")
 	case err != nil:
-		a.log.Warn("api: read token", "app", app, "err", err)
+		a.warnRepeated(r.Context(), "api: read token failed", "app", app, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
 	default:
 		writeJSON(w, http.StatusOK, answerOf(tok))

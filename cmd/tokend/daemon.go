@@ -13,6 +13,7 @@ import (
 
 	oklog "github.com/oklog/run"
 	"github.com/redis/go-redis/v9"
+	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
@@ -26,6 +27,9 @@ type daemonOptions struct {
 	// onListen is called with the HTTP API's address once it listens.
 	onListen func(addr string)
 	getenv   func(string) string
+	// repeats limits repeated log lines (go-redis's logger uses it too);
+	// default: a limiter of its own on the real clock.
+	repeats *repeatLimiter
 }
 
 // daemon is one replica: the refresher (election + leader work) and the
@@ -46,6 +50,9 @@ type daemon struct {
 func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
 	if opts.getenv == nil {
 		opts.getenv = os.Getenv
+	}
+	if opts.repeats == nil {
+		opts.repeats = newRepeatLimiter(log, clock.RealClock{})
 	}
 	rdb, err := newRedis(cfg.Redis, opts.getenv)
 	if err != nil {
@@ -114,6 +121,7 @@ func (d *daemon) wire() error {
 		store: st, tokensR: d.reader, leader: refresherLeading{d.ref}, apps: cfg.Apps, appKinds: kinds,
 		replica: cfg.ReplicaID, tokens: tokens, open: d.opts.open, stopping: make(chan struct{}),
 		refreshWait: 10 * time.Second, cooldown: cfg.Refresh.Cooldown, metrics: d.metrics, log: d.log,
+		repeats: d.opts.repeats,
 	}
 	if msg := authWarning(*cfg.HTTP.Listen, len(tokens), d.opts.open); msg != "" {
 		d.log.Warn(msg)
@@ -156,6 +164,7 @@ func (d *daemon) run(ctx context.Context) error {
 	var g oklog.Group
 	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
 	g.Add(func() error { return d.ref.Run(ctx) }, func(error) { cancel() })
+	g.Add(func() error { return d.opts.repeats.Run(ctx) }, func(error) { cancel() })
 	if listen := *d.cfg.HTTP.Listen; listen != "" {
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {

@@ -22,7 +22,7 @@ const (
 // ticking with the clock) on 127.0.0.1:6379, or a free port when 6379 is
 // taken, and the fake WeChat upstream in-process, one demo app and the HTTP
 // API open on loopback.
-func runDev(ctx context.Context, log *slog.Logger, listen string, stdout io.Writer) error {
+func runDev(ctx context.Context, log *slog.Logger, repeats *repeatLimiter, listen string, stdout io.Writer) error {
 	mr := miniredis.NewMiniRedis()
 	mr.ClockTTL(true)
 	if err := mr.StartAddr("127.0.0.1:6379"); err != nil {
@@ -53,7 +53,7 @@ func runDev(ctx context.Context, log *slog.Logger, listen string, stdout io.Writ
 		}},
 	}
 	cfg.setDefaults(nil)
-	d, err := newDaemon(cfg, log, daemonOptions{open: true, onListen: func(addr string) {
+	d, err := newDaemon(cfg, log, daemonOptions{open: true, repeats: repeats, onListen: func(addr string) {
 		printBanner(stdout, addr, mr.Host(), mr.Port(), up.URL)
 	}})
 	if err != nil {

@@ -22,7 +22,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/redis/go-redis/v9"
+	"k8s.io/utils/clock"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -82,12 +82,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, readFil
 	}
 	if path == "" {
 		log := newLogger(stderr, orDefault(*logFormat, "text"), slog.LevelInfo)
-		redis.SetLogger(redisLogger{log})
+		repeats := newRepeatLimiter(log, clock.RealClock{})
+		setRedisLogger(repeats)
 		if err := checkDevListen(*devListen); err != nil {
 			fmt.Fprintf(stderr, "tokend: %v\n", err)
 			return exitConfig
 		}
-		if err := runDev(ctx, log, *devListen, stdout); err != nil {
+		if err := runDev(ctx, log, repeats, *devListen, stdout); err != nil {
 			log.Error("tokend: dev mode failed", "err", err)
 			return exitFailed
 		}
@@ -114,11 +115,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, readFil
 	}
 	level, _ := parseLevel(cfg.Log.Level)
 	log := newLogger(stderr, cfg.Log.Format, level).With("replica", cfg.ReplicaID)
-	redis.SetLogger(redisLogger{log})
+	repeats := newRepeatLimiter(log, clock.RealClock{})
+	setRedisLogger(repeats)
 	for _, w := range warnings {
 		log.Warn("tokend: config: " + w)
 	}
-	d, err := newDaemon(cfg, log, daemonOptions{})
+	d, err := newDaemon(cfg, log, daemonOptions{repeats: repeats})
 	if err != nil {
 		log.Error("tokend: start failed", "err", err)
 		return exitFailed
@@ -138,12 +140,21 @@ func loadConfig(path string, getenv func(string) string, readFile func(string) (
 	return parseConfig(data, getenv, readFile)
 }
 
+// newLogger logs text or json at level; durations render as Go duration
+// strings ("1.5s") in both, not as json nanoseconds.
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationString}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -54,13 +51,4 @@ func newRedis(rc RedisConfig, getenv func(string) string) (redis.UniversalClient
 	opt.MaxRetries, opt.MinRetryBackoff, opt.MaxRetryBackoff = 1, 10*time.Millisecond, 100*time.Millisecond
 	opt.ContextTimeoutEnabled = true
 	return redis.NewClient(opt), nil
-}
-
-// redisLogger sends go-redis's own log lines (pool and sentinel events)
-// through slog, so json logs stay json. Its messages carry addresses, never
-// passwords.
-type redisLogger struct{ log *slog.Logger }
-
-func (l redisLogger) Printf(ctx context.Context, format string, v ...interface{}) {
-	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
