@@ -48,7 +48,7 @@ func decideRepeat(st *repeatState, now time.Time, every time.Duration) (emit boo
 type repeatLimiter struct {
 	log   *slog.Logger
 	clock clock.WithTicker
-	mu    sync.Mutex               // guards seen
+	mu    sync.Mutex              // guards seen
 	seen  map[string]*repeatState // by key
 }
 
