@@ -23,15 +23,9 @@ const (
 // taken, and the fake WeChat upstream in-process, one demo app and the HTTP
 // API open on loopback.
 func runDev(ctx context.Context, log *slog.Logger, repeats *repeatLimiter, listen string, stdout io.Writer) error {
-	mr := miniredis.NewMiniRedis()
-	mr.ClockTTL(true)
-	if err := mr.StartAddr("127.0.0.1:6379"); err != nil {
-		// Taken (e.g. by a real Redis): never write into someone else's.
-		mr = miniredis.NewMiniRedis()
-		mr.ClockTTL(true)
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return fmt.Errorf("embedded redis: %w", err)
-		}
+	mr, err := startDevRedis(log, devRedisAddr)
+	if err != nil {
+		return err
 	}
 	defer mr.Close()
 	up := wechattest.NewServer(wechattest.Config{})
@@ -39,7 +33,7 @@ func runDev(ctx context.Context, log *slog.Logger, repeats *repeatLimiter, liste
 	up.AddApp(devAppID, devSecret)
 
 	if ln, err := net.Listen("tcp", listen); err != nil {
-		log.Warn("tokend: dev mode: address taken, using a free port", "addr", listen)
+		log.Warn("tokend: dev mode: the HTTP address is taken; the API listens on a free port instead (see \"http api listening\")", "addr", listen, "err", err)
 		listen = "127.0.0.1:0"
 	} else {
 		ln.Close()
@@ -74,6 +68,29 @@ Nothing here talks to WeChat; the token is issued by the fake.
 
 Stop with Ctrl-C.
 `, redisHost, redisPort, upstream, devApp, api, devApp, redisHost, redisPort, devApp, api, devApp, api, api)
+}
+
+// devRedisAddr is where dev mode's embedded Redis listens when it can.
+const devRedisAddr = "127.0.0.1:6379"
+
+// startDevRedis starts the embedded Redis on preferred, or on a free
+// loopback port when preferred is taken (e.g. by a real Redis: dev mode
+// never writes into someone else's), and says so and where.
+func startDevRedis(log *slog.Logger, preferred string) (*miniredis.Miniredis, error) {
+	mr := miniredis.NewMiniRedis()
+	mr.ClockTTL(true)
+	err := mr.StartAddr(preferred)
+	if err == nil {
+		return mr, nil
+	}
+	mr = miniredis.NewMiniRedis()
+	mr.ClockTTL(true)
+	if err2 := mr.StartAddr("127.0.0.1:0"); err2 != nil {
+		return nil, fmt.Errorf("embedded redis: %w", err2)
+	}
+	log.Warn("tokend: dev mode: "+preferred+" is taken (a Redis of your own?); the embedded Redis listens on "+mr.Addr()+
+		" instead and nothing is written to "+preferred, "err", err)
+	return mr, nil
 }
 
 // checkDevListen refuses a non-loopback dev-mode address: dev mode serves

@@ -86,3 +86,4 @@ func TestNewLogger_durationsAsStrings(t *testing.T) {
 		}
 	}
 }
+

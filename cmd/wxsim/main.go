@@ -57,10 +57,34 @@ type options struct {
 	apps    []app
 }
 
+// routes lists every route the fake serves (package wechattest), for the
+// usage text; TestUsage_listsEveryRoute checks each is served.
+var routes = []struct{ method, path, what string }{
+	{"GET", "/cgi-bin/token?grant_type=client_credential&appid=&secret=", "classic access token"},
+	{"POST", "/cgi-bin/stable_token", "stable access token (JSON body; force_refresh)"},
+	{"POST", "/cgi-bin/clear_quota/v2", "reset an app's daily quota"},
+	{"GET", "/cgi-bin/getcallbackip?access_token=", "a protected call: checks the token"},
+	{"GET", "/cgi-bin/ticket/getticket?access_token=&type=jsapi|wx_card", "JS-SDK tickets"},
+	{"GET", "/audit", "test double only: fetch, usage and error counters (JSON)"},
+	{"POST", "/rotate?appid=&endpoint=token|stable_token", "test double only: someone else fetched a token (the current one is superseded)"},
+}
+
+func usage(fs *flag.FlagSet, out io.Writer) func() {
+	return func() {
+		fmt.Fprintln(out, "usage: wxsim [flags]\n\nA fake WeChat token API for demos and tests; never expose it. Routes:")
+		for _, r := range routes {
+			fmt.Fprintf(out, "  %-4s %s\n         %s\n", r.method, r.path, r.what)
+		}
+		fmt.Fprintln(out, "\nFlags:")
+		fs.PrintDefaults()
+	}
+}
+
 func parseFlags(args []string, out io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("wxsim", flag.ContinueOnError)
 	fs.SetOutput(out)
+	fs.Usage = usage(fs, out)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8090", "address to listen on")
 	fs.DurationVar(&o.cfg.Lifetime, "lifetime", 7200*time.Second, "token lifetime (whole seconds)")
 	fs.DurationVar(&o.cfg.Overlap, "overlap", 5*time.Minute, "how long a superseded classic token keeps working; stable rotation window")

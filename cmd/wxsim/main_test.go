@@ -8,12 +8,15 @@ import (
 	"flag"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest"
 )
 
 func TestMain(m *testing.M) {
@@ -145,5 +148,30 @@ func TestRun_listenError(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"-bad"}, &bytes.Buffer{}, nil); !errors.Is(err, errUsage) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestUsage_listsEveryRoute: -h lists every route, audit and rotate
+// included (issue 11 item 15), and each listed route is served.
+func TestUsage_listsEveryRoute(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := parseFlags([]string{"-h"}, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"GET  /audit", "POST /rotate?appid=&endpoint=token|stable_token", "POST /cgi-bin/stable_token", "-lifetime"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+	fake := wechattest.New(wechattest.Config{})
+	defer fake.Close()
+	h := fake.Handler()
+	for _, r := range routes {
+		path, _, _ := strings.Cut(r.path, "?")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(r.method, path, strings.NewReader("{}")))
+		if rec.Code == http.StatusNotFound || rec.Code == http.StatusMethodNotAllowed {
+			t.Errorf("%s %s: %d, not served", r.method, path, rec.Code)
+		}
 	}
 }
