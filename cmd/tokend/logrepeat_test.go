@@ -86,4 +86,3 @@ func TestNewLogger_durationsAsStrings(t *testing.T) {
 		}
 	}
 }
-
