@@ -193,6 +193,11 @@ func (d *daemon) run(ctx context.Context) error {
 			_ = srv.Shutdown(sctx)
 		})
 	}
+	if !d.opts.open { // dev mode's embedded Redis never evicts
+		cctx, ccancel := context.WithTimeout(ctx, 2*d.cfg.Redis.Timeout+time.Second)
+		checkEviction(cctx, d.rdb, d.log)
+		ccancel()
+	}
 	d.log.Info("tokend: started", "apps", len(d.cfg.Apps), "prefix", d.cfg.Redis.Prefix, "version", version)
 	err := g.Run()
 	d.log.Info("tokend: stopped")
