@@ -23,11 +23,11 @@ func evictionWarning(policy string, maxmemory int64) string {
 	case policy == "noeviction":
 		return ""
 	case strings.HasPrefix(policy, "allkeys-"):
-		what = "any of tokend's keys: the lease and epoch (a second leader), tickets (fencing restarts), " +
-			"budgets (the daily limit forgets its count), meta and token keys (no token until the next fetch, which retires the old one)"
+		what = "any of tokend's keys: the lease and epoch (leadership changes hands), tickets and meta (the fencing state), " +
+			"budgets (the daily limit forgets the day's fetches), token keys (no token served until the leader's next check, then an upstream fetch)"
 	case strings.HasPrefix(policy, "volatile-"):
-		what = "tokend's keys that carry a TTL: the lease (a second leader), token keys (no token until the next fetch, " +
-			"which retires the old one) and budgets (the daily limit forgets its count)"
+		what = "tokend's keys that carry a TTL: the lease (leadership changes hands), token keys (no token served until " +
+			"the leader's next check, then an upstream fetch) and budgets (the daily limit forgets the day's fetches)"
 	default:
 		what = "keys tokend relies on (unknown policy)"
 	}
