@@ -62,7 +62,7 @@ func (c campaign) next(o outcome, now time.Time, reread bool) (campaign, campaig
 	}
 	if c.failing > 0 {
 		l.recovered, l.count, l.since = true, c.failing, c.failingSince
-		c.failing, c.unreported = 0, 0
+		c.failing, c.unreported, c.failingSince, c.lastReport = 0, 0, time.Time{}, time.Time{}
 	}
 	switch o {
 	case outcomeObtained:
