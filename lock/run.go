@@ -159,7 +159,9 @@ func (e *Elector) lead(ctx context.Context, lk *redislock.Lock, term Term, obtai
 		return
 	}
 	lastRenew := obtained
-	wctx, cancel := context.WithCancel(ctx)
+	// Not a child of ctx: a shutdown, like any step-down, cancels the work
+	// only after Leading() turned false.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	e.setLeading(term, true)
 	log.Info("lock: leading")
