@@ -22,7 +22,11 @@
 // What lock does NOT promise: that a paused process notices in time. A
 // leader stopped by the OS or a long GC pause can still act after its lease
 // is gone; writes must therefore be fenced separately (see package store's
-// fetch tickets, which check the lease value in Redis).
+// fetch tickets, which check the lease value in Redis). Nor that a Redis
+// which lost the lease (restart, failover, eviction) is noticed with no
+// overlap at all: the old leader learns it from its reconnect or the new
+// leader's announcement, plus one renewal round trip; tickets fence writes
+// in that window too.
 package lock
 
 import (
@@ -84,8 +88,11 @@ type Config struct {
 	// RetryInterval is how often a standby tries to obtain, jittered by
 	// +-20%. Default 2s.
 	RetryInterval time.Duration
-	// OpTimeout bounds each Redis call. Default min(2s, RenewInterval/2,
-	// LeaseTTL-RenewDeadline); must not exceed LeaseTTL-RenewDeadline.
+	// OpTimeout bounds each Redis call: it is the call's context timeout,
+	// and the elector waits at most this long on its clock for an answer
+	// (a renewal is also cut short by the renew deadline). Default
+	// min(2s, RenewInterval/2, LeaseTTL-RenewDeadline); must not exceed
+	// LeaseTTL-RenewDeadline.
 	OpTimeout time.Duration
 	// Clock measures intervals and deadlines. Default: the real clock.
 	Clock clock.Clock
