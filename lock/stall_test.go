@@ -2,10 +2,14 @@ package lock
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tokend/tokend/integration/redisserver"
 )
@@ -70,5 +74,95 @@ func TestLease_Renew_stalledSocket(t *testing.T) {
 	}
 	if d := overlap(marks); d != 0 {
 		t.Fatalf("two electors said they led for %s", d)
+	}
+}
+
+// blockingClient's script calls block, whatever their context says, while
+// the gate is shut: a client stuck on a socket it does not time out.
+type blockingClient struct {
+	*redis.Client
+	mu      sync.Mutex // guards gate
+	gate    chan struct{}
+	blocked atomic.Int32 // calls waiting at the gate
+}
+
+func (c *blockingClient) shut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gate = make(chan struct{})
+}
+
+func (c *blockingClient) open() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gate != nil {
+		close(c.gate)
+		c.gate = nil
+	}
+}
+
+func (c *blockingClient) EvalSha(ctx context.Context, sha1 string, keys []string, args ...interface{}) *redis.Cmd {
+	c.mu.Lock()
+	g := c.gate
+	c.mu.Unlock()
+	if g != nil {
+		c.blocked.Add(1)
+		<-g
+		c.blocked.Add(-1)
+	}
+	return c.Client.EvalSha(ctx, sha1, keys, args...)
+}
+
+// TestLease_Renew_blockedCall (issue 11 item 1, on the injected clock): a
+// renewal that never returns does not hold up the step-down: Leading()
+// turns false exactly RenewDeadline after the last good renewal started.
+func TestLease_Renew_blockedCall(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := &blockingClient{Client: redis.NewClient(&redis.Options{Addr: mr.Addr()})}
+	defer rdb.Close()
+	clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
+	cfg := fastConfig(rdb, "a")
+	cfg.Channel = ""
+	cfg.LeaseTTL, cfg.RenewInterval, cfg.RenewDeadline, cfg.OpTimeout = 15*time.Second, 5*time.Second, 10*time.Second, time.Second
+	cfg.Clock = clk
+	e, _ := New(cfg)
+	var start, stopped atomic.Int64
+	e.onLeading = func(_ Term, leading bool) {
+		if leading {
+			start.Store(clk.Now().UnixNano())
+		} else {
+			stopped.Store(clk.Now().UnixNano())
+		}
+	}
+	runElector(t, e, func(ctx context.Context, _ Term) { <-ctx.Done() })
+	t.Cleanup(rdb.open) // runs before the elector's stop: let abandoned calls end
+	waitFor(t, "leading", 2*time.Second, func() bool { return start.Load() != 0 })
+
+	waitFor(t, "timers", time.Second, func() bool { return clk.Waiters() == 2 })
+	mr.FastForward(time.Second)
+	clk.Step(5 * time.Second) // one good renewal at +5s
+	waitFor(t, "renewed", time.Second, func() bool { return clk.Waiters() == 2 && mr.TTL("{t}:lease") == 15*time.Second })
+
+	rdb.shut()
+	// Up to the renewal at +10s the elector idles between steps (renew and
+	// deadline timers); then the renewal blocks.
+	for rdb.blocked.Load() == 0 {
+		waitFor(t, "idle or blocked", 5*time.Second, func() bool { return clk.Waiters() == 2 || rdb.blocked.Load() > 0 })
+		if rdb.blocked.Load() == 0 {
+			clk.Step(500 * time.Millisecond)
+		}
+	}
+	// Only the deadline timer is left to fire.
+	for stopped.Load() == 0 {
+		if clk.Since(time.Unix(0, start.Load())) > time.Minute {
+			t.Fatal("never stepped down")
+		}
+		waitFor(t, "a timer", 5*time.Second, func() bool { return stopped.Load() != 0 || clk.Waiters() >= 1 })
+		if stopped.Load() == 0 {
+			clk.Step(500 * time.Millisecond)
+		}
+	}
+	if held := time.Duration(stopped.Load() - start.Load()); held != 15*time.Second {
+		t.Fatalf("stepped down after %s of leadership, want 15s (renewal at 5s + 10s deadline)", held)
 	}
 }
