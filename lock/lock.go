@@ -5,23 +5,37 @@
 // Guarantees: the leader's work runs under a context that is cancelled as
 // soon as leadership ends: on shutdown, when the lease is found lost, or when
 // no renewal has succeeded for RenewDeadline (< LeaseTTL), measured on the
-// injected clock from the start of the last successful renewal. So, with
-// clocks that advance at about the same rate, the work is cancelled before
-// the lease can expire and anyone else can obtain it.
+// injected clock from the start of the last successful renewal (or obtain).
+// This holds whatever the Redis client's timeouts: every Redis call runs on
+// its own goroutine and the step-down never waits for one, even one blocked
+// on a stalled connection. So, with clocks that advance at about the same
+// rate, the work is cancelled before the lease can expire and anyone else
+// can obtain it. Leading() turns false when the step-down starts, before the
+// work has drained.
+//
+// A leader also checks its lease at once, instead of at its next renewal,
+// when its subscription to Config.Channel reconnects (Redis restarted or
+// failed over) and when another replica announces an acquisition: after
+// Redis lost the lease, two replicas both say they lead for at most about
+// one renewal round trip after the old leader could know.
 //
 // What lock does NOT promise: that a paused process notices in time. A
 // leader stopped by the OS or a long GC pause can still act after its lease
 // is gone; writes must therefore be fenced separately (see package store's
-// fetch tickets, which check the lease value in Redis).
+// fetch tickets, which check the lease value in Redis). Nor that a Redis
+// which lost the lease (restart, failover, eviction) is noticed with no
+// overlap at all: the old leader learns it from its reconnect or the new
+// leader's announcement, plus one renewal round trip; tickets fence writes
+// in that window too.
 package lock
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bsm/redislock"
@@ -29,29 +43,38 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Client is what the elector needs of Redis: scripts, and publish/subscribe
-// for release announcements. redis.UniversalClient satisfies it.
+// Client is what the elector needs of Redis: scripts, reading the lease
+// (to name the leader in a standby's log), and publish/subscribe for
+// announcements. redis.UniversalClient satisfies it.
 type Client interface {
 	redis.Scripter
+	Get(ctx context.Context, key string) *redis.StringCmd
 	Publish(ctx context.Context, channel string, message interface{}) *redis.IntCmd
 	Subscribe(ctx context.Context, channels ...string) *redis.PubSub
 }
 
-// ReleasedMessage is published on Config.Channel when a leader lets go.
-const ReleasedMessage = `{"type":"released"}`
-
 // Config configures an Elector.
 type Config struct {
-	// Client is the Redis client. Its timeouts should be well below
-	// LeaseTTL; each call is also bounded by OpTimeout. Required.
+	// Client is the Redis client. Required. The step-down does not depend
+	// on its timeouts (see the package comment), but a call lock stopped
+	// waiting for keeps a connection until the client gives up, so give it
+	// go-redis Options.ContextTimeoutEnabled (then OpTimeout ends each call)
+	// and a socket timeout below MaxClientTimeout (see ClientTimeout).
 	Client Client
+	// ClientTimeout, when set, is the client's own socket timeout
+	// (go-redis ReadTimeout/WriteTimeout, tokend's redis.timeout). New
+	// rejects one that is not below MaxClientTimeout(LeaseTTL,
+	// RenewDeadline). Default 0: not checked.
+	ClientTimeout time.Duration
 	// Key is the lease key. Required.
 	Key string
 	// EpochKey is the hash (fields epoch, leader) holding the last term.
 	// Required; must share Key's hash tag on Redis Cluster.
 	EpochKey string
-	// Channel, when set, is where releases are announced and listened for,
-	// so standbys try at once instead of after RetryInterval.
+	// Channel, when set, is where releases and acquisitions are announced
+	// and listened for (see EventReleased, EventAcquired): standbys try at
+	// once after a release instead of after RetryInterval, and a leader
+	// checks its lease at once after another's acquisition or a reconnect.
 	Channel string
 	// ID names this replica (stored as the lease's metadata). Required.
 	ID string
@@ -65,8 +88,11 @@ type Config struct {
 	// RetryInterval is how often a standby tries to obtain, jittered by
 	// +-20%. Default 2s.
 	RetryInterval time.Duration
-	// OpTimeout bounds each Redis call. Default min(2s, RenewInterval/2,
-	// LeaseTTL-RenewDeadline); must not exceed LeaseTTL-RenewDeadline.
+	// OpTimeout bounds each Redis call: it is the call's context timeout,
+	// and the elector waits at most this long on its clock for an answer
+	// (a renewal is also cut short by the renew deadline). Default
+	// min(2s, RenewInterval/2, LeaseTTL-RenewDeadline); must not exceed
+	// LeaseTTL-RenewDeadline.
 	OpTimeout time.Duration
 	// Clock measures intervals and deadlines. Default: the real clock.
 	Clock clock.Clock
@@ -115,8 +141,23 @@ func (c *Config) validate() error {
 		// An obtain that takes OpTimeout must still leave the deadline
 		// before the lease's expiry.
 		return fmt.Errorf("lock: op_timeout (%s) must not exceed lease_ttl - renew_deadline (%s)", c.OpTimeout, c.LeaseTTL-c.RenewDeadline)
+	case c.ClientTimeout < 0:
+		return errors.New("lock: client timeout must not be negative")
+	case c.ClientTimeout > 0 && c.ClientTimeout >= MaxClientTimeout(c.LeaseTTL, c.RenewDeadline):
+		return fmt.Errorf("lock: redis client timeout (%s) must be less than lease_ttl - renew_deadline (%s)",
+			c.ClientTimeout, MaxClientTimeout(c.LeaseTTL, c.RenewDeadline))
 	}
 	return nil
+}
+
+// MaxClientTimeout is the bound a Redis client's own socket timeout must
+// stay strictly below: lease_ttl - renew_deadline, the time between a
+// leader's step-down and the expiry of its lease. A lease call the elector
+// abandoned at the step-down then ends (and frees its connection) before
+// the lease it was for can expire, so abandoned calls cannot pile up from
+// one term into the next. The step-down itself never waits for the client.
+func MaxClientTimeout(leaseTTL, renewDeadline time.Duration) time.Duration {
+	return leaseTTL - renewDeadline
 }
 
 // Term identifies one leadership: the lease value stored in Redis (which
@@ -140,11 +181,18 @@ func (t Term) LogValue() slog.Value {
 type Elector struct {
 	cfg    Config
 	locker *redislock.Client
-	wake   chan struct{}
+	wake   chan struct{}  // a standby tries now
+	verify chan struct{}  // a leader renews now
+	reread atomic.Bool    // a standby logs who leads at its next try
+	ops    sync.WaitGroup // Redis calls in flight, awaited by Run
 
-	// retryToken is the lease token of an obtain that failed without an
-	// answer; only Run's goroutine touches it.
+	// retryToken is the lease token of an obtain or release that failed
+	// without an answer; only Run's goroutine touches it.
 	retryToken string
+
+	// onLeading, set by tests before Run, sees every change of Leading()
+	// in order, under mu.
+	onLeading func(Term, bool)
 
 	mu      sync.Mutex // guards term and leading
 	term    Term
@@ -161,6 +209,7 @@ func New(cfg Config) (*Elector, error) {
 		cfg:    cfg,
 		locker: redislock.New(cfg.Client),
 		wake:   make(chan struct{}, 1),
+		verify: make(chan struct{}, 1),
 	}
 	return e, nil
 }
@@ -176,6 +225,9 @@ func (e *Elector) setLeading(t Term, leading bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.term, e.leading = t, leading
+	if e.onLeading != nil {
+		e.onLeading(t, leading)
+	}
 }
 
 // Wake makes a waiting standby try to obtain the lease now.
@@ -184,11 +236,4 @@ func (e *Elector) Wake() {
 	case e.wake <- struct{}{}:
 	default:
 	}
-}
-
-func isReleased(payload string) bool {
-	var ev struct {
-		Type string `json:"type"`
-	}
-	return json.Unmarshal([]byte(payload), &ev) == nil && ev.Type == "released"
 }

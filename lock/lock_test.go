@@ -309,6 +309,11 @@ func TestLease_Renew_afterDeadline(t *testing.T) {
 					return clk.Waiters() >= 2
 				}
 			})
+			select {
+			case <-cancelled: // no step after the step-down: no retry either
+				continue
+			default:
+			}
 			clk.Step(500 * time.Millisecond)
 			continue
 		}

@@ -31,27 +31,41 @@ return e
 type LeadFunc func(ctx context.Context, t Term)
 
 // Run campaigns until ctx is cancelled: it obtains the lease (every
-// RetryInterval, jittered, or at once on a release announcement), runs lead
-// under a context cancelled when leadership ends, renews, steps down on a
-// lost lease or a missed RenewDeadline, and campaigns again. When ctx ends
-// while leading it cancels lead, waits for it, releases the lease with a
-// fresh short context and announces the release. It returns nil after a
-// cancelled ctx.
+// RetryInterval, jittered, or at once on a release announcement), announces
+// the acquisition, runs lead under a context cancelled when leadership ends,
+// renews, steps down on a lost lease or a missed RenewDeadline, and
+// campaigns again. When ctx ends while leading it cancels lead, waits for
+// it, releases the lease with a fresh short context and announces the
+// release. It returns nil after a cancelled ctx, once every Redis call it
+// started has returned (see op.go: with a client that ignores context
+// deadlines, a call on a stalled connection lasts the client's own timeout).
 func (e *Elector) Run(ctx context.Context, lead LeadFunc) error {
 	if lead == nil {
 		return errors.New("lock: Run needs a LeadFunc")
 	}
+	defer e.ops.Wait()
 	stopSub := e.listen(ctx)
 	defer stopSub()
+	var c campaign
 	for {
+		drain(e.verify) // a term obtained from now on is newer than any request so far
 		// The lease's TTL starts somewhere inside obtain: counting the renew
 		// deadline from before the call errs on the safe side.
 		started := e.cfg.Clock.Now()
 		lk, term, err := e.obtain(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			e.cfg.Logger.Warn("lock: obtain failed", "err", err)
-		case lk != nil:
+		if ctx.Err() == nil {
+			o := outcomeFailed
+			switch {
+			case lk != nil:
+				o = outcomeObtained
+			case err == nil:
+				o = outcomeHeld
+			}
+			var l campaignLog
+			c, l = c.next(o, e.cfg.Clock.Now(), o == outcomeHeld && e.reread.Swap(false))
+			e.logCampaign(ctx, l, err)
+		}
+		if lk != nil {
 			e.lead(ctx, lk, term, started, lead)
 		}
 		if ctx.Err() != nil {
@@ -60,6 +74,13 @@ func (e *Elector) Run(ctx context.Context, lead LeadFunc) error {
 		if err := e.waitRetry(ctx); err != nil {
 			return nil
 		}
+	}
+}
+
+func drain(c <-chan struct{}) {
+	select {
+	case <-c:
+	default:
 	}
 }
 
@@ -76,11 +97,10 @@ func (e *Elector) waitRetry(ctx context.Context) error {
 	return nil
 }
 
-// obtain tries once. It returns (nil, Term{}, nil) when someone else holds
-// the lease.
+// obtain tries once, within OpTimeout on the injected clock. It returns
+// (nil, Term{}, nil) when someone else holds the lease.
 func (e *Elector) obtain(ctx context.Context) (*redislock.Lock, Term, error) {
-	octx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
-	defer cancel()
+	begun := e.cfg.Clock.Now()
 	// After a failed call (timeout, lost reply) the SET may have happened:
 	// the next try reuses the token, and redislock's obtain script re-enters
 	// a lease whose value starts with it, instead of leaving an orphan lease
@@ -92,11 +112,13 @@ func (e *Elector) obtain(ctx context.Context) (*redislock.Lock, Term, error) {
 			return nil, Term{}, fmt.Errorf("lock: obtain: %w", err)
 		}
 	}
-	// A fresh NoRetry strategy per call: redislock strategies are stateful.
-	lk, err := e.locker.Obtain(octx, e.cfg.Key, e.cfg.LeaseTTL, &redislock.Options{
-		RetryStrategy: redislock.NoRetry(),
-		Token:         token,
-		Metadata:      ":" + e.cfg.ID,
+	lk, err := bounded(e, ctx, e.cfg.OpTimeout, func(octx context.Context) (*redislock.Lock, error) {
+		// A fresh NoRetry strategy per call: redislock strategies are stateful.
+		return e.locker.Obtain(octx, e.cfg.Key, e.cfg.LeaseTTL, &redislock.Options{
+			RetryStrategy: redislock.NoRetry(),
+			Token:         token,
+			Metadata:      ":" + e.cfg.ID,
+		})
 	})
 	e.retryToken = ""
 	if errors.Is(err, redislock.ErrNotObtained) {
@@ -107,7 +129,13 @@ func (e *Elector) obtain(ctx context.Context) (*redislock.Lock, Term, error) {
 		return nil, Term{}, fmt.Errorf("lock: obtain: %w", err)
 	}
 	value := lk.Token() + lk.Metadata()
-	epoch, err := epochScript.Run(octx, e.cfg.Client, []string{e.cfg.Key, e.cfg.EpochKey}, value, e.cfg.ID).Int64()
+	var epoch int64
+	err = errNoAnswer{e.cfg.OpTimeout}
+	if left := e.cfg.OpTimeout - e.cfg.Clock.Since(begun); left > 0 {
+		epoch, err = bounded(e, ctx, left, func(octx context.Context) (int64, error) {
+			return epochScript.Run(octx, e.cfg.Client, []string{e.cfg.Key, e.cfg.EpochKey}, value, e.cfg.ID).Int64()
+		})
+	}
 	if err == nil && epoch < 0 {
 		err = errors.New("lease lost before the term was recorded")
 	}
@@ -118,11 +146,22 @@ func (e *Elector) obtain(ctx context.Context) (*redislock.Lock, Term, error) {
 	return lk, Term{Value: value, Epoch: epoch, ID: e.cfg.ID}, nil
 }
 
-// lead runs the leader's work and renews until leadership ends.
+// lead announces the term, runs the leader's work and renews until
+// leadership ends. Leading() turns false before the work is cancelled.
 func (e *Elector) lead(ctx context.Context, lk *redislock.Lock, term Term, obtained time.Time, work LeadFunc) {
 	log := e.cfg.Logger.With("term", term)
+	// Before leading: a replica that still believes it leads (Redis
+	// restarted empty, failed over, lost the key) checks its lease now.
+	e.publish(ctx, acquiredMessage(term))
+	if e.cfg.Clock.Since(obtained) >= e.cfg.RenewDeadline {
+		log.Warn("lock: obtained the lease too late to lead", "reason", reasonDeadline)
+		e.release(lk, true)
+		return
+	}
 	lastRenew := obtained
-	wctx, cancel := context.WithCancel(ctx)
+	// Not a child of ctx: a shutdown, like any step-down, cancels the work
+	// only after Leading() turned false.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	e.setLeading(term, true)
 	log.Info("lock: leading")
@@ -132,9 +171,9 @@ func (e *Elector) lead(ctx context.Context, lk *redislock.Lock, term Term, obtai
 	}()
 
 	reason := e.renewLoop(ctx, lk, done, &lastRenew)
+	e.setLeading(Term{}, false)
 	cancel()
 	<-done
-	e.setLeading(Term{}, false)
 	log.Info("lock: stepped down", "reason", reason)
 	if reason != reasonLost {
 		e.release(lk, true)
@@ -148,15 +187,34 @@ const (
 	reasonDeadline = "renew deadline passed"
 )
 
+// renewal is one renewal call in flight.
+type renewal struct {
+	res   <-chan result[struct{}]
+	begun time.Time
+}
+
+// renewLoop renews every RenewInterval, and at once when asked to verify
+// the lease, with at most one renewal in flight. The deadline timer does
+// not wait for a renewal: a call stuck on a stalled connection cannot hold
+// up the step-down.
 func (e *Elector) renewLoop(ctx context.Context, lk *redislock.Lock, done <-chan struct{}, lastRenew *time.Time) string {
 	renew := e.cfg.Clock.NewTimer(e.cfg.RenewInterval)
 	defer renew.Stop()
+	var inflight *renewal
+	verifyPending := false
 	for {
 		left := lastRenew.Add(e.cfg.RenewDeadline).Sub(e.cfg.Clock.Now())
 		if left <= 0 {
 			return reasonDeadline
 		}
 		deadline := e.cfg.Clock.NewTimer(left)
+		var renewC <-chan time.Time
+		var res <-chan result[struct{}]
+		if inflight == nil {
+			renewC = renew.C()
+		} else {
+			res = inflight.res
+		}
 		select {
 		case <-ctx.Done():
 			deadline.Stop()
@@ -166,73 +224,76 @@ func (e *Elector) renewLoop(ctx context.Context, lk *redislock.Lock, done <-chan
 			return reasonWorkDone
 		case <-deadline.C():
 			return reasonDeadline
-		case <-renew.C():
-			deadline.Stop()
-			start := e.cfg.Clock.Now()
-			left = lastRenew.Add(e.cfg.RenewDeadline).Sub(start) // time passed while waiting
-			if left <= 0 {
-				return reasonDeadline
+		case <-e.verify:
+			verifyPending = inflight != nil
+			if inflight == nil {
+				inflight = e.startRenewal(ctx, lk, left)
 			}
-			err := e.renew(ctx, lk, min(e.cfg.OpTimeout, left))
+		case <-renewC:
+			inflight = e.startRenewal(ctx, lk, left)
+		case r := <-res:
+			begun := inflight.begun
+			inflight = nil
 			switch {
-			case err == nil:
-				*lastRenew = start
+			case r.err == nil:
+				*lastRenew = begun
 				renew.Reset(e.cfg.RenewInterval)
-			case errors.Is(err, redislock.ErrNotObtained):
+			case errors.Is(r.err, redislock.ErrNotObtained):
+				deadline.Stop()
 				return reasonLost
 			default:
-				e.cfg.Logger.Warn("lock: renew failed", "err", err)
+				e.cfg.Logger.Warn("lock: renew failed", "err", r.err)
 				// Retry sooner than a full interval, still bounded by the deadline.
 				renew.Reset(e.cfg.RenewInterval / 4)
 			}
+			if verifyPending {
+				verifyPending = false
+				inflight = e.startRenewal(ctx, lk, lastRenew.Add(e.cfg.RenewDeadline).Sub(e.cfg.Clock.Now()))
+			}
 		}
+		deadline.Stop()
 	}
 }
 
-func (e *Elector) renew(ctx context.Context, lk *redislock.Lock, timeout time.Duration) error {
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return lk.Refresh(rctx, e.cfg.LeaseTTL, nil)
+func (e *Elector) startRenewal(ctx context.Context, lk *redislock.Lock, left time.Duration) *renewal {
+	begun := e.cfg.Clock.Now()
+	res := start(e, ctx, max(min(e.cfg.OpTimeout, left), time.Nanosecond), func(rctx context.Context) (struct{}, error) {
+		return struct{}{}, lk.Refresh(rctx, e.cfg.LeaseTTL, nil)
+	})
+	return &renewal{res: res, begun: begun}
 }
 
 // release lets go of the lease with a fresh short context (the run context
 // may be cancelled already) and, if asked and it was still ours, announces
-// it so standbys try at once.
+// it so standbys try at once. A release that got no answer may not have
+// happened: the next obtain reuses the token, so that a lease still ours is
+// re-entered instead of waited out.
 func (e *Elector) release(lk *redislock.Lock, announce bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.OpTimeout)
-	defer cancel()
-	if err := lk.Release(ctx); err != nil {
+	_, err := bounded(e, context.Background(), e.cfg.OpTimeout, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, lk.Release(ctx)
+	})
+	if err != nil {
 		if !errors.Is(err, redislock.ErrLockNotHeld) {
+			e.retryToken = lk.Token()
 			e.cfg.Logger.Warn("lock: release failed", "err", err)
 		}
 		return
 	}
-	if announce && e.cfg.Channel != "" {
-		if err := e.cfg.Client.Publish(ctx, e.cfg.Channel, ReleasedMessage).Err(); err != nil {
-			e.cfg.Logger.Warn("lock: announce release failed", "err", err)
-		}
+	if announce {
+		e.publish(context.Background(), ReleasedMessage)
 	}
 }
 
-// listen subscribes to release announcements and wakes the campaign on each.
-// The returned func stops it and waits for its goroutine.
-func (e *Elector) listen(ctx context.Context) func() {
+// publish announces msg on the channel, if any, within OpTimeout.
+func (e *Elector) publish(ctx context.Context, msg string) {
 	if e.cfg.Channel == "" {
-		return func() {}
+		return
 	}
-	sub := e.cfg.Client.Subscribe(ctx, e.cfg.Channel)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for msg := range sub.Channel() {
-			if isReleased(msg.Payload) {
-				e.Wake()
-			}
-		}
-	}()
-	return func() {
-		_ = sub.Close()
-		<-done
+	_, err := bounded(e, ctx, e.cfg.OpTimeout, func(ctx context.Context) (int64, error) {
+		return e.cfg.Client.Publish(ctx, e.cfg.Channel, msg).Result()
+	})
+	if err != nil {
+		e.cfg.Logger.Warn("lock: announce failed", "err", err)
 	}
 }
 
