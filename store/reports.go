@@ -266,30 +266,52 @@ type Status struct {
 	UpdatedAt     time.Time
 }
 
-// SetStatus stores app's status.
+// SetStatus stores app's status. A status key of the wrong type is
+// replaced (Config.OnCorrupt is told): SetStatus writes every field.
 func (s *Store) SetStatus(ctx context.Context, app string, st Status) error {
 	if err := checkApp(app); err != nil {
 		return err
 	}
-	err := s.rdb.HSet(ctx, s.keys.Status(app),
-		"next_refresh", st.NextRefresh.UnixMilli(),
-		"last_error", st.LastError,
-		"last_error_code", st.LastErrorCode,
-		"budget_used", st.BudgetUsed,
-		"updated_at", st.UpdatedAt.UnixMilli(),
-	).Err()
+	err := s.setStatus(ctx, app, st)
+	if isWrongType(err) {
+		key := s.keys.Status(app)
+		s.noteCorrupt([]*CorruptError{{App: app, Key: key, Detail: "wrong type", Repaired: true}})
+		pipe := s.rdb.TxPipeline() // Client has no Del of its own
+		pipe.Del(ctx, key)
+		if _, derr := pipe.Exec(ctx); derr != nil {
+			return fmt.Errorf("store: set status: %w", derr)
+		}
+		err = s.setStatus(ctx, app, st)
+	}
 	if err != nil {
 		return fmt.Errorf("store: set status: %w", err)
 	}
 	return nil
 }
 
+func (s *Store) setStatus(ctx context.Context, app string, st Status) error {
+	return s.rdb.HSet(ctx, s.keys.Status(app),
+		"next_refresh", st.NextRefresh.UnixMilli(),
+		"last_error", st.LastError,
+		"last_error_code", st.LastErrorCode,
+		"budget_used", st.BudgetUsed,
+		"updated_at", st.UpdatedAt.UnixMilli(),
+	).Err()
+}
+
 // Status reads app's status; the zero Status when none was stored.
+// Unparsable fields read as zero; a status key of the wrong type returns
+// the zero Status and a *CorruptError (the next SetStatus replaces it).
 func (s *Store) Status(ctx context.Context, app string) (Status, error) {
 	if err := checkApp(app); err != nil {
 		return Status{}, err
 	}
 	m, err := s.rdb.HGetAll(ctx, s.keys.Status(app)).Result()
+	if isWrongType(err) {
+		c := &CorruptError{App: app, Key: s.keys.Status(app), Detail: "wrong type"}
+		s.noteCorrupt([]*CorruptError{c})
+		return Status{}, c
+	}
 	if err != nil {
 		return Status{}, fmt.Errorf("store: status: %w", err)
 	}

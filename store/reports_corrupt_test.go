@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -129,4 +130,25 @@ func backendName(t *testing.T) string {
 		}
 	}
 	return name
+}
+
+// TestStore_status_wrongType: a wrong-typed status key fails its read
+// closed (ErrCorrupt) and is replaced by the next SetStatus.
+func TestStore_status_wrongType(t *testing.T) {
+	forEachCorrupt(t, func(t *testing.T, s *Store, rdb *redis.Client, log *corruptLog) {
+		ctx := context.Background()
+		rdb.Set(ctx, s.Keys().Status("app"), "x", 0)
+		if _, err := s.Status(ctx, "app"); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Status: %v, want ErrCorrupt", err)
+		}
+		if err := s.SetStatus(ctx, "app", Status{LastError: "e", BudgetUsed: 2}); err != nil {
+			t.Fatalf("SetStatus: %v", err)
+		}
+		if st, err := s.Status(ctx, "app"); err != nil || st.BudgetUsed != 2 {
+			t.Fatalf("Status after repair: %+v, %v", st, err)
+		}
+		if !log.has(s.Keys().Status("app"), "", true) {
+			t.Fatalf("repair not reported: %v", log.take())
+		}
+	})
 }
