@@ -119,7 +119,7 @@ func (r *Reader) onEvent(ctx context.Context, payload string) {
 	if err != nil {
 		r.malformed.Add(1)
 		if emit, n := r.badEvents.note(r.now()); emit {
-			r.log.Warn("ignoring malformed events on the channel", "count", n, "per", logEvery, "err", err)
+			r.log.Warn("ignoring malformed events on the channel", "count", n, "per", logEvery.String(), "err", err)
 		}
 		return
 	}

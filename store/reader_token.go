@@ -63,8 +63,8 @@ func (t Token) LogValue() slog.Value {
 // current one. The leader compares again, so a report it does not need is
 // harmless. ReportInvalid does not wait; see ReportAndWait.
 //
-// One Reader sends at most one report of a given (app, token) per
-// reportEvery (1s): concurrent and repeated calls share it.
+// One Reader sends at most one report of a given (app, token) a second:
+// concurrent and repeated calls share it.
 func (r *Reader) ReportInvalid(ctx context.Context, app, token string) error {
 	e, err := r.reportEntry(app, token)
 	if err != nil || e == nil {

@@ -29,16 +29,19 @@ var (
 	luaClearReport string
 	//go:embed lua/read_leader.lua
 	luaReadLeader string
+	//go:embed lua/repair_record.lua
+	luaRepairRecord string
 )
 
 // newScript is a script made of the prelude and body.
 func newScript(body string) *redis.Script { return redis.NewScript(luaPrelude + body) }
 
 var (
-	takeTicketScript  = newScript(luaTakeTicket)
-	writeTokenScript  = newScript(luaWriteToken)
-	readRecordScript  = newScript(luaReadRecord)
-	reportsReadScript = newScript(luaReportsRead)
-	clearReportScript = newScript(luaClearReport)
-	readLeaderScript  = newScript(luaReadLeader)
+	takeTicketScript   = newScript(luaTakeTicket)
+	writeTokenScript   = newScript(luaWriteToken)
+	readRecordScript   = newScript(luaReadRecord)
+	reportsReadScript  = newScript(luaReportsRead)
+	clearReportScript  = newScript(luaClearReport)
+	readLeaderScript   = newScript(luaReadLeader)
+	repairRecordScript = newScript(luaRepairRecord)
 )
