@@ -280,3 +280,14 @@ func TestStore_WriteToken_retryIdempotent(t *testing.T) {
 		}
 	})
 }
+
+// TestStore_TakeTicket_noCap: a budget <= 0 (refresher's -1) means no cap.
+func TestStore_TakeTicket_noCap(t *testing.T) {
+	s, rdb := backends()[0].open(t)
+	holdLease(t, s, rdb)
+	for _, b := range []int{0, -1} {
+		if _, err := s.TakeTicket(context.Background(), "app", lease, b); err != nil {
+			t.Fatalf("budget %d: %v", b, err)
+		}
+	}
+}

@@ -147,9 +147,10 @@ func (s *Store) TakeTicket(ctx context.Context, app, leaseValue string, dailyBud
 	if leaseValue == "" {
 		return Ticket{}, ErrNotLeader
 	}
-	if dailyBudget < 0 || dailyBudget > maxSafeInt {
+	if dailyBudget > maxSafeInt {
 		return Ticket{}, errors.New("store: take ticket: daily budget out of range")
 	}
+	dailyBudget = max(dailyBudget, 0) // <= 0: no cap
 	keys := []string{s.keys.Lease(), s.keys.Ticket(app), s.keys.Budget(app), s.keys.Meta(app), s.keys.Token(app)}
 	cmd, ackErr := s.runScript(ctx, takeTicketScript, keys, leaseValue, dailyBudget, int64(BudgetDayOffset/time.Second))
 	if cmd == nil || (ackErr != nil && !errors.Is(ackErr, ErrNotReplicated)) {
