@@ -86,7 +86,7 @@ type Config struct {
 }
 
 // Store reads and writes one deployment's keys. It is safe for concurrent
-// use; it holds no state besides its configuration.
+// use; besides its configuration it holds only the PruneReports cursor.
 type Store struct {
 	rdb       Client
 	keys      Keys
