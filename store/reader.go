@@ -104,7 +104,18 @@ type Reader struct {
 	mu     sync.Mutex
 	closed bool
 
-	resyncs atomic.Int64 // completed resyncs; tests wait on it
+	resyncs   atomic.Int64 // completed resyncs; tests wait on it
+	waitPolls atomic.Int64 // polls of shared waits; tests wait on it
+	malformed atomic.Int64 // malformed events seen; tests wait on it
+
+	// waitMu guards waits (the shared ReportAndWait of each app and
+	// token) and reported (when each app and token was last reported).
+	waitMu   sync.Mutex
+	waits    map[waitKey]*sharedWait
+	reported map[waitKey]int64
+
+	// badEvents limits the log of malformed events; used by listen only.
+	badEvents repeatLimit
 
 	// subMu guards sub, the current subscription (nil before the first
 	// one and after Close).

@@ -16,8 +16,9 @@ import (
 func (r *Reader) listen(ctx context.Context) {
 	sub := r.subscribe(ctx, nil)
 	var (
-		failures int
-		pinged   bool // a ping is unanswered
+		failures   int
+		pinged     bool // a ping is unanswered
+		subscribed bool // a subscription was ever confirmed
 	)
 	for sub != nil {
 		msg, err := sub.ReceiveTimeout(ctx, r.opts.PingInterval)
@@ -43,7 +44,7 @@ func (r *Reader) listen(ctx context.Context) {
 		default:
 			// go-redis has already redialled once; pause before the next.
 			if failures++; failures == 1 {
-				r.log.Warn("subscription lost; serving cached tokens until they expire", "err", err)
+				r.logSubscribeFailure(subscribed, err)
 			} else if !sleepCtx(ctx, backoff(failures-1)) {
 				return
 			}
@@ -51,12 +52,17 @@ func (r *Reader) listen(ctx context.Context) {
 		}
 		pinged = false
 		if failures > 0 {
-			r.log.Info("subscription restored", "failures", failures)
+			if subscribed {
+				r.log.Info("subscription restored", "failed_attempts", failures)
+			} else {
+				r.log.Info("subscribed", "failed_attempts", failures)
+			}
 			failures = 0
 		}
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
+				subscribed = true
 				r.resync(ctx)
 			}
 		case *redis.Message:
@@ -83,10 +89,38 @@ func (r *Reader) subscribe(ctx context.Context, old *redis.PubSub) *redis.PubSub
 	return sub
 }
 
+// logSubscribeFailure says once, and truly, that the subscription failed:
+// a first failure is not a loss, and cached tokens are mentioned only when
+// some are cached.
+func (r *Reader) logSubscribeFailure(subscribed bool, err error) {
+	switch {
+	case !subscribed:
+		r.log.Warn("cannot subscribe to token events; retrying", "channel", r.store.keys.Events(), "err", err)
+	case r.cachedValid() > 0:
+		r.log.Warn("subscription lost; serving cached tokens until they expire", "cached", r.cachedValid(), "err", err)
+	default:
+		r.log.Warn("subscription lost; retrying (no token cached)", "err", err)
+	}
+}
+
+// cachedValid counts the apps with a valid cached token.
+func (r *Reader) cachedValid() int {
+	n, now := 0, r.now()
+	for _, e := range *r.apps.Load() {
+		if e.cur.Load().valid(now) {
+			n++
+		}
+	}
+	return n
+}
+
 func (r *Reader) onEvent(ctx context.Context, payload string) {
 	ev, err := ParseEvent(payload)
 	if err != nil {
-		r.log.Warn("ignoring event", "err", err)
+		r.malformed.Add(1)
+		if emit, n := r.badEvents.note(r.now()); emit {
+			r.log.Warn("ignoring malformed events on the channel", "count", n, "per", logEvery.String(), "err", err)
+		}
 		return
 	}
 	if ev.Type != EventToken {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,63 +62,13 @@ func (t Token) LogValue() slog.Value {
 // (the token has been replaced) and nothing is sent; call Token for the
 // current one. The leader compares again, so a report it does not need is
 // harmless. ReportInvalid does not wait; see ReportAndWait.
+//
+// One Reader sends at most one report of a given (app, token) a second:
+// concurrent and repeated calls share it.
 func (r *Reader) ReportInvalid(ctx context.Context, app, token string) error {
-	_, err := r.report(ctx, app, token)
-	return err
-}
-
-// ReportAndWait reports token like ReportInvalid and waits, bounded by ctx,
-// until the Reader holds a valid token other than it, which it returns.
-// While it waits it reports again every second, in case a report of an
-// older token replaced its own.
-// When the reported token was already replaced it returns the current one
-// at once.
-func (r *Reader) ReportAndWait(ctx context.Context, app, token string) (Token, error) {
-	e, err := r.report(ctx, app, token)
-	if err != nil {
-		return Token{}, err
+	e, err := r.reportEntry(app, token)
+	if err != nil || e == nil {
+		return err
 	}
-	poll := time.NewTicker(waitPoll) // heals a missed event sooner than resync
-	defer poll.Stop()
-	for {
-		c := e.cur.Load()
-		if c.valid(r.now()) && c.tok.Value != token {
-			return c.tok, nil
-		}
-		select {
-		case <-c.changed:
-		case <-poll.C:
-			if err := r.load(ctx, e); err != nil && !errors.Is(err, ErrNoToken) && ctx.Err() == nil {
-				r.log.Debug("reload while waiting failed", "app", app, "err", err)
-			}
-			// The reports hash keeps one token per app: a late report of an
-			// older token may have replaced ours, and the leader drops that
-			// as stale. Report again (idempotent) while ours is current.
-			if _, err := r.report(ctx, app, token); err != nil && ctx.Err() == nil {
-				r.log.Debug("report while waiting failed", "app", app, "err", err)
-			}
-		case <-ctx.Done():
-			return Token{}, fmt.Errorf("store: reader: waiting for a new token: %w", ctx.Err())
-		case <-r.ctx.Done():
-			return Token{}, ErrClosed
-		}
-	}
-}
-
-// report sends a report unless the cached token already differs.
-func (r *Reader) report(ctx context.Context, app, token string) (*entry, error) {
-	if token == "" {
-		return nil, errors.New("store: report needs the rejected token")
-	}
-	e, err := r.entry(app)
-	if err != nil {
-		return nil, err
-	}
-	if c := e.cur.Load(); c.valid(r.now()) && c.tok.Value != token {
-		return e, nil
-	}
-	_, err, _ = r.reports.Do(app+"\x00"+token, func() (any, error) {
-		return nil, r.store.Report(ctx, app, token)
-	})
-	return e, err
+	return r.sendReport(ctx, app, token)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,10 +46,16 @@ func (s *Store) Subscribe(ctx context.Context) *redis.PubSub {
 // Report records that app's token was rejected by the upstream (40001,
 // 40014, 42001), for compare-and-refresh by the leader. It is the same two
 // commands any client can send (idempotent; the report survives a leader
-// change):
+// change), in one MULTI:
 //
 //	HSET {tokend}:reports <app> <token>
 //	PUBLISH {tokend}:events {"type":"report","app":"<app>"}
+//
+// When the reports key has the wrong type, Report repairs it (deletes it:
+// its content is unreadable anyway, and waiting clients report again),
+// hands the repair to Config.OnCorrupt and sends the report again (nil
+// error). A client whose ACL does not allow the repair (EVALSHA, DEL) gets
+// a *CorruptError; the leader's next read of the reports repairs the key.
 func (s *Store) Report(ctx context.Context, app, token string) error {
 	if err := checkApp(app); err != nil {
 		return err
@@ -56,6 +63,19 @@ func (s *Store) Report(ctx context.Context, app, token string) error {
 	if token == "" {
 		return errors.New("store: report needs the rejected token")
 	}
+	err := s.report(ctx, app, token)
+	if err == nil || !isWrongType(err) {
+		return err
+	}
+	if _, rerr := s.readReports(ctx, "check"); rerr != nil {
+		c := &CorruptError{Key: s.keys.Reports(), Detail: "wrong type"}
+		s.noteCorrupt([]*CorruptError{c})
+		return fmt.Errorf("store: report: %w (repair failed: %w)", c, rerr)
+	}
+	return s.report(ctx, app, token)
+}
+
+func (s *Store) report(ctx context.Context, app, token string) error {
 	msg, _ := json.Marshal(Event{Type: EventReport, App: app})
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, s.keys.Reports(), app, token)
@@ -66,47 +86,173 @@ func (s *Store) Report(ctx context.Context, app, token string) error {
 	return nil
 }
 
-// PendingReports returns the pending reports: app -> reported token.
-// Entries with an invalid app id (written by hand) are skipped.
+func isWrongType(err error) bool { return err != nil && strings.Contains(err.Error(), "WRONGTYPE") }
+
+// readReports runs reports_read.lua with args, hands any repair to
+// Config.OnCorrupt and returns its values.
+func (s *Store) readReports(ctx context.Context, args ...any) ([]any, error) {
+	res, err := reportsReadScript.Run(ctx, s.rdb, []string{s.keys.Reports()}, args...).Slice()
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != 2 {
+		return nil, fmt.Errorf("unexpected reply of %d values", len(res))
+	}
+	s.noteCorrupt(parseCorrupt(res[1], ""))
+	vals, _ := res[0].([]any)
+	return vals, nil
+}
+
+// pairs turns a flat field, value list into a map, skipping fields that
+// are not valid app ids (written by hand).
+func pairs(flat []any) map[string]string {
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		app, _ := flat[i].(string)
+		tok, _ := flat[i+1].(string)
+		if ValidApp(app) {
+			m[app] = tok
+		}
+	}
+	return m
+}
+
+// PendingReports returns every pending report: app -> reported token.
+// Entries with an invalid app id (written by hand) are skipped. It reads
+// the whole reports hash, so its cost grows with ghost reports (ids no
+// replica knows): prefer PendingReportsFor, and PruneReports. A reports
+// key of the wrong type is deleted (Config.OnCorrupt is told) and nothing
+// is pending.
 func (s *Store) PendingReports(ctx context.Context) (map[string]string, error) {
-	all, err := s.rdb.HGetAll(ctx, s.keys.Reports()).Result()
+	flat, err := s.readReports(ctx, "all")
 	if err != nil {
 		return nil, fmt.Errorf("store: pending reports: %w", err)
 	}
-	for app := range all {
-		if !ValidApp(app) {
-			delete(all, app)
+	return pairs(flat), nil
+}
+
+// reportsBatch bounds the app ids of one HMGET (Lua's unpack has a limit).
+const reportsBatch = 1000
+
+// PendingReportsFor returns the pending reports of apps: app -> reported
+// token, for those that have one. Its cost depends on len(apps) only, not
+// on the size of the reports hash. Every id must be valid (ErrInvalidApp).
+// A reports key of the wrong type is deleted (Config.OnCorrupt is told)
+// and nothing is pending.
+func (s *Store) PendingReportsFor(ctx context.Context, apps []string) (map[string]string, error) {
+	for _, app := range apps {
+		if err := checkApp(app); err != nil {
+			return nil, err
 		}
 	}
-	return all, nil
+	out := make(map[string]string)
+	for start := 0; start < len(apps); start += reportsBatch {
+		batch := apps[start:min(start+reportsBatch, len(apps))]
+		args := make([]any, 0, len(batch)+1)
+		args = append(args, "get")
+		for _, app := range batch {
+			args = append(args, app)
+		}
+		vals, err := s.readReports(ctx, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: pending reports: %w", err)
+		}
+		for i, v := range vals {
+			if tok, ok := v.(string); ok && i < len(batch) {
+				out[batch[i]] = tok
+			}
+		}
+	}
+	return out, nil
 }
 
 // PendingReport returns the token reported for app, or "" when none is
-// pending.
+// pending. A reports key of the wrong type is deleted (Config.OnCorrupt is
+// told) and "" is returned with a nil error.
 func (s *Store) PendingReport(ctx context.Context, app string) (string, error) {
-	if err := checkApp(app); err != nil {
+	m, err := s.PendingReportsFor(ctx, []string{app})
+	if err != nil {
 		return "", err
 	}
-	tok, err := s.rdb.HGet(ctx, s.keys.Reports(), app).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
+	return m[app], nil
+}
+
+// PruneCount is how many fields of the reports hash one PruneReports call
+// looks at (the COUNT of one HSCAN step).
+const PruneCount = 500
+
+// PruneReports removes reports of app ids not in known (ghosts: ids no
+// replica serves, or invalid ids written by hand). Its work is bounded:
+// each call runs one HSCAN step of about PruneCount fields, continuing
+// where the previous call of this Store stopped, so a leader calling it
+// periodically covers the whole hash in ceil(fields / PruneCount) calls.
+// It returns how many fields it removed. A reports key of the wrong type
+// is deleted (Config.OnCorrupt is told). Safe for concurrent use.
+func (s *Store) PruneReports(ctx context.Context, known []string) (removed int, err error) {
+	s.pruneMu.Lock()
+	defer s.pruneMu.Unlock()
+	vals, err := s.readReports(ctx, "scan", s.pruneCursor, PruneCount)
 	if err != nil {
-		return "", fmt.Errorf("store: pending report: %w", err)
+		return 0, fmt.Errorf("store: prune reports: %w", err)
 	}
-	return tok, nil
+	next, flat, err := scanReply(vals)
+	if err != nil {
+		return 0, fmt.Errorf("store: prune reports: %w", err)
+	}
+	set := make(map[string]struct{}, len(known))
+	for _, app := range known {
+		set[app] = struct{}{}
+	}
+	var ghosts []string
+	for i := 0; i+1 < len(flat); i += 2 {
+		app, _ := flat[i].(string)
+		if _, ok := set[app]; !ok {
+			ghosts = append(ghosts, app)
+		}
+	}
+	if len(ghosts) > 0 {
+		pipe := s.rdb.TxPipeline() // Client has no HDel of its own
+		del := pipe.HDel(ctx, s.keys.Reports(), ghosts...)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return 0, fmt.Errorf("store: prune reports: %w", err)
+		}
+		removed = int(del.Val())
+	}
+	s.pruneCursor = next
+	return removed, nil
+}
+
+// scanReply decodes {cursor, flat field, value list}.
+func scanReply(vals []any) (uint64, []any, error) {
+	if len(vals) != 2 {
+		return 0, nil, fmt.Errorf("unexpected scan reply of %d values", len(vals))
+	}
+	cur, _ := vals[0].(string)
+	next, err := strconv.ParseUint(cur, 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("unexpected scan cursor: %w", err)
+	}
+	flat, _ := vals[1].([]any)
+	return next, flat, nil
 }
 
 // ClearReport deletes app's pending report if it still names token (a newer
-// report of another token is kept). It reports whether it deleted.
+// report of another token is kept). It reports whether it deleted. A
+// reports key of the wrong type is deleted (Config.OnCorrupt is told):
+// false, nil.
 func (s *Store) ClearReport(ctx context.Context, app, token string) (bool, error) {
 	if err := checkApp(app); err != nil {
 		return false, err
 	}
-	n, err := clearReportScript.Run(ctx, s.rdb, []string{s.keys.Reports()}, app, token).Int64()
+	res, err := clearReportScript.Run(ctx, s.rdb, []string{s.keys.Reports()}, app, token).Slice()
 	if err != nil {
 		return false, fmt.Errorf("store: clear report: %w", err)
 	}
+	if len(res) != 2 {
+		return false, fmt.Errorf("store: clear report: unexpected reply of %d values", len(res))
+	}
+	s.noteCorrupt(parseCorrupt(res[1], ""))
+	n, _ := res[0].(int64)
 	return n == 1, nil
 }
 
@@ -120,30 +266,52 @@ type Status struct {
 	UpdatedAt     time.Time
 }
 
-// SetStatus stores app's status.
+// SetStatus stores app's status. A status key of the wrong type is
+// replaced (Config.OnCorrupt is told): SetStatus writes every field.
 func (s *Store) SetStatus(ctx context.Context, app string, st Status) error {
 	if err := checkApp(app); err != nil {
 		return err
 	}
-	err := s.rdb.HSet(ctx, s.keys.Status(app),
-		"next_refresh", st.NextRefresh.UnixMilli(),
-		"last_error", st.LastError,
-		"last_error_code", st.LastErrorCode,
-		"budget_used", st.BudgetUsed,
-		"updated_at", st.UpdatedAt.UnixMilli(),
-	).Err()
+	err := s.setStatus(ctx, app, st)
+	if isWrongType(err) {
+		key := s.keys.Status(app)
+		s.noteCorrupt([]*CorruptError{{App: app, Key: key, Detail: "wrong type", Repaired: true}})
+		pipe := s.rdb.TxPipeline() // Client has no Del of its own
+		pipe.Del(ctx, key)
+		if _, derr := pipe.Exec(ctx); derr != nil {
+			return fmt.Errorf("store: set status: %w", derr)
+		}
+		err = s.setStatus(ctx, app, st)
+	}
 	if err != nil {
 		return fmt.Errorf("store: set status: %w", err)
 	}
 	return nil
 }
 
+func (s *Store) setStatus(ctx context.Context, app string, st Status) error {
+	return s.rdb.HSet(ctx, s.keys.Status(app),
+		"next_refresh", st.NextRefresh.UnixMilli(),
+		"last_error", st.LastError,
+		"last_error_code", st.LastErrorCode,
+		"budget_used", st.BudgetUsed,
+		"updated_at", st.UpdatedAt.UnixMilli(),
+	).Err()
+}
+
 // Status reads app's status; the zero Status when none was stored.
+// Unparsable fields read as zero; a status key of the wrong type returns
+// the zero Status and a *CorruptError (the next SetStatus replaces it).
 func (s *Store) Status(ctx context.Context, app string) (Status, error) {
 	if err := checkApp(app); err != nil {
 		return Status{}, err
 	}
 	m, err := s.rdb.HGetAll(ctx, s.keys.Status(app)).Result()
+	if isWrongType(err) {
+		c := &CorruptError{App: app, Key: s.keys.Status(app), Detail: "wrong type"}
+		s.noteCorrupt([]*CorruptError{c})
+		return Status{}, c
+	}
 	if err != nil {
 		return Status{}, fmt.Errorf("store: status: %w", err)
 	}

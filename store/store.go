@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -71,14 +72,30 @@ type Config struct {
 	// WaitTimeout bounds each WAIT; keep it below the client's read
 	// timeout. Default DefaultWaitTimeout (250ms) when MinReplicasAck > 0.
 	WaitTimeout time.Duration
+	// OnCorrupt, when set, is called once for each corrupt key or field a
+	// Store call finds (a wrong type, an unparsable field), whether it was
+	// repaired (Repaired true) or not. Call it the place to log and count
+	// them; it runs synchronously, so keep it fast, and it must be safe for
+	// concurrent use. It never sees a value. Default nil: not reported
+	// (a call that fails closed still returns its *CorruptError).
+	//
+	// From TakeTicket, entries with Repaired false name the meta hash or
+	// the token key: the ticket is taken anyway, and the token write that
+	// follows replaces them (it cannot fail on them).
+	OnCorrupt func(*CorruptError)
 }
 
 // Store reads and writes one deployment's keys. It is safe for concurrent
-// use; it holds no state besides its configuration.
+// use; besides its configuration it holds only the PruneReports cursor.
 type Store struct {
-	rdb  Client
-	keys Keys
-	ack  replicaAck
+	rdb       Client
+	keys      Keys
+	ack       replicaAck
+	onCorrupt func(*CorruptError)
+
+	// pruneMu guards pruneCursor, the HSCAN cursor of PruneReports.
+	pruneMu     sync.Mutex
+	pruneCursor uint64
 }
 
 // New validates cfg and returns a Store.
@@ -94,7 +111,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{rdb: cfg.Client, keys: keys, ack: ack}, nil
+	return &Store{rdb: cfg.Client, keys: keys, ack: ack, onCorrupt: cfg.OnCorrupt}, nil
 }
 
 // Keys returns the key layout in use.
@@ -116,6 +133,13 @@ type Ticket struct {
 // otherwise ticket = max(last ticket + 1, Redis TIME in ms). With
 // Config.MinReplicasAck it may return the ticket together with an error
 // wrapping ErrNotReplicated: the ticket was taken on the master only.
+//
+// Redis content is input: before counting the fetch, the script checks
+// every key of app the write depends on. A garbage ticket key is repaired
+// (max(meta ticket + 1, Redis TIME)), a garbage budget hash is reset (no
+// worse than the DEL anyone with write access could send), and garbage in
+// the meta hash or a wrong-typed token key is left to the write, which
+// replaces it and cannot fail on it. Each is handed to Config.OnCorrupt.
 func (s *Store) TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (Ticket, error) {
 	if err := checkApp(app); err != nil {
 		return Ticket{}, err
@@ -123,25 +147,47 @@ func (s *Store) TakeTicket(ctx context.Context, app, leaseValue string, dailyBud
 	if leaseValue == "" {
 		return Ticket{}, ErrNotLeader
 	}
-	keys := []string{s.keys.Lease(), s.keys.Ticket(app), s.keys.Budget(app)}
+	if dailyBudget > maxSafeInt {
+		return Ticket{}, errors.New("store: take ticket: daily budget out of range")
+	}
+	dailyBudget = max(dailyBudget, 0) // <= 0: no cap
+	keys := []string{s.keys.Lease(), s.keys.Ticket(app), s.keys.Budget(app), s.keys.Meta(app), s.keys.Token(app)}
 	cmd, ackErr := s.runScript(ctx, takeTicketScript, keys, leaseValue, dailyBudget, int64(BudgetDayOffset/time.Second))
 	if cmd == nil || (ackErr != nil && !errors.Is(ackErr, ErrNotReplicated)) {
 		return Ticket{}, fmt.Errorf("store: take ticket: %w", ackErr)
 	}
-	res, err := cmd.Int64Slice()
+	n, corrupt, err := s.scriptReply(cmd, app, 3)
 	if err != nil {
 		return Ticket{}, fmt.Errorf("store: take ticket: %w", err)
 	}
-	if len(res) != 3 {
-		return Ticket{}, fmt.Errorf("store: take ticket: unexpected reply of %d values", len(res))
-	}
-	switch res[0] {
+	s.noteCorrupt(corrupt)
+	switch n[0] {
 	case -1:
 		return Ticket{}, ErrNotLeader
 	case -2:
-		return Ticket{BudgetUsed: int(res[1])}, ErrBudgetExhausted
+		return Ticket{BudgetUsed: int(n[1])}, ErrBudgetExhausted
 	}
-	return Ticket{N: res[0], IssuedAt: time.UnixMilli(res[2]), BudgetUsed: int(res[1])}, ackErr
+	return Ticket{N: n[0], IssuedAt: time.UnixMilli(n[2]), BudgetUsed: int(n[1])}, ackErr
+}
+
+// scriptReply decodes a reply {int, ..., corrupt list} with want integers.
+func (s *Store) scriptReply(cmd *redis.Cmd, app string, want int) ([]int64, []*CorruptError, error) {
+	res, err := cmd.Slice()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(res) != want+1 {
+		return nil, nil, fmt.Errorf("unexpected reply of %d values", len(res))
+	}
+	n := make([]int64, want)
+	for i := range want {
+		v, ok := res[i].(int64)
+		if !ok {
+			return nil, nil, fmt.Errorf("unexpected reply value %d", i)
+		}
+		n[i] = v
+	}
+	return n, parseCorrupt(res[want], app), nil
 }
 
 // Write is one fenced token write.
@@ -160,6 +206,19 @@ type Write struct {
 	Leader string
 }
 
+func (w Write) check() error {
+	switch {
+	case w.Token == "" || w.Ticket.N <= 0:
+		return errors.New("store: write needs a token and a ticket")
+	case w.Ticket.N > maxSafeInt || w.Epoch < 0 || w.Epoch > maxSafeInt:
+		return errors.New("store: write: ticket or epoch out of range")
+	case w.Ticket.IssuedAt.UnixMilli() < 0 || w.ExpiresIn < 0 || w.SafetyMargin < 0 ||
+		w.Ticket.IssuedAt.UnixMilli()+w.ExpiresIn.Milliseconds() > maxSafeInt:
+		return errors.New("store: write: times out of range")
+	}
+	return nil
+}
+
 // WriteToken stores w if its ticket is greater than the stored token's: it
 // sets the token key with PX = expires_at - margin - now, updates the meta
 // hash, bumps version and publishes a token event, all in one script. It
@@ -167,34 +226,44 @@ type Write struct {
 // ErrExpired when the token would be written already expired. With
 // Config.MinReplicasAck it may return the version together with an error
 // wrapping ErrNotReplicated: the token is written on the master only.
+//
+// A retry is idempotent: when the stored token already has w's ticket and
+// token (a write applied whose reply was lost), WriteToken returns the
+// stored version and nil, writes nothing and publishes nothing.
+//
+// Redis content is input: every key is checked before the first write, and
+// token key and meta hash are written together or not at all. A meta hash
+// of the wrong type is replaced; a garbage meta field is overwritten; when
+// the meta ticket is garbage the write is fenced by the newest ticket taken
+// (accepted if w's ticket >= the ticket key), and a garbage version becomes
+// the ticket number (larger than any counter, so every reader reloads).
+// Each repair is handed to Config.OnCorrupt.
 func (s *Store) WriteToken(ctx context.Context, w Write) (int64, error) {
 	if err := checkApp(w.App); err != nil {
 		return 0, err
 	}
-	if w.Token == "" || w.Ticket.N <= 0 {
-		return 0, errors.New("store: write needs a token and a ticket")
+	if err := w.check(); err != nil {
+		return 0, err
 	}
-	keys := []string{s.keys.Token(w.App), s.keys.Meta(w.App)}
+	keys := []string{s.keys.Token(w.App), s.keys.Meta(w.App), s.keys.Ticket(w.App)}
 	cmd, ackErr := s.runScript(ctx, writeTokenScript, keys,
 		w.Ticket.N, w.Token, w.Ticket.IssuedAt.UnixMilli(), w.ExpiresIn.Milliseconds(),
 		w.SafetyMargin.Milliseconds(), w.Epoch, w.Leader, s.keys.Events(), w.App)
 	if cmd == nil || (ackErr != nil && !errors.Is(ackErr, ErrNotReplicated)) {
 		return 0, fmt.Errorf("store: write token: %w", ackErr)
 	}
-	res, err := cmd.Int64Slice()
+	n, corrupt, err := s.scriptReply(cmd, w.App, 3)
 	if err != nil {
 		return 0, fmt.Errorf("store: write token: %w", err)
 	}
-	if len(res) != 2 {
-		return 0, fmt.Errorf("store: write token: unexpected reply of %d values", len(res))
-	}
-	switch res[0] {
+	s.noteCorrupt(corrupt)
+	switch n[0] {
 	case -1:
 		return 0, ErrStaleTicket
 	case -2:
 		return 0, ErrExpired
 	}
-	return res[0], ackErr
+	return n[1], ackErr
 }
 
 // Record is an app's stored state. Token is empty once the token key has
@@ -224,7 +293,12 @@ func (r Record) String() string {
 }
 
 // Record reads app's record atomically (one script). It returns ErrNotFound
-// when no token was ever written for app (or Redis lost it).
+// when no token was ever written for app (or Redis lost it). It fails
+// closed: when the token key has the wrong type or a meta field does not
+// parse, it returns a *CorruptError (errors.Is ErrCorrupt) naming the first
+// such key and field, and a Record with only App and Now set; every problem
+// found goes to Config.OnCorrupt. Record repairs nothing: the next token
+// write does (TakeTicket and WriteToken never fail on these keys).
 func (s *Store) Record(ctx context.Context, app string) (Record, error) {
 	if err := checkApp(app); err != nil {
 		return Record{}, err
@@ -233,10 +307,15 @@ func (s *Store) Record(ctx context.Context, app string) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("store: read record: %w", err)
 	}
-	if len(res) != 9 {
+	if len(res) != 10 {
 		return Record{}, fmt.Errorf("store: read record: unexpected reply of %d values", len(res))
 	}
 	rec := Record{App: app, Now: time.UnixMilli(toInt(res[8]))}
+	corrupt := parseCorrupt(res[9], app)
+	s.noteCorrupt(corrupt)
+	if c := firstUnrepaired(corrupt); c != nil {
+		return rec, c
+	}
 	if res[5] == nil {
 		return rec, ErrNotFound
 	}
@@ -258,6 +337,7 @@ func (s *Store) Record(ctx context.Context, app string) (Record, error) {
 	return rec, nil
 }
 
+// toInt converts a reply value the script has already validated.
 func toInt(v interface{}) int64 {
 	switch x := v.(type) {
 	case int64:
@@ -278,7 +358,8 @@ type Leader struct {
 	Epoch int64
 }
 
-// Leader reads the lease and the last term (written by package lock).
+// Leader reads the lease and the last term (written by package lock). A
+// wrong-typed epoch key or an unparsable epoch reads as no term.
 func (s *Store) Leader(ctx context.Context) (Leader, error) {
 	res, err := readLeaderScript.Run(ctx, s.rdb, []string{s.keys.Lease(), s.keys.Epoch()}).Slice()
 	if err != nil {

@@ -90,7 +90,12 @@ func TestStore_MinReplicasAck(t *testing.T) {
 	if got, _ := rc.Get(ctx, st.Keys().Token("app")).Result(); got != "tok-1" {
 		t.Fatalf("replica holds %q right after an acknowledged write", got)
 	}
-	if _, err := st.WriteToken(ctx, w); !errors.Is(err, ErrStaleTicket) {
+	if v, err := st.WriteToken(ctx, w); err != nil || v != 1 { // a retry is idempotent
+		t.Fatalf("retried write = %d, %v; want 1, nil", v, err)
+	}
+	other := w
+	other.Token = "tok-other"
+	if _, err := st.WriteToken(ctx, other); !errors.Is(err, ErrStaleTicket) {
 		t.Fatalf("stale write: %v, want ErrStaleTicket", err)
 	}
 

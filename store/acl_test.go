@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/integration/redisserver"
+)
+
+// TestStore_deployACL: the scripts' checks and repairs, and the new report
+// calls, work as the users of deploy/redis-users.acl (no TYPE there: the
+// scripts detect wrong types with pcall; PruneReports needs HSCAN).
+func TestStore_deployACL(t *testing.T) {
+	aclFile, err := filepath.Abs("../deploy/redis-users.acl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := redisserver.StartConf(t, "aclfile "+aclFile)
+	user := func(name, pw string) *redis.Client {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: name, Password: pw})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	ctx := context.Background()
+	rdb := user("tokend", "change-me-tokend")
+	log := &corruptLog{}
+	s, err := New(Config{Client: rdb, OnCorrupt: log.note})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb.Set(ctx, s.Keys().Lease(), lease, time.Minute)
+	rdb.Set(ctx, s.Keys().Ticket("app"), "garbage", 0)
+	tk, err := s.TakeTicket(ctx, "app", lease, 10)
+	if err != nil {
+		t.Fatalf("TakeTicket over a garbage ticket key: %v", err)
+	}
+	if _, err := write(t, s, "app", "tok-1", tk, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, s.Keys().Reports(), "ghost", "x")
+	if m, err := s.PendingReportsFor(ctx, []string{"app"}); err != nil || len(m) != 0 {
+		t.Fatalf("PendingReportsFor: %v, %v", m, err)
+	}
+	if n, err := s.PruneReports(ctx, []string{"app"}); err != nil || n != 1 {
+		t.Fatalf("PruneReports: %d, %v", n, err)
+	}
+	rdb.Set(ctx, s.Keys().Reports(), "x", 0)
+	if _, err := s.PendingReport(ctx, "app"); err != nil || !log.has(s.Keys().Reports(), "", true) {
+		t.Fatalf("PendingReport over a wrong-typed key: %v, %v", err, log.take())
+	}
+
+	lib := user("tokend-lib", "change-me-lib")
+	r := newReader(t, lib, ReaderOptions{})
+	tok := mustToken(t, r, "app")
+	go func() {
+		for range 100 { // the leader answers once the report is there
+			if got, _ := s.PendingReport(ctx, "app"); got == tok.Value {
+				tk, _ := s.TakeTicket(ctx, "app", lease, 10)
+				_, _ = s.WriteToken(ctx, Write{App: "app", Ticket: tk, Token: "tok-2", ExpiresIn: time.Hour})
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if got, err := r.ReportAndWait(wctx, "app", tok.Value); err != nil || got.Value != "tok-2" {
+		t.Fatalf("ReportAndWait as tokend-lib: %v, %v", got, err)
+	}
+	rdb.HSet(ctx, s.Keys().Meta("app"), "version", "abc")
+	ls, _ := New(Config{Client: lib})
+	if _, err := ls.Record(ctx, "app"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Record as tokend-lib over garbage: %v, want ErrCorrupt", err)
+	}
+}
