@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
+	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/store"
 )
@@ -308,5 +310,42 @@ func TestAPI_status(t *testing.T) {
 	}
 	if m := e.do(t, "GET", "/metrics", "", ""); !strings.Contains(m.raw, `tokend_http_requests_total{code="200",route="GET /v1/status"}`) {
 		t.Fatalf("metrics do not count requests:\n%s", m.raw)
+	}
+}
+
+// TestAPI_status_corruptKey: garbage in one app's meta hash shows in that
+// app's entry (naming the key, never a value) and the others still answer.
+func TestAPI_status_corruptKey(t *testing.T) {
+	e := newAPIEnv(t, nil, false)
+	e.api.apps = []AppConfig{{ID: "mp-main", Provider: "wechat"}, {ID: "mp-other", Provider: "wechat"}}
+	e.writeToken(t, "mp-main", "tok-SECRETVALUE")
+	e.writeToken(t, "mp-other", "tok-OTHERVALUE")
+	e.rdb.HSet(context.Background(), e.store.Keys().Meta("mp-main"), "version", "abc")
+	r := e.do(t, "GET", "/v1/status", "", "")
+	if r.code != 200 || strings.Contains(r.raw, "SECRETVALUE") || strings.Contains(r.raw, "OTHERVALUE") {
+		t.Fatalf("status: %d %s", r.code, r.raw)
+	}
+	var st statusAnswer
+	if err := json.Unmarshal([]byte(r.raw), &st); err != nil || len(st.Apps) != 2 {
+		t.Fatalf("status %s: %v", r.raw, err)
+	}
+	if a := st.Apps[0]; !strings.Contains(a.LastError, "corrupt") || !strings.Contains(a.LastError, "version") {
+		t.Fatalf("corrupt app's entry does not say so: %+v", a)
+	}
+	if a := st.Apps[1]; !a.Valid || a.LastError != "" {
+		t.Fatalf("the other app is affected: %+v", a)
+	}
+}
+
+// TestDaemon_corruptCounted: the store's OnCorrupt hook counts per app and
+// repair state.
+func TestDaemon_corruptCounted(t *testing.T) {
+	d := &daemon{metrics: newMetrics(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		opts: daemonOptions{repeats: newRepeatLimiter(slog.New(slog.NewTextHandler(io.Discard, nil)), clock.RealClock{})}}
+	d.corrupt(&store.CorruptError{App: "mp-main", Key: "{tokend}:meta:mp-main", Field: "ticket", Detail: "not an integer"})
+	d.corrupt(&store.CorruptError{Key: "{tokend}:reports", Detail: "wrong type", Repaired: true})
+	got := testutil.ToFloat64(d.metrics.corrupt.WithLabelValues("mp-main", "false")) + testutil.ToFloat64(d.metrics.corrupt.WithLabelValues("", "true"))
+	if got != 2 {
+		t.Fatalf("tokend_corrupt_keys_total sums to %v, want 2", got)
 	}
 }

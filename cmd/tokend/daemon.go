@@ -71,6 +71,7 @@ func (d *daemon) wire() error {
 	st, err := store.New(store.Config{
 		Client: d.rdb, Prefix: cfg.Redis.Prefix,
 		MinReplicasAck: cfg.Redis.MinReplicasAck, WaitTimeout: cfg.Redis.WaitTimeout,
+		OnCorrupt: d.corrupt,
 	})
 	if err != nil {
 		return err
@@ -81,8 +82,9 @@ func (d *daemon) wire() error {
 		Client: d.rdb, Key: keys.Lease(), EpochKey: keys.Epoch(), Channel: keys.Events(), ID: cfg.ReplicaID,
 		LeaseTTL: cfg.Election.LeaseTTL, RenewInterval: cfg.Election.RenewInterval,
 		RenewDeadline: cfg.Election.RenewDeadline, RetryInterval: cfg.Election.RetryInterval,
-		OpTimeout: min(cfg.Redis.Timeout, cfg.Election.RenewInterval/2, cfg.Election.LeaseTTL-cfg.Election.RenewDeadline),
-		Logger:    d.log,
+		OpTimeout:     min(cfg.Redis.Timeout, cfg.Election.RenewInterval/2, cfg.Election.LeaseTTL-cfg.Election.RenewDeadline),
+		ClientTimeout: cfg.Redis.Timeout,
+		Logger:        d.log,
 	})
 	if err != nil {
 		return err
@@ -202,4 +204,13 @@ func (d *daemon) run(ctx context.Context) error {
 	err := g.Run()
 	d.log.Info("tokend: stopped")
 	return err
+}
+
+// corrupt reports a corrupt key the store found (store.Config.OnCorrupt):
+// one WARN per key and field (repeats counted, at most one line a minute)
+// and a metric. The error names the key, never its value.
+func (d *daemon) corrupt(e *store.CorruptError) {
+	d.metrics.Corrupt(e.App, e.Repaired)
+	d.opts.repeats.Log(context.Background(), slog.LevelWarn, "corrupt\x00"+e.Key+"\x00"+e.Field,
+		"store: corrupt key in Redis", "app", e.App, "err", e.Error(), "repaired", e.Repaired)
 }

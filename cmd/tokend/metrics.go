@@ -22,6 +22,7 @@ type metrics struct {
 	rejected   *prometheus.CounterVec
 	budgetUsed *prometheus.GaugeVec
 	httpReqs   *prometheus.CounterVec
+	corrupt    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -55,8 +56,11 @@ func newMetrics() *metrics {
 		httpReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_http_requests_total", Help: "HTTP API requests by route and status code.",
 		}, []string{"route", "code"}),
+		corrupt: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_corrupt_keys_total", Help: "Keys or fields in Redis that tokend did not write (wrong type, unparsable), by app (empty for shared keys) and whether they were repaired.",
+		}, []string{"app", "repaired"}),
 	}
-	m.reg.MustRegister(m.leader, m.epoch, m.fetches, m.fetchTime, m.expiry, m.reports, m.rejected, m.budgetUsed, m.httpReqs,
+	m.reg.MustRegister(m.leader, m.epoch, m.fetches, m.fetchTime, m.expiry, m.reports, m.rejected, m.budgetUsed, m.httpReqs, m.corrupt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -69,6 +73,11 @@ func (m *metrics) Fetched(app, result string, code int, took time.Duration) {
 func (m *metrics) Written(app string, expiresAt time.Time, budgetUsed int) {
 	m.expiry.WithLabelValues(app).Set(float64(expiresAt.Unix()))
 	m.budgetUsed.WithLabelValues(app).Set(float64(budgetUsed))
+}
+
+// Corrupt counts a corrupt key found by the store.
+func (m *metrics) Corrupt(app string, repaired bool) {
+	m.corrupt.WithLabelValues(app, strconv.FormatBool(repaired)).Inc()
 }
 
 func (m *metrics) RejectedWrite(app string) { m.rejected.WithLabelValues(app).Inc() }

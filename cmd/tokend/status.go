@@ -87,6 +87,12 @@ func (a *api) buildStatus(ctx context.Context) (statusAnswer, error) {
 func (a *api) appStatus(ctx context.Context, app AppConfig) (appStatus, error) {
 	out := appStatus{ID: app.ID, Provider: app.Provider}
 	rec, err := a.store.Record(ctx, app.ID)
+	if errors.Is(err, store.ErrCorrupt) {
+		// One app's broken keys never fail the whole status: the entry says
+		// what is wrong (the key's name, never its value).
+		out.LastError = err.Error()
+		return out, nil
+	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return out, err
 	}
@@ -98,6 +104,10 @@ func (a *api) appStatus(ctx context.Context, app AppConfig) (appStatus, error) {
 		}
 	}
 	st, err := a.store.Status(ctx, app.ID)
+	if errors.Is(err, store.ErrCorrupt) {
+		out.LastError = err.Error()
+		return out, nil
+	}
 	if err != nil {
 		return out, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
 )
 
@@ -116,9 +117,9 @@ func (e *ElectionConfig) validate(r RedisConfig) error {
 		return fieldErr("election.retry_interval", "must be at most lease_ttl (%s)", e.LeaseTTL)
 	case r.Timeout >= e.RenewDeadline:
 		return fieldErr("redis.timeout", "must be less than election.renew_deadline (%s)", e.RenewDeadline)
-	case r.Timeout >= e.LeaseTTL-e.RenewDeadline:
+	case r.Timeout >= lock.MaxClientTimeout(e.LeaseTTL, e.RenewDeadline):
 		return fieldErr("redis.timeout", "must be less than election.lease_ttl - election.renew_deadline (%s): a renewal stuck for redis.timeout would outlive the lease",
-			e.LeaseTTL-e.RenewDeadline)
+			lock.MaxClientTimeout(e.LeaseTTL, e.RenewDeadline))
 	case r.MinReplicasAck > 0 && r.WaitTimeout >= r.Timeout:
 		return fieldErr("redis.wait_timeout", "must be less than redis.timeout (%s)", r.Timeout)
 	}
