@@ -41,6 +41,22 @@ type Store interface {
 	Subscribe(ctx context.Context) *redis.PubSub
 }
 
+// TokenKeyCounter is optionally implemented by a Store: how many of apps'
+// token keys exist, in one Redis command (EXISTS k1 ... kN). With it the
+// periodic sweep costs one command per batch of apps instead of a record
+// read per app.
+type TokenKeyCounter interface {
+	CountTokenKeys(ctx context.Context, apps []string) (int, error)
+}
+
+// CorruptObserver is optionally implemented by an Observer: a store call
+// of app found a corrupt key (store.ErrCorrupt). Called once per app and
+// change of the error, not on every check; repaired tells whether the
+// store repaired the key.
+type CorruptObserver interface {
+	Corrupt(app string, repaired bool)
+}
+
 // Elector is the leader election the refresher takes part in.
 type Elector interface {
 	Run(ctx context.Context, lead lock.LeadFunc) error
@@ -167,12 +183,33 @@ type Refresher struct {
 	cfg  Config
 	apps map[string]App
 
-	mu     sync.Mutex // guards states, term and written
+	logs *logLimiter
+
+	mu     sync.Mutex // guards the fields below
 	states map[string]AppState
 	term   lock.Term
 	// written is the last token write this replica made per app, to write
 	// again if Redis loses it in a failover (never logged).
 	written map[string]store.Write
+	// pending is a fetched token whose write failed, per app: written
+	// before any new fetch of the app while it is valid (never logged).
+	pending map[string]store.Write
+	// plans is the due time chosen for each app's stored version: a
+	// re-check of an unchanged record keeps it (no jitter re-roll).
+	plans map[string]plan
+	// keyUntil is until when (local clock) each app's token key should
+	// exist, as last seen; zero when it should not.
+	keyUntil map[string]time.Time
+	// published is the last status written per app (UpdatedAt zero).
+	published map[string]store.Status
+	// corrupt is the last corrupt-key error reported per app.
+	corrupt map[string]string
+}
+
+// plan is the due time picked for one stored version of an app's token.
+type plan struct {
+	version, ticket int64
+	due             time.Time
 }
 
 // New validates cfg (copying it) and returns a Refresher.
@@ -182,7 +219,12 @@ func New(cfg Config) (*Refresher, error) {
 		return nil, err
 	}
 	cfg.Apps = append([]App(nil), cfg.Apps...)
-	r := &Refresher{cfg: cfg, apps: map[string]App{}, states: map[string]AppState{}, written: map[string]store.Write{}}
+	r := &Refresher{
+		cfg: cfg, apps: map[string]App{}, states: map[string]AppState{}, written: map[string]store.Write{},
+		pending: map[string]store.Write{}, plans: map[string]plan{}, keyUntil: map[string]time.Time{},
+		published: map[string]store.Status{}, corrupt: map[string]string{},
+		logs: newLogLimiter(cfg.Logger, cfg.Clock),
+	}
 	for _, a := range cfg.Apps {
 		r.apps[a.ID] = a
 		r.states[a.ID] = AppState{ID: a.ID, Kind: a.Kind}
@@ -237,6 +279,21 @@ func (r *Refresher) setTerm(t lock.Term) {
 	r.term = t
 }
 
+// endTerm clears the term if it is still t, and tells the observer. It
+// runs the moment the term's context is cancelled, before running checks
+// have drained: leadership shown must be leadership held.
+func (r *Refresher) endTerm(t lock.Term) {
+	r.mu.Lock()
+	ours := r.term == t
+	if ours {
+		r.term = lock.Term{}
+	}
+	r.mu.Unlock()
+	if ours {
+		r.cfg.Observer.Leading(false, t.Epoch)
+	}
+}
+
 func (r *Refresher) updateState(app string, f func(*AppState)) AppState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -244,24 +301,4 @@ func (r *Refresher) updateState(app string, f func(*AppState)) AppState {
 	f(&st)
 	r.states[app] = st
 	return st
-}
-
-func (r *Refresher) setWritten(w store.Write) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.written[w.App] = w
-}
-
-// lostWrite returns this replica's last write of app when Redis holds an
-// older one (lower ticket): a failover dropped it. The upstream has retired
-// the older token, so the newer one must be written again, while it lives.
-func (r *Refresher) lostWrite(rec store.Record) (store.Write, bool) {
-	r.mu.Lock()
-	w, ok := r.written[rec.App]
-	r.mu.Unlock()
-	if !ok || rec.Version == 0 || rec.Ticket >= w.Ticket.N {
-		return store.Write{}, false
-	}
-	stillValid := w.Ticket.IssuedAt.Add(w.ExpiresIn - w.SafetyMargin).After(rec.Now)
-	return w, stillValid
 }
