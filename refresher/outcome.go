@@ -58,14 +58,13 @@ func (r *Refresher) failed(ctx context.Context, app App, err error, attempts int
 		}
 		class, className, wait = ClassConfig, "corrupt", r.cfg.ConfigRetry
 	case errors.Is(err, store.ErrBudgetExhausted):
-		class, wait = ClassQuota, untilQuotaDay(redisOr(redisNow, now))
-		className = class.String()
+		class, className, wait = ClassQuota, ClassQuota.String(), quotaRetryAt(now, redisNow).Sub(now)
 	case class == ClassRetry:
 		wait = backoff(r.cfg.RetryMin, r.cfg.RetryMax, attempts)
 	case class == ClassConfig:
 		wait = r.cfg.ConfigRetry
 	case class == ClassQuota:
-		wait = untilQuotaDay(redisOr(redisNow, now))
+		wait = quotaRetryAt(now, redisNow).Sub(now)
 	}
 	next := now.Add(wait)
 	if className != "corrupt" {
@@ -89,11 +88,14 @@ func (r *Refresher) failed(ctx context.Context, app App, err error, attempts int
 	return checkResult{app: app.ID, next: next, transient: class == ClassRetry, failed: true}
 }
 
-func redisOr(redisNow, local time.Time) time.Time {
+// quotaRetryAt is when (local clock) to try again after the daily quota or
+// budget ran out: at the next quota day on Redis's clock (redisNow, zero
+// when unknown: then the local clock), plus a minute.
+func quotaRetryAt(local, redisNow time.Time) time.Time {
 	if redisNow.IsZero() {
-		return local
+		redisNow = local
 	}
-	return redisNow
+	return local.Add(untilQuotaDay(redisNow))
 }
 
 // publishStatus writes st to Redis unless it equals the last one written.
