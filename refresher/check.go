@@ -67,39 +67,19 @@ func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts
 			reported = ""
 		}
 	}
-	passive := false
-	if reported != "" {
-		switch {
-		case !rec.Valid() || reported != rec.Token:
-			// Already replaced (or gone, and fetched below anyway).
-			_, _ = r.cfg.Store.ClearReport(ctx, app.ID, reported)
-			r.cfg.Observer.Report(app.ID, "stale")
-			reported = ""
-		case rec.Now.Sub(rec.FetchedAt) < r.cfg.Cooldown:
-			r.cfg.Observer.Report(app.ID, "cooldown")
-			if due.Compare(now) <= 0 {
-				// Due anyway: a proactive fetch; the report turns stale.
-				return r.fetch(ctx, term, app, "", attempts, now, rec.Now)
-			}
-			until := now.Add(r.cfg.Cooldown - rec.Now.Sub(rec.FetchedAt))
-			res := r.scheduled(ctx, app, minTime(until, due))
-			res.cooldownUntil = until
-			return res
-		default:
-			passive = true
-		}
+	d := decide(checkInput{rec: rec, reported: reported, now: now, due: due, cooldown: r.cfg.Cooldown})
+	if d.clearStale {
+		_, _ = r.cfg.Store.ClearReport(ctx, app.ID, reported)
 	}
-	if !passive && rec.Valid() && due.After(now) {
-		return r.scheduled(ctx, app, due)
+	if d.outcome != "" {
+		r.cfg.Observer.Report(app.ID, d.outcome)
 	}
-	return r.fetch(ctx, term, app, reported, attempts, now, rec.Now)
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
+	if d.fetch {
+		return r.fetch(ctx, term, app, d.passive, attempts, now, rec.Now)
 	}
-	return b
+	res := r.scheduled(ctx, app, d.next)
+	res.cooldownUntil = d.cooldownUntil
+	return res
 }
 
 // fetch takes a ticket, calls the upstream and writes the token. Once the

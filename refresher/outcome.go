@@ -43,39 +43,26 @@ func (r *Refresher) failed(ctx context.Context, app App, err error, attempts int
 		// Leadership ended or shutdown: not the app's failure.
 		return checkResult{app: app.ID, next: now}
 	}
-	class, code := ClassOf(err), 0
+	code := 0
 	var ue *UpstreamError
 	if errors.As(err, &ue) {
 		code = ue.Code
 	}
-	className := class.String()
-	var wait time.Duration
-	switch {
-	case errors.Is(err, store.ErrCorrupt):
-		if r.reportCorrupt(app.ID, err) {
-			// Repaired by the store: go on normally, soon.
-			return checkResult{app: app.ID, next: now.Add(r.cfg.RetryMin)}
-		}
-		class, className, wait = ClassConfig, "corrupt", r.cfg.ConfigRetry
-	case errors.Is(err, store.ErrBudgetExhausted):
-		class, className, wait = ClassQuota, ClassQuota.String(), quotaRetryAt(now, redisNow).Sub(now)
-	case class == ClassRetry:
-		wait = backoff(r.cfg.RetryMin, r.cfg.RetryMax, attempts)
-	case class == ClassConfig:
-		wait = r.cfg.ConfigRetry
-	case class == ClassQuota:
-		wait = quotaRetryAt(now, redisNow).Sub(now)
+	if errors.Is(err, store.ErrCorrupt) && r.reportCorrupt(app.ID, err) {
+		// Repaired by the store: go on normally, soon.
+		return checkResult{app: app.ID, next: now.Add(r.cfg.RetryMin)}
 	}
+	wait, className := r.retryAfter(err, attempts, now, redisNow)
 	next := now.Add(wait)
 	if className != "corrupt" {
 		level, key := slog.LevelWarn, "store"
-		if class != ClassRetry {
+		if className != ClassRetry.String() {
 			level = errorLevel
 		}
 		switch {
 		case upstream:
 			key = "upstream:" + app.ID
-		case class != ClassRetry:
+		case className != ClassRetry.String():
 			key = className + ":" + app.ID
 		}
 		r.logs.warn(level, key, "refresher: check failed, keeping the stored token", "app", app.ID, "err", err,
@@ -85,7 +72,24 @@ func (r *Refresher) failed(ctx context.Context, app App, err error, attempts int
 		s.LastError, s.LastErrorCode, s.LastErrorClass, s.NextRefresh = err.Error(), code, className, next
 	})
 	r.publishStatus(ctx, st)
-	return checkResult{app: app.ID, next: next, transient: class == ClassRetry, failed: true}
+	return checkResult{app: app.ID, next: next, transient: className == ClassRetry.String(), failed: true}
+}
+
+// retryAfter is how long a failed check waits before the app's next
+// attempt, and the error's class name: transient errors back off,
+// configuration errors and corrupt keys retry slowly, the daily quota and
+// budget wait for the next quota day on Redis's clock.
+func (r *Refresher) retryAfter(err error, attempts int, now, redisNow time.Time) (time.Duration, string) {
+	switch class := ClassOf(err); {
+	case errors.Is(err, store.ErrCorrupt):
+		return r.cfg.ConfigRetry, "corrupt"
+	case errors.Is(err, store.ErrBudgetExhausted) || class == ClassQuota:
+		return quotaRetryAt(now, redisNow).Sub(now), ClassQuota.String()
+	case class == ClassConfig:
+		return r.cfg.ConfigRetry, class.String()
+	default:
+		return backoff(r.cfg.RetryMin, r.cfg.RetryMax, attempts), ClassRetry.String()
+	}
 }
 
 // quotaRetryAt is when (local clock) to try again after the daily quota or
