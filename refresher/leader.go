@@ -38,6 +38,9 @@ type leaderRun struct {
 // then waits for running checks. Leading() turns false the moment ctx is
 // cancelled, before the running checks have drained.
 func (r *Refresher) lead(ctx context.Context, term lock.Term) {
+	r.mu.Lock()
+	clear(r.published) // another leader may have written statuses meanwhile
+	r.mu.Unlock()
 	r.setTerm(term)
 	r.cfg.Observer.Leading(true, term.Epoch)
 	ended := make(chan struct{})
