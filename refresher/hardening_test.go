@@ -412,3 +412,24 @@ func TestLogLimiter_repeats(t *testing.T) {
 		t.Fatalf("%d recovery lines, want 1", n)
 	}
 }
+
+// TestRefresher_reportHeldByCooldown_servedAtItsEnd: a report coalesced
+// during the cooldown is served when the cooldown ends, not at the next
+// poll; a report whose passive fetch failed is served by the retry.
+func TestRefresher_reportHeldByCooldown_servedAtItsEnd(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	obs := &countingObserver{}
+	cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	cfg.Cooldown, cfg.ReportPoll, cfg.Observer = 300*time.Millisecond, time.Hour, obs
+	r, _ := New(cfg)
+	start(t, r)
+	waitFor(t, "first token", 5*time.Second, func() bool { return obs.written.Load() == 1 })
+	p.set(&UpstreamError{Code: -1, Message: "busy", Class: ClassRetry}, nil)
+	if err := s.Report(context.Background(), "app", token(t, rdb, s, "app")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the passive fetch after the cooldown", 5*time.Second, func() bool { return p.Calls() >= 2 })
+	p.set(nil, nil)
+	waitFor(t, "the retry serving the report", 5*time.Second, func() bool { return obs.written.Load() == 2 })
+}

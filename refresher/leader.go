@@ -27,11 +27,12 @@ type leaderRun struct {
 	// held by the cooldown, when the cooldown ends: reports before then
 	// are coalesced without a Redis round trip.
 	cooldown map[string]time.Time
-	// hinted: a report of the app may be pending (event or poll).
-	hinted    map[string]bool
-	auditNext int // index into cfg.Apps of the next app to audit
-	results   chan checkResult
-	wg        sync.WaitGroup
+	// hinted: a report of the app may be pending (event or poll);
+	// hintRun: the running check was hinted.
+	hinted, hintRun map[string]bool
+	auditNext       int // index into cfg.Apps of the next app to audit
+	results         chan checkResult
+	wg              sync.WaitGroup
 }
 
 // lead is the lock.LeadFunc: it runs the schedule until ctx is cancelled,
@@ -61,6 +62,7 @@ func (r *Refresher) lead(ctx context.Context, term lock.Term) {
 		blocked:  map[string]time.Time{},
 		cooldown: map[string]time.Time{},
 		hinted:   map[string]bool{},
+		hintRun:  map[string]bool{},
 		results:  make(chan checkResult),
 	}
 	defer l.wg.Wait()
@@ -170,6 +172,7 @@ func (l *leaderRun) dispatch(ctx context.Context) {
 		l.wg.Add(1)
 		app, attempts, hint := l.r.apps[id], l.attempts[id], l.hinted[id]
 		delete(l.hinted, id)
+		l.hintRun[id] = hint
 		go func() {
 			defer l.wg.Done()
 			res := l.r.check(ctx, l.term, app, attempts, hint)
@@ -185,6 +188,11 @@ func (l *leaderRun) dispatch(ctx context.Context) {
 func (l *leaderRun) finish(res checkResult) {
 	delete(l.inflight, res.app)
 	l.running--
+	if l.hintRun[res.app] && (res.failed || !res.cooldownUntil.IsZero()) {
+		// The report is still pending: the next check must read it.
+		l.hinted[res.app] = true
+	}
+	delete(l.hintRun, res.app)
 	if res.transient {
 		l.attempts[res.app]++
 	} else {
