@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/tokend/tokend/integration/redisserver"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
 )
@@ -432,4 +434,25 @@ func TestRefresher_reportHeldByCooldown_servedAtItsEnd(t *testing.T) {
 	waitFor(t, "the passive fetch after the cooldown", 5*time.Second, func() bool { return p.Calls() >= 2 })
 	p.set(nil, nil)
 	waitFor(t, "the retry serving the report", 5*time.Second, func() bool { return obs.written.Load() == 2 })
+}
+
+// TestRefresher_sweepWithoutExistsPermission: under an ACL without EXISTS
+// the sweep falls back to re-checking apps, so a lost key is still found.
+func TestRefresher_sweepWithoutExistsPermission(t *testing.T) {
+	srv := redisserver.Start(t)
+	admin := srv.Client()
+	ctx := context.Background()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "noexists", "on", ">pw", "~*", "&*", "+@all", "-exists").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: "noexists", Password: "pw"})
+	t.Cleanup(func() { rdb.Close() })
+	s := newStore(t, rdb)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+	start(t, r)
+	waitFor(t, "first token", 5*time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	time.Sleep(300 * time.Millisecond) // a sweep or two: the key's deadline is known
+	admin.Del(ctx, s.Keys().Token("app"))
+	waitFor(t, "the lost key fetched again", 5*time.Second, func() bool { return token(t, rdb, s, "app") != "" })
 }

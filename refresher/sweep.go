@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // existsBatch is the most token keys one EXISTS of the sweep names.
@@ -77,6 +79,14 @@ func (l *leaderRun) countKeys(ctx context.Context, counter TokenKeyCounter, batc
 	rctx, cancel := context.WithTimeout(ctx, l.r.cfg.FetchTimeout)
 	defer cancel()
 	n, err := counter.CountTokenKeys(rctx, batch)
+	if redis.HasErrorPrefix(err, "NOPERM") {
+		// An ACL without EXISTS: re-check the batch's apps one by one.
+		l.r.logs.warn(slog.LevelWarn, "count-keys-noperm", "refresher: EXISTS not allowed by the Redis ACL; sweeping app by app (add +exists)", "err", err)
+		for _, app := range batch {
+			l.wake(app)
+		}
+		return true
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			l.r.logs.warn(slog.LevelWarn, "count-keys", "refresher: count token keys", "err", err)
