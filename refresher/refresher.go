@@ -9,7 +9,19 @@
 // local clocks. A failed fetch never replaces the stored token; transient
 // errors back off exponentially (RetryMin..RetryMax, jittered),
 // configuration errors retry every ConfigRetry, the daily quota (45009) and
-// the daily budget stop calls until the next quota day (UTC+8).
+// the daily budget stop calls until the next quota day (UTC+8 on Redis's
+// clock). Corrupt keys (store.ErrCorrupt) never cause a fetch: they are
+// reported once and retried every ConfigRetry.
+//
+// A fetched token is never thrown away: once the ticket is taken the
+// upstream call is not cancelled by a step-down or shutdown (bounded by
+// FetchTimeout), its write is retried with the same ticket and, if Redis
+// still refuses, kept and written before any new fetch of the app.
+//
+// At rest the leader costs O(apps/1000) Redis commands per ReportPoll (one
+// EXISTS per batch of token keys, one read of the pending reports) plus a
+// record audit of every app per 2 h; due times are kept per stored version
+// and status is written only when it changes.
 //
 // Providers live in subpackages (refresher/wechat) and implement Provider.
 package refresher
@@ -96,7 +108,8 @@ type Config struct {
 	// errors. Default 5m.
 	ConfigRetry time.Duration
 	// ReportPoll: how often pending reports are read even without an
-	// event, and every app re-checked. Default 30s.
+	// event and token keys are checked for existence (a lost key is
+	// refetched within it). Default 30s.
 	ReportPoll time.Duration
 	// Observer receives metrics events. Optional.
 	Observer Observer
