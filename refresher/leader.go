@@ -23,18 +23,35 @@ type leaderRun struct {
 	// next attempt (backoff, slow retry, quota day): reports do not wake the
 	// app earlier.
 	blocked map[string]time.Time
-	results chan checkResult
-	wg      sync.WaitGroup
+	// cooldown holds, for an app whose pending report the last check found
+	// held by the cooldown, when the cooldown ends: reports before then
+	// are coalesced without a Redis round trip.
+	cooldown map[string]time.Time
+	// hinted: a report of the app may be pending (event or poll);
+	// hintRun: the running check was hinted.
+	hinted, hintRun map[string]bool
+	auditNext       int // index into cfg.Apps of the next app to audit
+	results         chan checkResult
+	wg              sync.WaitGroup
 }
 
 // lead is the lock.LeadFunc: it runs the schedule until ctx is cancelled,
-// then waits for running checks.
+// then waits for running checks. Leading() turns false the moment ctx is
+// cancelled, before the running checks have drained.
 func (r *Refresher) lead(ctx context.Context, term lock.Term) {
+	r.mu.Lock()
+	clear(r.published) // another leader may have written statuses meanwhile
+	r.mu.Unlock()
 	r.setTerm(term)
 	r.cfg.Observer.Leading(true, term.Epoch)
+	ended := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { defer close(ended); r.endTerm(term) })
 	defer func() {
-		r.setTerm(lock.Term{})
-		r.cfg.Observer.Leading(false, term.Epoch)
+		if stop() {
+			r.endTerm(term)
+		} else {
+			<-ended
+		}
 	}()
 	l := &leaderRun{
 		r: r, term: term,
@@ -43,6 +60,9 @@ func (r *Refresher) lead(ctx context.Context, term lock.Term) {
 		recheck:  map[string]bool{},
 		attempts: map[string]int{},
 		blocked:  map[string]time.Time{},
+		cooldown: map[string]time.Time{},
+		hinted:   map[string]bool{},
+		hintRun:  map[string]bool{},
 		results:  make(chan checkResult),
 	}
 	defer l.wg.Wait()
@@ -58,6 +78,7 @@ func (l *leaderRun) loop(ctx context.Context) {
 	now := clk.Now()
 	for _, a := range l.r.cfg.Apps { // sweep: every app is checked at once
 		l.sched.set(a.ID, now)
+		l.hinted[a.ID] = true
 	}
 	poll := clk.NewTicker(l.r.cfg.ReportPoll)
 	defer poll.Stop()
@@ -82,19 +103,34 @@ func (l *leaderRun) loop(ctx context.Context) {
 				continue
 			}
 			if ev, err := store.ParseEvent(msg.Payload); err == nil && ev.Type == store.EventReport {
-				l.wake(ev.App)
+				l.reported(ev.App)
 			}
 		case res := <-l.results:
 			l.finish(res)
 		case <-poll.C():
 			l.pollReports(ctx)
-			l.sweep()
+			l.sweep(ctx)
 		case <-timer.C():
 		}
 	}
 }
 
-// wake schedules an app's check now (or right after the running one).
+// reported handles a report of app (event or poll). While the last check
+// found the report held by the cooldown, nothing is done: that check
+// already scheduled the app for the cooldown's end.
+func (l *leaderRun) reported(app string) {
+	if _, ok := l.r.apps[app]; !ok {
+		return
+	}
+	if until, ok := l.cooldown[app]; ok && until.After(l.r.cfg.Clock.Now()) {
+		return
+	}
+	l.hinted[app] = true
+	l.wake(app)
+}
+
+// wake schedules an app's check now (or right after the running one, or
+// when its failure's retry time allows).
 func (l *leaderRun) wake(app string) {
 	if _, ok := l.r.apps[app]; !ok {
 		return
@@ -111,29 +147,6 @@ func (l *leaderRun) wake(app string) {
 		return // already due as early
 	}
 	l.sched.set(app, at)
-}
-
-func (l *leaderRun) pollReports(ctx context.Context) {
-	rctx, cancel := context.WithTimeout(ctx, l.r.cfg.FetchTimeout)
-	defer cancel()
-	reports, err := l.r.cfg.Store.PendingReports(rctx)
-	if err != nil {
-		l.r.cfg.Logger.Warn("refresher: read pending reports", "err", err)
-		return
-	}
-	for app := range reports {
-		// Reports of apps this replica does not know are left alone: in a
-		// rolling config change the next leader may know them.
-		l.wake(app)
-	}
-}
-
-// sweep re-checks every app: a token key lost to eviction, a DEL or a
-// failover is noticed within ReportPoll, not at the app's next due time.
-func (l *leaderRun) sweep() {
-	for _, a := range l.r.cfg.Apps {
-		l.wake(a.ID)
-	}
 }
 
 // nextWake is how long until the earliest scheduled app, at most
@@ -157,10 +170,12 @@ func (l *leaderRun) dispatch(ctx context.Context) {
 		l.inflight[id] = true
 		l.running++
 		l.wg.Add(1)
-		app, attempts := l.r.apps[id], l.attempts[id]
+		app, attempts, hint := l.r.apps[id], l.attempts[id], l.hinted[id]
+		delete(l.hinted, id)
+		l.hintRun[id] = hint
 		go func() {
 			defer l.wg.Done()
-			res := l.r.check(ctx, l.term, app, attempts)
+			res := l.r.check(ctx, l.term, app, attempts, hint)
 			select {
 			case l.results <- res:
 			case <-ctx.Done():
@@ -173,6 +188,11 @@ func (l *leaderRun) dispatch(ctx context.Context) {
 func (l *leaderRun) finish(res checkResult) {
 	delete(l.inflight, res.app)
 	l.running--
+	if l.hintRun[res.app] && (res.failed || !res.cooldownUntil.IsZero()) {
+		// The report is still pending: the next check must read it.
+		l.hinted[res.app] = true
+	}
+	delete(l.hintRun, res.app)
 	if res.transient {
 		l.attempts[res.app]++
 	} else {
@@ -184,9 +204,14 @@ func (l *leaderRun) finish(res checkResult) {
 	} else {
 		delete(l.blocked, res.app)
 	}
+	if res.cooldownUntil.IsZero() {
+		delete(l.cooldown, res.app)
+	} else {
+		l.cooldown[res.app] = res.cooldownUntil
+	}
 	if l.recheck[res.app] {
-		l.recheck[res.app] = false
-		l.wake(res.app)
+		delete(l.recheck, res.app)
+		l.reported(res.app)
 	}
 }
 

@@ -9,7 +9,19 @@
 // local clocks. A failed fetch never replaces the stored token; transient
 // errors back off exponentially (RetryMin..RetryMax, jittered),
 // configuration errors retry every ConfigRetry, the daily quota (45009) and
-// the daily budget stop calls until the next quota day (UTC+8).
+// the daily budget stop calls until the next quota day (UTC+8 on Redis's
+// clock). Corrupt keys (store.ErrCorrupt) never cause a fetch: they are
+// reported once and retried every ConfigRetry.
+//
+// A fetched token is never thrown away: once the ticket is taken the
+// upstream call is not cancelled by a step-down or shutdown (bounded by
+// FetchTimeout), its write is retried with the same ticket and, if Redis
+// still refuses, kept and written before any new fetch of the app.
+//
+// At rest the leader costs O(apps/1000) Redis commands per ReportPoll (one
+// EXISTS per batch of token keys, one read of the pending reports) plus a
+// record audit of every app per 2 h; due times are kept per stored version
+// and status is written only when it changes.
 //
 // Providers live in subpackages (refresher/wechat) and implement Provider.
 package refresher
@@ -39,6 +51,22 @@ type Store interface {
 	ClearReport(ctx context.Context, app, token string) (bool, error)
 	SetStatus(ctx context.Context, app string, st store.Status) error
 	Subscribe(ctx context.Context) *redis.PubSub
+}
+
+// TokenKeyCounter is optionally implemented by a Store: how many of apps'
+// token keys exist, in one Redis command (EXISTS k1 ... kN). With it the
+// periodic sweep costs one command per batch of apps instead of a record
+// read per app.
+type TokenKeyCounter interface {
+	CountTokenKeys(ctx context.Context, apps []string) (int, error)
+}
+
+// CorruptObserver is optionally implemented by an Observer: a store call
+// of app found a corrupt key (store.ErrCorrupt). Called once per app and
+// change of the error, not on every check; repaired tells whether the
+// store repaired the key.
+type CorruptObserver interface {
+	Corrupt(app string, repaired bool)
 }
 
 // Elector is the leader election the refresher takes part in.
@@ -80,7 +108,8 @@ type Config struct {
 	// errors. Default 5m.
 	ConfigRetry time.Duration
 	// ReportPoll: how often pending reports are read even without an
-	// event, and every app re-checked. Default 30s.
+	// event and token keys are checked for existence (a lost key is
+	// refetched within it). Default 30s.
 	ReportPoll time.Duration
 	// Observer receives metrics events. Optional.
 	Observer Observer
@@ -167,12 +196,33 @@ type Refresher struct {
 	cfg  Config
 	apps map[string]App
 
-	mu     sync.Mutex // guards states, term and written
+	logs *logLimiter
+
+	mu     sync.Mutex // guards the fields below
 	states map[string]AppState
 	term   lock.Term
 	// written is the last token write this replica made per app, to write
 	// again if Redis loses it in a failover (never logged).
 	written map[string]store.Write
+	// pending is a fetched token whose write failed, per app: written
+	// before any new fetch of the app while it is valid (never logged).
+	pending map[string]store.Write
+	// plans is the due time chosen for each app's stored version: a
+	// re-check of an unchanged record keeps it (no jitter re-roll).
+	plans map[string]plan
+	// keyUntil is until when (local clock) each app's token key should
+	// exist, as last seen; zero when it should not.
+	keyUntil map[string]time.Time
+	// published is the last status written per app (UpdatedAt zero).
+	published map[string]store.Status
+	// corrupt is the last corrupt-key error reported per app.
+	corrupt map[string]string
+}
+
+// plan is the due time picked for one stored version of an app's token.
+type plan struct {
+	version, ticket int64
+	due             time.Time
 }
 
 // New validates cfg (copying it) and returns a Refresher.
@@ -182,7 +232,12 @@ func New(cfg Config) (*Refresher, error) {
 		return nil, err
 	}
 	cfg.Apps = append([]App(nil), cfg.Apps...)
-	r := &Refresher{cfg: cfg, apps: map[string]App{}, states: map[string]AppState{}, written: map[string]store.Write{}}
+	r := &Refresher{
+		cfg: cfg, apps: map[string]App{}, states: map[string]AppState{}, written: map[string]store.Write{},
+		pending: map[string]store.Write{}, plans: map[string]plan{}, keyUntil: map[string]time.Time{},
+		published: map[string]store.Status{}, corrupt: map[string]string{},
+		logs: newLogLimiter(cfg.Logger, cfg.Clock),
+	}
 	for _, a := range cfg.Apps {
 		r.apps[a.ID] = a
 		r.states[a.ID] = AppState{ID: a.ID, Kind: a.Kind}
@@ -237,6 +292,21 @@ func (r *Refresher) setTerm(t lock.Term) {
 	r.term = t
 }
 
+// endTerm clears the term if it is still t, and tells the observer. It
+// runs the moment the term's context is cancelled, before running checks
+// have drained: leadership shown must be leadership held.
+func (r *Refresher) endTerm(t lock.Term) {
+	r.mu.Lock()
+	ours := r.term == t
+	if ours {
+		r.term = lock.Term{}
+	}
+	r.mu.Unlock()
+	if ours {
+		r.cfg.Observer.Leading(false, t.Epoch)
+	}
+}
+
 func (r *Refresher) updateState(app string, f func(*AppState)) AppState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -244,24 +314,4 @@ func (r *Refresher) updateState(app string, f func(*AppState)) AppState {
 	f(&st)
 	r.states[app] = st
 	return st
-}
-
-func (r *Refresher) setWritten(w store.Write) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.written[w.App] = w
-}
-
-// lostWrite returns this replica's last write of app when Redis holds an
-// older one (lower ticket): a failover dropped it. The upstream has retired
-// the older token, so the newer one must be written again, while it lives.
-func (r *Refresher) lostWrite(rec store.Record) (store.Write, bool) {
-	r.mu.Lock()
-	w, ok := r.written[rec.App]
-	r.mu.Unlock()
-	if !ok || rec.Version == 0 || rec.Ticket >= w.Ticket.N {
-		return store.Write{}, false
-	}
-	stillValid := w.Ticket.IssuedAt.Add(w.ExpiresIn - w.SafetyMargin).After(rec.Now)
-	return w, stillValid
 }

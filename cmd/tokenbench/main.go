@@ -12,7 +12,10 @@
 //     the Reader: upstream fetches and time until every reporter holds the
 //     new token;
 //   - 10,000 apps: time to the first token of all, leader RSS and CPU, Redis
-//     operations per second.
+//     operations per second;
+//   - idle cost: 10,000 idle apps on 3 replicas with default timings, Redis
+//     commands per second (total and per replica) over at least 2 minutes
+//     (not run with -quick unless named in -only).
 //
 // It starts its own redis-server on a free loopback port (or uses -redis),
 // the fake WeChat upstream in-process on 127.0.0.1 with compressed token
@@ -20,7 +23,8 @@
 // with generated configurations. All traffic stays on loopback; every
 // child process is killed on exit, error or signal.
 //
-//	go run ./cmd/tokenbench            # default sizes, under 2 minutes on 2 cores
+//	go run ./cmd/tokenbench            # default sizes, about 6 minutes on 2 cores
+//	go run ./cmd/tokenbench -only idle # the idle-cost row alone
 //	go run ./cmd/tokenbench -quick     # tiny sizes, a smoke test
 //
 // The exit status is 1 when an invariant breaks (tokend making more than
@@ -73,6 +77,9 @@ type options struct {
 	conns       int
 	apps        int
 	steady      time.Duration
+	idleApps    int
+	idleWindow  time.Duration
+	idleSettle  time.Duration
 	timeout     time.Duration
 	keep        bool
 	verbose     bool
@@ -83,7 +90,7 @@ type options struct {
 var quickDefaults = map[string]string{
 	"lifetime": "3s", "cycle-window": "7s", "replicas": "1,3", "benchtime": "200ms",
 	"updates": "200", "trials": "2", "reports": "1000", "conns": "50", "apps": "300",
-	"steady": "1s", "timeout": "90s",
+	"steady": "1s", "timeout": "90s", "idle-apps": "300", "idle-window": "5s", "idle-settle": "2s",
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -105,10 +112,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.conns, "conns", 200, "HTTP client connections of the HTTP storm")
 	fs.IntVar(&o.apps, "apps", 10000, "apps in the scale figure")
 	fs.DurationVar(&o.steady, "steady", 5*time.Second, "steady-state window of the scale figure")
-	fs.DurationVar(&o.timeout, "timeout", 4*time.Minute, "bound of the whole run")
+	fs.IntVar(&o.idleApps, "idle-apps", 10000, "apps in the idle-cost figure")
+	fs.DurationVar(&o.idleWindow, "idle-window", 150*time.Second, "measurement window of the idle-cost figure (the goal needs >= 2m)")
+	fs.DurationVar(&o.idleSettle, "idle-settle", 40*time.Second, "wait after the idle apps' first tokens before measuring (> one 30s sweep)")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, replica logs)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
-	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, scale)")
+	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, scale, idle)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -147,8 +157,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-lifetime: want whole seconds, at least 2s")
 	case o.leaseTTL < time.Second:
 		return o, errors.New("-lease-ttl: want at least 1s")
-	case o.updates < 1 || o.trials < 1 || o.reports < 1 || o.conns < 1 || o.apps < 1:
-		return o, errors.New("-updates, -trials, -reports, -conns and -apps must be positive")
+	case o.updates < 1 || o.trials < 1 || o.reports < 1 || o.conns < 1 || o.apps < 1 || o.idleApps < 1:
+		return o, errors.New("-updates, -trials, -reports, -conns, -apps and -idle-apps must be positive")
 	}
 	if o.redisURL != "" {
 		if err := checkLoopback(o.redisURL); err != nil {
@@ -160,7 +170,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 
 // partNames are the parts of the bench, in the order they run ("takeover"
 // includes the report storms).
-var partNames = []string{"reader", "cycles", "takeover", "scale"}
+var partNames = []string{"reader", "cycles", "takeover", "scale", "idle"}
 
 // bench is one run: its child processes, Redis, fake upstreams and results.
 type bench struct {
@@ -295,6 +305,7 @@ func (b *bench) sections(ctx context.Context) {
 		{"cycles", b.cycleFigures},
 		{"takeover", b.takeoverAndStorm},
 		{"scale", b.scaleFigures},
+		{"idle", b.idleFigure},
 	}
 	for _, p := range parts {
 		if ctx.Err() != nil {
@@ -302,6 +313,9 @@ func (b *bench) sections(ctx context.Context) {
 		}
 		if len(b.opts.only) > 0 && !b.opts.only[p.name] {
 			continue
+		}
+		if p.name == "idle" && b.opts.quick && !b.opts.only["idle"] {
+			continue // minutes long: -quick runs it only when asked
 		}
 		b.logf("== %s", p.name)
 		t := time.Now()

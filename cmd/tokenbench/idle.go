@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend/store"
+)
+
+// idleReplicas is how many replicas run the idle-cost figure.
+const idleReplicas = 3
+
+// idleGoal is the idle-cost goal (issue 11 item 11): Redis commands a
+// second for opts.idleApps idle apps beyond the refresh work itself.
+const idleGoal = 20.0
+
+// idleFigure: opts.idleApps apps with WeChat's 2 h lifetime on 3 replicas
+// with default timings. Once every app has its token and the sweeps have
+// settled, nothing is due: every Redis command in the window is idle cost.
+// Commands are counted from INFO commandstats (commands inside scripts
+// included) and total_commands_processed, the bench's own INFO excluded
+// (so is MONITOR, which itself adds no commands),
+// and attributed to replicas through MONITOR and the replicas' sockets.
+func (b *bench) idleFigure(ctx context.Context) error {
+	n := b.opts.idleApps
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("idle%05d", i)
+		b.slow.AddApp(ids[i], b.secret)
+	}
+	d, err := b.newDeployment("id", ids, b.slow.URL)
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	all, err := b.countTokenEvents(sctx, d, n)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := d.startReplicas(ctx, idleReplicas, 60*time.Second); err != nil {
+		return err
+	}
+	limit := max(90*time.Second, time.Duration(n)*10*time.Millisecond)
+	select {
+	case <-all:
+	case <-time.After(limit):
+		return fmt.Errorf("not every app had a token within %s", limit)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.logf("idle: %d apps filled in %s; settling %s", n, time.Since(start).Round(time.Millisecond), b.opts.idleSettle)
+	if err := sleepCtx(ctx, b.opts.idleSettle); err != nil {
+		return err
+	}
+	writes, err := b.countWrites(sctx, d)
+	if err != nil {
+		return err
+	}
+	mon, err := startMonitor(ctx, b.redisURL)
+	if err != nil {
+		return err
+	}
+	defer mon.close()
+	c0, err := commandStats(ctx, b)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := sleepCtx(ctx, b.opts.idleWindow); err != nil {
+		return err
+	}
+	c1, err := commandStats(ctx, b)
+	if err != nil {
+		return err
+	}
+	window := time.Since(t0)
+	perClient := mon.stop()
+	inside, processed := c1.all-c0.all, c1.processed-c0.processed
+	rate := float64(inside) / window.Seconds()
+	b.add(row{
+		figure: fmt.Sprintf("idle cost: %s idle apps, %d replicas, default timings, measured over %s",
+			fmtInt(int64(n)), idleReplicas, fmtDur(window)),
+		tokend: fmt.Sprintf("%.1f Redis commands/s (commandstats, incl. inside scripts; total_commands_processed %.1f /s)",
+			rate, float64(processed)/window.Seconds()),
+		compare: fmt.Sprintf("per replica: %s; %d token writes in the window", perReplica(d, b.redisURL, perClient, window), writes()),
+		goal:    fmt.Sprintf("<= %.0f /s over >= 2m", idleGoal), status: idleStatus(rate, window),
+	})
+	return nil
+}
+
+// idleStatus: the goal holds only for a window of at least 2 minutes
+// (longer than a few 30 s sweeps).
+func idleStatus(rate float64, window time.Duration) string {
+	if window < 2*time.Minute {
+		return statusNone
+	}
+	return goalStatus(rate <= idleGoal)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// countWrites counts token events on d's channel from now on.
+func (b *bench) countWrites(ctx context.Context, d *deployment) (func() int, error) {
+	sub := b.rdb.Subscribe(ctx, d.store.Keys().Events())
+	if _, err := sub.Receive(ctx); err != nil {
+		sub.Close()
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	count := make(chan int, 1)
+	count <- 0
+	go func() {
+		defer sub.Close()
+		for {
+			msg, err := sub.ReceiveMessage(ctx)
+			if err != nil {
+				return
+			}
+			if ev, err := store.ParseEvent(msg.Payload); err == nil && ev.Type == store.EventToken {
+				count <- <-count + 1
+			}
+		}
+	}()
+	return func() int { n := <-count; count <- n; return n }, nil
+}
+
+// cmdCounts is a snapshot of Redis's command counters.
+type cmdCounts struct {
+	all       int64 // sum of commandstats calls (inside scripts included)
+	processed int64 // total_commands_processed (Redis 7 counts script commands too)
+}
+
+// commandStats reads the counters, leaving out the bench's own INFO calls.
+func commandStats(ctx context.Context, b *bench) (cmdCounts, error) {
+	info, err := b.rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return cmdCounts{}, err
+	}
+	var c cmdCounts
+	var infos int64
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		v, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		calls, _ := strconv.ParseInt(v, 10, 64)
+		switch name {
+		case "cmdstat_info", "cmdstat_monitor":
+			infos += calls
+		default:
+			c.all += calls
+		}
+	}
+	c.processed = commandsProcessed(ctx, b.rdb) - infos
+	return c, nil
+}
+
+// perReplica formats per-replica command rates (leader marked).
+func perReplica(d *deployment, redisURL string, perPort map[int]int64, window time.Duration) string {
+	owners := socketOwners(d, redisURL)
+	byReplica := map[string]int64{}
+	for port, n := range perPort {
+		id, ok := owners[port]
+		if !ok {
+			id = "other"
+		}
+		byReplica[id] += n
+	}
+	leaderID := ""
+	if l, err := d.store.Leader(context.Background()); err == nil {
+		leaderID = l.ID
+	}
+	var parts []string
+	for id, n := range byReplica {
+		mark := ""
+		if id == leaderID {
+			mark = " (leader)"
+		}
+		parts = append(parts, fmt.Sprintf("%s%s %.1f/s", id, mark, float64(n)/window.Seconds()))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}

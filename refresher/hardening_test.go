@@ -1,0 +1,458 @@
+package refresher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/store"
+)
+
+// countingStore counts the store calls the refresher makes and can fail
+// token writes or report corrupt keys on demand.
+type countingStore struct {
+	*store.Store
+	records, reports, report, status, counts atomic.Int32
+
+	mu sync.Mutex // guards the fields below
+	// writeFails: the next n writes fail; applied: and are applied first
+	// (the answer is lost, not the write).
+	writeFails int
+	applied    bool
+	// corrupt: Record of these apps returns the error.
+	corrupt map[string]error
+	// reportsCorrupt: PendingReport fails as a wrong-typed reports key.
+	reportsCorrupt bool
+}
+
+func (c *countingStore) Record(ctx context.Context, app string) (store.Record, error) {
+	c.records.Add(1)
+	c.mu.Lock()
+	err := c.corrupt[app]
+	c.mu.Unlock()
+	if err != nil {
+		return store.Record{App: app}, err
+	}
+	return c.Store.Record(ctx, app)
+}
+
+func (c *countingStore) WriteToken(ctx context.Context, w store.Write) (int64, error) {
+	c.mu.Lock()
+	fail, applied := c.writeFails > 0, c.applied
+	if fail {
+		c.writeFails--
+	}
+	c.mu.Unlock()
+	if !fail {
+		return c.Store.WriteToken(ctx, w)
+	}
+	if applied {
+		_, _ = c.Store.WriteToken(ctx, w)
+	}
+	return 0, errors.New("store: write token: i/o timeout")
+}
+
+func (c *countingStore) PendingReports(ctx context.Context) (map[string]string, error) {
+	c.reports.Add(1)
+	return c.Store.PendingReports(ctx)
+}
+
+func (c *countingStore) PendingReport(ctx context.Context, app string) (string, error) {
+	c.report.Add(1)
+	c.mu.Lock()
+	bad := c.reportsCorrupt
+	c.mu.Unlock()
+	if bad {
+		return "", &store.CorruptError{Key: "{tokend}:reports", Detail: "wrong type"}
+	}
+	return c.Store.PendingReport(ctx, app)
+}
+
+func (c *countingStore) SetStatus(ctx context.Context, app string, st store.Status) error {
+	c.status.Add(1)
+	return c.Store.SetStatus(ctx, app, st)
+}
+
+func (c *countingStore) CountTokenKeys(ctx context.Context, apps []string) (int, error) {
+	c.counts.Add(1)
+	return c.Store.CountTokenKeys(ctx, apps)
+}
+
+// logRecorder keeps every log message.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler            { return h }
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs = append(h.msgs, b.String())
+	return nil
+}
+
+func (h *logRecorder) count(sub string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, m := range h.msgs {
+		if strings.Contains(m, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// cancelElector leads with a fixed term until ctx ends.
+type cancelElector struct{ term lock.Term }
+
+func (e cancelElector) Run(ctx context.Context, lead lock.LeadFunc) error {
+	lead(ctx, e.term)
+	return nil
+}
+
+type leadingObserver struct {
+	nopObserver
+	leading  atomic.Bool
+	corrupts atomic.Int32
+}
+
+func (o *leadingObserver) Leading(l bool, _ int64)        { o.leading.Store(l) }
+func (o *leadingObserver) Corrupt(string, bool)           { o.corrupts.Add(1) }
+func (o *leadingObserver) Written(string, time.Time, int) {}
+
+// TestRefresher_Leading_falseAtCancel (issue 11 item 2): Leading() and the
+// observer turn false the moment leadership ends, while a check still runs.
+func TestRefresher_Leading_falseAtCancel(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	block := make(chan struct{})
+	p := &ignoringCtxProvider{release: block}
+	obs := &leadingObserver{}
+	cfg := baseConfig(s, cancelElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	cfg.Observer = obs
+	r, _ := New(cfg)
+	stop := start(t, r)
+	release := sync.OnceFunc(func() { close(block) })
+	t.Cleanup(release) // runs before stop
+	waitFor(t, "the upstream call", 5*time.Second, p.called.Load)
+	if _, ok := r.Leading(); !ok || !obs.leading.Load() {
+		t.Fatal("not leading while fetching")
+	}
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	waitFor(t, "Leading() false while the check drains", 5*time.Second, func() bool {
+		_, ok := r.Leading()
+		return !ok && !obs.leading.Load()
+	})
+	select {
+	case <-stopped:
+		t.Fatal("the check did not run on after the step-down")
+	default:
+	}
+	release()
+	<-stopped
+}
+
+// TestRefresher_fetchNotCancelledByStepDown (item 3): a request sent to the
+// upstream finishes after the step-down and its token reaches Redis.
+func TestRefresher_fetchNotCancelledByStepDown(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	block := make(chan struct{})
+	p := &fakeProvider{name: "up", lifetime: time.Hour, block: block}
+	r, _ := New(baseConfig(s, cancelElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+	stop := start(t, r)
+	waitFor(t, "the upstream call", 5*time.Second, func() bool { return p.Calls() == 1 })
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	waitFor(t, "the step-down", 5*time.Second, func() bool { _, ok := r.Leading(); return !ok })
+	close(block) // the upstream answers after the step-down
+	<-stopped
+	if got := token(t, rdb, s, "app"); got != "up-tok-1" {
+		t.Fatalf("token = %q: the answered fetch was dropped by the step-down", got)
+	}
+}
+
+// TestRefresher_failedWrite_keptAndRetried (item 3): a failed write of a
+// fetched token is retried with the same ticket; the app is never fetched
+// twice for one stored token.
+func TestRefresher_failedWrite_keptAndRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fails   int
+		applied bool
+	}{
+		{"retried within the check", writeAttempts - 1, false},
+		{"kept for the next check", writeAttempts + 2, false},
+		{"applied but unanswered", 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, rdb, _ := miniStore(t)
+			cs := &countingStore{Store: s, writeFails: tc.fails, applied: tc.applied}
+			p := &fakeProvider{name: "up", lifetime: time.Hour}
+			obs := &countingObserver{}
+			cfg := baseConfig(cs, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+			cfg.Observer = obs
+			r, _ := New(cfg)
+			start(t, r)
+			waitFor(t, "the token stored", 10*time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+			waitFor(t, "the write recorded", 5*time.Second, func() bool { return obs.written.Load() == 1 })
+			time.Sleep(300 * time.Millisecond) // more than one poll: nothing fetches again
+			if n := p.Calls(); n != 1 || token(t, rdb, s, "app") != "up-tok-1" {
+				t.Fatalf("%d upstream calls, token %q: want 1 call, its token stored", n, token(t, rdb, s, "app"))
+			}
+			if obs.rejected.Load() != 0 {
+				t.Fatal("the retried write was counted as rejected")
+			}
+		})
+	}
+}
+
+// offsetClock is the real clock shifted by off: a local clock that is off.
+type offsetClock struct {
+	clock.RealClock
+	off time.Duration
+}
+
+func (c offsetClock) Now() time.Time                  { return time.Now().Add(c.off) }
+func (c offsetClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// TestRefresher_budgetExhausted_localClockAhead (item 4): the budget runs
+// out at 23:58 on Redis's clock (UTC+8) while the local clock is 7 minutes
+// ahead: the retry is minutes away, not a day.
+func TestRefresher_budgetExhausted_localClockAhead(t *testing.T) {
+	s, rdb, mr := miniStore(t)
+	redisNow := time.Date(2026, 11, 25, 15, 58, 0, 0, time.UTC) // 23:58 UTC+8
+	mr.SetTime(redisNow)
+	day := (redisNow.Unix() + int64(store.BudgetDayOffset/time.Second)) / 86400
+	rdb.HSet(context.Background(), s.Keys().Budget("app"), "day", day, "used", 1)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	cfg.DailyBudget = 1
+	clk := offsetClock{off: 7 * time.Minute}
+	cfg.Clock = clk
+	r, _ := New(cfg)
+	start(t, r)
+	waitFor(t, "the budget refusal", 5*time.Second, func() bool { return r.States()[0].LastErrorClass == "quota" })
+	wait := r.States()[0].NextRefresh.Sub(clk.Now())
+	if wait < time.Minute || wait > 3*time.Minute {
+		t.Fatalf("retry in %s, want about 3m (2m to the quota day on Redis's clock, plus 1m)", wait)
+	}
+	if p.Calls() != 0 {
+		t.Fatal("fetched beyond the budget")
+	}
+}
+
+func TestQuotaRetryAt(t *testing.T) {
+	cst := func(h, m int) time.Time { // h:m on 2026-11-25 in UTC+8
+		return time.Date(2026, 11, 25, h, m, 0, 0, time.UTC).Add(-store.BudgetDayOffset)
+	}
+	for _, tc := range []struct {
+		name         string
+		local, redis time.Time
+		want         time.Duration
+	}{
+		{"clocks agree", cst(23, 58), cst(23, 58), 3 * time.Minute},
+		{"local 7m ahead, across midnight", cst(23, 58).Add(7 * time.Minute), cst(23, 58), 3 * time.Minute},
+		{"local 7m behind", cst(23, 58).Add(-7 * time.Minute), cst(23, 58), 3 * time.Minute},
+		{"redis just past midnight, local behind", cst(23, 55), cst(24, 0), 24*time.Hour + time.Minute},
+		{"redis a second before midnight", cst(24, 5), cst(23, 59).Add(59 * time.Second), time.Minute + time.Second},
+		{"unknown redis time: local", cst(23, 58), time.Time{}, 3 * time.Minute},
+	} {
+		if got := quotaRetryAt(tc.local, tc.redis).Sub(tc.local); got != tc.want {
+			t.Errorf("%s: retry in %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestRefresher_reportsInCooldown_coalesced (item 12): 500 report events
+// during the cooldown cost O(1) store calls, not one check each.
+func TestRefresher_reportsInCooldown_coalesced(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	cs := &countingStore{Store: s}
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	obs := &countingObserver{}
+	cfg := baseConfig(cs, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	cfg.Cooldown, cfg.Observer = time.Hour, obs
+	r, _ := New(cfg)
+	start(t, r)
+	waitFor(t, "first token", 5*time.Second, func() bool { return obs.written.Load() == 1 })
+	tok := token(t, rdb, s, "app")
+	before := cs.records.Load() + cs.report.Load()
+	for range 500 {
+		if err := s.Report(context.Background(), "app", tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the cooldown decision", 5*time.Second, func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return obs.reports["cooldown"] > 0
+	})
+	time.Sleep(500 * time.Millisecond) // events delivered, two polls
+	if n := cs.records.Load() + cs.report.Load() - before; n > 8 {
+		t.Fatalf("500 reports in the cooldown cost %d record/report reads, want O(1)", n)
+	}
+	if p.Calls() != 1 {
+		t.Fatal("fetched in the cooldown")
+	}
+}
+
+// TestRefresher_idleApps_sweepCostsFewCalls (item 11): idle apps are not
+// re-read, re-jittered or re-published on every poll.
+func TestRefresher_idleApps_sweepCostsFewCalls(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	cs := &countingStore{Store: s}
+	obs := &countingObserver{}
+	var apps []App
+	for i := range 200 {
+		apps = append(apps, App{ID: fmt.Sprintf("app%d", i), Provider: &fakeProvider{name: "up", lifetime: time.Hour}})
+	}
+	cfg := baseConfig(cs, fixedElector{fixedTerm(t, s, rdb, "L")}, apps...)
+	cfg.Observer, cfg.ReportPoll = obs, 50*time.Millisecond
+	r, _ := New(cfg)
+	start(t, r)
+	waitFor(t, "every token", 10*time.Second, func() bool { return obs.written.Load() == 200 })
+	time.Sleep(100 * time.Millisecond)
+	rec0, st0, cnt0 := cs.records.Load(), cs.status.Load(), cs.counts.Load()
+	time.Sleep(time.Second)
+	polls := cs.counts.Load() - cnt0
+	if polls < 2 {
+		t.Fatalf("only %d sweeps in a second", polls)
+	}
+	if n := cs.records.Load() - rec0; n > polls+2 {
+		t.Fatalf("%d record reads in %d sweeps of 200 idle apps, want about one audit per sweep", n, polls)
+	}
+	if n := cs.status.Load() - st0; n != 0 {
+		t.Fatalf("%d status writes while idle, want 0", n)
+	}
+	// A lost key is still noticed.
+	rdb.Del(context.Background(), s.Keys().Token("app7"))
+	waitFor(t, "the lost key fetched again", 5*time.Second, func() bool { return token(t, rdb, s, "app7") != "" })
+}
+
+// TestRefresher_corruptKey (issue 11 items 6/8): a corrupt key costs no
+// upstream call, is reported once, and leaves other apps alone; a broken
+// reports key does not stop refreshes; a repaired key is logged once.
+func TestRefresher_corruptKey(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	corrupt := &store.CorruptError{Key: s.Keys().Meta("bad"), Field: "ticket", Detail: "not an integer"}
+	cs := &countingStore{Store: s, corrupt: map[string]error{"bad": corrupt}, reportsCorrupt: true}
+	bad, good := &fakeProvider{name: "bad", lifetime: time.Hour}, &fakeProvider{name: "good", lifetime: time.Hour}
+	logs := &logRecorder{}
+	obs := &leadingObserver{}
+	cfg := baseConfig(cs, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "bad", Provider: bad}, App{ID: "good", Provider: good})
+	cfg.ConfigRetry, cfg.Logger, cfg.Observer = 30*time.Millisecond, slog.New(logs), obs
+	r, _ := New(cfg)
+	start(t, r)
+	waitFor(t, "the good app's token", 5*time.Second, func() bool { return token(t, rdb, s, "good") != "" })
+	waitFor(t, "several checks of the bad app", 5*time.Second, func() bool { return cs.records.Load() > 8 })
+	if bad.Calls() != 0 {
+		t.Fatalf("%d upstream calls because of a corrupt key", bad.Calls())
+	}
+	if n := logs.count("corrupt key in Redis"); n != 1 || obs.corrupts.Load() != 1 {
+		t.Fatalf("corrupt key logged %d times, observed %d times, want once", n, obs.corrupts.Load())
+	}
+	if st := r.States()[0]; st.LastErrorClass != "corrupt" || !strings.Contains(st.LastError, "ticket") {
+		t.Fatalf("state %+v", st)
+	}
+	if n := logs.count("pending reports unreadable"); n != 1 {
+		t.Fatalf("broken reports key logged %d times, want once", n)
+	}
+	// Repaired: logged once more (a change), then refreshed normally.
+	cs.mu.Lock()
+	cs.corrupt["bad"] = &store.CorruptError{Key: s.Keys().Meta("bad"), Field: "ticket", Detail: "not an integer", Repaired: true}
+	cs.mu.Unlock()
+	waitFor(t, "the repaired message", 5*time.Second, func() bool { return logs.count("repaired by the store") == 1 })
+	cs.mu.Lock()
+	delete(cs.corrupt, "bad")
+	cs.mu.Unlock()
+	waitFor(t, "the bad app's token after the repair", 5*time.Second, func() bool { return token(t, rdb, s, "bad") != "" })
+	if n := logs.count("repaired by the store"); n != 1 {
+		t.Fatalf("repair logged %d times", n)
+	}
+}
+
+// TestLogLimiter_repeats (item 14): the first line, then at most one a
+// minute with the count of repeats, and one when it recovers.
+func TestLogLimiter_repeats(t *testing.T) {
+	logs := &logRecorder{}
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	l := newLogLimiter(slog.New(logs), clk)
+	for range 100 {
+		l.warn(slog.LevelWarn, "k", "refresher: read pending reports")
+		clk.Step(100 * time.Millisecond) // 10 s in all
+	}
+	if n := logs.count("read pending reports"); n != 1 {
+		t.Fatalf("%d lines in 10s, want 1", n)
+	}
+	clk.Step(time.Minute)
+	l.warn(slog.LevelWarn, "k", "refresher: read pending reports")
+	if n := logs.count("repeated=99"); n != 1 {
+		t.Fatalf("the minute's line does not count 99 repeats: %q", logs.msgs)
+	}
+	l.ok("k", "refresher: recovered")
+	l.ok("k", "refresher: recovered")
+	if n := logs.count("recovered"); n != 1 || l.active("k") {
+		t.Fatalf("%d recovery lines, want 1", n)
+	}
+}
+
+// TestRefresher_reportHeldByCooldown_servedAtItsEnd: a report coalesced
+// during the cooldown is served when the cooldown ends, not at the next
+// poll; a report whose passive fetch failed is served by the retry.
+func TestRefresher_reportHeldByCooldown_servedAtItsEnd(t *testing.T) {
+	s, rdb, _ := miniStore(t)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	obs := &countingObserver{}
+	cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	cfg.Cooldown, cfg.ReportPoll, cfg.Observer = 300*time.Millisecond, time.Hour, obs
+	r, _ := New(cfg)
+	start(t, r)
+	waitFor(t, "first token", 5*time.Second, func() bool { return obs.written.Load() == 1 })
+	p.set(&UpstreamError{Code: -1, Message: "busy", Class: ClassRetry}, nil)
+	if err := s.Report(context.Background(), "app", token(t, rdb, s, "app")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the passive fetch after the cooldown", 5*time.Second, func() bool { return p.Calls() >= 2 })
+	p.set(nil, nil)
+	waitFor(t, "the retry serving the report", 5*time.Second, func() bool { return obs.written.Load() == 2 })
+}
+
+// TestRefresher_sweepWithoutExistsPermission: under an ACL without EXISTS
+// the sweep falls back to re-checking apps, so a lost key is still found.
+func TestRefresher_sweepWithoutExistsPermission(t *testing.T) {
+	srv := redisserver.Start(t)
+	admin := srv.Client()
+	ctx := context.Background()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "noexists", "on", ">pw", "~*", "&*", "+@all", "-exists").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: "noexists", Password: "pw"})
+	t.Cleanup(func() { rdb.Close() })
+	s := newStore(t, rdb)
+	p := &fakeProvider{name: "up", lifetime: time.Hour}
+	r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+	start(t, r)
+	waitFor(t, "first token", 5*time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	time.Sleep(300 * time.Millisecond) // a sweep or two: the key's deadline is known
+	admin.Del(ctx, s.Keys().Token("app"))
+	waitFor(t, "the lost key fetched again", 5*time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+}

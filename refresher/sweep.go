@@ -1,0 +1,114 @@
+package refresher
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// existsBatch is the most token keys one EXISTS of the sweep names.
+const existsBatch = 1000
+
+// auditPeriod is how long one round of audits takes: each poll re-reads
+// the records of len(apps)*ReportPoll/auditPeriod apps (at least one), so
+// that a write Redis lost in a failover while the lease survived is found
+// (and written again) without waiting for the app's due time.
+const auditPeriod = 2 * time.Hour
+
+// pollReports reads the pending reports (one command) and handles each
+// like a report event.
+func (l *leaderRun) pollReports(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, l.r.cfg.FetchTimeout)
+	defer cancel()
+	// TODO(issue 11 item 9): switch to Store.PendingReportsFor(ctx, apps)
+	// (HMGET of the known apps, cost independent of ghost fields) and call
+	// Store.PruneReports(ctx, known) once merged.
+	reports, err := l.r.cfg.Store.PendingReports(rctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			l.r.logs.warn(slog.LevelWarn, "pending-reports", "refresher: read pending reports", "err", err)
+		}
+		return
+	}
+	l.r.logs.ok("pending-reports", "refresher: pending reports readable again")
+	for app := range reports {
+		// Reports of apps this replica does not know are left alone: in a
+		// rolling config change the next leader may know them.
+		l.reported(app)
+	}
+}
+
+// sweep notices token keys lost to eviction, a DEL or a failover within
+// ReportPoll: one EXISTS per batch of apps whose key should live; only a
+// batch with a shortfall has its apps re-checked. It also audits a few
+// apps' records. A Store without TokenKeyCounter re-checks every app.
+func (l *leaderRun) sweep(ctx context.Context) {
+	counter, ok := l.r.cfg.Store.(TokenKeyCounter)
+	if !ok {
+		for _, a := range l.r.cfg.Apps {
+			l.wake(a.ID)
+		}
+		return
+	}
+	// Keys that may expire before the next poll are left out: those apps
+	// are due (or failing) and checked anyway.
+	safe := l.r.cfg.Clock.Now().Add(2 * l.r.cfg.ReportPoll)
+	batch := make([]string, 0, min(existsBatch, len(l.r.cfg.Apps)))
+	for _, a := range l.r.cfg.Apps {
+		if l.inflight[a.ID] || !l.r.keyDeadline(a.ID).After(safe) {
+			continue
+		}
+		if batch = append(batch, a.ID); len(batch) == existsBatch {
+			if !l.countKeys(ctx, counter, batch) {
+				return
+			}
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 && !l.countKeys(ctx, counter, batch) {
+		return
+	}
+	l.audit()
+}
+
+// countKeys checks that every app of batch has its token key; on a
+// shortfall each is re-checked. It returns false when Redis failed.
+func (l *leaderRun) countKeys(ctx context.Context, counter TokenKeyCounter, batch []string) bool {
+	rctx, cancel := context.WithTimeout(ctx, l.r.cfg.FetchTimeout)
+	defer cancel()
+	n, err := counter.CountTokenKeys(rctx, batch)
+	if redis.HasErrorPrefix(err, "NOPERM") {
+		// An ACL without EXISTS: re-check the batch's apps one by one.
+		l.r.logs.warn(slog.LevelWarn, "count-keys-noperm", "refresher: EXISTS not allowed by the Redis ACL; sweeping app by app (add +exists)", "err", err)
+		for _, app := range batch {
+			l.wake(app)
+		}
+		return true
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			l.r.logs.warn(slog.LevelWarn, "count-keys", "refresher: count token keys", "err", err)
+		}
+		return false
+	}
+	l.r.logs.ok("count-keys", "refresher: token keys countable again")
+	if n < len(batch) {
+		for _, app := range batch {
+			l.wake(app)
+		}
+	}
+	return true
+}
+
+// audit wakes the next few apps in turn (see auditPeriod).
+func (l *leaderRun) audit() {
+	apps := l.r.cfg.Apps
+	k := int((int64(len(apps))*int64(l.r.cfg.ReportPoll) + int64(auditPeriod) - 1) / int64(auditPeriod))
+	for range min(max(k, 1), len(apps)) {
+		l.auditNext %= len(apps)
+		l.wake(apps[l.auditNext].ID)
+		l.auditNext++
+	}
+}
