@@ -40,6 +40,13 @@ func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts
 	defer cancel()
 	now := r.cfg.Clock.Now()
 	rec, err := r.cfg.Store.Record(ctx, app.ID)
+	if errors.Is(err, store.ErrCorrupt) {
+		// Garbage in the record: rebuild it from a live token key with no
+		// upstream call; with no live token, fetch as when none exists (the
+		// write replaces the record and cannot fail on the garbage).
+		r.reportCorrupt(app.ID, err)
+		rec, err = r.cfg.Store.RepairRecord(ctx, app.ID, term.Value)
+	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return r.failed(ctx, app, err, attempts, now, rec.Now, false)
 	}

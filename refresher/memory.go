@@ -135,7 +135,7 @@ func (r *Refresher) reportCorrupt(app string, err error) (repaired bool) {
 	if same {
 		return repaired
 	}
-	level, what := slog.LevelError, "refresher: corrupt key in Redis, not fetching because of it; retrying slowly"
+	level, what := slog.LevelError, "refresher: corrupt key in Redis; no upstream call is made because of it"
 	if repaired {
 		level, what = slog.LevelWarn, "refresher: corrupt key in Redis was repaired by the store"
 	}

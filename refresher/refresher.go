@@ -46,7 +46,9 @@ type Store interface {
 	Record(ctx context.Context, app string) (store.Record, error)
 	TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (store.Ticket, error)
 	WriteToken(ctx context.Context, w store.Write) (int64, error)
-	PendingReports(ctx context.Context) (map[string]string, error)
+	PendingReportsFor(ctx context.Context, apps []string) (map[string]string, error)
+	PruneReports(ctx context.Context, known []string) (int, error)
+	RepairRecord(ctx context.Context, app, leaseValue string) (store.Record, error)
 	PendingReport(ctx context.Context, app string) (string, error)
 	ClearReport(ctx context.Context, app, token string) (bool, error)
 	SetStatus(ctx context.Context, app string, st store.Status) error
@@ -195,6 +197,7 @@ func (c *Config) validate() error {
 type Refresher struct {
 	cfg  Config
 	apps map[string]App
+	ids  []string // the configured app ids, in config order
 
 	logs *logLimiter
 
@@ -240,6 +243,7 @@ func New(cfg Config) (*Refresher, error) {
 	}
 	for _, a := range cfg.Apps {
 		r.apps[a.ID] = a
+		r.ids = append(r.ids, a.ID)
 		r.states[a.ID] = AppState{ID: a.ID, Kind: a.Kind}
 	}
 	return r, nil

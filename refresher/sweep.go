@@ -17,15 +17,13 @@ const existsBatch = 1000
 // (and written again) without waiting for the app's due time.
 const auditPeriod = 2 * time.Hour
 
-// pollReports reads the pending reports (one command) and handles each
-// like a report event.
+// pollReports reads the pending reports of the configured apps (one HMGET
+// per 1000 apps: ghost fields of unknown ids cost nothing) and handles each
+// like a report event; then it removes a bounded step of ghost fields.
 func (l *leaderRun) pollReports(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, l.r.cfg.FetchTimeout)
 	defer cancel()
-	// TODO(issue 11 item 9): switch to Store.PendingReportsFor(ctx, apps)
-	// (HMGET of the known apps, cost independent of ghost fields) and call
-	// Store.PruneReports(ctx, known) once merged.
-	reports, err := l.r.cfg.Store.PendingReports(rctx)
+	reports, err := l.r.cfg.Store.PendingReportsFor(rctx, l.r.ids)
 	if err != nil {
 		if ctx.Err() == nil {
 			l.r.logs.warn(slog.LevelWarn, "pending-reports", "refresher: read pending reports", "err", err)
@@ -34,9 +32,16 @@ func (l *leaderRun) pollReports(ctx context.Context) {
 	}
 	l.r.logs.ok("pending-reports", "refresher: pending reports readable again")
 	for app := range reports {
-		// Reports of apps this replica does not know are left alone: in a
-		// rolling config change the next leader may know them.
 		l.reported(app)
+	}
+	// Reports of ids no replica serves (ghosts, which anyone with the
+	// reader ACL can add) are removed, one HSCAN step per poll. During a
+	// rolling config change a report for an app only the next config knows
+	// may go too: its reporter reports again.
+	if n, err := l.r.cfg.Store.PruneReports(rctx, l.r.ids); err != nil && ctx.Err() == nil {
+		l.r.logs.warn(slog.LevelWarn, "prune-reports", "refresher: remove reports of unknown apps", "err", err)
+	} else if n > 0 {
+		l.r.cfg.Logger.Info("refresher: removed reports of unknown apps", "removed", n)
 	}
 }
 
