@@ -26,8 +26,8 @@ func (c *Config) durationRules() []durationRule {
 		{"election.renew_interval", &c.Election.RenewInterval, 5 * time.Second, 10 * ms, 10 * time.Minute},
 		{"election.renew_deadline", &c.Election.RenewDeadline, 10 * time.Second, 10 * ms, 10 * time.Minute},
 		{"election.retry_interval", &c.Election.RetryInterval, 2 * time.Second, 10 * ms, 10 * time.Minute},
-		{"refresh.before_expiry", &c.Refresh.BeforeExpiry, 10 * time.Minute, time.Second, time.Hour},
-		{"refresh.safety_margin", &c.Refresh.SafetyMargin, time.Minute, time.Second, 30 * time.Minute},
+		{"refresh.before_expiry", &c.Refresh.BeforeExpiry, 10 * time.Minute, 10 * ms, time.Hour},
+		{"refresh.safety_margin", &c.Refresh.SafetyMargin, time.Minute, 10 * ms, 30 * time.Minute},
 		{"refresh.cooldown", &c.Refresh.Cooldown, 30 * time.Second, 100 * ms, time.Hour},
 		{"refresh.min_expires_in", &c.Refresh.MinExpiresIn, 60 * time.Second, time.Second, 24 * time.Hour},
 	}
