@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/store"
 )
 
@@ -27,7 +28,9 @@ type Config struct {
 	Apps      []AppConfig    `yaml:"apps"`
 }
 
-// RedisConfig selects standalone (url), Sentinel or Cluster.
+// RedisConfig selects standalone (url), Sentinel or Cluster. Defaults
+// named in this file's comments come from the libraries' exported
+// defaults (bounds.go, setDefaults); they are repeated here for readers.
 type RedisConfig struct {
 	URL         string          `yaml:"url"`
 	Prefix      string          `yaml:"prefix"`       // default tokend
@@ -121,7 +124,9 @@ func fieldErr(field, format string, args ...any) error {
 
 // parseConfig decodes YAML strictly (unknown fields, duplicate keys and a
 // second document are errors), applies defaults to omitted keys and
-// validates. Secrets are resolved through getenv and readFile.
+// validates: tokend's own rules (validate), then the libraries' through
+// the constructors a start uses (checkParts). Secrets are resolved
+// through getenv and readFile. `tokend check` and a start both call it.
 func parseConfig(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, []string, error) {
 	root, err := decodeOneDocument(data)
 	if err != nil {
@@ -139,6 +144,9 @@ func parseConfig(data []byte, getenv func(string) string, readFile func(string) 
 	cfg.setDefaults(presentKeys(root))
 	warnings, err := cfg.validate(getenv, readFile)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkParts(&cfg, getenv); err != nil {
 		return nil, nil, err
 	}
 	return &cfg, warnings, nil
@@ -187,7 +195,7 @@ func (c *Config) setDefaults(present map[string]bool) {
 		}
 	}
 	if !present["refresh.daily_budget"] && c.Refresh.DailyBudget == 0 {
-		c.Refresh.DailyBudget = defaultDailyBudget
+		c.Refresh.DailyBudget = refresher.DefaultDailyBudget
 	}
 	if !present["log.format"] && c.Log.Format == "" {
 		c.Log.Format = "text"
