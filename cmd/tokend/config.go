@@ -128,6 +128,18 @@ func fieldErr(field, format string, args ...any) error {
 // the constructors a start uses (checkParts). Secrets are resolved
 // through getenv and readFile. `tokend check` and a start both call it.
 func parseConfig(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, []string, error) {
+	cfg, warnings, err := decodeConfig(data, getenv, readFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkParts(cfg, getenv); err != nil {
+		return nil, nil, err
+	}
+	return cfg, warnings, nil
+}
+
+// decodeConfig is parseConfig without the libraries' rules.
+func decodeConfig(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, []string, error) {
 	root, err := decodeOneDocument(data)
 	if err != nil {
 		return nil, nil, err
@@ -144,9 +156,6 @@ func parseConfig(data []byte, getenv func(string) string, readFile func(string) 
 	cfg.setDefaults(presentKeys(root))
 	warnings, err := cfg.validate(getenv, readFile)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := checkParts(&cfg, getenv); err != nil {
 		return nil, nil, err
 	}
 	return &cfg, warnings, nil
