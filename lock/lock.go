@@ -98,7 +98,7 @@ type Config struct {
 	// steps down. Default DefaultRenewDeadline (10s). Must be < LeaseTTL.
 	RenewDeadline time.Duration
 	// RetryInterval is how often a standby tries to obtain, jittered by
-	// +-20%. Default DefaultRetryInterval (2s). Must be <= LeaseTTL.
+	// +-20%. Default DefaultRetryInterval (2s).
 	RetryInterval time.Duration
 	// OpTimeout bounds each Redis call: it is the call's context timeout,
 	// and the elector waits at most this long on its clock for an answer
@@ -175,8 +175,6 @@ func (c *Config) validate() error {
 		return fieldErr("RenewDeadline", "must be less than LeaseTTL (%s)", c.LeaseTTL)
 	case c.RenewInterval >= c.RenewDeadline:
 		return fieldErr("RenewInterval", "must be less than RenewDeadline (%s)", c.RenewDeadline)
-	case c.RetryInterval > c.LeaseTTL:
-		return fieldErr("RetryInterval", "must be at most LeaseTTL (%s)", c.LeaseTTL)
 	case c.ClientTimeout < 0:
 		return fieldErr("ClientTimeout", "must not be negative")
 	case c.ClientTimeout > 0 && c.ClientTimeout >= c.RenewDeadline:

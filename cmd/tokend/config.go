@@ -28,9 +28,7 @@ type Config struct {
 	Apps      []AppConfig    `yaml:"apps"`
 }
 
-// RedisConfig selects standalone (url), Sentinel or Cluster. Defaults
-// named in this file's comments come from the libraries' exported
-// defaults (bounds.go, setDefaults); they are repeated here for readers.
+// RedisConfig selects standalone (url), Sentinel or Cluster.
 type RedisConfig struct {
 	URL         string          `yaml:"url"`
 	Prefix      string          `yaml:"prefix"`       // default tokend
@@ -44,7 +42,8 @@ type RedisConfig struct {
 	// MinReplicasAck > 0 sends WAIT after each ticket and token write on
 	// the same connection. Default 0 (off).
 	MinReplicasAck int `yaml:"min_replicas_ack"`
-	// WaitTimeout bounds each WAIT; below timeout. Default 250ms.
+	// WaitTimeout bounds each WAIT; below timeout. Default
+	// store.DefaultWaitTimeout (250ms).
 	WaitTimeout time.Duration `yaml:"wait_timeout"`
 }
 
@@ -69,19 +68,19 @@ type HTTPConfig struct {
 
 // ElectionConfig are the lease timings.
 type ElectionConfig struct {
-	LeaseTTL      time.Duration `yaml:"lease_ttl"`      // default 15s
-	RenewInterval time.Duration `yaml:"renew_interval"` // default 5s
-	RenewDeadline time.Duration `yaml:"renew_deadline"` // default 10s
-	RetryInterval time.Duration `yaml:"retry_interval"` // default 2s
+	LeaseTTL      time.Duration `yaml:"lease_ttl"`      // default lock.DefaultLeaseTTL (15s)
+	RenewInterval time.Duration `yaml:"renew_interval"` // default lock.DefaultRenewInterval (5s)
+	RenewDeadline time.Duration `yaml:"renew_deadline"` // default lock.DefaultRenewDeadline (10s)
+	RetryInterval time.Duration `yaml:"retry_interval"` // default lock.DefaultRetryInterval (2s)
 }
 
 // RefreshConfig are the refresh rules.
 type RefreshConfig struct {
-	BeforeExpiry time.Duration `yaml:"before_expiry"`  // default 10m
-	SafetyMargin time.Duration `yaml:"safety_margin"`  // default 1m
-	Cooldown     time.Duration `yaml:"cooldown"`       // default 30s
-	DailyBudget  int           `yaml:"daily_budget"`   // default 1000
-	MinExpiresIn time.Duration `yaml:"min_expires_in"` // default 60s
+	BeforeExpiry time.Duration `yaml:"before_expiry"`  // default refresher.DefaultBeforeExpiry (10m)
+	SafetyMargin time.Duration `yaml:"safety_margin"`  // default refresher.DefaultSafetyMargin (1m)
+	Cooldown     time.Duration `yaml:"cooldown"`       // default refresher.DefaultCooldown (30s)
+	DailyBudget  int           `yaml:"daily_budget"`   // default refresher.DefaultDailyBudget (1000)
+	MinExpiresIn time.Duration `yaml:"min_expires_in"` // default wechat.DefaultMinExpiresIn (60s)
 }
 
 // LogConfig configures logging.

@@ -20,8 +20,6 @@ var libraryRejects = []struct {
 		"election.renew_deadline", "must be less than lease_ttl (10s)"},
 	{"interval >= deadline", goodConfig + "election: {renew_interval: 10s}\n",
 		"election.renew_interval", "must be less than renew_deadline (10s)"},
-	{"retry > ttl", goodConfig + "election: {retry_interval: 16s}\n",
-		"election.retry_interval", "must be at most lease_ttl (15s)"},
 	{"timeout >= deadline", repl("  url:", "  timeout: 12s\n  url:"),
 		"redis.timeout", "must be less than election.renew_deadline (10s)"},
 	{"timeout >= ttl - deadline", repl("  url:", "  timeout: 5s\n  url:"),

@@ -34,6 +34,11 @@ func (c *Config) validate(getenv func(string) string, readFile func(string) ([]b
 			return nil, err
 		}
 	}
+	if e := c.Election; e.RetryInterval > e.LeaseTTL {
+		// Policy, not a lock invariant: a standby tries at least once per
+		// lease, so a takeover waits about one lease at most.
+		return nil, fieldErr("election.retry_interval", "must be at most lease_ttl (%s)", e.LeaseTTL)
+	}
 	if c.Refresh.DailyBudget == 0 {
 		return nil, fieldErr("refresh.daily_budget", "0 is not allowed; omit the key for the default (%d), or set %d for no budget",
 			refresher.DefaultDailyBudget, refresher.NoDailyBudget)
