@@ -241,7 +241,8 @@ type Elector struct {
 	leading bool
 }
 
-// New validates cfg (a copy is kept) and returns an Elector.
+// New validates cfg (a copy is kept) and returns an Elector. It does no
+// I/O: the first Redis call is Run's.
 func New(cfg Config) (*Elector, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {

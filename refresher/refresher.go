@@ -277,7 +277,8 @@ type plan struct {
 	due             time.Time
 }
 
-// New validates cfg (copying it) and returns a Refresher.
+// New validates cfg (copying it) and returns a Refresher. It does no I/O
+// and starts no goroutine.
 func New(cfg Config) (*Refresher, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
