@@ -31,7 +31,6 @@ package lock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -53,6 +52,17 @@ type Client interface {
 	Subscribe(ctx context.Context, channels ...string) *redis.PubSub
 }
 
+// Defaults of Config's lease timings.
+const (
+	DefaultLeaseTTL      = 15 * time.Second
+	DefaultRenewInterval = 5 * time.Second
+	DefaultRenewDeadline = 10 * time.Second
+	DefaultRetryInterval = 2 * time.Second
+	// DefaultOpTimeout caps the derived OpTimeout when ClientTimeout is
+	// not set.
+	DefaultOpTimeout = 2 * time.Second
+)
+
 // Config configures an Elector.
 type Config struct {
 	// Client is the Redis client. Required. The step-down does not depend
@@ -63,8 +73,8 @@ type Config struct {
 	Client Client
 	// ClientTimeout, when set, is the client's own socket timeout
 	// (go-redis ReadTimeout/WriteTimeout, tokend's redis.timeout). New
-	// rejects one that is not below MaxClientTimeout(LeaseTTL,
-	// RenewDeadline). Default 0: not checked.
+	// rejects one that is not below RenewDeadline and
+	// MaxClientTimeout(LeaseTTL, RenewDeadline). Default 0: not checked.
 	ClientTimeout time.Duration
 	// Key is the lease key. Required.
 	Key string
@@ -78,26 +88,43 @@ type Config struct {
 	Channel string
 	// ID names this replica (stored as the lease's metadata). Required.
 	ID string
-	// LeaseTTL is the lease's lifetime in Redis. Default 15s.
+	// LeaseTTL is the lease's lifetime in Redis. Default DefaultLeaseTTL
+	// (15s).
 	LeaseTTL time.Duration
-	// RenewInterval is how often the leader renews. Default 5s.
+	// RenewInterval is how often the leader renews. Default
+	// DefaultRenewInterval (5s). Must be < RenewDeadline.
 	RenewInterval time.Duration
 	// RenewDeadline: with no successful renewal for this long, the leader
-	// steps down. Default 10s. Must be < LeaseTTL and > RenewInterval.
+	// steps down. Default DefaultRenewDeadline (10s). Must be < LeaseTTL.
 	RenewDeadline time.Duration
 	// RetryInterval is how often a standby tries to obtain, jittered by
-	// +-20%. Default 2s.
+	// +-20%. Default DefaultRetryInterval (2s).
 	RetryInterval time.Duration
 	// OpTimeout bounds each Redis call: it is the call's context timeout,
 	// and the elector waits at most this long on its clock for an answer
 	// (a renewal is also cut short by the renew deadline). Default
-	// min(2s, RenewInterval/2, LeaseTTL-RenewDeadline); must not exceed
-	// LeaseTTL-RenewDeadline.
+	// min(ClientTimeout, or DefaultOpTimeout (2s) when that is 0,
+	// RenewInterval/2, LeaseTTL-RenewDeadline); must be < RenewDeadline and
+	// must not exceed LeaseTTL-RenewDeadline.
 	OpTimeout time.Duration
 	// Clock measures intervals and deadlines. Default: the real clock.
 	Clock clock.Clock
 	// Logger receives leadership changes. Default: slog.Default().
 	Logger *slog.Logger
+}
+
+// FieldError is a Config field New rejects. Msg names other fields by
+// their Go names (LeaseTTL), so that a caller can map them, with Field,
+// to its own configuration's names.
+type FieldError struct {
+	Field string // "RenewDeadline"
+	Msg   string // "must be less than LeaseTTL (15s)"
+}
+
+func (e *FieldError) Error() string { return "lock: " + e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
 func (c *Config) setDefaults() {
@@ -106,11 +133,15 @@ func (c *Config) setDefaults() {
 			*d = v
 		}
 	}
-	def(&c.LeaseTTL, 15*time.Second)
-	def(&c.RenewInterval, 5*time.Second)
-	def(&c.RenewDeadline, 10*time.Second)
-	def(&c.RetryInterval, 2*time.Second)
-	def(&c.OpTimeout, max(min(2*time.Second, c.RenewInterval/2, c.LeaseTTL-c.RenewDeadline), time.Nanosecond))
+	def(&c.LeaseTTL, DefaultLeaseTTL)
+	def(&c.RenewInterval, DefaultRenewInterval)
+	def(&c.RenewDeadline, DefaultRenewDeadline)
+	def(&c.RetryInterval, DefaultRetryInterval)
+	opCap := DefaultOpTimeout
+	if c.ClientTimeout > 0 {
+		opCap = c.ClientTimeout
+	}
+	def(&c.OpTimeout, max(min(opCap, c.RenewInterval/2, c.LeaseTTL-c.RenewDeadline), time.Nanosecond))
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
 	}
@@ -120,32 +151,43 @@ func (c *Config) setDefaults() {
 }
 
 func (c *Config) validate() error {
+	for _, f := range []struct{ name, v string }{{"Key", c.Key}, {"EpochKey", c.EpochKey}, {"ID", c.ID}} {
+		if f.v == "" {
+			return fieldErr(f.name, "required")
+		}
+	}
+	if c.Client == nil {
+		return fieldErr("Client", "required")
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"LeaseTTL", c.LeaseTTL}, {"RenewInterval", c.RenewInterval}, {"RenewDeadline", c.RenewDeadline},
+		{"RetryInterval", c.RetryInterval}, {"OpTimeout", c.OpTimeout},
+	} {
+		if f.d <= 0 {
+			return fieldErr(f.name, "must be positive")
+		}
+	}
 	switch {
-	case c.Client == nil:
-		return errors.New("lock: Client is required")
-	case c.Key == "":
-		return errors.New("lock: Key is required")
-	case c.EpochKey == "":
-		return errors.New("lock: EpochKey is required")
-	case c.ID == "":
-		return errors.New("lock: ID is required")
-	case c.LeaseTTL <= 0 || c.RenewInterval <= 0 || c.RenewDeadline <= 0 || c.RetryInterval <= 0 || c.OpTimeout <= 0:
-		return errors.New("lock: durations must be positive")
 	case c.RenewDeadline >= c.LeaseTTL:
-		return fmt.Errorf("lock: renew_deadline (%s) must be less than lease_ttl (%s)", c.RenewDeadline, c.LeaseTTL)
+		return fieldErr("RenewDeadline", "must be less than LeaseTTL (%s)", c.LeaseTTL)
 	case c.RenewInterval >= c.RenewDeadline:
-		return fmt.Errorf("lock: renew_interval (%s) must be less than renew_deadline (%s)", c.RenewInterval, c.RenewDeadline)
+		return fieldErr("RenewInterval", "must be less than RenewDeadline (%s)", c.RenewDeadline)
+	case c.ClientTimeout < 0:
+		return fieldErr("ClientTimeout", "must not be negative")
+	case c.ClientTimeout > 0 && c.ClientTimeout >= c.RenewDeadline:
+		return fieldErr("ClientTimeout", "must be less than RenewDeadline (%s)", c.RenewDeadline)
+	case c.ClientTimeout > 0 && c.ClientTimeout >= MaxClientTimeout(c.LeaseTTL, c.RenewDeadline):
+		return fieldErr("ClientTimeout", "must be less than LeaseTTL - RenewDeadline (%s): a renewal stuck for ClientTimeout would outlive the lease",
+			MaxClientTimeout(c.LeaseTTL, c.RenewDeadline))
 	case c.OpTimeout >= c.RenewDeadline:
-		return fmt.Errorf("lock: op_timeout (%s) must be less than renew_deadline (%s)", c.OpTimeout, c.RenewDeadline)
+		return fieldErr("OpTimeout", "must be less than RenewDeadline (%s)", c.RenewDeadline)
 	case c.OpTimeout > c.LeaseTTL-c.RenewDeadline:
 		// An obtain that takes OpTimeout must still leave the deadline
 		// before the lease's expiry.
-		return fmt.Errorf("lock: op_timeout (%s) must not exceed lease_ttl - renew_deadline (%s)", c.OpTimeout, c.LeaseTTL-c.RenewDeadline)
-	case c.ClientTimeout < 0:
-		return errors.New("lock: client timeout must not be negative")
-	case c.ClientTimeout > 0 && c.ClientTimeout >= MaxClientTimeout(c.LeaseTTL, c.RenewDeadline):
-		return fmt.Errorf("lock: redis client timeout (%s) must be less than lease_ttl - renew_deadline (%s)",
-			c.ClientTimeout, MaxClientTimeout(c.LeaseTTL, c.RenewDeadline))
+		return fieldErr("OpTimeout", "must not exceed LeaseTTL - RenewDeadline (%s)", c.LeaseTTL-c.RenewDeadline)
 	}
 	return nil
 }
@@ -199,7 +241,8 @@ type Elector struct {
 	leading bool
 }
 
-// New validates cfg (a copy is kept) and returns an Elector.
+// New validates cfg (a copy is kept) and returns an Elector. It does no
+// I/O: the first Redis call is Run's.
 func New(cfg Config) (*Elector, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {

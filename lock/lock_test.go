@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -64,13 +65,17 @@ func TestNew_validates(t *testing.T) {
 		{"no key", func(c *Config) { c.Key = "" }, "Key"},
 		{"no epoch key", func(c *Config) { c.EpochKey = "" }, "EpochKey"},
 		{"no id", func(c *Config) { c.ID = "" }, "ID"},
-		{"deadline equals ttl", func(c *Config) { c.LeaseTTL, c.RenewDeadline = 10*time.Second, 10*time.Second }, "renew_deadline"},
-		{"interval equals deadline", func(c *Config) { c.RenewInterval, c.RenewDeadline = 10*time.Second, 10*time.Second }, "renew_interval"},
+		{"deadline equals ttl", func(c *Config) { c.LeaseTTL, c.RenewDeadline = 10*time.Second, 10*time.Second }, "RenewDeadline"},
+		{"interval equals deadline", func(c *Config) { c.RenewInterval, c.RenewDeadline = 10*time.Second, 10*time.Second }, "RenewInterval"},
 		{"just below ok", func(c *Config) {
 			c.LeaseTTL, c.RenewDeadline, c.RenewInterval = 3*time.Second, 3*time.Second-1, 3*time.Second-2
 		}, ""},
-		{"negative retry", func(c *Config) { c.RetryInterval = -1 }, "positive"},
-		{"op timeout too long", func(c *Config) { c.OpTimeout = 11 * time.Second }, "op_timeout"},
+		{"negative retry", func(c *Config) { c.RetryInterval = -1 }, "RetryInterval"},
+		{"retry above ttl ok", func(c *Config) { c.RetryInterval = time.Minute }, ""},
+		{"client timeout equals deadline", func(c *Config) {
+			c.LeaseTTL, c.RenewDeadline, c.ClientTimeout = time.Minute, 10*time.Second, 10*time.Second
+		}, "ClientTimeout"},
+		{"op timeout too long", func(c *Config) { c.OpTimeout = 11 * time.Second }, "OpTimeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,8 +85,41 @@ func TestNew_validates(t *testing.T) {
 			if tt.want == "" && err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Fatalf("New: err = %v, want mention of %q", err, tt.want)
+			var fe *FieldError
+			if tt.want != "" && (!errors.As(err, &fe) || fe.Field != tt.want || !strings.HasPrefix(err.Error(), "lock: "+tt.want+": ")) {
+				t.Fatalf("New: err = %v, want a FieldError for %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestNew_opTimeoutDefault: a zero OpTimeout is derived from ClientTimeout
+// (or DefaultOpTimeout), RenewInterval/2 and LeaseTTL-RenewDeadline.
+func TestNew_opTimeoutDefault(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	s := time.Second
+	tests := []struct {
+		name                     string
+		client, ttl, ivl, dl, op time.Duration
+		want                     time.Duration
+	}{
+		{"defaults", 0, 0, 0, 0, 0, DefaultOpTimeout},
+		{"client timeout caps", 1 * s, 0, 0, 0, 0, 1 * s},
+		{"half the renew interval below the client timeout", 3 * s, 0, 0, 0, 0, 2500 * time.Millisecond},
+		{"half the renew interval", 0, 0, 2 * s, 0, 0, 1 * s},
+		{"lease ttl - renew deadline", 0, 3 * s, 1 * s, 2900 * time.Millisecond, 0, 100 * time.Millisecond},
+		{"explicit kept", 1 * s, 0, 0, 0, 300 * time.Millisecond, 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := New(Config{Client: rdb, Key: "k", EpochKey: "e", ID: "a", ClientTimeout: tt.client,
+				LeaseTTL: tt.ttl, RenewInterval: tt.ivl, RenewDeadline: tt.dl, OpTimeout: tt.op})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.cfg.OpTimeout != tt.want {
+				t.Fatalf("OpTimeout = %s, want %s", e.cfg.OpTimeout, tt.want)
 			}
 		})
 	}

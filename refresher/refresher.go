@@ -28,7 +28,6 @@ package refresher
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -84,20 +83,38 @@ type App struct {
 	Kind string
 }
 
+// Defaults of Config, and the daily budget's bounds.
+const (
+	DefaultBeforeExpiry = 10 * time.Minute
+	DefaultSafetyMargin = time.Minute
+	DefaultCooldown     = 30 * time.Second
+	DefaultDailyBudget  = 1000
+	// MaxDailyBudget is WeChat's daily quota of token calls per app, the
+	// quota every provider tokend has counts against: a budget above it
+	// would never bind.
+	MaxDailyBudget = 2000
+	// NoDailyBudget as Config.DailyBudget turns the budget off.
+	NoDailyBudget = -1
+)
+
 // Config configures a Refresher. Zero durations take the defaults named.
 type Config struct {
 	Store   Store
 	Elector Elector
-	Apps    []App
-	// BeforeExpiry: refresh this long before expiry. Default 10m.
+	// Apps are the apps to keep fresh: at least one, ids valid
+	// (store.ValidApp) and unique, each with a Provider.
+	Apps []App
+	// BeforeExpiry: refresh this long before expiry. Default
+	// DefaultBeforeExpiry (10m). Must be greater than SafetyMargin.
 	BeforeExpiry time.Duration
 	// SafetyMargin is taken off expires_at for the token key's TTL, capped
-	// at 10% of the lifetime. Default 1m.
+	// at 10% of the lifetime. Default DefaultSafetyMargin (1m).
 	SafetyMargin time.Duration
 	// Cooldown: a report does not cause a fetch until the current token is
-	// this old. Default 30s.
+	// this old. Default DefaultCooldown (30s).
 	Cooldown time.Duration
-	// DailyBudget caps fetches per app and day. Default 1000; -1 = no cap.
+	// DailyBudget caps fetches per app and day: 1 to MaxDailyBudget, or
+	// NoDailyBudget (-1) for no cap. Default DefaultDailyBudget (1000).
 	DailyBudget int
 	// Workers bounds concurrent fetches. Default 8.
 	Workers int
@@ -119,22 +136,36 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
+// FieldError is a Config field New rejects (Apps[1].ID for an app's).
+// Msg names other fields by their Go names (SafetyMargin), so that a
+// caller can map them, with Field, to its own configuration's names.
+type FieldError struct {
+	Field string // "BeforeExpiry"
+	Msg   string // "must be greater than SafetyMargin (1m0s): ..."
+}
+
+func (e *FieldError) Error() string { return "refresher: " + e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
 		}
 	}
-	def(&c.BeforeExpiry, 10*time.Minute)
-	def(&c.SafetyMargin, time.Minute)
-	def(&c.Cooldown, 30*time.Second)
+	def(&c.BeforeExpiry, DefaultBeforeExpiry)
+	def(&c.SafetyMargin, DefaultSafetyMargin)
+	def(&c.Cooldown, DefaultCooldown)
 	def(&c.FetchTimeout, 15*time.Second)
 	def(&c.RetryMin, time.Second)
 	def(&c.RetryMax, time.Minute)
 	def(&c.ConfigRetry, 5*time.Minute)
 	def(&c.ReportPoll, 30*time.Second)
 	if c.DailyBudget == 0 {
-		c.DailyBudget = 1000
+		c.DailyBudget = DefaultDailyBudget
 	}
 	if c.Workers == 0 {
 		c.Workers = 8
@@ -151,43 +182,61 @@ func (c *Config) setDefaults() {
 }
 
 func (c *Config) validate() error {
-	if c.Store == nil || c.Elector == nil {
-		return errors.New("refresher: Store and Elector are required")
+	switch {
+	case c.Store == nil:
+		return fieldErr("Store", "required")
+	case c.Elector == nil:
+		return fieldErr("Elector", "required")
 	}
-	if len(c.Apps) == 0 {
-		return errors.New("refresher: no apps")
+	if err := c.validateApps(); err != nil {
+		return err
 	}
-	seen := map[string]bool{}
-	for _, a := range c.Apps {
-		switch {
-		case !store.ValidApp(a.ID):
-			return fmt.Errorf("refresher: app id %q: must match [A-Za-z0-9_.-]{1,64}", a.ID)
-		case seen[a.ID]:
-			return fmt.Errorf("refresher: duplicate app id %q", a.ID)
-		case a.Provider == nil:
-			return fmt.Errorf("refresher: app %q has no provider", a.ID)
-		}
-		seen[a.ID] = true
-	}
-	for name, d := range map[string]time.Duration{
-		"before_expiry": c.BeforeExpiry, "safety_margin": c.SafetyMargin, "cooldown": c.Cooldown,
-		"fetch_timeout": c.FetchTimeout, "retry_min": c.RetryMin, "retry_max": c.RetryMax,
-		"config_retry": c.ConfigRetry, "report_poll": c.ReportPoll,
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"BeforeExpiry", c.BeforeExpiry}, {"SafetyMargin", c.SafetyMargin}, {"Cooldown", c.Cooldown},
+		{"FetchTimeout", c.FetchTimeout}, {"RetryMin", c.RetryMin}, {"RetryMax", c.RetryMax},
+		{"ConfigRetry", c.ConfigRetry}, {"ReportPoll", c.ReportPoll},
 	} {
-		if d < 0 {
-			return fmt.Errorf("refresher: %s must not be negative", name)
+		if d.d < 0 {
+			return fieldErr(d.name, "must not be negative")
 		}
 	}
-	if c.BeforeExpiry <= c.SafetyMargin {
+	switch {
+	case c.BeforeExpiry <= c.SafetyMargin:
 		// The key expires SafetyMargin before the token: refreshing later
 		// than that leaves readers without a token.
-		return errors.New("refresher: before_expiry must be greater than safety_margin")
+		return fieldErr("BeforeExpiry", "must be greater than SafetyMargin (%s): the key expires that much before the token", c.SafetyMargin)
+	case c.RetryMin > c.RetryMax:
+		return fieldErr("RetryMin", "must not exceed RetryMax (%s)", c.RetryMax)
+	case c.Workers < 0:
+		return fieldErr("Workers", "must not be negative")
+	case c.DailyBudget < NoDailyBudget || c.DailyBudget > MaxDailyBudget:
+		return fieldErr("DailyBudget", "must be from 1 to %d (WeChat's daily limit), or %d for no budget; omit it for %d, got %d",
+			MaxDailyBudget, NoDailyBudget, DefaultDailyBudget, c.DailyBudget)
 	}
-	if c.RetryMin > c.RetryMax {
-		return errors.New("refresher: retry_min must not exceed retry_max")
+	return nil
+}
+
+func (c *Config) validateApps() error {
+	if len(c.Apps) == 0 {
+		return fieldErr("Apps", "at least one app required")
 	}
-	if c.Workers < 0 || c.DailyBudget < -1 {
-		return errors.New("refresher: workers and daily_budget must not be negative")
+	seen := map[string]bool{}
+	for i, a := range c.Apps {
+		f := fmt.Sprintf("Apps[%d].", i)
+		switch {
+		case a.ID == "":
+			return fieldErr(f+"ID", "required")
+		case !store.ValidApp(a.ID):
+			return fieldErr(f+"ID", "%q must match [A-Za-z0-9_.-]{1,64}", a.ID)
+		case seen[a.ID]:
+			return fieldErr(f+"ID", "duplicate id %q", a.ID)
+		case a.Provider == nil:
+			return fieldErr(f+"Provider", "required")
+		}
+		seen[a.ID] = true
 	}
 	return nil
 }
@@ -228,7 +277,8 @@ type plan struct {
 	due             time.Time
 }
 
-// New validates cfg (copying it) and returns a Refresher.
+// New validates cfg (copying it) and returns a Refresher. It does no I/O
+// and starts no goroutine.
 func New(cfg Config) (*Refresher, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {

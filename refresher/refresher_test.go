@@ -163,19 +163,36 @@ func TestNew_validates(t *testing.T) {
 	s, _, _ := miniStore(t)
 	p := &fakeProvider{}
 	e := fixedElector{}
-	for name, cfg := range map[string]Config{
-		"no store":     {Elector: e, Apps: []App{{ID: "a", Provider: p}}},
-		"no apps":      {Store: s, Elector: e},
-		"bad id":       {Store: s, Elector: e, Apps: []App{{ID: "a b", Provider: p}}},
-		"dup id":       {Store: s, Elector: e, Apps: []App{{ID: "a", Provider: p}, {ID: "a", Provider: p}}},
-		"no provider":  {Store: s, Elector: e, Apps: []App{{ID: "a"}}},
-		"negative":     {Store: s, Elector: e, Apps: []App{{ID: "a", Provider: p}}, Cooldown: -1},
-		"retry bounds": {Store: s, Elector: e, Apps: []App{{ID: "a", Provider: p}}, RetryMin: time.Hour, RetryMax: time.Second},
-		"late refresh": {Store: s, Elector: e, Apps: []App{{ID: "a", Provider: p}}, BeforeExpiry: time.Minute, SafetyMargin: time.Minute},
-	} {
-		if _, err := New(cfg); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
+	one := []App{{ID: "a", Provider: p}}
+	tests := []struct {
+		name, field string
+		cfg         Config
+	}{
+		{"no store", "Store", Config{Elector: e, Apps: one}},
+		{"no apps", "Apps", Config{Store: s, Elector: e}},
+		{"no id", "Apps[0].ID", Config{Store: s, Elector: e, Apps: []App{{Provider: p}}}},
+		{"bad id", "Apps[0].ID", Config{Store: s, Elector: e, Apps: []App{{ID: "a b", Provider: p}}}},
+		{"dup id", "Apps[1].ID", Config{Store: s, Elector: e, Apps: []App{{ID: "a", Provider: p}, {ID: "a", Provider: p}}}},
+		{"no provider", "Apps[0].Provider", Config{Store: s, Elector: e, Apps: []App{{ID: "a"}}}},
+		{"negative", "Cooldown", Config{Store: s, Elector: e, Apps: one, Cooldown: -1}},
+		{"retry bounds", "RetryMin", Config{Store: s, Elector: e, Apps: one, RetryMin: time.Hour, RetryMax: time.Second}},
+		{"late refresh", "BeforeExpiry", Config{Store: s, Elector: e, Apps: one, BeforeExpiry: time.Minute, SafetyMargin: time.Minute}},
+		{"budget below -1", "DailyBudget", Config{Store: s, Elector: e, Apps: one, DailyBudget: -2}},
+		{"budget above WeChat's", "DailyBudget", Config{Store: s, Elector: e, Apps: one, DailyBudget: MaxDailyBudget + 1}},
+		{"budget at WeChat's", "", Config{Store: s, Elector: e, Apps: one, DailyBudget: MaxDailyBudget}},
+		{"no budget", "", Config{Store: s, Elector: e, Apps: one, DailyBudget: NoDailyBudget}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.cfg)
+			var fe *FieldError
+			switch {
+			case tt.field == "" && err != nil:
+				t.Fatalf("New: %v", err)
+			case tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field):
+				t.Fatalf("New: err = %v, want a FieldError for %s", err, tt.field)
+			}
+		})
 	}
 }
 

@@ -73,6 +73,11 @@ type Config struct {
 	// WaitTimeout bounds each WAIT; keep it below the client's read
 	// timeout. Default DefaultWaitTimeout (250ms) when MinReplicasAck > 0.
 	WaitTimeout time.Duration
+	// ClientTimeout, when set, is the client's own read timeout (go-redis
+	// ReadTimeout, tokend's redis.timeout): with MinReplicasAck > 0, New
+	// rejects a WaitTimeout that is not below it, as the WAIT's reply is
+	// read under it. Default 0: not checked.
+	ClientTimeout time.Duration
 	// OnCorrupt, when set, is called once for each corrupt key or field a
 	// Store call finds (a wrong type, an unparsable field), whether it was
 	// repaired (Repaired true) or not. Call it the place to log and count
@@ -99,14 +104,28 @@ type Store struct {
 	pruneCursor uint64
 }
 
-// New validates cfg and returns a Store.
+// FieldError is a Config field New rejects. Msg names other fields by
+// their Go names (ClientTimeout), so that a caller can map them, with
+// Field, to its own configuration's names.
+type FieldError struct {
+	Field string // "WaitTimeout"
+	Msg   string // "must be less than ClientTimeout (1s)"
+}
+
+func (e *FieldError) Error() string { return "store: " + e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// New validates cfg and returns a Store. It does no I/O.
 func New(cfg Config) (*Store, error) {
 	if cfg.Client == nil {
-		return nil, errors.New("store: Config.Client is required")
+		return nil, fieldErr("Client", "required")
 	}
 	keys, err := NewKeys(cfg.Prefix)
 	if err != nil {
-		return nil, err
+		return nil, fieldErr("Prefix", "must match [A-Za-z0-9_.:-]{1,64}")
 	}
 	ack, err := newReplicaAck(cfg)
 	if err != nil {

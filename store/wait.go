@@ -33,16 +33,21 @@ type replicaAck struct {
 func newReplicaAck(cfg Config) (replicaAck, error) {
 	switch {
 	case cfg.MinReplicasAck < 0:
-		return replicaAck{}, errors.New("store: Config.MinReplicasAck must not be negative")
+		return replicaAck{}, fieldErr("MinReplicasAck", "must not be negative (0: off)")
 	case cfg.WaitTimeout < 0:
-		return replicaAck{}, errors.New("store: Config.WaitTimeout must not be negative")
+		return replicaAck{}, fieldErr("WaitTimeout", "must not be negative")
+	case cfg.ClientTimeout < 0:
+		return replicaAck{}, fieldErr("ClientTimeout", "must not be negative")
 	case cfg.MinReplicasAck > 0 && cfg.WaitTimeout > 0 && cfg.WaitTimeout < time.Millisecond:
 		// WAIT counts whole milliseconds, and WAIT n 0 blocks forever.
-		return replicaAck{}, errors.New("store: Config.WaitTimeout must be at least 1ms")
+		return replicaAck{}, fieldErr("WaitTimeout", "must be at least 1ms")
 	}
 	a := replicaAck{n: cfg.MinReplicasAck, timeout: cfg.WaitTimeout}
 	if a.n > 0 && a.timeout == 0 {
 		a.timeout = DefaultWaitTimeout
+	}
+	if a.n > 0 && cfg.ClientTimeout > 0 && a.timeout >= cfg.ClientTimeout {
+		return replicaAck{}, fieldErr("WaitTimeout", "must be less than ClientTimeout (%s)", cfg.ClientTimeout)
 	}
 	return a, nil
 }

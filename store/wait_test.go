@@ -14,35 +14,57 @@ import (
 func TestNew_replicaAck(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	defer rdb.Close()
+	ms := time.Millisecond
 	for _, tc := range []struct {
-		name    string
-		n       int
-		timeout time.Duration
-		want    time.Duration // resolved timeout; -1 = New fails
+		name            string
+		n               int
+		timeout, client time.Duration
+		want            time.Duration // resolved timeout when field is ""
+		field           string        // the FieldError's field
 	}{
-		{"off", 0, 0, 0},
-		{"default timeout", 1, 0, DefaultWaitTimeout},
-		{"explicit", 2, 50 * time.Millisecond, 50 * time.Millisecond},
-		{"1ms edge", 1, time.Millisecond, time.Millisecond},
-		{"below 1ms", 1, 999 * time.Microsecond, -1},
-		{"negative n", -1, 0, -1},
-		{"negative timeout", 1, -time.Millisecond, -1},
+		{"off", 0, 0, 0, 0, ""},
+		{"default timeout", 1, 0, 0, DefaultWaitTimeout, ""},
+		{"explicit", 2, 50 * ms, 0, 50 * ms, ""},
+		{"1ms edge", 1, ms, 0, ms, ""},
+		{"below 1ms", 1, 999 * time.Microsecond, 0, 0, "WaitTimeout"},
+		{"negative n", -1, 0, 0, 0, "MinReplicasAck"},
+		{"negative timeout", 1, -ms, 0, 0, "WaitTimeout"},
+		{"below the client timeout", 1, 999 * ms, time.Second, 999 * ms, ""},
+		{"equal to the client timeout", 1, time.Second, time.Second, 0, "WaitTimeout"},
+		{"default not below the client timeout", 1, 0, DefaultWaitTimeout, 0, "WaitTimeout"},
+		{"off: client timeout not compared", 0, time.Second, time.Second, 0, ""},
+		{"negative client timeout", 0, 0, -1, 0, "ClientTimeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := New(Config{Client: rdb, MinReplicasAck: tc.n, WaitTimeout: tc.timeout})
-			if tc.want < 0 {
-				if err == nil {
-					t.Fatal("New accepted an invalid config")
+			s, err := New(Config{Client: rdb, MinReplicasAck: tc.n, WaitTimeout: tc.timeout, ClientTimeout: tc.client})
+			if tc.field != "" {
+				var fe *FieldError
+				if !errors.As(err, &fe) || fe.Field != tc.field {
+					t.Fatalf("New: err = %v, want a FieldError for %s", err, tc.field)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.ack.n != tc.n || s.ack.timeout != tc.want {
-				t.Fatalf("ack = %+v, want n=%d timeout=%s", s.ack, tc.n, tc.want)
+			if want := tc.want; s.ack.n != tc.n || (tc.n > 0 && s.ack.timeout != want) {
+				t.Fatalf("ack = %+v, want n=%d timeout=%s", s.ack, tc.n, want)
 			}
 		})
+	}
+}
+
+// TestNew_prefix: a bad prefix is a FieldError naming Prefix; no I/O.
+func TestNew_prefix(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer rdb.Close()
+	_, err := New(Config{Client: rdb, Prefix: "a}b"})
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "Prefix" || err.Error() != "store: Prefix: must match [A-Za-z0-9_.:-]{1,64}" {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := New(Config{}); !errors.As(err, &fe) || fe.Field != "Client" {
+		t.Fatalf("no client: err = %v", err)
 	}
 }
 

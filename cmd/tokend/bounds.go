@@ -5,39 +5,48 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/wechat"
+	"github.com/tokend/tokend/store"
 )
 
 // durationRule is one duration setting: its default (used only when the
-// key is omitted) and the closed range an explicit value must fall in. The
-// rules between settings (renew_deadline < lease_ttl, ...) are in
-// validate.go. Every duration's default and bounds are defined here, once.
+// key is omitted; the library's own default where a library has one) and
+// the closed range an explicit value must fall in.
+//
+// The ranges are tokend's operating policy, not library invariants: they
+// catch a mistyped unit (lease_ttl: 10h) in a deployment's file, while the
+// libraries accept any consistent values (their tests and tokenbench run
+// at compressed time scales). The rules between settings (renew_deadline <
+// lease_ttl, wait_timeout < timeout, ...) are the libraries' and checked
+// by their constructors (parts.go).
 type durationRule struct {
 	path          string
 	p             *time.Duration
 	def, min, max time.Duration
 }
 
+// defaultRedisTimeout is redis.timeout's default: the Redis client's
+// socket timeouts, which tokend sets (redis.go).
+const defaultRedisTimeout = time.Second
+
 func (c *Config) durationRules() []durationRule {
 	ms := time.Millisecond
 	return []durationRule{
-		{"redis.timeout", &c.Redis.Timeout, time.Second, 10 * ms, time.Minute},
-		{"redis.wait_timeout", &c.Redis.WaitTimeout, 250 * ms, ms, time.Minute},
-		{"election.lease_ttl", &c.Election.LeaseTTL, 15 * time.Second, time.Second, 10 * time.Minute},
-		{"election.renew_interval", &c.Election.RenewInterval, 5 * time.Second, 10 * ms, 10 * time.Minute},
-		{"election.renew_deadline", &c.Election.RenewDeadline, 10 * time.Second, 10 * ms, 10 * time.Minute},
-		{"election.retry_interval", &c.Election.RetryInterval, 2 * time.Second, 10 * ms, 10 * time.Minute},
-		{"refresh.before_expiry", &c.Refresh.BeforeExpiry, 10 * time.Minute, 10 * ms, time.Hour},
-		{"refresh.safety_margin", &c.Refresh.SafetyMargin, time.Minute, 10 * ms, 30 * time.Minute},
-		{"refresh.cooldown", &c.Refresh.Cooldown, 30 * time.Second, 100 * ms, time.Hour},
-		{"refresh.min_expires_in", &c.Refresh.MinExpiresIn, 60 * time.Second, time.Second, 24 * time.Hour},
+		{"redis.timeout", &c.Redis.Timeout, defaultRedisTimeout, 10 * ms, time.Minute},
+		{"redis.wait_timeout", &c.Redis.WaitTimeout, store.DefaultWaitTimeout, ms, time.Minute},
+		{"election.lease_ttl", &c.Election.LeaseTTL, lock.DefaultLeaseTTL, time.Second, 10 * time.Minute},
+		{"election.renew_interval", &c.Election.RenewInterval, lock.DefaultRenewInterval, 10 * ms, 10 * time.Minute},
+		{"election.renew_deadline", &c.Election.RenewDeadline, lock.DefaultRenewDeadline, 10 * ms, 10 * time.Minute},
+		{"election.retry_interval", &c.Election.RetryInterval, lock.DefaultRetryInterval, 10 * ms, 10 * time.Minute},
+		{"refresh.before_expiry", &c.Refresh.BeforeExpiry, refresher.DefaultBeforeExpiry, 10 * ms, time.Hour},
+		{"refresh.safety_margin", &c.Refresh.SafetyMargin, refresher.DefaultSafetyMargin, 10 * ms, 30 * time.Minute},
+		{"refresh.cooldown", &c.Refresh.Cooldown, refresher.DefaultCooldown, 100 * ms, time.Hour},
+		{"refresh.min_expires_in", &c.Refresh.MinExpiresIn, wechat.DefaultMinExpiresIn, time.Second, wechat.MaxExpiresIn},
 	}
 }
-
-// Daily budget: WeChat allows 2000 token calls per app per day.
-const (
-	defaultDailyBudget = 1000
-	maxDailyBudget     = 2000
-)
 
 // check returns the error for a value outside the rule's range. An
 // explicit zero gets its own message: zero never means "default".

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/store"
 )
 
@@ -41,7 +42,8 @@ type RedisConfig struct {
 	// MinReplicasAck > 0 sends WAIT after each ticket and token write on
 	// the same connection. Default 0 (off).
 	MinReplicasAck int `yaml:"min_replicas_ack"`
-	// WaitTimeout bounds each WAIT; below timeout. Default 250ms.
+	// WaitTimeout bounds each WAIT; below timeout. Default
+	// store.DefaultWaitTimeout (250ms).
 	WaitTimeout time.Duration `yaml:"wait_timeout"`
 }
 
@@ -66,19 +68,19 @@ type HTTPConfig struct {
 
 // ElectionConfig are the lease timings.
 type ElectionConfig struct {
-	LeaseTTL      time.Duration `yaml:"lease_ttl"`      // default 15s
-	RenewInterval time.Duration `yaml:"renew_interval"` // default 5s
-	RenewDeadline time.Duration `yaml:"renew_deadline"` // default 10s
-	RetryInterval time.Duration `yaml:"retry_interval"` // default 2s
+	LeaseTTL      time.Duration `yaml:"lease_ttl"`      // default lock.DefaultLeaseTTL (15s)
+	RenewInterval time.Duration `yaml:"renew_interval"` // default lock.DefaultRenewInterval (5s)
+	RenewDeadline time.Duration `yaml:"renew_deadline"` // default lock.DefaultRenewDeadline (10s)
+	RetryInterval time.Duration `yaml:"retry_interval"` // default lock.DefaultRetryInterval (2s)
 }
 
 // RefreshConfig are the refresh rules.
 type RefreshConfig struct {
-	BeforeExpiry time.Duration `yaml:"before_expiry"`  // default 10m
-	SafetyMargin time.Duration `yaml:"safety_margin"`  // default 1m
-	Cooldown     time.Duration `yaml:"cooldown"`       // default 30s
-	DailyBudget  int           `yaml:"daily_budget"`   // default 1000
-	MinExpiresIn time.Duration `yaml:"min_expires_in"` // default 60s
+	BeforeExpiry time.Duration `yaml:"before_expiry"`  // default refresher.DefaultBeforeExpiry (10m)
+	SafetyMargin time.Duration `yaml:"safety_margin"`  // default refresher.DefaultSafetyMargin (1m)
+	Cooldown     time.Duration `yaml:"cooldown"`       // default refresher.DefaultCooldown (30s)
+	DailyBudget  int           `yaml:"daily_budget"`   // default refresher.DefaultDailyBudget (1000)
+	MinExpiresIn time.Duration `yaml:"min_expires_in"` // default wechat.DefaultMinExpiresIn (60s)
 }
 
 // LogConfig configures logging.
@@ -121,8 +123,22 @@ func fieldErr(field, format string, args ...any) error {
 
 // parseConfig decodes YAML strictly (unknown fields, duplicate keys and a
 // second document are errors), applies defaults to omitted keys and
-// validates. Secrets are resolved through getenv and readFile.
+// validates: tokend's own rules (validate), then the libraries' through
+// the constructors a start uses (checkParts). Secrets are resolved
+// through getenv and readFile. `tokend check` and a start both call it.
 func parseConfig(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, []string, error) {
+	cfg, warnings, err := decodeConfig(data, getenv, readFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkParts(cfg, getenv); err != nil {
+		return nil, nil, err
+	}
+	return cfg, warnings, nil
+}
+
+// decodeConfig is parseConfig without the libraries' rules.
+func decodeConfig(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, []string, error) {
 	root, err := decodeOneDocument(data)
 	if err != nil {
 		return nil, nil, err
@@ -187,7 +203,7 @@ func (c *Config) setDefaults(present map[string]bool) {
 		}
 	}
 	if !present["refresh.daily_budget"] && c.Refresh.DailyBudget == 0 {
-		c.Refresh.DailyBudget = defaultDailyBudget
+		c.Refresh.DailyBudget = refresher.DefaultDailyBudget
 	}
 	if !present["log.format"] && c.Log.Format == "" {
 		c.Log.Format = "text"

@@ -15,9 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"k8s.io/utils/clock"
 
-	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
-	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/store"
 )
 
@@ -68,46 +66,12 @@ func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, erro
 
 func (d *daemon) wire() error {
 	cfg := d.cfg
-	st, err := store.New(store.Config{
-		Client: d.rdb, Prefix: cfg.Redis.Prefix,
-		MinReplicasAck: cfg.Redis.MinReplicasAck, WaitTimeout: cfg.Redis.WaitTimeout,
-		OnCorrupt: d.corrupt,
-	})
+	p, err := newParts(cfg, d.rdb, partHooks{onCorrupt: d.corrupt, observer: d.metrics, log: d.log})
 	if err != nil {
 		return err
 	}
-	d.store = st
-	keys := st.Keys()
-	el, err := lock.New(lock.Config{
-		Client: d.rdb, Key: keys.Lease(), EpochKey: keys.Epoch(), Channel: keys.Events(), ID: cfg.ReplicaID,
-		LeaseTTL: cfg.Election.LeaseTTL, RenewInterval: cfg.Election.RenewInterval,
-		RenewDeadline: cfg.Election.RenewDeadline, RetryInterval: cfg.Election.RetryInterval,
-		OpTimeout:     min(cfg.Redis.Timeout, cfg.Election.RenewInterval/2, cfg.Election.LeaseTTL-cfg.Election.RenewDeadline),
-		ClientTimeout: cfg.Redis.Timeout,
-		Logger:        d.log,
-	})
-	if err != nil {
-		return err
-	}
-	apps := make([]refresher.App, 0, len(cfg.Apps))
-	kinds := map[string]string{}
-	for _, a := range cfg.Apps {
-		p, err := newProvider(a, cfg.Refresh.MinExpiresIn)
-		if err != nil {
-			return fmt.Errorf("apps %s: %w", a.ID, err)
-		}
-		apps = append(apps, refresher.App{ID: a.ID, Provider: p, Kind: a.Provider})
-		kinds[a.ID] = a.Provider
-	}
-	d.ref, err = refresher.New(refresher.Config{
-		Store: st, Elector: el, Apps: apps,
-		BeforeExpiry: cfg.Refresh.BeforeExpiry, SafetyMargin: cfg.Refresh.SafetyMargin,
-		Cooldown: cfg.Refresh.Cooldown, DailyBudget: cfg.Refresh.DailyBudget,
-		Observer: d.metrics, Logger: d.log,
-	})
-	if err != nil {
-		return err
-	}
+	st, kinds := p.store, p.kinds
+	d.store, d.ref = p.store, p.ref
 	var tokens [][32]byte
 	if cfg.HTTP.AuthTokensEnv != "" {
 		for _, t := range authTokens(d.opts.getenv(cfg.HTTP.AuthTokensEnv)) {
@@ -139,14 +103,6 @@ func authWarning(listen string, tokens int, open bool) string {
 	}
 	return "tokend: no bearer tokens configured: GET /v1/apps/{app}/token and POST /v1/apps/{app}/refresh answer 403; " +
 		"to open them set http.auth_tokens_env to an environment variable holding comma-separated tokens"
-}
-
-func newProvider(a AppConfig, minExpiresIn time.Duration) (refresher.Provider, error) {
-	wc := wechat.Config{AppID: a.AppID, Secret: a.secret, BaseURL: a.BaseURL, MinExpiresIn: minExpiresIn}
-	if a.Provider == "wechat_stable" {
-		return wechat.NewStable(wc)
-	}
-	return wechat.NewClassic(wc)
 }
 
 type refresherLeading struct{ r *refresher.Refresher }

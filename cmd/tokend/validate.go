@@ -9,10 +9,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokend/tokend/lock"
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/refresher"
 )
 
+// validate checks what only tokend knows: the YAML shape (explicit zeros
+// and empty strings, secrets and their sources), the operating ranges
+// (bounds.go) and the rules between apps. The libraries' own rules are
+// checked by their constructors (checkParts).
 func (c *Config) validate(getenv func(string) string, readFile func(string) ([]byte, error)) ([]string, error) {
 	if c.ReplicaID == "" || strings.ContainsAny(c.ReplicaID, " \t\r\n") || len(c.ReplicaID) > 128 {
 		return nil, fieldErr("replica_id", "must be 1 to 128 characters without spaces (omit it for hostname-pid)")
@@ -31,11 +34,14 @@ func (c *Config) validate(getenv func(string) string, readFile func(string) ([]b
 			return nil, err
 		}
 	}
-	if err := c.Election.validate(c.Redis); err != nil {
-		return nil, err
+	if e := c.Election; e.RetryInterval > e.LeaseTTL {
+		// Policy, not a lock invariant: a standby tries at least once per
+		// lease, so a takeover waits about one lease at most.
+		return nil, fieldErr("election.retry_interval", "must be at most lease_ttl (%s)", e.LeaseTTL)
 	}
-	if err := c.Refresh.validate(); err != nil {
-		return nil, err
+	if c.Refresh.DailyBudget == 0 {
+		return nil, fieldErr("refresh.daily_budget", "0 is not allowed; omit the key for the default (%d), or set %d for no budget",
+			refresher.DefaultDailyBudget, refresher.NoDailyBudget)
 	}
 	if !map[string]bool{"text": true, "json": true}[c.Log.Format] {
 		return nil, fieldErr("log.format", "want text or json, got %q", c.Log.Format)
@@ -56,14 +62,11 @@ func (r *RedisConfig) validate(getenv func(string) string) error {
 	if modes != 1 {
 		return fieldErr("redis", "set exactly one of url, sentinel or cluster")
 	}
-	if _, err := store.NewKeys(r.Prefix); err != nil || r.Prefix == "" {
+	if r.Prefix == "" { // set empty; other prefixes are store.New's to check
 		return fieldErr("redis.prefix", "must match [A-Za-z0-9_.:-]{1,64}")
 	}
 	if r.PasswordEnv != "" && blank(getenv(r.PasswordEnv)) {
 		return fieldErr("redis.password_env", "environment variable %s is unset or blank", r.PasswordEnv)
-	}
-	if r.MinReplicasAck < 0 {
-		return fieldErr("redis.min_replicas_ack", "must not be negative (0: off)")
 	}
 	switch {
 	case r.URL != "":
@@ -103,80 +106,27 @@ func checkAddrs(field string, addrs []string) error {
 	return nil
 }
 
-// validate checks the rules between election timings and redis.timeout,
-// once each is within its own bounds (durationRules). A lease operation is
-// bounded by redis.timeout per call, so a call must end before the standby
-// may take over: timeout < lease_ttl - renew_deadline.
-func (e *ElectionConfig) validate(r RedisConfig) error {
-	switch {
-	case e.RenewDeadline >= e.LeaseTTL:
-		return fieldErr("election.renew_deadline", "must be less than lease_ttl (%s)", e.LeaseTTL)
-	case e.RenewInterval >= e.RenewDeadline:
-		return fieldErr("election.renew_interval", "must be less than renew_deadline (%s)", e.RenewDeadline)
-	case e.RetryInterval > e.LeaseTTL:
-		return fieldErr("election.retry_interval", "must be at most lease_ttl (%s)", e.LeaseTTL)
-	case r.Timeout >= e.RenewDeadline:
-		return fieldErr("redis.timeout", "must be less than election.renew_deadline (%s)", e.RenewDeadline)
-	case r.Timeout >= lock.MaxClientTimeout(e.LeaseTTL, e.RenewDeadline):
-		return fieldErr("redis.timeout", "must be less than election.lease_ttl - election.renew_deadline (%s): a renewal stuck for redis.timeout would outlive the lease",
-			lock.MaxClientTimeout(e.LeaseTTL, e.RenewDeadline))
-	case r.MinReplicasAck > 0 && r.WaitTimeout >= r.Timeout:
-		return fieldErr("redis.wait_timeout", "must be less than redis.timeout (%s)", r.Timeout)
-	}
-	return nil
-}
-
-func (r *RefreshConfig) validate() error {
-	if r.BeforeExpiry <= r.SafetyMargin {
-		return fieldErr("refresh.before_expiry", "must be greater than safety_margin (%s): the key expires that much before the token", r.SafetyMargin)
-	}
-	if r.DailyBudget == 0 || r.DailyBudget < -1 || r.DailyBudget > maxDailyBudget {
-		return fieldErr("refresh.daily_budget", "must be from 1 to %d (WeChat's daily limit), or -1 for no budget; omit it for %d, got %d",
-			maxDailyBudget, defaultDailyBudget, r.DailyBudget)
-	}
-	return nil
-}
-
 func (c *Config) validateApps(getenv func(string) string, readFile func(string) ([]byte, error)) ([]string, error) {
-	if len(c.Apps) == 0 {
-		return nil, fieldErr("apps", "at least one app required")
-	}
 	var warnings []string
-	seen := map[string]bool{}
 	upstream := map[[2]string]string{} // (provider, appid) -> app id
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		f := func(name string) string { return fmt.Sprintf("apps[%d].%s", i, name) }
-		switch {
-		case a.ID == "":
-			return nil, fieldErr(f("id"), "required")
-		case !store.ValidApp(a.ID):
-			return nil, fieldErr(f("id"), "%q must match [A-Za-z0-9_.-]{1,64}", a.ID)
-		case seen[a.ID]:
-			return nil, fieldErr(f("id"), "duplicate id %q", a.ID)
-		case !providers[a.Provider]:
+		if !providers[a.Provider] {
 			return nil, fieldErr(f("provider"), "want wechat or wechat_stable, got %q", a.Provider)
-		case strings.TrimSpace(a.AppID) == "":
-			return nil, fieldErr(f("appid"), "required")
 		}
-		seen[a.ID] = true
-		key := [2]string{a.Provider, strings.TrimSpace(a.AppID)}
-		if other, dup := upstream[key]; dup {
-			// One upstream credential fetched by two apps: each fetch
-			// retires the other's token (UPSTREAM.md), the failure tokend
-			// exists to prevent. wechat and wechat_stable tokens of one
-			// appid are isolated upstream, so that pair is allowed.
-			return nil, fieldErr(f("appid"), "app %q already uses provider %s with this appid; two apps would retire each other's tokens", other, a.Provider)
-		}
-		upstream[key] = a.ID
-		if a.BaseURL != "" {
-			u, err := url.Parse(a.BaseURL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return nil, fieldErr(f("base_url"), "want an http or https URL")
+		// The app's id, appid and base_url are refresher.New's and the
+		// provider's to check.
+		if appid := strings.TrimSpace(a.AppID); appid != "" {
+			key := [2]string{a.Provider, appid}
+			if other, dup := upstream[key]; dup {
+				// One upstream credential fetched by two apps: each fetch
+				// retires the other's token (UPSTREAM.md), the failure tokend
+				// exists to prevent. wechat and wechat_stable tokens of one
+				// appid are isolated upstream, so that pair is allowed.
+				return nil, fieldErr(f("appid"), "app %q already uses provider %s with this appid; two apps would retire each other's tokens", other, a.Provider)
 			}
-			if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-				return nil, fieldErr(f("base_url"), "must not have user info, a query or a fragment")
-			}
+			upstream[key] = a.ID
 		}
 		warn, err := a.resolveSecret(f, getenv, readFile)
 		if err != nil {

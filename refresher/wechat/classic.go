@@ -16,8 +16,8 @@ type Classic struct {
 	c client
 }
 
-// NewClassic validates cfg and returns a provider for the classic endpoint.
-// cfg is copied.
+// NewClassic validates cfg and returns a provider for the classic endpoint
+// (no I/O); cfg is copied.
 func NewClassic(cfg Config) (*Classic, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {

@@ -36,8 +36,8 @@ type Stable struct {
 	lastForce  time.Time  // start of the last force refresh; zero if none
 }
 
-// NewStable validates cfg and returns a provider for the stable endpoint.
-// cfg is copied.
+// NewStable validates cfg and returns a provider for the stable endpoint
+// (no I/O); cfg is copied.
 func NewStable(cfg Config) (*Stable, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {

@@ -45,10 +45,12 @@ const (
 	MaxExpiresIn = 24 * time.Hour
 )
 
+// DefaultMinExpiresIn is Config.MinExpiresIn's default.
+const DefaultMinExpiresIn = 60 * time.Second
+
 const (
-	defaultTimeout      = 10 * time.Second
-	defaultMinExpiresIn = 60 * time.Second
-	userAgent           = "tokend"
+	defaultTimeout = 10 * time.Second
+	userAgent      = "tokend"
 )
 
 // Config configures a provider. The zero value of each optional field means
@@ -66,8 +68,8 @@ type Config struct {
 	// another URL; a 3xx answer is a ClassRetry error instead).
 	HTTPClient *http.Client
 	// MinExpiresIn is the shortest expires_in accepted; shorter answers are
-	// ClassRetry errors. Default 60 s; tests with compressed time lower it.
-	// Must not exceed MaxExpiresIn.
+	// ClassRetry errors. Default DefaultMinExpiresIn (60 s); tests with
+	// compressed time lower it. Must not exceed MaxExpiresIn.
 	MinExpiresIn time.Duration
 	// Clock tells the time for the stable provider's force_refresh limits.
 	// Default: the real clock.
@@ -93,34 +95,41 @@ func (cfg Config) LogValue() slog.Value {
 	)
 }
 
-// withDefaults validates cfg and returns a copy with defaults filled in.
+// FieldError is a Config field that NewClassic or NewStable rejects. Msg
+// never contains the secret or the base URL.
+type FieldError struct {
+	Field string // "BaseURL"
+	Msg   string // "want an http or https URL"
+}
+
+func (e *FieldError) Error() string { return "wechat: config: " + e.Field + ": " + e.Msg }
+
+// withDefaults validates cfg and returns a copy with defaults filled in. It
+// does no I/O.
 func (cfg Config) withDefaults() (Config, error) {
+	fail := func(field, msg string) (Config, error) { return cfg, &FieldError{Field: field, Msg: msg} }
 	if strings.TrimSpace(cfg.AppID) == "" {
-		return cfg, errors.New("wechat: config: appid is empty")
+		return fail("AppID", "required")
 	}
 	if cfg.Secret == "" {
-		return cfg, errors.New("wechat: config: secret is empty")
+		return fail("Secret", "required")
 	}
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	// Messages name the scheme or host only: a URL may carry a password.
 	u, err := url.Parse(cfg.BaseURL)
-	if err != nil {
-		return cfg, errors.New("wechat: config: base url does not parse")
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return cfg, fmt.Errorf("wechat: config: base url must be http or https with a host, got scheme %q", u.Scheme)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fail("BaseURL", "want an http or https URL")
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return cfg, fmt.Errorf("wechat: config: base url of %s must not have a query, fragment or user info", u.Host)
+		return fail("BaseURL", "must not have user info, a query or a fragment")
 	}
 	cfg.BaseURL = strings.TrimRight(u.String(), "/")
 	if cfg.MinExpiresIn < 0 || cfg.MinExpiresIn > MaxExpiresIn {
-		return cfg, fmt.Errorf("wechat: config: min expires_in %s out of range [0, %s]", cfg.MinExpiresIn, MaxExpiresIn)
+		return fail("MinExpiresIn", fmt.Sprintf("must be from 0 to MaxExpiresIn (%s), got %s", MaxExpiresIn, cfg.MinExpiresIn))
 	}
 	if cfg.MinExpiresIn == 0 {
-		cfg.MinExpiresIn = defaultMinExpiresIn
+		cfg.MinExpiresIn = DefaultMinExpiresIn
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{

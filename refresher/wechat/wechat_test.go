@@ -79,28 +79,29 @@ func noSecret(t *testing.T, err error) {
 
 func TestConfig_validation(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		cfg  Config
+		name, field string
+		cfg         Config
 	}{
-		{"empty appid", Config{Secret: "s"}},
-		{"blank appid", Config{AppID: " ", Secret: "s"}},
-		{"empty secret", Config{AppID: "a"}},
-		{"ftp url", Config{AppID: "a", Secret: "s", BaseURL: "ftp://example.com"}},
-		{"relative url", Config{AppID: "a", Secret: "s", BaseURL: "api.weixin.qq.com"}},
-		{"no host", Config{AppID: "a", Secret: "s", BaseURL: "http://"}},
-		{"unparsable", Config{AppID: "a", Secret: "s", BaseURL: "http://[::1"}},
-		{"query", Config{AppID: "a", Secret: "s", BaseURL: "https://example.com/?x=1"}},
-		{"user info", Config{AppID: "a", Secret: "s", BaseURL: "https://u:p@example.com"}},
-		{"negative min", Config{AppID: "a", Secret: "s", MinExpiresIn: -time.Second}},
-		{"min above a day", Config{AppID: "a", Secret: "s", MinExpiresIn: 25 * time.Hour}},
+		{"empty appid", "AppID", Config{Secret: "s"}},
+		{"blank appid", "AppID", Config{AppID: " ", Secret: "s"}},
+		{"empty secret", "Secret", Config{AppID: "a"}},
+		{"ftp url", "BaseURL", Config{AppID: "a", Secret: "s", BaseURL: "ftp://example.com"}},
+		{"relative url", "BaseURL", Config{AppID: "a", Secret: "s", BaseURL: "api.weixin.qq.com"}},
+		{"no host", "BaseURL", Config{AppID: "a", Secret: "s", BaseURL: "http://"}},
+		{"unparsable", "BaseURL", Config{AppID: "a", Secret: "s", BaseURL: "http://[::1"}},
+		{"query", "BaseURL", Config{AppID: "a", Secret: "s", BaseURL: "https://example.com/?x=1"}},
+		{"user info", "BaseURL", Config{AppID: "a", Secret: "s", BaseURL: "https://u:p@example.com"}},
+		{"negative min", "MinExpiresIn", Config{AppID: "a", Secret: "s", MinExpiresIn: -time.Second}},
+		{"min above a day", "MinExpiresIn", Config{AppID: "a", Secret: "s", MinExpiresIn: MaxExpiresIn + 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := NewClassic(tc.cfg)
-			if err == nil || c != nil || !strings.HasPrefix(err.Error(), "wechat: config: ") {
-				t.Fatalf("NewClassic = %v, %v; want a wechat: config: error", c, err)
+			var fe *FieldError
+			if c != nil || !errors.As(err, &fe) || fe.Field != tc.field || !strings.HasPrefix(err.Error(), "wechat: config: "+tc.field+": ") {
+				t.Fatalf("NewClassic = %v, %v; want a wechat: config: error for %s", c, err, tc.field)
 			}
-			if _, err := NewStable(tc.cfg); err == nil {
-				t.Fatal("NewStable accepted it")
+			if _, err := NewStable(tc.cfg); !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("NewStable: err = %v, want a FieldError for %s", err, tc.field)
 			}
 			if strings.Contains(err.Error(), "u:p") {
 				t.Fatalf("error quotes the url's password: %v", err)

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/wechat"
+	"github.com/tokend/tokend/store"
+)
+
+// parts are the library objects a replica is built from. Each is made,
+// defaulted and validated by its own package's constructor; none of them
+// does I/O, so `tokend check` builds them too and a config it accepts
+// cannot fail them at start.
+type parts struct {
+	store *store.Store
+	lock  *lock.Elector
+	ref   *refresher.Refresher
+	kinds map[string]string // app id -> provider name
+}
+
+// partHooks are what a running replica adds to the parts; check leaves
+// them zero.
+type partHooks struct {
+	onCorrupt func(*store.CorruptError)
+	observer  refresher.Observer
+	log       *slog.Logger
+}
+
+// newParts builds the store, elector, providers and refresher of cfg on
+// rdb. A Config field a library rejects comes back as a *configError
+// naming its YAML path.
+func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, error) {
+	st, err := store.New(store.Config{
+		Client: rdb, Prefix: cfg.Redis.Prefix,
+		MinReplicasAck: cfg.Redis.MinReplicasAck, WaitTimeout: cfg.Redis.WaitTimeout,
+		ClientTimeout: cfg.Redis.Timeout, OnCorrupt: h.onCorrupt,
+	})
+	if err != nil {
+		return nil, libError(err, "")
+	}
+	keys := st.Keys()
+	el, err := lock.New(lock.Config{
+		Client: rdb, Key: keys.Lease(), EpochKey: keys.Epoch(), Channel: keys.Events(), ID: cfg.ReplicaID,
+		LeaseTTL: cfg.Election.LeaseTTL, RenewInterval: cfg.Election.RenewInterval,
+		RenewDeadline: cfg.Election.RenewDeadline, RetryInterval: cfg.Election.RetryInterval,
+		ClientTimeout: cfg.Redis.Timeout, Logger: h.log,
+	})
+	if err != nil {
+		return nil, libError(err, "")
+	}
+	apps := make([]refresher.App, 0, len(cfg.Apps))
+	kinds := map[string]string{}
+	for i, a := range cfg.Apps {
+		p, err := newProvider(a, cfg.Refresh.MinExpiresIn)
+		if err != nil {
+			return nil, libError(err, fmt.Sprintf("apps[%d]", i))
+		}
+		apps = append(apps, refresher.App{ID: a.ID, Provider: p, Kind: a.Provider})
+		kinds[a.ID] = a.Provider
+	}
+	ref, err := refresher.New(refresher.Config{
+		Store: st, Elector: el, Apps: apps,
+		BeforeExpiry: cfg.Refresh.BeforeExpiry, SafetyMargin: cfg.Refresh.SafetyMargin,
+		Cooldown: cfg.Refresh.Cooldown, DailyBudget: cfg.Refresh.DailyBudget,
+		Observer: h.observer, Logger: h.log,
+	})
+	if err != nil {
+		return nil, libError(err, "")
+	}
+	return &parts{store: st, lock: el, ref: ref, kinds: kinds}, nil
+}
+
+func newProvider(a AppConfig, minExpiresIn time.Duration) (refresher.Provider, error) {
+	wc := wechat.Config{AppID: a.AppID, Secret: a.secret, BaseURL: a.BaseURL, MinExpiresIn: minExpiresIn}
+	if a.Provider == "wechat_stable" {
+		return wechat.NewStable(wc)
+	}
+	return wechat.NewClassic(wc)
+}
+
+// checkParts builds the parts of cfg as a start would, on a client that
+// is never dialled, and drops them.
+func checkParts(cfg *Config, getenv func(string) string) error {
+	rdb, err := newRedis(cfg.Redis, getenv)
+	if err != nil {
+		return &configError{msg: err.Error()}
+	}
+	defer rdb.Close()
+	_, err = newParts(cfg, rdb, partHooks{log: slog.New(slog.DiscardHandler)})
+	return err
+}
+
+// The YAML path each library Config field is set from. A field missing
+// here is not set from the file (Client, Key, ...): its error is a bug in
+// the wiring, not in the config, and is returned as it is.
+var (
+	lockPaths = map[string]string{
+		"ID": "replica_id", "ClientTimeout": "redis.timeout",
+		"LeaseTTL": "election.lease_ttl", "RenewInterval": "election.renew_interval",
+		"RenewDeadline": "election.renew_deadline", "RetryInterval": "election.retry_interval",
+	}
+	storePaths = map[string]string{
+		"Prefix": "redis.prefix", "MinReplicasAck": "redis.min_replicas_ack",
+		"WaitTimeout": "redis.wait_timeout", "ClientTimeout": "redis.timeout",
+	}
+	refresherPaths = map[string]string{
+		"Apps": "apps", "BeforeExpiry": "refresh.before_expiry", "SafetyMargin": "refresh.safety_margin",
+		"Cooldown": "refresh.cooldown", "DailyBudget": "refresh.daily_budget",
+	}
+	// wechatPaths: {app} is the app's own path (apps[i]).
+	wechatPaths = map[string]string{
+		"AppID": "{app}.appid", "Secret": "{app}.secret", "BaseURL": "{app}.base_url",
+		"MinExpiresIn": "refresh.min_expires_in",
+	}
+)
+
+var (
+	goName    = regexp.MustCompile(`\b[A-Z][A-Za-z]*\b`)
+	appIDPath = regexp.MustCompile(`^Apps\[(\d+)\]\.ID$`)
+)
+
+// libError maps a library's *FieldError to a *configError: the field and
+// the fields its message names become YAML paths. app is the app's own
+// path (apps[i]) for a provider's error.
+func libError(err error, app string) error {
+	var (
+		field, msg string
+		paths      map[string]string
+		le         *lock.FieldError
+		se         *store.FieldError
+		re         *refresher.FieldError
+		we         *wechat.FieldError
+	)
+	switch {
+	case errors.As(err, &le):
+		field, msg, paths = le.Field, le.Msg, lockPaths
+	case errors.As(err, &se):
+		field, msg, paths = se.Field, se.Msg, storePaths
+	case errors.As(err, &re):
+		field, msg, paths = re.Field, re.Msg, refresherPaths
+		if m := appIDPath.FindStringSubmatch(field); m != nil {
+			return &configError{field: "apps[" + m[1] + "].id", msg: msg}
+		}
+	case errors.As(err, &we):
+		field, msg, paths = we.Field, we.Msg, wechatPaths
+	default:
+		return err
+	}
+	lookup := func(name string) (string, bool) {
+		p, ok := paths[name]
+		return strings.Replace(p, "{app}", app, 1), ok
+	}
+	path, ok := lookup(field)
+	if !ok {
+		return err
+	}
+	msg = goName.ReplaceAllStringFunc(msg, func(name string) string {
+		if ref, ok := lookup(name); ok {
+			return relativePath(ref, path)
+		}
+		return name
+	})
+	return &configError{field: path, msg: msg}
+}
+
+// relativePath is how a message about path names ref: by its key alone
+// within the timing sections (election.renew_deadline: must be less than
+// lease_ttl), in full elsewhere, where a key alone (timeout) is ambiguous.
+func relativePath(ref, path string) string {
+	sec, key, _ := strings.Cut(ref, ".")
+	if ref != path && (sec == "election" || sec == "refresh") && strings.HasPrefix(path, sec+".") {
+		return key
+	}
+	return ref
+}
