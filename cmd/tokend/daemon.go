@@ -19,6 +19,7 @@ import (
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/event"
 )
 
 type daemonOptions struct {
@@ -45,6 +46,7 @@ type daemon struct {
 	metrics *metrics
 	api     *api
 	reader  *store.Reader
+	hub     *event.Hub
 }
 
 func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
@@ -77,6 +79,9 @@ func (d *daemon) wire() error {
 		return err
 	}
 	d.store = st
+	if d.hub, err = newEventHub(st, d.log); err != nil {
+		return err
+	}
 	keys := st.Keys()
 	el, err := lock.New(lock.Config{
 		Client: d.rdb, Key: keys.Lease(), EpochKey: keys.Epoch(), Channel: keys.Events(), ID: cfg.ReplicaID,
@@ -85,6 +90,7 @@ func (d *daemon) wire() error {
 		OpTimeout:     min(cfg.Redis.Timeout, cfg.Election.RenewInterval/2, cfg.Election.LeaseTTL-cfg.Election.RenewDeadline),
 		ClientTimeout: cfg.Redis.Timeout,
 		Logger:        d.log,
+		Events:        d.hub,
 	})
 	if err != nil {
 		return err
@@ -104,6 +110,7 @@ func (d *daemon) wire() error {
 		BeforeExpiry: cfg.Refresh.BeforeExpiry, SafetyMargin: cfg.Refresh.SafetyMargin,
 		Cooldown: cfg.Refresh.Cooldown, DailyBudget: cfg.Refresh.DailyBudget,
 		Observer: d.metrics, Logger: d.log,
+		Events: d.hub,
 	})
 	if err != nil {
 		return err
@@ -115,7 +122,7 @@ func (d *daemon) wire() error {
 		}
 	}
 	// Created last: it starts goroutines, which run() stops.
-	d.reader, err = store.NewReader(d.rdb, store.ReaderOptions{Prefix: cfg.Redis.Prefix, Logger: d.log})
+	d.reader, err = store.NewReader(d.rdb, store.ReaderOptions{Prefix: cfg.Redis.Prefix, Logger: d.log, Events: d.hub})
 	if err != nil {
 		return err
 	}
@@ -166,6 +173,7 @@ func (d *daemon) run(ctx context.Context) error {
 	var g oklog.Group
 	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
 	g.Add(func() error { return d.ref.Run(ctx) }, func(error) { cancel() })
+	g.Add(func() error { return d.hub.Run(ctx) }, func(error) { cancel() })
 	g.Add(func() error { return d.opts.repeats.Run(ctx) }, func(error) { cancel() })
 	if listen := *d.cfg.HTTP.Listen; listen != "" {
 		ln, err := net.Listen("tcp", listen)
