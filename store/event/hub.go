@@ -116,6 +116,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer stop()
 	defer h.replace(ctx, nil)
 	h.loop(ctx)
+	h.mu.Lock()
+	h.live = false // a Subscription made from now on hears nothing
+	h.mu.Unlock()
 	return nil
 }
 
