@@ -2,46 +2,25 @@ package lock
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/store/event"
 )
 
-// Event types the elector publishes on Config.Channel. The wire format is
-// DESIGN.md's events contract: a JSON object with a "type"; readers ignore
-// types they do not know.
-const (
-	// EventReleased: {"type":"released"}, a leader let go of the lease.
-	EventReleased = "released"
-	// EventAcquired: {"type":"acquired","epoch":N,"leader":"<replica id>"},
-	// a replica obtained the lease and starts term N. Sent before it starts
-	// leading, so that a replica that still believes it leads checks its
-	// lease at once.
-	EventAcquired = "acquired"
-)
-
-// ReleasedMessage is published on Config.Channel when a leader lets go.
-const ReleasedMessage = `{"type":"` + EventReleased + `"}`
-
-// event is one message on the channel, as far as lock reads it. It is input:
-// unknown types, bad JSON and missing fields are ignored.
-type event struct {
-	Type   string `json:"type"`
-	Epoch  int64  `json:"epoch,omitempty"`
-	Leader string `json:"leader,omitempty"`
+// Events is what the elector needs of a shared subscription to
+// Config.Channel; *event.Hub satisfies it.
+type Events interface {
+	Subscribe() *event.Subscription
 }
 
-func parseEvent(payload string) (event, bool) {
-	var ev event
-	if json.Unmarshal([]byte(payload), &ev) != nil || ev.Type == "" {
-		return event{}, false
-	}
-	return ev, true
-}
+// releasedMessage is published on Config.Channel when a leader lets go.
+var releasedMessage = event.Encode(event.Event{Type: event.Released})
 
+// acquiredMessage announces term t: epoch and replica id, never the lease
+// value.
 func acquiredMessage(t Term) string {
-	b, _ := json.Marshal(event{Type: EventAcquired, Epoch: t.Epoch, Leader: t.ID})
-	return string(b)
+	return event.Encode(event.Event{Type: event.Acquired, Epoch: t.Epoch, Leader: t.ID})
 }
 
 // reaction is what the elector does about one message on its channel.
@@ -57,11 +36,11 @@ type reaction struct {
 // restarted empty, failed over, evicted or expired the key): the leader
 // checks at once instead of at its next renewal. The event alone never
 // deposes anyone: only Redis saying the lease is not ours does.
-func react(ev event, mine Term, leading bool) reaction {
+func react(ev event.Event, mine Term, leading bool) reaction {
 	switch ev.Type {
-	case EventReleased:
+	case event.Released:
 		return reaction{wake: true}
-	case EventAcquired:
+	case event.Acquired:
 		if leading && ev.Leader == mine.ID && ev.Epoch == mine.Epoch {
 			return reaction{}
 		}
@@ -70,41 +49,65 @@ func react(ev event, mine Term, leading bool) reaction {
 	return reaction{}
 }
 
-// listen subscribes to the channel and acts on each event. A subscription
-// confirmed again after the first one means the connection was lost and
-// re-established, a sign that Redis restarted or failed over: the leader
-// verifies its lease at once. The returned func stops it and waits for its
-// goroutine.
+// listen follows the channel's events (through Config.Events, or a
+// subscription of its own) and acts on each. A subscription confirmed again
+// after the first one means the connection was lost and re-established, a
+// sign that Redis restarted or failed over: the leader verifies its lease
+// at once. The returned func stops it and waits for its goroutines.
 func (e *Elector) listen(ctx context.Context) func() {
-	if e.cfg.Channel == "" {
-		return func() {}
+	src, stopHub := e.cfg.Events, func() {}
+	if src == nil {
+		if e.cfg.Channel == "" {
+			return func() {}
+		}
+		var err error
+		if src, stopHub, err = e.ownHub(ctx); err != nil {
+			e.cfg.Logger.Error("lock: cannot listen for announcements", "err", err)
+			return func() {}
+		}
 	}
-	sub := e.cfg.Client.Subscribe(ctx, e.cfg.Channel)
+	sub := src.Subscribe()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		subscribed := false
-		for msg := range sub.ChannelWithSubscriptions() {
-			switch m := msg.(type) {
-			case *redis.Subscription:
-				if m.Kind == "subscribe" && subscribed {
+		for n := range sub.C() {
+			switch n.Kind {
+			case event.KindSubscribed:
+				if n.Again {
 					e.requestVerify()
 				}
-				subscribed = subscribed || m.Kind == "subscribe"
-			case *redis.Message:
-				ev, ok := parseEvent(m.Payload)
-				if !ok {
-					continue
-				}
+			case event.KindEvent:
 				term, leading := e.Leading()
-				e.apply(react(ev, term, leading))
+				e.apply(react(n.Event, term, leading))
 			}
 		}
 	}()
 	return func() {
-		_ = sub.Close()
+		sub.Close()
 		<-done
+		stopHub()
 	}
+}
+
+// ownHub runs a hub on Config.Channel until the returned func is called.
+func (e *Elector) ownHub(ctx context.Context) (Events, func(), error) {
+	hub, err := event.NewHub(event.HubConfig{
+		Subscribe: func(ctx context.Context) *redis.PubSub { return e.cfg.Client.Subscribe(ctx, e.cfg.Channel) },
+		Logger:    e.cfg.Logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hub.Run(ctx)
+	}()
+	return hub, func() {
+		cancel()
+		<-done
+	}, nil
 }
 
 func (e *Elector) apply(r reaction) {

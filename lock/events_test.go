@@ -5,19 +5,21 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/store/event"
 )
 
 func TestEvents_wireFormat(t *testing.T) {
-	if ReleasedMessage != `{"type":"released"}` {
-		t.Fatalf("ReleasedMessage = %s", ReleasedMessage)
+	if releasedMessage != `{"type":"released"}` {
+		t.Fatalf("releasedMessage = %s", releasedMessage)
 	}
 	got := acquiredMessage(Term{Value: "secret-token:a", Epoch: 42, ID: "a"})
 	if want := `{"type":"acquired","epoch":42,"leader":"a"}`; got != want {
 		t.Fatalf("acquired = %s, want %s (and never the lease value)", got, want)
 	}
-	ev, ok := parseEvent(got)
-	if !ok || ev != (event{Type: EventAcquired, Epoch: 42, Leader: "a"}) {
-		t.Fatalf("parseEvent = %+v, %v", ev, ok)
+	ev, err := event.Parse(got)
+	if err != nil || ev != (event.Event{Type: event.Acquired, Epoch: 42, Leader: "a"}) {
+		t.Fatalf("Parse = %+v, %v", ev, err)
 	}
 }
 
@@ -29,8 +31,8 @@ func TestReact(t *testing.T) {
 		leading bool
 		want    reaction
 	}{
-		{"release wakes", ReleasedMessage, false, reaction{wake: true}},
-		{"release while leading wakes (a no-op then)", ReleasedMessage, true, reaction{wake: true}},
+		{"release wakes", releasedMessage, false, reaction{wake: true}},
+		{"release while leading wakes (a no-op then)", releasedMessage, true, reaction{wake: true}},
 		{"own acquisition", `{"type":"acquired","epoch":10,"leader":"a"}`, true, reaction{}},
 		{"another's acquisition: leader verifies", `{"type":"acquired","epoch":11,"leader":"b"}`, true, reaction{verify: true}},
 		{"same id, other term: verify", `{"type":"acquired","epoch":9,"leader":"a"}`, true, reaction{verify: true}},
@@ -43,9 +45,9 @@ func TestReact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, ok := parseEvent(tt.payload)
+			ev, err := event.Parse(tt.payload)
 			var got reaction
-			if ok {
+			if err == nil {
 				got = react(ev, mine, tt.leading)
 			}
 			if got != tt.want {

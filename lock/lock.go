@@ -82,10 +82,15 @@ type Config struct {
 	// Required; must share Key's hash tag on Redis Cluster.
 	EpochKey string
 	// Channel, when set, is where releases and acquisitions are announced
-	// and listened for (see EventReleased, EventAcquired): standbys try at
+	// and listened for (package event: released, acquired): standbys try at
 	// once after a release instead of after RetryInterval, and a leader
 	// checks its lease at once after another's acquisition or a reconnect.
 	Channel string
+	// Events, when set, is the process's shared subscription to Channel
+	// (an *event.Hub the caller runs), listened to instead of a
+	// subscription of the elector's own. Announcements still go to
+	// Channel. Default nil.
+	Events Events
 	// ID names this replica (stored as the lease's metadata). Required.
 	ID string
 	// LeaseTTL is the lease's lifetime in Redis. Default DefaultLeaseTTL

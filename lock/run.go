@@ -280,7 +280,7 @@ func (e *Elector) release(lk *redislock.Lock, announce bool) {
 		return
 	}
 	if announce {
-		e.publish(context.Background(), ReleasedMessage)
+		e.publish(context.Background(), releasedMessage)
 	}
 }
 

@@ -96,10 +96,9 @@ func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts
 func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported string, attempts int, now, redisNow time.Time) checkResult {
 	log := r.cfg.Logger.With("app", app.ID)
 	tk, err := r.cfg.Store.TakeTicket(ctx, app.ID, term.Value, r.cfg.DailyBudget)
-	if errors.Is(err, store.ErrNotReplicated) {
+	if err == nil && !tk.Acked {
 		// Taken on the master: tickets still grow after a failover (TIME).
-		log.Warn("refresher: ticket not acknowledged by enough replicas", "err", err)
-		err = nil
+		log.Warn("refresher: ticket not acknowledged by enough replicas")
 	}
 	if errors.Is(err, store.ErrNotLeader) {
 		log.Warn("refresher: lease lost, not fetching")
@@ -187,14 +186,14 @@ func (r *Refresher) written1(ctx context.Context, app App, w store.Write, versio
 func (r *Refresher) writeFetched(ctx context.Context, w store.Write) (int64, error) {
 	wait := writeRetryWait
 	for attempt := 1; ; attempt++ {
-		v, err := r.cfg.Store.WriteToken(ctx, w)
+		res, err := r.cfg.Store.WriteToken(ctx, w)
 		switch {
 		case err == nil:
-			return v, nil
-		case errors.Is(err, store.ErrNotReplicated):
-			// Written on the master; fetching again would retire this token.
-			r.cfg.Logger.Warn("refresher: token write not acknowledged by enough replicas", "app", w.App, "err", err)
-			return v, nil
+			if !res.Acked {
+				// Written on the master; fetching again would retire this token.
+				r.cfg.Logger.Warn("refresher: token write not acknowledged by enough replicas", "app", w.App)
+			}
+			return res.Version, nil
 		case errors.Is(err, store.ErrStaleTicket):
 			return r.confirmWrite(ctx, w)
 		case errors.Is(err, store.ErrExpired):
@@ -248,10 +247,7 @@ func (r *Refresher) writePending(ctx context.Context, app App, w store.Write, at
 // ticket: Redis lost it (failover) and holds an older token the upstream
 // has retired. No upstream call is made.
 func (r *Refresher) rewrite(ctx context.Context, app App, w store.Write, attempts int, now, redisNow time.Time) checkResult {
-	_, err := r.cfg.Store.WriteToken(ctx, w)
-	if errors.Is(err, store.ErrNotReplicated) {
-		err = nil
-	}
+	_, err := r.cfg.Store.WriteToken(ctx, w) // unacknowledged: on the master, like any write
 	if err != nil && !errors.Is(err, store.ErrStaleTicket) {
 		return r.failed(ctx, app, err, attempts, now, redisNow, false)
 	}

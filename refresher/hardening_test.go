@@ -48,7 +48,7 @@ func (c *countingStore) Record(ctx context.Context, app string) (store.Record, e
 	return c.Store.Record(ctx, app)
 }
 
-func (c *countingStore) WriteToken(ctx context.Context, w store.Write) (int64, error) {
+func (c *countingStore) WriteToken(ctx context.Context, w store.Write) (store.WriteResult, error) {
 	c.mu.Lock()
 	fail, applied := c.writeFails > 0, c.applied
 	if fail {
@@ -61,7 +61,7 @@ func (c *countingStore) WriteToken(ctx context.Context, w store.Write) (int64, e
 	if applied {
 		_, _ = c.Store.WriteToken(ctx, w)
 	}
-	return 0, errors.New("store: write token: i/o timeout")
+	return store.WriteResult{}, errors.New("store: write token: i/o timeout")
 }
 
 func (c *countingStore) PendingReportsFor(ctx context.Context, apps []string) (map[string]string, error) {

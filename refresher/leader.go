@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/lock"
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/event"
 )
 
 // leaderRun is one term's scheduling state. Only the loop goroutine touches
@@ -71,9 +71,8 @@ func (r *Refresher) lead(ctx context.Context, term lock.Term) {
 
 func (l *leaderRun) loop(ctx context.Context) {
 	clk := l.r.cfg.Clock
-	sub := l.r.cfg.Store.Subscribe(ctx)
-	defer sub.Close()
-	events := sub.Channel()
+	events, unsubscribe := l.r.subscribe(ctx)
+	defer unsubscribe()
 
 	now := clk.Now()
 	for _, a := range l.r.cfg.Apps { // sweep: every app is checked at once
@@ -97,13 +96,13 @@ func (l *leaderRun) loop(ctx context.Context) {
 		case <-ctx.Done():
 			l.drain()
 			return
-		case msg, ok := <-events:
+		case n, ok := <-events:
 			if !ok {
 				events = nil
 				continue
 			}
-			if ev, err := store.ParseEvent(msg.Payload); err == nil && ev.Type == store.EventReport {
-				l.reported(ev.App)
+			if n.Kind == event.KindEvent && n.Event.Type == event.Report {
+				l.reported(n.Event.App)
 			}
 		case res := <-l.results:
 			l.finish(res)
@@ -112,6 +111,40 @@ func (l *leaderRun) loop(ctx context.Context) {
 			l.sweep(ctx)
 		case <-timer.C():
 		}
+	}
+}
+
+// EventSource is what the refresher needs of a shared subscription to the
+// events channel; *event.Hub satisfies it.
+type EventSource interface {
+	Subscribe() *event.Subscription
+}
+
+// subscribe follows the events channel for one term: through
+// Config.Events, or a hub of its own over Store.Subscribe that runs until
+// the returned func is called. A nil channel (never ready) when the hub
+// cannot start: reports are still polled.
+func (r *Refresher) subscribe(ctx context.Context) (<-chan event.Notice, func()) {
+	if r.cfg.Events != nil {
+		sub := r.cfg.Events.Subscribe()
+		return sub.C(), sub.Close
+	}
+	hub, err := event.NewHub(event.HubConfig{Subscribe: r.cfg.Store.Subscribe, Logger: r.cfg.Logger})
+	if err != nil {
+		r.cfg.Logger.Error("refresher: cannot listen for report events", "err", err)
+		return nil, func() {}
+	}
+	sub := hub.Subscribe()
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hub.Run(ctx)
+	}()
+	return sub.C(), func() {
+		sub.Close()
+		cancel()
+		<-done
 	}
 }
 

@@ -44,7 +44,7 @@ import (
 type Store interface {
 	Record(ctx context.Context, app string) (store.Record, error)
 	TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (store.Ticket, error)
-	WriteToken(ctx context.Context, w store.Write) (int64, error)
+	WriteToken(ctx context.Context, w store.Write) (store.WriteResult, error)
 	PendingReportsFor(ctx context.Context, apps []string) (map[string]string, error)
 	PruneReports(ctx context.Context, known []string) (int, error)
 	RepairRecord(ctx context.Context, app, leaseValue string) (store.Record, error)
@@ -134,6 +134,11 @@ type Config struct {
 	Observer Observer
 	Clock    clock.WithTicker
 	Logger   *slog.Logger
+
+	// Events, when set, is the process's shared subscription to the
+	// events channel (an *event.Hub the caller runs): the leader listens
+	// to it for reports. Default nil: each term subscribes through Store.
+	Events EventSource
 }
 
 // FieldError is a Config field New rejects (Apps[1].ID for an app's).

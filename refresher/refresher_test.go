@@ -527,12 +527,10 @@ func TestRefresher_reportsKeepFailureSchedule(t *testing.T) {
 // unackedStore reports every write as not acknowledged by replicas.
 type unackedStore struct{ *store.Store }
 
-func (u unackedStore) WriteToken(ctx context.Context, w store.Write) (int64, error) {
-	v, err := u.Store.WriteToken(ctx, w)
-	if err != nil {
-		return v, err
-	}
-	return v, fmt.Errorf("store: write token: %w", store.ErrNotReplicated)
+func (u unackedStore) WriteToken(ctx context.Context, w store.Write) (store.WriteResult, error) {
+	res, err := u.Store.WriteToken(ctx, w)
+	res.Acked = false
+	return res, err
 }
 
 // TestRefresher_unacknowledgedWriteCountsAsWritten: fetching again after a

@@ -10,6 +10,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/store"
+
+	"github.com/tokend/tokend/store/event"
 )
 
 func ExampleReader_Token() {
@@ -118,8 +120,8 @@ func exampleRedis() (rdb *redis.Client, stop func()) {
 			if err != nil {
 				return // closed by stop
 			}
-			ev, _ := store.ParseEvent(msg.Payload)
-			if ev.Type != store.EventReport {
+			ev, _ := event.Parse(msg.Payload)
+			if ev.Type != event.Report {
 				continue
 			}
 			pending, _ := st.PendingReports(ctx)

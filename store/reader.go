@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 	"k8s.io/utils/clock"
+
+	"github.com/tokend/tokend/store/event"
 )
 
 var (
@@ -39,7 +41,6 @@ const (
 const (
 	loadTimeout   = 5 * time.Second // bound of one background Record read
 	waitPoll      = time.Second     // ReportAndWait re-reads Redis this often
-	maxBackoff    = 2 * time.Second // between failed subscription attempts
 	minScanPeriod = 10 * time.Millisecond
 	maxScanPeriod = time.Second
 )
@@ -61,8 +62,12 @@ type ReaderOptions struct {
 	ResyncInterval time.Duration
 	// PingInterval: the subscription is pinged after this long without a
 	// message; if the next interval brings nothing either, the connection
-	// is presumed dead and replaced. Default 5s.
+	// is presumed dead and replaced. Default 5s. Unused with Events.
 	PingInterval time.Duration
+	// Events, when set, is the process's shared subscription to the
+	// events channel (an *event.Hub that the caller runs). Default nil:
+	// the Reader subscribes on its own.
+	Events EventSource
 	// Logger receives background failures (reloads, the subscription).
 	// Default slog.Default(). Tokens are never logged.
 	Logger *slog.Logger
@@ -117,10 +122,16 @@ type Reader struct {
 	// badEvents limits the log of malformed events; used by listen only.
 	badEvents repeatLimit
 
-	// subMu guards sub, the current subscription (nil before the first
-	// one and after Close).
-	subMu sync.Mutex
-	sub   *redis.PubSub
+	// events delivers the channel's notices to listen; hub, when the
+	// Reader subscribes on its own, is the subscription it runs.
+	events *event.Subscription
+	hub    *event.Hub
+}
+
+// EventSource is what a Reader needs of a shared subscription to the
+// events channel; *event.Hub satisfies it.
+type EventSource interface {
+	Subscribe() *event.Subscription
 }
 
 type appMap map[string]*entry
@@ -208,8 +219,20 @@ func NewReader(rdb redis.UniversalClient, opts ReaderOptions) (*Reader, error) {
 		r.clock = opts.Clock
 		r.base = opts.Clock.Now()
 	}
+	src := opts.Events
+	if src == nil {
+		r.hub, err = event.NewHub(event.HubConfig{Subscribe: st.Subscribe, PingInterval: opts.PingInterval, Logger: r.log})
+		if err != nil {
+			return nil, err
+		}
+		src = r.hub
+	}
 	r.apps.Store(&appMap{})
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.events = src.Subscribe()
+	if r.hub != nil {
+		r.spawn(func(ctx context.Context) { _ = r.hub.Run(ctx) })
+	}
 	r.spawn(r.listen)
 	r.spawn(r.maintain)
 	return r, nil
@@ -403,12 +426,7 @@ func (r *Reader) Close() error {
 	r.mu.Unlock()
 
 	r.cancel()
-	r.subMu.Lock()
-	if r.sub != nil {
-		_ = r.sub.Close() // unblocks the listener's Receive
-		r.sub = nil
-	}
-	r.subMu.Unlock()
+	r.events.Close()
 	r.wg.Wait()
 	for _, e := range *apps {
 		e.cur.Load().stopTimer()

@@ -74,7 +74,7 @@ func putToken(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v
+	return v.Version
 }
 
 // putSilently writes value for app by hand, with a higher ticket and no
@@ -358,10 +358,10 @@ func putVersioned(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
 	}
 	next := rdb.HIncrBy(ctx, s.Keys().Meta(app), "version", 0).Val() + 1 // only this test writes
 	v, err := s.WriteToken(ctx, Write{App: app, Ticket: tk, Token: app + "-v" + strconv.FormatInt(next, 10), ExpiresIn: time.Hour})
-	if err != nil || v != next {
-		t.Fatalf("write: version %d (want %d), %v", v, next, err)
+	if err != nil || v.Version != next {
+		t.Fatalf("write: version %d (want %d), %v", v.Version, next, err)
 	}
-	return v
+	return v.Version
 }
 
 func TestReader_ReportInvalid(t *testing.T) {

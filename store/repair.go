@@ -2,8 +2,9 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
+
+	"github.com/tokend/tokend/store/event"
 )
 
 // RepairRecord rebuilds app's meta hash from what is known, with no
@@ -30,9 +31,12 @@ func (s *Store) RepairRecord(ctx context.Context, app, leaseValue string) (Recor
 		return Record{}, ErrNotLeader
 	}
 	keys := []string{s.keys.Lease(), s.keys.Token(app), s.keys.Meta(app), s.keys.Ticket(app)}
-	cmd, ackErr := s.runScript(ctx, repairRecordScript, keys, leaseValue, s.keys.Events(), app)
-	if cmd == nil || (ackErr != nil && !errors.Is(ackErr, ErrNotReplicated)) {
-		return Record{}, fmt.Errorf("store: repair record: %w", ackErr)
+	evPrefix, evSuffix := event.TokenTemplate(app)
+	// Unacknowledged or not, the repair is on the master; the record read
+	// below reports what it holds.
+	cmd, _, err := s.runScript(ctx, repairRecordScript, keys, leaseValue, s.keys.Events(), evPrefix, evSuffix)
+	if err != nil {
+		return Record{}, fmt.Errorf("store: repair record: %w", err)
 	}
 	n, corrupt, err := s.scriptReply(cmd, app, 2)
 	if err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,33 +9,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/store/event"
 )
-
-// Event types published on the events channel.
-const (
-	EventToken    = "token"    // a token was written: App, Version
-	EventReport   = "report"   // a bad token was reported for App
-	EventReleased = "released" // the leader released the lease
-)
-
-// Event is one JSON message on the events channel.
-type Event struct {
-	Type    string `json:"type"`
-	App     string `json:"app,omitempty"`
-	Version int64  `json:"version,omitempty"`
-}
-
-// ParseEvent decodes an events-channel message.
-func ParseEvent(payload string) (Event, error) {
-	var ev Event
-	if err := json.Unmarshal([]byte(payload), &ev); err != nil {
-		return Event{}, fmt.Errorf("store: bad event: %w", err)
-	}
-	if ev.Type == "" {
-		return Event{}, errors.New("store: bad event: no type")
-	}
-	return ev, nil
-}
 
 // Subscribe subscribes to the events channel. The caller closes the PubSub.
 func (s *Store) Subscribe(ctx context.Context) *redis.PubSub {
@@ -76,10 +51,10 @@ func (s *Store) Report(ctx context.Context, app, token string) error {
 }
 
 func (s *Store) report(ctx context.Context, app, token string) error {
-	msg, _ := json.Marshal(Event{Type: EventReport, App: app})
+	msg := event.Encode(event.Event{Type: event.Report, App: app})
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, s.keys.Reports(), app, token)
-	pipe.Publish(ctx, s.keys.Events(), string(msg))
+	pipe.Publish(ctx, s.keys.Events(), msg)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("store: report: %w", err)
 	}

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/store/event"
 )
 
 var (
@@ -67,7 +69,7 @@ type Config struct {
 	Prefix string
 	// MinReplicasAck, when > 0, makes TakeTicket and WriteToken send
 	// `WAIT MinReplicasAck WaitTimeout` after their script on the same
-	// connection and fail with ErrNotReplicated when fewer replicas
+	// connection and say in their result (Acked) whether enough replicas
 	// acknowledged (see wait.go). Default 0: no WAIT.
 	MinReplicasAck int
 	// WaitTimeout bounds each WAIT; keep it below the client's read
@@ -145,14 +147,19 @@ type Ticket struct {
 	IssuedAt time.Time
 	// BudgetUsed counts the app's fetches today, this one included.
 	BudgetUsed int
+	// Acked: Config.MinReplicasAck replicas acknowledged the ticket within
+	// Config.WaitTimeout (always true without MinReplicasAck). When false
+	// the ticket is taken on the master only; tickets still grow after a
+	// failover (they follow Redis TIME), so it may be used.
+	Acked bool
 }
 
 // TakeTicket takes a fetch ticket for app, in one script: refused with
 // ErrNotLeader unless the lease key holds leaseValue; refused with
 // ErrBudgetExhausted when dailyBudget (> 0) fetches were already taken today;
 // otherwise ticket = max(last ticket + 1, Redis TIME in ms). With
-// Config.MinReplicasAck it may return the ticket together with an error
-// wrapping ErrNotReplicated: the ticket was taken on the master only.
+// Config.MinReplicasAck, Ticket.Acked says whether enough replicas
+// acknowledged it.
 //
 // Redis content is input: before counting the fetch, the script checks
 // every key of app the write depends on. A garbage ticket key is repaired
@@ -172,9 +179,9 @@ func (s *Store) TakeTicket(ctx context.Context, app, leaseValue string, dailyBud
 	}
 	dailyBudget = max(dailyBudget, 0) // <= 0: no cap
 	keys := []string{s.keys.Lease(), s.keys.Ticket(app), s.keys.Budget(app), s.keys.Meta(app), s.keys.Token(app)}
-	cmd, ackErr := s.runScript(ctx, takeTicketScript, keys, leaseValue, dailyBudget, int64(BudgetDayOffset/time.Second))
-	if cmd == nil || (ackErr != nil && !errors.Is(ackErr, ErrNotReplicated)) {
-		return Ticket{}, fmt.Errorf("store: take ticket: %w", ackErr)
+	cmd, acked, err := s.runScript(ctx, takeTicketScript, keys, leaseValue, dailyBudget, int64(BudgetDayOffset/time.Second))
+	if err != nil {
+		return Ticket{}, fmt.Errorf("store: take ticket: %w", err)
 	}
 	n, corrupt, err := s.scriptReply(cmd, app, 3)
 	if err != nil {
@@ -187,7 +194,7 @@ func (s *Store) TakeTicket(ctx context.Context, app, leaseValue string, dailyBud
 	case -2:
 		return Ticket{BudgetUsed: int(n[1])}, ErrBudgetExhausted
 	}
-	return Ticket{N: n[0], IssuedAt: time.UnixMilli(n[2]), BudgetUsed: int(n[1])}, ackErr
+	return Ticket{N: n[0], IssuedAt: time.UnixMilli(n[2]), BudgetUsed: int(n[1]), Acked: acked}, nil
 }
 
 // scriptReply decodes a reply {int, ..., corrupt list} with want integers.
@@ -239,13 +246,25 @@ func (w Write) check() error {
 	return nil
 }
 
+// WriteResult is the outcome of an accepted token write.
+type WriteResult struct {
+	// Version is the app's version after the write (the stored one for an
+	// idempotent retry).
+	Version int64
+	// Acked: Config.MinReplicasAck replicas acknowledged the write within
+	// Config.WaitTimeout (always true without MinReplicasAck). When false
+	// the token is written on the master only: it may still reach the
+	// replicas, or be lost if the master fails over first. Do not fetch
+	// again because of it: a new fetch would retire this token.
+	Acked bool
+}
+
 // WriteToken stores w if its ticket is greater than the stored token's: it
 // sets the token key with PX = expires_at - margin - now, updates the meta
 // hash, bumps version and publishes a token event, all in one script. It
-// returns the new version, ErrStaleTicket when a newer token is stored, or
-// ErrExpired when the token would be written already expired. With
-// Config.MinReplicasAck it may return the version together with an error
-// wrapping ErrNotReplicated: the token is written on the master only.
+// returns the new version (and, with Config.MinReplicasAck, whether enough
+// replicas acknowledged it), ErrStaleTicket when a newer token is stored,
+// or ErrExpired when the token would be written already expired.
 //
 // A retry is idempotent: when the stored token already has w's ticket and
 // token (a write applied whose reply was lost), WriteToken returns the
@@ -258,32 +277,33 @@ func (w Write) check() error {
 // (accepted if w's ticket >= the ticket key), and a garbage version becomes
 // the ticket number (larger than any counter, so every reader reloads).
 // Each repair is handed to Config.OnCorrupt.
-func (s *Store) WriteToken(ctx context.Context, w Write) (int64, error) {
+func (s *Store) WriteToken(ctx context.Context, w Write) (WriteResult, error) {
 	if err := checkApp(w.App); err != nil {
-		return 0, err
+		return WriteResult{}, err
 	}
 	if err := w.check(); err != nil {
-		return 0, err
+		return WriteResult{}, err
 	}
 	keys := []string{s.keys.Token(w.App), s.keys.Meta(w.App), s.keys.Ticket(w.App)}
-	cmd, ackErr := s.runScript(ctx, writeTokenScript, keys,
+	evPrefix, evSuffix := event.TokenTemplate(w.App)
+	cmd, acked, err := s.runScript(ctx, writeTokenScript, keys,
 		w.Ticket.N, w.Token, w.Ticket.IssuedAt.UnixMilli(), w.ExpiresIn.Milliseconds(),
-		w.SafetyMargin.Milliseconds(), w.Epoch, w.Leader, s.keys.Events(), w.App)
-	if cmd == nil || (ackErr != nil && !errors.Is(ackErr, ErrNotReplicated)) {
-		return 0, fmt.Errorf("store: write token: %w", ackErr)
+		w.SafetyMargin.Milliseconds(), w.Epoch, w.Leader, s.keys.Events(), evPrefix, evSuffix)
+	if err != nil {
+		return WriteResult{}, fmt.Errorf("store: write token: %w", err)
 	}
 	n, corrupt, err := s.scriptReply(cmd, w.App, 3)
 	if err != nil {
-		return 0, fmt.Errorf("store: write token: %w", err)
+		return WriteResult{}, fmt.Errorf("store: write token: %w", err)
 	}
 	s.noteCorrupt(corrupt)
 	switch n[0] {
 	case -1:
-		return 0, ErrStaleTicket
+		return WriteResult{}, ErrStaleTicket
 	case -2:
-		return 0, ErrExpired
+		return WriteResult{}, ErrExpired
 	}
-	return n[1], ackErr
+	return WriteResult{Version: n[1], Acked: acked}, nil
 }
 
 // Record is an app's stored state. Token is empty once the token key has

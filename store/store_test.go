@@ -12,6 +12,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tokend/tokend/integration/redisserver"
+
+	"github.com/tokend/tokend/store/event"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -206,9 +208,13 @@ func TestStore_TakeTicket_budget(t *testing.T) {
 
 func write(t *testing.T, s *Store, app, token string, tk Ticket, expiresIn time.Duration) (int64, error) {
 	t.Helper()
-	return s.WriteToken(context.Background(), Write{
+	res, err := s.WriteToken(context.Background(), Write{
 		App: app, Ticket: tk, Token: token, ExpiresIn: expiresIn, SafetyMargin: time.Minute, Epoch: 7, Leader: "a",
 	})
+	if err == nil && !res.Acked {
+		t.Errorf("write without MinReplicasAck not acked")
+	}
+	return res.Version, err
 }
 
 func TestStore_WriteToken_andRecord(t *testing.T) {
@@ -239,9 +245,9 @@ func TestStore_WriteToken_andRecord(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := ParseEvent(msg.Payload)
-		if err != nil || ev != (Event{Type: EventToken, App: "app", Version: 1}) {
-			t.Fatalf("event %q -> %+v %v", msg.Payload, ev, err)
+		// Golden: the script publishes exactly the Go encoding.
+		if want := event.Encode(event.Event{Type: event.Token, App: "app", Version: 1}); msg.Payload != want {
+			t.Fatalf("event %q, want %q", msg.Payload, want)
 		}
 		rec, err := s.Record(ctx, "app")
 		if err != nil {

@@ -10,13 +10,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ErrNotReplicated: fewer replicas than Config.MinReplicasAck acknowledged
-// a ticket or a token write within Config.WaitTimeout. The write HAS been
-// applied on the master and may still reach the replicas later; it may
-// also be lost if the master fails over before they get it. Callers that
-// branch on it must not assume either outcome.
-var ErrNotReplicated = errors.New("store: write not acknowledged by enough replicas")
-
 // DefaultWaitTimeout is the WAIT timeout used when Config.MinReplicasAck is
 // set and Config.WaitTimeout is zero. It must stay below the client's read
 // timeout: the pipeline's reply is read under that timeout.
@@ -62,18 +55,18 @@ type pipeliner interface {
 // acknowledgement is on, sends `WAIT n timeout` right after it in one
 // pipeline on the same connection, so that WAIT counts the replicas that
 // received this very write. On Redis Cluster the pipeline goes to the
-// master of the hash tag's slot (every key of a deployment is in it). The
-// script's own result is returned; if it succeeded but fewer than n
-// replicas acknowledged, err also wraps ErrNotReplicated (the caller then
-// has both the result and the error).
-func (s *Store) runScript(ctx context.Context, script *redis.Script, keys []string, args ...any) (*redis.Cmd, error) {
+// master of the hash tag's slot (every key of a deployment is in it). It
+// returns the script's own result and whether at least n replicas
+// acknowledged within the timeout (true when acknowledgement is off; false
+// also when WAIT itself failed: the script ran on the master either way).
+func (s *Store) runScript(ctx context.Context, script *redis.Script, keys []string, args ...any) (*redis.Cmd, bool, error) {
 	if s.ack.n == 0 {
 		cmd := script.Run(ctx, s.rdb, keys, args...)
-		return cmd, cmd.Err()
+		return cmd, true, cmd.Err()
 	}
 	p, err := s.pipelinerFor(ctx, keys[0])
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	cmd, acked, err := s.evalAndWait(ctx, p, script.EvalSha, keys, args)
 	if err != nil && isNoScript(err) {
@@ -82,17 +75,15 @@ func (s *Store) runScript(ctx context.Context, script *redis.Script, keys []stri
 		cmd, acked, err = s.evalAndWait(ctx, p, script.Eval, keys, args)
 	}
 	if err != nil {
-		return cmd, err
+		return cmd, false, err
 	}
-	if acked < s.ack.n {
-		return cmd, fmt.Errorf("%w: %d of %d within %s (the write is on the master and may still be lost in a failover)",
-			ErrNotReplicated, acked, s.ack.n, s.ack.timeout)
-	}
-	return cmd, nil
+	return cmd, acked >= s.ack.n, nil
 }
 
 type evalFunc func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd
 
+// evalAndWait runs eval and WAIT in one pipeline. It returns the script's
+// error, or the number of replicas WAIT counted (0 when WAIT failed).
 func (s *Store) evalAndWait(ctx context.Context, p pipeliner, eval evalFunc, keys []string, args []any) (*redis.Cmd, int, error) {
 	pipe := p.Pipeline()
 	cmd := eval(ctx, pipe, keys, args...)
@@ -104,7 +95,7 @@ func (s *Store) evalAndWait(ctx context.Context, p pipeliner, eval evalFunc, key
 	}
 	n, err := wait.Result()
 	if err != nil {
-		return cmd, 0, fmt.Errorf("%w: wait: %w", ErrNotReplicated, err)
+		return cmd, 0, nil
 	}
 	return cmd, int(n), nil
 }

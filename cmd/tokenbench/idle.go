@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/event"
 )
 
 // idleReplicas is how many replicas run the idle-cost figure.
@@ -129,7 +129,7 @@ func (b *bench) countWrites(ctx context.Context, d *deployment) (func() int, err
 			if err != nil {
 				return
 			}
-			if ev, err := store.ParseEvent(msg.Payload); err == nil && ev.Type == store.EventToken {
+			if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Token {
 				count <- <-count + 1
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/event"
 )
 
 // leaderWriter writes tokens through the store API the way a leader does:
@@ -37,10 +38,11 @@ func (w *leaderWriter) write(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	w.n++
-	return w.st.WriteToken(ctx, store.Write{
+	res, err := w.st.WriteToken(ctx, store.Write{
 		App: w.app, Ticket: tk, Token: fmt.Sprintf("bench-%d-%s", w.n, randomHex(8)),
 		ExpiresIn: time.Hour, SafetyMargin: time.Minute, Epoch: 1, Leader: "tokenbench",
 	})
+	return res.Version, err
 }
 
 // setBenchtime sets testing.Benchmark's run time (the -test.benchtime flag).
@@ -180,7 +182,7 @@ func waitEvent(ctx context.Context, sub *redis.PubSub, v int64) error {
 		if err != nil {
 			return fmt.Errorf("waiting for the event of version %d: %w", v, err)
 		}
-		if ev, err := store.ParseEvent(msg.Payload); err == nil && ev.Type == store.EventToken && ev.Version >= v {
+		if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Token && ev.Version >= v {
 			return nil
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/event"
 )
 
 // scaleReplicas is how many replicas run the scale figure.
@@ -147,7 +147,7 @@ func (b *bench) countTokenEvents(ctx context.Context, d *deployment, n int) (<-c
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
-			if ev, err := store.ParseEvent(msg.Payload); err == nil && ev.Type == store.EventToken {
+			if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Token {
 				seen[ev.App] = true
 			}
 		}

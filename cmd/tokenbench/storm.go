@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/event"
 )
 
 // stormCooldown is refresh.cooldown of the storm replicas.
@@ -277,7 +278,7 @@ func (b *bench) countReports(ctx context.Context, d *deployment) (func() int64, 
 			if err != nil {
 				return // closed by stop, or ctx ended
 			}
-			if ev, err := store.ParseEvent(msg.Payload); err == nil && ev.Type == store.EventReport {
+			if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Report {
 				n.Add(1)
 			}
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/event"
 )
 
 type daemonOptions struct {
@@ -43,6 +44,7 @@ type daemon struct {
 	metrics *metrics
 	api     *api
 	reader  *store.Reader
+	hub     *event.Hub
 }
 
 func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
@@ -71,7 +73,7 @@ func (d *daemon) wire() error {
 		return err
 	}
 	st, kinds := p.store, p.kinds
-	d.store, d.ref = p.store, p.ref
+	d.store, d.ref, d.hub = p.store, p.ref, p.hub
 	var tokens [][32]byte
 	if cfg.HTTP.AuthTokensEnv != "" {
 		for _, t := range authTokens(d.opts.getenv(cfg.HTTP.AuthTokensEnv)) {
@@ -79,7 +81,7 @@ func (d *daemon) wire() error {
 		}
 	}
 	// Created last: it starts goroutines, which run() stops.
-	d.reader, err = store.NewReader(d.rdb, store.ReaderOptions{Prefix: cfg.Redis.Prefix, Logger: d.log})
+	d.reader, err = store.NewReader(d.rdb, store.ReaderOptions{Prefix: cfg.Redis.Prefix, Logger: d.log, Events: d.hub})
 	if err != nil {
 		return err
 	}
@@ -122,6 +124,7 @@ func (d *daemon) run(ctx context.Context) error {
 	var g oklog.Group
 	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
 	g.Add(func() error { return d.ref.Run(ctx) }, func(error) { cancel() })
+	g.Add(func() error { return d.hub.Run(ctx) }, func(error) { cancel() })
 	g.Add(func() error { return d.opts.repeats.Run(ctx) }, func(error) { cancel() })
 	if listen := *d.cfg.HTTP.Listen; listen != "" {
 		ln, err := net.Listen("tcp", listen)

@@ -14,6 +14,7 @@ import (
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/event"
 )
 
 // parts are the library objects a replica is built from. Each is made,
@@ -24,6 +25,7 @@ type parts struct {
 	store *store.Store
 	lock  *lock.Elector
 	ref   *refresher.Refresher
+	hub   *event.Hub        // the one subscription to the events channel, shared by all three
 	kinds map[string]string // app id -> provider name
 }
 
@@ -47,12 +49,20 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 	if err != nil {
 		return nil, libError(err, "")
 	}
+	logger := h.log
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	hub, err := newEventHub(st, logger)
+	if err != nil {
+		return nil, err
+	}
 	keys := st.Keys()
 	el, err := lock.New(lock.Config{
 		Client: rdb, Key: keys.Lease(), EpochKey: keys.Epoch(), Channel: keys.Events(), ID: cfg.ReplicaID,
 		LeaseTTL: cfg.Election.LeaseTTL, RenewInterval: cfg.Election.RenewInterval,
 		RenewDeadline: cfg.Election.RenewDeadline, RetryInterval: cfg.Election.RetryInterval,
-		ClientTimeout: cfg.Redis.Timeout, Logger: h.log,
+		ClientTimeout: cfg.Redis.Timeout, Logger: h.log, Events: hub,
 	})
 	if err != nil {
 		return nil, libError(err, "")
@@ -71,12 +81,12 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 		Store: st, Elector: el, Apps: apps,
 		BeforeExpiry: cfg.Refresh.BeforeExpiry, SafetyMargin: cfg.Refresh.SafetyMargin,
 		Cooldown: cfg.Refresh.Cooldown, DailyBudget: cfg.Refresh.DailyBudget,
-		Observer: h.observer, Logger: h.log,
+		Observer: h.observer, Logger: h.log, Events: hub,
 	})
 	if err != nil {
 		return nil, libError(err, "")
 	}
-	return &parts{store: st, lock: el, ref: ref, kinds: kinds}, nil
+	return &parts{store: st, lock: el, ref: ref, hub: hub, kinds: kinds}, nil
 }
 
 func newProvider(a AppConfig, minExpiresIn time.Duration) (refresher.Provider, error) {

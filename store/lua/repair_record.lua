@@ -1,7 +1,8 @@
 -- repair_record.lua: rebuild an app's meta hash from what is known, with
 -- no upstream call, when it holds garbage and the token key a live token.
 -- KEYS[1] lease, KEYS[2] token, KEYS[3] meta, KEYS[4] ticket
--- ARGV[1] lease value, ARGV[2] events channel, ARGV[3] app
+-- ARGV[1] lease value, ARGV[2] events channel, ARGV[3] and ARGV[4] the
+--   token event before and after its version (event.TokenTemplate)
 -- Reply {code, version, corrupt}: code 1 repaired (version = the new one,
 --   a token event is published); 0 nothing to repair; -1 lease not held;
 --   -2 no live token to rebuild from (nothing written: fetch, and the write
@@ -41,5 +42,5 @@ if meta.wrongtype then redis.call('DEL', KEYS[3]) end
 redis.call('HSET', KEYS[3], 'token', tok, 'expires_at', fmt(keep(meta.expires_at, now + pttl)),
   'fetched_at', fmt(keep(meta.fetched_at, now)), 'ticket', fmt(ticket), 'version', fmt(version),
   'epoch', fmt(meta.epoch or 0), 'leader', meta.leader or '')
-redis.call('PUBLISH', ARGV[2], '{"type":"token","app":"' .. ARGV[3] .. '","version":' .. fmt(version) .. '}')
+redis.call('PUBLISH', ARGV[2], ARGV[3] .. fmt(version) .. ARGV[4])
 return {1, version, report(true)}

@@ -2,7 +2,9 @@
 -- KEYS[1] token, KEYS[2] meta, KEYS[3] ticket
 -- ARGV[1] ticket, ARGV[2] token, ARGV[3] sent_at ms, ARGV[4] expires_in ms,
 --   ARGV[5] safety margin ms, ARGV[6] epoch, ARGV[7] leader, ARGV[8] events
---   channel, ARGV[9] app (all validated by the caller)
+--   channel, ARGV[9] and ARGV[10] the token event before and after its
+--   version (event.TokenTemplate: the shape is defined in Go only)
+--   (all validated by the caller)
 -- Reply {code, n, px, corrupt}:
 --   code 1: written, n = new version, px = the token key's PX;
 --   code 2: already written (a retry of the stored ticket and token),
@@ -42,5 +44,5 @@ if meta.wrongtype then redis.call('DEL', KEYS[2]) end
 redis.call('SET', KEYS[1], token, 'PX', px)
 redis.call('HSET', KEYS[2], 'token', token, 'expires_at', fmt(expires_at), 'fetched_at', ARGV[3],
   'ticket', ARGV[1], 'version', fmt(version), 'epoch', ARGV[6], 'leader', ARGV[7])
-redis.call('PUBLISH', ARGV[8], '{"type":"token","app":"' .. ARGV[9] .. '","version":' .. fmt(version) .. '}')
+redis.call('PUBLISH', ARGV[8], ARGV[9] .. fmt(version) .. ARGV[10])
 return {1, version, px, report(true)}
