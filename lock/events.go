@@ -8,8 +8,8 @@ import (
 )
 
 // Event types the elector publishes on Config.Channel. The wire format is
-// DESIGN.md's events contract: a JSON object with a "type"; readers ignore
-// types they do not know.
+// the events contract of the README's "Redis contract" section: a JSON
+// object with a "type"; readers ignore types they do not know.
 const (
 	// EventReleased: {"type":"released"}, a leader let go of the lease.
 	EventReleased = "released"

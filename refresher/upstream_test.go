@@ -431,7 +431,7 @@ func TestUpstream_keepsTokenOnFailure(t *testing.T) {
 			// The token is due after 1s (half its life).
 			eventually(t, "a failed refresh", 3*time.Second, func() bool { return l.state().LastError != "" })
 			if got := l.stored(t); got != good {
-				t.Fatalf("stored token replaced after a failed fetch (%s)", refresher.Fingerprint(got))
+				t.Fatalf("stored token replaced after a failed fetch (%s)", store.Fingerprint(got))
 			}
 			if code := wx.Check(good); code != 0 {
 				t.Fatalf("kept token answers %d at the upstream", code)
@@ -621,7 +621,7 @@ func TestUpstream_stable_normalModeDoesNotRotate(t *testing.T) {
 			t.Fatalf("%d stable_token calls in 5s, want 3", fetchCount(wx, "stable_token"))
 		}
 		if tok := l.stored(t); tok != first {
-			t.Fatalf("stored token changed (%s) during normal-mode refreshes", refresher.Fingerprint(tok))
+			t.Fatalf("stored token changed (%s) during normal-mode refreshes", store.Fingerprint(tok))
 		}
 		if code := wx.Check(first); code != 0 {
 			t.Fatalf("stable token answers %d", code)

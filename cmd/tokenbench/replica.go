@@ -23,7 +23,7 @@ const (
 	apiTokenEnv = "TOKENBENCH_API_TOKENS"
 )
 
-// The YAML configuration of a replica (CONTRACT: DESIGN.md), as the bench
+// The YAML configuration of a replica (a contract: README "Configuration"), as the bench
 // writes it. Durations are Go duration strings.
 type yamlConfig struct {
 	ReplicaID string `yaml:"replica_id"`
