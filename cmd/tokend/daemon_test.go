@@ -21,6 +21,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 )
 
@@ -95,11 +96,7 @@ apps: [{id: app, provider: wechat, appid: wxlogtest, secret_env: SECRET, base_ur
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
 	var first string
-	deadline := time.Now().Add(5 * time.Second)
-	for first == "" && time.Now().Before(deadline) {
-		first = rdb.Get(ctx, "{tokend}:token:app").Val()
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Poll(5*time.Second, func() bool { first = rdb.Get(ctx, "{tokend}:token:app").Val(); return first != "" })
 	if first == "" {
 		t.Fatalf("no token written; logs:\n%s", logs.String())
 	}
@@ -173,20 +170,17 @@ func TestBinary_devMode(t *testing.T) {
 		t.Fatalf("no banner; stderr:\n%s", stderr.String())
 	}
 	var ans tokenAnswer
-	deadline := time.Now().Add(5 * time.Second)
 	code := 0
-	for time.Now().Before(deadline) {
+	wait.Poll(5*time.Second, func() bool {
 		resp, err := http.Get(base + "/v1/apps/demo/token")
-		if err == nil {
-			code = resp.StatusCode
-			json.NewDecoder(resp.Body).Decode(&ans)
-			resp.Body.Close()
-			if code == 200 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer resp.Body.Close()
+		code = resp.StatusCode
+		json.NewDecoder(resp.Body).Decode(&ans)
+		return code == 200
+	})
 	if code != 200 || len(ans.AccessToken) < 64 || ans.ExpiresIn < 7000 || ans.ExpiresIn > 7200 {
 		t.Fatalf("dev token: %d %+v", code, ans)
 	}
