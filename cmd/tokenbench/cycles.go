@@ -86,7 +86,13 @@ func (b *bench) cycleFigures(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		d.refresh = refreshYAML{BeforeExpiry: (lifetime / 12).String(), SafetyMargin: (lifetime / 120).String(), MinExpiresIn: "1s"}
+		// tokend accepts safety_margin >= 1s (it caps it at 10% of the
+		// lifetime) and before_expiry > safety_margin (README "Rules the
+		// config is checked against"), so with the bench's short lifetimes
+		// a refresh comes 2s before expiry or at half the life, whichever
+		// is later.
+		d.refresh = refreshYAML{BeforeExpiry: max(lifetime/12, 2*time.Second).String(),
+			SafetyMargin: max(lifetime/120, time.Second).String(), MinExpiresIn: "1s"}
 		g.d = d
 		groups = append(groups, g)
 	}
