@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/integration/wait"
 )
 
 // TestAcceptance_3Replicas_100TokenLifetimes is issue 4's acceptance test:
@@ -37,7 +39,7 @@ func TestAcceptance_3Replicas_100TokenLifetimes(t *testing.T) {
 	deadline := start.Add(time.Duration(lifetimes) * lifetime)
 	leaders := 0
 	for time.Now().Before(deadline) {
-		time.Sleep(min(5*time.Second, time.Until(deadline)))
+		wait.Hold(t, min(5*time.Second, time.Until(deadline)), "a slice of the acceptance run between leader counts")
 		if ls := e.cluster.Leaders(nil); len(ls) > 1 {
 			t.Errorf("%d replicas claim to lead at %s", len(ls), time.Since(start).Round(time.Second))
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"k8s.io/utils/clock"
 
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/refresher/wechat"
@@ -100,18 +101,18 @@ func TestClocks_skewedRefreshers(t *testing.T) {
 	v0 := e.waitVersion(0, 5*time.Second)
 	chk := e.checker(false)
 	f0, start := e.fetches(), time.Now()
-	time.Sleep(3 * time.Second)
+	wait.Hold(t, 3*time.Second, "refresh cycles under skewed clocks before the handover")
 
 	first, _ := e.termLeader()
 	stopped := time.Now()
 	reps[first].stop() // graceful: release and announce
 	var second string
-	waitFor(t, 2*time.Second, "a second leader", func() bool {
+	wait.For(t, 2*time.Second, "a second leader", func() bool {
 		second, _ = e.termLeader()
 		return second != first
 	})
 	handover := time.Since(stopped)
-	time.Sleep(3 * time.Second)
+	wait.Hold(t, 3*time.Second, "refresh cycles under the second leader")
 	st := chk.Stop()
 	elapsed := time.Since(start)
 	writes, fetches := int(e.version()-v0), e.fetches()-f0
@@ -146,10 +147,10 @@ func TestClocks_timeZones(t *testing.T) {
 	v0 := e.waitVersion(0, 5*time.Second)
 	chk := e.checker(false)
 	f0, start := e.fetches(), time.Now()
-	time.Sleep(2500 * time.Millisecond)
+	wait.Hold(t, 2500*time.Millisecond, "refresh cycles across time zones before the kill")
 	leader.Kill()
 	next, takeover := e.cluster.WaitLeader(5*time.Second, e.cluster.Alive())
-	time.Sleep(2500 * time.Millisecond)
+	wait.Hold(t, 2500*time.Millisecond, "refresh cycles under the successor")
 	st := chk.Stop()
 	elapsed := time.Since(start)
 	writes, fetches := int(e.version()-v0), e.fetches()-f0

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/integration/harness"
+	"github.com/tokend/tokend/integration/wait"
 )
 
 // failoverLifetime outlives a takeover (lease 1.5s + retry), so a correct
@@ -25,7 +26,7 @@ func failoverEnv(t *testing.T) (*env, *harness.Process) {
 func (e *env) waitTermLeader(old string, timeout time.Duration) (string, time.Duration) {
 	e.t.Helper()
 	var id string
-	took := waitFor(e.t, timeout, "a new term in {tokend}:epoch", func() bool {
+	took := wait.For(e.t, timeout, "a new term in {tokend}:epoch", func() bool {
 		id, _ = e.termLeader()
 		return id != "" && id != old
 	})
@@ -40,7 +41,7 @@ func TestFailover_leaderSIGKILL(t *testing.T) {
 	cfg := e.cluster.Cfg
 	chk := e.checker(false)
 	v0, f0, start := e.version(), e.fetches(), time.Now()
-	time.Sleep(1500 * time.Millisecond)
+	wait.Hold(t, 1500*time.Millisecond, "steady refresh cycles before the kill")
 
 	killed := time.Now()
 	leader.Kill()
@@ -50,7 +51,7 @@ func TestFailover_leaderSIGKILL(t *testing.T) {
 	if next.ID != id {
 		t.Errorf("status says %s leads, epoch hash says %s", next.ID, id)
 	}
-	time.Sleep(3 * time.Second)
+	wait.Hold(t, 3*time.Second, "refresh cycles under the successor, readers checking")
 	st := chk.Stop()
 	elapsed := time.Since(start)
 	writes, fetches := int(e.version()-v0), e.fetches()-f0
@@ -76,25 +77,25 @@ func TestFailover_leaderSIGSTOP(t *testing.T) {
 	cfg := e.cluster.Cfg
 	chk := e.checker(false)
 	v0, f0, start := e.version(), e.fetches(), time.Now()
-	time.Sleep(time.Second)
+	wait.Hold(t, time.Second, "steady refresh cycles before the pause")
 
 	paused := time.Now()
 	leader.Pause()
 	id, _ := e.waitTermLeader(leader.ID, 5*time.Second)
 	takeover := time.Since(paused)
 	_, epoch := e.termLeader()
-	time.Sleep(cfg.LeaseTTL) // frozen well past its lease and deadline
+	wait.Hold(t, cfg.LeaseTTL, "the leader stays frozen well past its lease and deadline")
 	leader.Resume()
 	resumed := time.Now()
 
 	// The ex-leader must not claim leadership after its deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	stepDown := waitFor(t, 2*time.Second, "the ex-leader to report leader=false", func() bool {
+	stepDown := wait.For(t, 2*time.Second, "the ex-leader to report leader=false", func() bool {
 		s, err := leader.Status(ctx)
 		return err == nil && !s.Leader
 	})
-	time.Sleep(2500 * time.Millisecond)
+	wait.Hold(t, 2500*time.Millisecond, "the resumed ex-leader runs beside its successor, readers checking")
 	st := chk.Stop()
 	elapsed := time.Since(start)
 	writes, fetches := int(e.version()-v0), e.fetches()-f0
@@ -123,12 +124,12 @@ func TestFailover_leaderSIGTERM(t *testing.T) {
 	e, leader := failoverEnv(t)
 	chk := e.checker(false)
 	v0, f0, start := e.version(), e.fetches(), time.Now()
-	time.Sleep(time.Second)
+	wait.Hold(t, time.Second, "steady refresh cycles before SIGTERM")
 
 	// The watcher starts before the signal, so handover is an upper bound.
 	done := make(chan time.Duration, 1)
 	go func() {
-		took, _ := poll(5*time.Second, func() bool {
+		took, _ := wait.Poll(5*time.Second, func() bool {
 			id, _ := e.termLeader()
 			return id != "" && id != leader.ID
 		})
@@ -137,7 +138,7 @@ func TestFailover_leaderSIGTERM(t *testing.T) {
 	exit := leader.Term(5 * time.Second)
 	handover := <-done
 	next, _ := e.cluster.WaitLeader(2*time.Second, e.cluster.Alive())
-	time.Sleep(2 * time.Second)
+	wait.Hold(t, 2*time.Second, "refresh cycles under the successor, readers checking")
 	st := chk.Stop()
 	elapsed := time.Since(start)
 	writes, fetches := int(e.version()-v0), e.fetches()-f0

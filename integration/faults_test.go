@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/integration/harness"
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
 )
@@ -61,7 +62,7 @@ func TestUpstreamFaults(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	waitFor(t, 5*time.Second, "a token of "+slowApp, func() bool { return e.rdb.Exists(ctx, keys.Token(slowApp)).Val() == 1 })
+	wait.For(t, 5*time.Second, "a token of "+slowApp, func() bool { return e.rdb.Exists(ctx, keys.Token(slowApp)).Val() == 1 })
 	chk := e.checker(false)
 	slowChk := harness.StartChecker(t, harness.CheckerConfig{Server: slow, Redis: e.rdb, App: slowApp, AppID: slowUpstream, LibReaders: -1})
 
@@ -106,12 +107,12 @@ func runFault(t *testing.T, ctx context.Context, e *env, st *store.Store, leader
 		t.Fatal(err)
 	}
 	var as harness.AppStatus
-	waitFor(t, 3*time.Second, "the error in /v1/status", func() bool {
+	wait.For(t, 3*time.Second, "the error in /v1/status", func() bool {
 		var err error
 		as, err = appStatus(ctx, leader, appID)
 		return err == nil && as.LastError != ""
 	})
-	time.Sleep(faultWindow)
+	wait.Hold(t, faultWindow, "the fault lasts: the error class's retry schedule plays out")
 	attempts := e.srv.Audit().Faults - faults0
 	kept := e.storedToken()
 	code := e.srv.Check(kept)
@@ -131,7 +132,7 @@ func runFault(t *testing.T, ctx context.Context, e *env, st *store.Store, leader
 	if err := st.Report(ctx, appID, tok); err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, 10*time.Second, "a new token after the fault cleared", func() bool { return e.version() > v })
+	took := wait.For(t, 10*time.Second, "a new token after the fault cleared", func() bool { return e.version() > v })
 	after, _ := appStatus(ctx, leader, appID)
 
 	t.Logf("figures: %s: status last_error_code=%d last_error=%q; upstream calls in %s=%d (want %d..%d); token kept=%v (upstream answers %d); recovered %s after clearing; status error after=%q",
@@ -171,7 +172,7 @@ func slowUpstreamTimeout(t *testing.T, e *env, st *store.Store, srv *wechattest.
 		return
 	}
 	var gone, back time.Duration
-	for time.Since(start) < 25*time.Second && back == 0 {
+	wait.Poll(25*time.Second-time.Since(start), func() bool {
 		cur := e.rdb.Get(ctx, keys.Token(app)).Val()
 		switch {
 		case cur == "" && gone == 0:
@@ -181,8 +182,8 @@ func slowUpstreamTimeout(t *testing.T, e *env, st *store.Store, srv *wechattest.
 		case cur == tok && srv.Check(tok) != 0:
 			t.Errorf("%s: the stored token is dead at the upstream (%d) while still in Redis", app, srv.Check(tok))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return back != 0
+	})
 	nv, _ := e.rdb.HGet(ctx, keys.Meta(app), "version").Int64()
 	t.Logf("figures: %s timeout: token key gone at +%s (lifetime %s), new token at +%s, writes=%d, upstream fetches=%d",
 		app, ms(gone), lifetime, ms(back), nv-v, srv.Audit().Fetches[appid+"/token"])
@@ -212,9 +213,9 @@ func reportsDuringFault(t *testing.T, ctx context.Context, e *env, st *store.Sto
 		if err := st.Report(ctx, appID, tok); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(150 * time.Millisecond)
+		wait.Hold(t, 150*time.Millisecond, "reports spread over the fault")
 	}
-	time.Sleep(100 * time.Millisecond)
+	wait.Hold(t, 100*time.Millisecond, "the last report's effect, if any, reaches the upstream")
 	extra := e.srv.Audit().Faults - f0
 	t.Logf("figures: %s: %d reports in %s caused %d upstream calls (allowed %d)", k.name, reports, ms(700*time.Millisecond), extra, allowed)
 	if extra > allowed {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokend/tokend/integration/harness"
 	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
 )
@@ -113,38 +114,9 @@ func (e *env) termLeader() (string, int64) {
 // waitVersion waits until the stored version exceeds v and returns it.
 func (e *env) waitVersion(v int64, timeout time.Duration) int64 {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if n := e.version(); n > v {
-			return n
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	e.t.Fatalf("no token write after version %d within %s", v, timeout)
-	return 0
-}
-
-// waitFor polls cond every 5ms until it holds; it fails the test after
-// timeout, naming what.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	took, ok := poll(timeout, cond)
-	if !ok {
-		t.Fatalf("timed out after %s waiting for %s", timeout, what)
-	}
-	return took
-}
-
-// poll is waitFor for any goroutine: it reports whether cond held in time.
-func poll(timeout time.Duration, cond func() bool) (time.Duration, bool) {
-	start := time.Now()
-	for time.Since(start) < timeout {
-		if cond() {
-			return time.Since(start), true
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return timeout, false
+	var n int64
+	wait.For(e.t, timeout, fmt.Sprintf("a token write after version %d", v), func() bool { n = e.version(); return n > v })
+	return n
 }
 
 // cycleBounds are the fewest and most refresh cycles a correct leader makes

@@ -4,7 +4,7 @@
 // fake WeChat upstream in the test process (wechattest), and an invariant
 // checker whose readers keep reading the token and using it upstream.
 //
-// Every scenario asserts the two invariants of DESIGN.md "Testing model":
+// Every scenario asserts the two invariants of README "Integration and chaos suite":
 // one upstream fetch per refresh cycle whatever the number of replicas
 // (fetches = token writes, +1 for a fetch in flight or lost to a kill), and
 // no reader handed a token the upstream already invalidated, except where

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/integration/harness"
+	"github.com/tokend/tokend/integration/wait"
 )
 
 // TestRedis_restartedEmpty: Redis crashes and comes back empty (lease,
@@ -25,15 +26,15 @@ func TestRedis_restartedEmpty(t *testing.T) {
 	chk := e.checker(false)
 	e.waitVersion(v, lifetime) // right after a proactive refresh: none due for lifetime/2
 	old := e.storedToken()
-	time.Sleep(300 * time.Millisecond)
+	wait.Hold(t, 300*time.Millisecond, "the refresh settles: readers and caches on the new token")
 
 	f0 := e.fetches()
 	restarted := time.Now()
 	e.redis.Restart()
-	gap := waitFor(t, 5*time.Second, "a token in the restarted Redis", func() bool { return e.storedToken() != "" })
+	gap := wait.For(t, 5*time.Second, "a token in the restarted Redis", func() bool { return e.storedToken() != "" })
 	gap += time.Since(restarted) - gap // from the kill, not from the end of Restart
 	leader, _ := e.termLeader()
-	time.Sleep(2 * time.Second) // past the old token's overlap
+	wait.Hold(t, 2*time.Second, "past the old token's overlap, readers checking")
 	st := chk.Stop()
 	fetches, writes := e.fetches()-f0, int(e.version())
 
@@ -70,7 +71,7 @@ func TestRedis_unreachable(t *testing.T) {
 	t.Cleanup(func() { _ = viaProxy.Close() })
 	chk := e.checker(false, func(c *harness.CheckerConfig) { c.ReaderRedis = viaProxy })
 	v = e.waitVersion(v, lifetime)
-	time.Sleep(300 * time.Millisecond)
+	wait.Hold(t, 300*time.Millisecond, "the refresh settles: readers and caches on the new token")
 	f0, w0, start := e.fetches(), v, time.Now()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -78,11 +79,11 @@ func TestRedis_unreachable(t *testing.T) {
 	before := chk.Stats()
 	cut := time.Now()
 	proxy.Cut()
-	stepDown := waitFor(t, 3*time.Second, "the leader to step down", func() bool {
+	stepDown := wait.For(t, 3*time.Second, "the leader to step down", func() bool {
 		l, err := leader.Leading(ctx)
 		return err == nil && !l
 	})
-	time.Sleep(2500*time.Millisecond - time.Since(cut))
+	wait.Until(t, cut.Add(2500*time.Millisecond), "Redis stays unreachable: no replica may lead, the library reader serves its cache")
 	during := chk.Stats()
 	for _, p := range e.cluster.Alive() {
 		if l, _ := p.Leading(ctx); l {
@@ -91,7 +92,7 @@ func TestRedis_unreachable(t *testing.T) {
 	}
 	proxy.Restore()
 	next, relead := e.cluster.WaitLeader(5*time.Second, nil)
-	time.Sleep(2 * time.Second)
+	wait.Hold(t, 2*time.Second, "refresh cycles after Redis is back, readers checking")
 	st := chk.Stop()
 	elapsed := time.Since(start)
 	fetches, writes := e.fetches()-f0, int(e.version()-w0)

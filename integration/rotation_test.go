@@ -3,6 +3,8 @@ package integration
 import (
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/integration/wait"
 )
 
 // TestRotation_outOfBand: someone else fetches a classic token, so the
@@ -22,7 +24,7 @@ func TestRotation_outOfBand(t *testing.T) {
 	v := e.waitVersion(0, 5*time.Second)
 	chk := e.checker(true)
 	v = e.waitVersion(v, lifetime) // next proactive refresh is lifetime/2 away
-	time.Sleep(200 * time.Millisecond)
+	wait.Hold(t, 200*time.Millisecond, "the refresh settles: readers on the new token")
 
 	f0 := e.fetches()
 	rotated := time.Now()
@@ -30,8 +32,8 @@ func TestRotation_outOfBand(t *testing.T) {
 		t.Fatal("Rotate: unknown appid")
 	}
 	died := rotated.Add(overlap)
-	healed := waitFor(t, 3*time.Second, "a token write after the rotation", func() bool { return e.version() > v })
-	time.Sleep(time.Second) // readers settle on the new token; still before the next proactive refresh
+	healed := wait.For(t, 3*time.Second, "a token write after the rotation", func() bool { return e.version() > v })
+	wait.Hold(t, time.Second, "readers settle on the new token; still before the next proactive refresh")
 	st := chk.Stop()
 	fetches, writes := e.fetches()-f0, int(e.version()-v)
 	window := time.Since(rotated)

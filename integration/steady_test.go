@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/integration/wait"
 )
 
 // TestSteady: 3 and 7 replicas on one Redis keep one token fresh with one
@@ -20,7 +22,7 @@ func TestSteady(t *testing.T) {
 			v0 := e.waitVersion(0, 5*time.Second)
 			f0, start := e.fetches(), time.Now()
 			chk := e.checker(false)
-			time.Sleep(6 * time.Second)
+			wait.Hold(t, 6*time.Second, "three refresh cycles of steady state, readers checking")
 			st := chk.Stop()
 			elapsed := time.Since(start)
 			writes, fetches := int(e.version()-v0), e.fetches()-f0

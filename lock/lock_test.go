@@ -17,6 +17,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/integration/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -147,13 +148,7 @@ func runElector(t *testing.T, e *Elector, lead LeadFunc) (stop func()) {
 
 func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(t, limit, what, cond)
 }
 
 func TestElector_oneLeaderAmongContenders(t *testing.T) {
@@ -183,7 +178,7 @@ func TestElector_oneLeaderAmongContenders(t *testing.T) {
 				runElector(t, e, lead)
 			}
 			waitFor(t, "a leader", 2*time.Second, func() bool { return leaders.Load() == 1 })
-			time.Sleep(600 * time.Millisecond) // several renewals and retries
+			wait.Hold(t, 600*time.Millisecond, "several renewals and retries: leadership must stay single and stable")
 			if got := maxLeaders.Load(); got != 1 {
 				t.Fatalf("max concurrent leaders = %d, want 1", got)
 			}
@@ -220,7 +215,7 @@ func TestElector_releaseWakesStandby(t *testing.T) {
 			b2, _ := New(cfgB)
 			var bTerm atomic.Int64
 			runElector(t, b2, func(ctx context.Context, term Term) { bTerm.Store(term.Epoch); <-ctx.Done() })
-			time.Sleep(100 * time.Millisecond) // b tried once and is waiting
+			wait.Hold(t, 100*time.Millisecond, "b tried once and is waiting (RetryInterval 1m: only the announcement can wake it)")
 			aTerm, _ := a.Leading()
 
 			start := time.Now()
@@ -289,7 +284,7 @@ func TestElector_epochIncreasesAndSurvivesFlush(t *testing.T) {
 				if i == 1 {
 					// Terms taken within one millisecond run ahead of TIME by
 					// one each; after a data loss TIME must have caught up.
-					time.Sleep(3 * time.Millisecond)
+					wait.Hold(t, 3*time.Millisecond, "Redis TIME moves past the terms taken in this millisecond")
 					rdb.FlushAll(ctx)
 				}
 			}

@@ -16,6 +16,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
 )
@@ -90,6 +91,20 @@ func (c *countingStore) CountTokenKeys(ctx context.Context, apps []string) (int,
 	return c.Store.CountTokenKeys(ctx, apps)
 }
 
+// waitPolls waits until the leader has polled the pending reports n more
+// times (each ReportPoll tick polls, then sweeps). The leader's loop handles
+// events, results and ticks one at a time, so after n polls everything that
+// happened before the call has been handled and any check it started has
+// had at least (n-1) ReportPoll to reach the upstream: the condition a test
+// asserting "nothing more happened" needs, instead of a guessed sleep.
+func (c *countingStore) waitPolls(t *testing.T, n int32) {
+	t.Helper()
+	from := c.reports.Load()
+	wait.For(t, 5*time.Second+time.Duration(n)*time.Second, fmt.Sprintf("%d report polls", n), func() bool {
+		return c.reports.Load() >= from+n
+	})
+}
+
 // logRecorder keeps every log message.
 type logRecorder struct {
 	mu   sync.Mutex
@@ -152,13 +167,13 @@ func TestRefresher_Leading_falseAtCancel(t *testing.T) {
 	stop := start(t, r)
 	release := sync.OnceFunc(func() { close(block) })
 	t.Cleanup(release) // runs before stop
-	waitFor(t, "the upstream call", 5*time.Second, p.called.Load)
+	wait.For(t, 5*time.Second, "the upstream call", p.called.Load)
 	if _, ok := r.Leading(); !ok || !obs.leading.Load() {
 		t.Fatal("not leading while fetching")
 	}
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
-	waitFor(t, "Leading() false while the check drains", 5*time.Second, func() bool {
+	wait.For(t, 5*time.Second, "Leading() false while the check drains", func() bool {
 		_, ok := r.Leading()
 		return !ok && !obs.leading.Load()
 	})
@@ -179,10 +194,10 @@ func TestRefresher_fetchNotCancelledByStepDown(t *testing.T) {
 	p := &fakeProvider{name: "up", lifetime: time.Hour, block: block}
 	r, _ := New(baseConfig(s, cancelElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
 	stop := start(t, r)
-	waitFor(t, "the upstream call", 5*time.Second, func() bool { return p.Calls() == 1 })
+	wait.For(t, 5*time.Second, "the upstream call", func() bool { return p.Calls() == 1 })
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
-	waitFor(t, "the step-down", 5*time.Second, func() bool { _, ok := r.Leading(); return !ok })
+	wait.For(t, 5*time.Second, "the step-down", func() bool { _, ok := r.Leading(); return !ok })
 	close(block) // the upstream answers after the step-down
 	<-stopped
 	if got := token(t, rdb, s, "app"); got != "up-tok-1" {
@@ -212,9 +227,9 @@ func TestRefresher_failedWrite_keptAndRetried(t *testing.T) {
 			cfg.Observer = obs
 			r, _ := New(cfg)
 			start(t, r)
-			waitFor(t, "the token stored", 10*time.Second, func() bool { return token(t, rdb, s, "app") != "" })
-			waitFor(t, "the write recorded", 5*time.Second, func() bool { return obs.written.Load() == 1 })
-			time.Sleep(300 * time.Millisecond) // more than one poll: nothing fetches again
+			wait.For(t, 10*time.Second, "the token stored", func() bool { return token(t, rdb, s, "app") != "" })
+			wait.For(t, 5*time.Second, "the write recorded", func() bool { return obs.written.Load() == 1 })
+			cs.waitPolls(t, 2) // nothing fetches again
 			if n := p.Calls(); n != 1 || token(t, rdb, s, "app") != "up-tok-1" {
 				t.Fatalf("%d upstream calls, token %q: want 1 call, its token stored", n, token(t, rdb, s, "app"))
 			}
@@ -250,7 +265,7 @@ func TestRefresher_budgetExhausted_localClockAhead(t *testing.T) {
 	cfg.Clock = clk
 	r, _ := New(cfg)
 	start(t, r)
-	waitFor(t, "the budget refusal", 5*time.Second, func() bool { return r.States()[0].LastErrorClass == "quota" })
+	wait.For(t, 5*time.Second, "the budget refusal", func() bool { return r.States()[0].LastErrorClass == "quota" })
 	wait := r.States()[0].NextRefresh.Sub(clk.Now())
 	if wait < time.Minute || wait > 3*time.Minute {
 		t.Fatalf("retry in %s, want about 3m (2m to the quota day on Redis's clock, plus 1m)", wait)
@@ -293,7 +308,7 @@ func TestRefresher_reportsInCooldown_coalesced(t *testing.T) {
 	cfg.Cooldown, cfg.Observer = time.Hour, obs
 	r, _ := New(cfg)
 	start(t, r)
-	waitFor(t, "first token", 5*time.Second, func() bool { return obs.written.Load() == 1 })
+	wait.For(t, 5*time.Second, "first token", func() bool { return obs.written.Load() == 1 })
 	tok := token(t, rdb, s, "app")
 	before := cs.records.Load() + cs.report.Load()
 	for range 500 {
@@ -301,12 +316,12 @@ func TestRefresher_reportsInCooldown_coalesced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the cooldown decision", 5*time.Second, func() bool {
+	wait.For(t, 5*time.Second, "the cooldown decision", func() bool {
 		obs.mu.Lock()
 		defer obs.mu.Unlock()
 		return obs.reports["cooldown"] > 0
 	})
-	time.Sleep(500 * time.Millisecond) // events delivered, two polls
+	cs.waitPolls(t, 2) // events delivered, two polls
 	if n := cs.records.Load() + cs.report.Load() - before; n > 8 {
 		t.Fatalf("500 reports in the cooldown cost %d record/report reads, want O(1)", n)
 	}
@@ -329,14 +344,12 @@ func TestRefresher_idleApps_sweepCostsFewCalls(t *testing.T) {
 	cfg.Observer, cfg.ReportPoll = obs, 50*time.Millisecond
 	r, _ := New(cfg)
 	start(t, r)
-	waitFor(t, "every token", 10*time.Second, func() bool { return obs.written.Load() == 200 })
-	time.Sleep(100 * time.Millisecond)
+	wait.For(t, 10*time.Second, "every token", func() bool { return obs.written.Load() == 200 })
+	cs.waitPolls(t, 2) // every app's post-write check has settled
 	rec0, st0, cnt0 := cs.records.Load(), cs.status.Load(), cs.counts.Load()
-	time.Sleep(time.Second)
+	// About a second of idle sweeps (ReportPoll 50ms).
+	wait.For(t, 10*time.Second, "20 idle sweeps", func() bool { return cs.counts.Load()-cnt0 >= 20 })
 	polls := cs.counts.Load() - cnt0
-	if polls < 2 {
-		t.Fatalf("only %d sweeps in a second", polls)
-	}
 	if n := cs.records.Load() - rec0; n > polls+2 {
 		t.Fatalf("%d record reads in %d sweeps of 200 idle apps, want about one audit per sweep", n, polls)
 	}
@@ -345,7 +358,7 @@ func TestRefresher_idleApps_sweepCostsFewCalls(t *testing.T) {
 	}
 	// A lost key is still noticed.
 	rdb.Del(context.Background(), s.Keys().Token("app7"))
-	waitFor(t, "the lost key fetched again", 5*time.Second, func() bool { return token(t, rdb, s, "app7") != "" })
+	wait.For(t, 5*time.Second, "the lost key fetched again", func() bool { return token(t, rdb, s, "app7") != "" })
 }
 
 // TestRefresher_corruptKey (issue 11 items 6/8): a corrupt key costs no
@@ -363,8 +376,8 @@ func TestRefresher_corruptKey(t *testing.T) {
 	writeLive(t, s, cfg.Apps[0].ID, "tok-bad-1", fixedTerm(t, s, rdb, "L"))
 	r, _ := New(cfg)
 	start(t, r)
-	waitFor(t, "the good app's token", 5*time.Second, func() bool { return token(t, rdb, s, "good") != "" })
-	waitFor(t, "the corrupt key reported", 5*time.Second, func() bool { return logs.count("corrupt key in Redis") > 0 })
+	wait.For(t, 5*time.Second, "the good app's token", func() bool { return token(t, rdb, s, "good") != "" })
+	wait.For(t, 5*time.Second, "the corrupt key reported", func() bool { return logs.count("corrupt key in Redis") > 0 })
 	if bad.Calls() != 0 {
 		t.Fatalf("%d upstream calls because of a corrupt key", bad.Calls())
 	}
@@ -378,11 +391,11 @@ func TestRefresher_corruptKey(t *testing.T) {
 	cs.mu.Lock()
 	cs.corrupt["bad"] = &store.CorruptError{Key: s.Keys().Meta("bad"), Field: "ticket", Detail: "not an integer", Repaired: true}
 	cs.mu.Unlock()
-	waitFor(t, "the repaired message", 5*time.Second, func() bool { return logs.count("repaired by the store") == 1 })
+	wait.For(t, 5*time.Second, "the repaired message", func() bool { return logs.count("repaired by the store") == 1 })
 	cs.mu.Lock()
 	delete(cs.corrupt, "bad")
 	cs.mu.Unlock()
-	waitFor(t, "the bad app's token after the repair", 5*time.Second, func() bool { return token(t, rdb, s, "bad") != "" })
+	wait.For(t, 5*time.Second, "the bad app's token after the repair", func() bool { return token(t, rdb, s, "bad") != "" })
 	if n := logs.count("repaired by the store"); n != 1 {
 		t.Fatalf("repair logged %d times", n)
 	}
@@ -424,14 +437,14 @@ func TestRefresher_reportHeldByCooldown_servedAtItsEnd(t *testing.T) {
 	cfg.Cooldown, cfg.ReportPoll, cfg.Observer = 300*time.Millisecond, time.Hour, obs
 	r, _ := New(cfg)
 	start(t, r)
-	waitFor(t, "first token", 5*time.Second, func() bool { return obs.written.Load() == 1 })
+	wait.For(t, 5*time.Second, "first token", func() bool { return obs.written.Load() == 1 })
 	p.set(&UpstreamError{Code: -1, Message: "busy", Class: ClassRetry}, nil)
 	if err := s.Report(context.Background(), "app", token(t, rdb, s, "app")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the passive fetch after the cooldown", 5*time.Second, func() bool { return p.Calls() >= 2 })
+	wait.For(t, 5*time.Second, "the passive fetch after the cooldown", func() bool { return p.Calls() >= 2 })
 	p.set(nil, nil)
-	waitFor(t, "the retry serving the report", 5*time.Second, func() bool { return obs.written.Load() == 2 })
+	wait.For(t, 5*time.Second, "the retry serving the report", func() bool { return obs.written.Load() == 2 })
 }
 
 // TestRefresher_sweepWithoutExistsPermission: under an ACL without EXISTS
@@ -446,13 +459,14 @@ func TestRefresher_sweepWithoutExistsPermission(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: "noexists", Password: "pw"})
 	t.Cleanup(func() { rdb.Close() })
 	s := newStore(t, rdb)
+	cs := &countingStore{Store: s}
 	p := &fakeProvider{name: "up", lifetime: time.Hour}
-	r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+	r, _ := New(baseConfig(cs, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
 	start(t, r)
-	waitFor(t, "first token", 5*time.Second, func() bool { return token(t, rdb, s, "app") != "" })
-	time.Sleep(300 * time.Millisecond) // a sweep or two: the key's deadline is known
+	wait.For(t, 5*time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
+	cs.waitPolls(t, 2) // a sweep or two: the key's deadline is known
 	admin.Del(ctx, s.Keys().Token("app"))
-	waitFor(t, "the lost key fetched again", 5*time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	wait.For(t, 5*time.Second, "the lost key fetched again", func() bool { return token(t, rdb, s, "app") != "" })
 }
 
 // writeLive stores a token for app that lives an hour, as a leader would.
@@ -485,8 +499,8 @@ func TestRefresher_corruptMeta_repairedWithoutFetch(t *testing.T) {
 			cfg.Logger = slog.New(logs)
 			r, _ := New(cfg)
 			start(t, r)
-			waitFor(t, "the good app's token", 5*time.Second, func() bool { return token(t, rdb, s, "good") != "" })
-			waitFor(t, "the bad app's record repaired", 5*time.Second, func() bool {
+			wait.For(t, 5*time.Second, "the good app's token", func() bool { return token(t, rdb, s, "good") != "" })
+			wait.For(t, 5*time.Second, "the bad app's record repaired", func() bool {
 				_, err := s.Record(context.Background(), "bad")
 				return err == nil
 			})

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
 )
@@ -131,15 +132,14 @@ func fixedTerm(t *testing.T, s *store.Store, rdb *redis.Client, value string) lo
 	return lock.Term{Value: value, Epoch: 1, ID: value}
 }
 
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+// waitCooldownOver waits until app's token is older than cooldown on
+// Redis's clock (the clock the cooldown is decided on).
+func waitCooldownOver(t *testing.T, s *store.Store, app string, cooldown time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(t, 5*time.Second, "the cooldown over on Redis's clock", func() bool {
+		rec, err := s.Record(context.Background(), app)
+		return err == nil && rec.Now.Sub(rec.FetchedAt) > cooldown
+	})
 }
 
 func token(t *testing.T, rdb *redis.Client, s *store.Store, app string) string {
@@ -222,9 +222,9 @@ func TestRefresher_threeInstances_oneFetchPerCycle(t *testing.T) {
 	}
 	rdb := srv.Client()
 	s := newStore(t, rdb)
-	waitFor(t, "first token", 2*time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	wait.For(t, 2*time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
 	began, calls0 := time.Now(), p.Calls()
-	time.Sleep(4200 * time.Millisecond)
+	wait.Hold(t, 4200*time.Millisecond, "four refresh cycles of 2s tokens on real Redis TTLs")
 	cycles := time.Since(began) / time.Second
 	fetches := p.Calls() - calls0
 	t.Logf("3 replicas: %d fetches in %d refresh cycles", fetches, cycles)
@@ -260,12 +260,12 @@ func TestRefresher_keepsTokenOnErrors(t *testing.T) {
 			p := &fakeProvider{name: "up", lifetime: 200 * time.Millisecond}
 			r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
 			start(t, r)
-			waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+			wait.For(t, time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
 			good := token(t, rdb, s, "app")
 			p.set(tc.err, nil)
 			before := p.Calls()
-			waitFor(t, "a failed fetch", 2*time.Second, func() bool { return r.States()[0].LastError != "" })
-			time.Sleep(300 * time.Millisecond)
+			wait.For(t, 2*time.Second, "a failed fetch", func() bool { return r.States()[0].LastError != "" })
+			wait.Hold(t, 300*time.Millisecond, "the error's backoff retries (or its long wait) play out: the assertions count calls per 300ms")
 			if got := token(t, rdb, s, "app"); got != good {
 				t.Fatal("stored token replaced after a failed fetch")
 			}
@@ -295,12 +295,13 @@ func TestRefresher_keepsTokenOnErrors(t *testing.T) {
 func TestRefresher_budgetExhausted(t *testing.T) {
 	s, rdb, _ := miniStore(t)
 	p := &fakeProvider{name: "up", lifetime: 100 * time.Millisecond}
-	cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	cs := &countingStore{Store: s}
+	cfg := baseConfig(cs, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
 	cfg.DailyBudget = 3
 	r, _ := New(cfg)
 	start(t, r)
-	waitFor(t, "budget error", 2*time.Second, func() bool { return r.States()[0].LastErrorClass == "quota" })
-	time.Sleep(100 * time.Millisecond)
+	wait.For(t, 2*time.Second, "budget error", func() bool { return r.States()[0].LastErrorClass == "quota" })
+	cs.waitPolls(t, 2) // no fourth call follows
 	if n := p.Calls(); n != 3 {
 		t.Fatalf("%d upstream calls with a budget of 3", n)
 	}
@@ -315,13 +316,14 @@ func TestRefresher_reportStorm_oneFetch(t *testing.T) {
 	s := newStore(t, rdb)
 	p := &fakeProvider{name: "up", lifetime: time.Hour}
 	obs := &countingObserver{}
-	cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	cs := &countingStore{Store: s}
+	cfg := baseConfig(cs, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
 	cfg.Observer = obs
 	r, _ := New(cfg)
 	start(t, r)
-	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	wait.For(t, time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
 	bad := token(t, rdb, s, "app")
-	time.Sleep(60 * time.Millisecond) // past the cooldown
+	waitCooldownOver(t, s, "app", cfg.Cooldown)
 	before := p.Calls()
 	var wg sync.WaitGroup
 	for range 100 {
@@ -334,8 +336,8 @@ func TestRefresher_reportStorm_oneFetch(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	waitFor(t, "new token", 2*time.Second, func() bool { return token(t, rdb, s, "app") != bad })
-	time.Sleep(300 * time.Millisecond) // let late events and the poll run
+	wait.For(t, 2*time.Second, "new token", func() bool { return token(t, rdb, s, "app") != bad })
+	cs.waitPolls(t, 2) // late events and the poll run
 	if n := p.Calls() - before; n != 1 {
 		t.Fatalf("100 reports caused %d fetches, want 1", n)
 	}
@@ -352,7 +354,7 @@ func TestRefresher_reportStorm_oneFetch(t *testing.T) {
 	if err := s.Report(context.Background(), "app", bad); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "stale report cleared", time.Second, func() bool {
+	wait.For(t, time.Second, "stale report cleared", func() bool {
 		pending, _ := s.PendingReports(context.Background())
 		return len(pending) == 0
 	})
@@ -368,13 +370,13 @@ func TestRefresher_reportWithinCooldownWaits(t *testing.T) {
 	cfg.Cooldown = 400 * time.Millisecond
 	r, _ := New(cfg)
 	start(t, r)
-	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	wait.For(t, time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
 	bad := token(t, rdb, s, "app")
 	reported := time.Now()
 	if err := s.Report(context.Background(), "app", bad); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "refresh after cooldown", 2*time.Second, func() bool { return token(t, rdb, s, "app") != bad })
+	wait.For(t, 2*time.Second, "refresh after cooldown", func() bool { return token(t, rdb, s, "app") != bad })
 	if waited := time.Since(reported); waited < 300*time.Millisecond {
 		t.Fatalf("refreshed %s after the report, within the 400ms cooldown", waited)
 	}
@@ -394,15 +396,15 @@ func TestRefresher_pausedLeaderLateWriteLoses(t *testing.T) {
 	cfgA.Observer = obsA
 	ra, _ := New(cfgA)
 	stopA := start(t, ra)
-	waitFor(t, "A calling upstream", time.Second, func() bool { return pa.Calls() == 1 })
+	wait.For(t, time.Second, "A calling upstream", func() bool { return pa.Calls() == 1 })
 
 	pb := &fakeProvider{name: "b", lifetime: time.Hour}
 	rb, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "B")}, App{ID: "app", Provider: pb}))
 	start(t, rb)
-	waitFor(t, "B's token", time.Second, func() bool { return token(t, rdb, s, "app") == "b-tok-1" })
+	wait.For(t, time.Second, "B's token", func() bool { return token(t, rdb, s, "app") == "b-tok-1" })
 
 	close(block) // A wakes up and writes late
-	waitFor(t, "A's write rejected", time.Second, func() bool { return obsA.rejected.Load() == 1 })
+	wait.For(t, time.Second, "A's write rejected", func() bool { return obsA.rejected.Load() == 1 })
 	stopA()
 	if got := token(t, rdb, s, "app"); got != "b-tok-1" {
 		t.Fatalf("token = %q, the paused leader's late write won", got)
@@ -416,9 +418,10 @@ func TestRefresher_notLeaderNoFetch(t *testing.T) {
 	s, rdb, _ := miniStore(t)
 	p := &fakeProvider{name: "up", lifetime: time.Hour}
 	fixedTerm(t, s, rdb, "someone-else")
-	r, _ := New(baseConfig(s, fixedElector{lock.Term{Value: "me", Epoch: 1}}, App{ID: "app", Provider: p}))
+	cs := &countingStore{Store: s}
+	r, _ := New(baseConfig(cs, fixedElector{lock.Term{Value: "me", Epoch: 1}}, App{ID: "app", Provider: p}))
 	start(t, r)
-	time.Sleep(200 * time.Millisecond)
+	cs.waitPolls(t, 2) // the first sweep's check and two polls had their chance to fetch
 	if p.Calls() != 0 || token(t, rdb, s, "app") != "" {
 		t.Fatal("fetched without holding the lease")
 	}
@@ -471,7 +474,7 @@ func TestFingerprintAndTokenString(t *testing.T) {
 	if s := tok.String(); s == "" || contains(s, "secret-token-value") {
 		t.Fatalf("Token.String leaks: %q", s)
 	}
-	if Fingerprint("") != "-" || len(Fingerprint("x")) != 8 || Fingerprint("a") == Fingerprint("b") {
+	if Fingerprint("") != store.Fingerprint("") || Fingerprint("x") != store.Fingerprint("x") || Fingerprint("a") == Fingerprint("b") {
 		t.Fatal("fingerprint")
 	}
 	if ClassOf(errors.New("x")) != ClassRetry || ClassOf(fmt.Errorf("w: %w", &UpstreamError{Class: ClassQuota})) != ClassQuota {
@@ -499,22 +502,24 @@ func contains(s, sub string) bool {
 func TestRefresher_reportsKeepFailureSchedule(t *testing.T) {
 	s, rdb, _ := miniStore(t)
 	p := &fakeProvider{name: "up", lifetime: time.Hour}
-	r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+	cs := &countingStore{Store: s}
+	cfg := baseConfig(cs, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p})
+	r, _ := New(cfg)
 	start(t, r)
-	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	wait.For(t, time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
 	tok := token(t, rdb, s, "app")
-	time.Sleep(60 * time.Millisecond) // past the cooldown
+	waitCooldownOver(t, s, "app", cfg.Cooldown)
 	p.set(&UpstreamError{Code: 40164, Message: "invalid ip", Class: ClassConfig}, nil)
 	if err := s.Report(context.Background(), "app", tok); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the failed passive fetch", time.Second, func() bool { return r.States()[0].LastErrorCode == 40164 })
+	wait.For(t, time.Second, "the failed passive fetch", func() bool { return r.States()[0].LastErrorCode == 40164 })
 	calls := p.Calls()
 	for range 5 {
 		if err := s.Report(context.Background(), "app", tok); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(60 * time.Millisecond)
+		cs.waitPolls(t, 1) // the report is seen, past another cooldown
 	}
 	if n := p.Calls() - calls; n != 0 {
 		t.Fatalf("reports during the configuration error's slow retry caused %d upstream calls, want 0", n)
@@ -524,8 +529,9 @@ func TestRefresher_reportsKeepFailureSchedule(t *testing.T) {
 	}
 }
 
-// unackedStore reports every write as not acknowledged by replicas.
-type unackedStore struct{ *store.Store }
+// unackedStore reports every write as not acknowledged by replicas (it
+// counts calls like countingStore).
+type unackedStore struct{ *countingStore }
 
 func (u unackedStore) WriteToken(ctx context.Context, w store.Write) (store.WriteResult, error) {
 	res, err := u.Store.WriteToken(ctx, w)
@@ -538,10 +544,11 @@ func (u unackedStore) WriteToken(ctx context.Context, w store.Write) (store.Writ
 func TestRefresher_unacknowledgedWriteCountsAsWritten(t *testing.T) {
 	s, rdb, _ := miniStore(t)
 	p := &fakeProvider{name: "up", lifetime: time.Hour}
-	r, _ := New(baseConfig(unackedStore{s}, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
+	cs := &countingStore{Store: s}
+	r, _ := New(baseConfig(unackedStore{cs}, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
 	start(t, r)
-	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
-	time.Sleep(200 * time.Millisecond)
+	wait.For(t, time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
+	cs.waitPolls(t, 2) // no second fetch follows
 	if n := p.Calls(); n != 1 {
 		t.Fatalf("%d fetches after an unacknowledged write, want 1", n)
 	}
@@ -588,9 +595,9 @@ func TestRefresher_lostKeyRefetchedBySweep(t *testing.T) {
 	p := &fakeProvider{name: "up", lifetime: time.Hour}
 	r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
 	start(t, r)
-	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	wait.For(t, time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
 	rdb.Del(context.Background(), s.Keys().Token("app"))
-	waitFor(t, "the lost key fetched again", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	wait.For(t, time.Second, "the lost key fetched again", func() bool { return token(t, rdb, s, "app") != "" })
 	if n := p.Calls(); n != 2 {
 		t.Fatalf("%d fetches, want 2", n)
 	}
@@ -605,9 +612,12 @@ func TestRefresher_fetchedTokenWrittenDespiteShutdown(t *testing.T) {
 	p := &ignoringCtxProvider{release: block}
 	r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
 	stop := start(t, r)
-	waitFor(t, "the upstream call", time.Second, func() bool { return p.called.Load() })
-	go func() { time.Sleep(50 * time.Millisecond); close(block) }()
-	stop() // cancels the check while the upstream answers
+	wait.For(t, time.Second, "the upstream call", func() bool { return p.called.Load() })
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }() // cancels the check while the upstream answers
+	wait.For(t, time.Second, "the leadership cancelled", func() bool { _, ok := r.Leading(); return !ok })
+	close(block)
+	<-stopped
 	if got := token(t, rdb, s, "app"); got != "late-token" {
 		t.Fatalf("token = %q: the fetched token was dropped on shutdown", got)
 	}
@@ -637,13 +647,13 @@ func TestRefresher_reportInCooldownDoesNotBlockDueRefresh(t *testing.T) {
 	cfg.Cooldown = 3 * time.Second // longer than the half-life
 	r, _ := New(cfg)
 	start(t, r)
-	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	wait.For(t, time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
 	first := token(t, rdb, s, "app")
 	if err := s.Report(context.Background(), "app", first); err != nil {
 		t.Fatal(err)
 	}
 	before := rdb.Info(context.Background(), "stats").Val()
-	waitFor(t, "the due refresh", 1500*time.Millisecond, func() bool { return token(t, rdb, s, "app") != first })
+	wait.For(t, 1500*time.Millisecond, "the due refresh", func() bool { return token(t, rdb, s, "app") != first })
 	after := rdb.Info(context.Background(), "stats").Val()
 	if n := commands(after) - commands(before); n > 400 {
 		t.Fatalf("%d Redis commands in about a second: the leader spins on the report", n)
@@ -668,13 +678,13 @@ func TestRefresher_lostWriteWrittenAgain(t *testing.T) {
 	p := &fakeProvider{name: "up", lifetime: time.Hour}
 	r, _ := New(baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: p}))
 	start(t, r)
-	waitFor(t, "first token", time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	wait.For(t, time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
 	ctx := context.Background()
 	ticket, _ := rdb.HGet(ctx, s.Keys().Meta("app"), "ticket").Int64()
 	// What a promoted replica that missed the write would hold.
 	rdb.Set(ctx, s.Keys().Token("app"), "retired-token", time.Hour)
 	rdb.HSet(ctx, s.Keys().Meta("app"), "token", "retired-token", "ticket", ticket-1000)
-	waitFor(t, "the newest token written again", 2*time.Second, func() bool { return token(t, rdb, s, "app") == "up-tok-1" })
+	wait.For(t, 2*time.Second, "the newest token written again", func() bool { return token(t, rdb, s, "app") == "up-tok-1" })
 	if n := p.Calls(); n != 1 {
 		t.Fatalf("%d upstream calls, want 1: the rewrite needs none", n)
 	}

@@ -27,6 +27,7 @@ import (
 	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/refresher/wechat"
@@ -197,33 +198,6 @@ func storedToken(t *testing.T, rdb *redis.Client, s *store.Store) string {
 	return v
 }
 
-// eventually polls cond until it holds or limit passes.
-func eventually(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// consistently checks that cond holds throughout d.
-func consistently(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if !cond() {
-			t.Fatalf("%s stopped holding", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !cond() {
-		t.Fatalf("%s stopped holding", what)
-	}
-}
-
 // fetchCount is the number of successful answers of endpoint for the app.
 func fetchCount(wx *wechattest.Server, endpoint string) int {
 	return wx.Audit().Fetches[upAppID+"/"+endpoint]
@@ -321,7 +295,7 @@ func TestUpstream_threeReplicas_oneFetchPerCycle(t *testing.T) {
 
 	rdb := rs.Client()
 	s := newUpStore(t, rdb, "")
-	eventually(t, "first token", 3*time.Second, func() bool { return storedToken(t, rdb, s) != "" })
+	wait.For(t, 3*time.Second, "first token", func() bool { return storedToken(t, rdb, s) != "" })
 
 	began, fetched0 := time.Now(), wx.Audit().TotalFetches
 	const window = 4500 * time.Millisecond
@@ -369,7 +343,7 @@ func TestUpstream_threeReplicas_oneFetchPerCycle(t *testing.T) {
 	// Counters at a quiet moment: no fetch between send and state update.
 	var audit wechattest.Audit
 	var sent []time.Time
-	eventually(t, "fetch counters to agree", time.Second, func() bool {
+	wait.For(t, time.Second, "fetch counters to agree", func() bool {
 		audit, sent = wx.Audit(), log.times()
 		total := 0
 		for _, rep := range reps {
@@ -424,14 +398,14 @@ func TestUpstream_keepsTokenOnFailure(t *testing.T) {
 			wx := newUpstream(t, wechattest.Config{Lifetime: 2 * time.Second, Overlap: time.Second})
 			hc := newHTTPClient(t, nil)
 			l := startLeader(t, rs.Client(), fmt.Sprintf("fault%d", i), newClassic(t, wx, hc, time.Second), "wechat")
-			eventually(t, "first token", 2*time.Second, func() bool { return l.stored(t) != "" })
+			wait.For(t, 2*time.Second, "first token", func() bool { return l.stored(t) != "" })
 			good := l.stored(t)
 
 			wx.SetFault(tc.fault)
 			// The token is due after 1s (half its life).
-			eventually(t, "a failed refresh", 3*time.Second, func() bool { return l.state().LastError != "" })
+			wait.For(t, 3*time.Second, "a failed refresh", func() bool { return l.state().LastError != "" })
 			if got := l.stored(t); got != good {
-				t.Fatalf("stored token replaced after a failed fetch (%s)", refresher.Fingerprint(got))
+				t.Fatalf("stored token replaced after a failed fetch (%s)", store.Fingerprint(got))
 			}
 			if code := wx.Check(good); code != 0 {
 				t.Fatalf("kept token answers %d at the upstream", code)
@@ -443,27 +417,27 @@ func TestUpstream_keepsTokenOnFailure(t *testing.T) {
 			if strings.Contains(st.LastError, upSecret) {
 				t.Fatal("the error shows the secret")
 			}
-			eventually(t, "status in Redis", time.Second, func() bool {
+			wait.For(t, time.Second, "status in Redis", func() bool {
 				s := l.status(t)
 				return s.LastError == st.LastError && s.LastErrorCode == tc.code
 			})
 
 			if tc.class != "retry" {
-				consistently(t, "a single call after a config error", 3*200*time.Millisecond, func() bool {
+				wait.Holds(t, 3*200*time.Millisecond, "a single call after a config error", func() bool {
 					return wx.Audit().Faults == 1
 				})
 				return
 			}
-			eventually(t, "backoff retries", 2*time.Second, func() bool { return wx.Audit().Faults >= 3 })
+			wait.For(t, 2*time.Second, "backoff retries", func() bool { return wx.Audit().Faults >= 3 })
 			if got := l.stored(t); got != good {
 				t.Fatal("stored token replaced while retrying")
 			}
 			wx.ClearFault()
-			eventually(t, "a new token once the upstream recovers", 2*time.Second, func() bool {
+			wait.For(t, 2*time.Second, "a new token once the upstream recovers", func() bool {
 				tok := l.stored(t)
 				return tok != "" && tok != good && wx.Check(tok) == 0
 			})
-			eventually(t, "error cleared", time.Second, func() bool {
+			wait.For(t, time.Second, "error cleared", func() bool {
 				return l.state().LastError == "" && l.status(t).LastError == "" && l.status(t).LastErrorCode == 0
 			})
 		})
@@ -478,7 +452,7 @@ func TestUpstream_dailyQuotaStopsCalls(t *testing.T) {
 	rs := redisserver.Start(t)
 	wx := newUpstream(t, wechattest.Config{Lifetime: 2 * time.Second, Overlap: time.Second, DailyQuota: 1})
 	l := startLeader(t, rs.Client(), "", newClassic(t, wx, newHTTPClient(t, nil), time.Second), "wechat")
-	eventually(t, "first token", 2*time.Second, func() bool { return l.stored(t) != "" })
+	wait.For(t, 2*time.Second, "first token", func() bool { return l.stored(t) != "" })
 	good := l.stored(t)
 	attempts := func() int {
 		a := wx.Audit()
@@ -486,12 +460,12 @@ func TestUpstream_dailyQuotaStopsCalls(t *testing.T) {
 	}
 
 	// The token is due after 1s (half its life).
-	eventually(t, "45009", 3*time.Second, func() bool { return l.state().LastErrorCode == 45009 })
+	wait.For(t, 3*time.Second, "45009", func() bool { return l.state().LastErrorCode == 45009 })
 	st := l.state()
 	if st.LastErrorClass != "quota" || !st.NextRefresh.After(time.Now().Add(time.Minute)) {
 		t.Fatalf("state after 45009: class %q, next refresh in %s", st.LastErrorClass, time.Until(st.NextRefresh))
 	}
-	eventually(t, "45009 in the status in Redis", time.Second, func() bool {
+	wait.For(t, time.Second, "45009 in the status in Redis", func() bool {
 		s := l.status(t)
 		return s.LastErrorCode == 45009 && strings.Contains(s.LastError, "45009")
 	})
@@ -501,7 +475,7 @@ func TestUpstream_dailyQuotaStopsCalls(t *testing.T) {
 	if n := attempts(); n != 2 {
 		t.Fatalf("%d calls, want 2 (one token, one 45009)", n)
 	}
-	consistently(t, "no call after 45009", 4*200*time.Millisecond, func() bool { return attempts() == 2 })
+	wait.Holds(t, 4*200*time.Millisecond, "no call after 45009", func() bool { return attempts() == 2 })
 }
 
 // TestUpstream_pendingReportHonoursErrorWaits: after a passive refresh
@@ -516,15 +490,15 @@ func TestUpstream_pendingReportHonoursErrorWaits(t *testing.T) {
 			t.Parallel()
 			wx := newUpstream(t, wechattest.Config{})
 			l := startLeader(t, rs.Client(), fmt.Sprintf("wait%d", i), newClassic(t, wx, newHTTPClient(t, nil), 0), "wechat")
-			eventually(t, "first token", 2*time.Second, func() bool { return l.stored(t) != "" })
+			wait.For(t, 2*time.Second, "first token", func() bool { return l.stored(t) != "" })
 			good := l.stored(t)
 			wx.SetFault(wechattest.Fault{Errcode: code})
 			l.report(t, good)
-			eventually(t, "the error", 2*time.Second, func() bool { return l.state().LastErrorCode == code })
+			wait.For(t, 2*time.Second, "the error", func() bool { return l.state().LastErrorCode == code })
 			if l.stored(t) != good {
 				t.Fatal("stored token replaced")
 			}
-			consistently(t, "a single call", 4*200*time.Millisecond, func() bool { return wx.Audit().Faults == 1 })
+			wait.Holds(t, 4*200*time.Millisecond, "a single call", func() bool { return wx.Audit().Faults == 1 })
 		})
 	}
 }
@@ -537,7 +511,7 @@ func TestUpstream_reportStorm_oneFetch(t *testing.T) {
 	rs := redisserver.Start(t)
 	wx := newUpstream(t, wechattest.Config{})
 	l := startLeader(t, rs.Client(), "", newClassic(t, wx, newHTTPClient(t, nil), 0), "wechat")
-	eventually(t, "first token", 2*time.Second, func() bool { return l.stored(t) != "" })
+	wait.For(t, 2*time.Second, "first token", func() bool { return l.stored(t) != "" })
 	bad := l.stored(t)
 
 	var wg sync.WaitGroup
@@ -551,17 +525,17 @@ func TestUpstream_reportStorm_oneFetch(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	eventually(t, "a new token", 2*time.Second, func() bool { tok := l.stored(t); return tok != "" && tok != bad })
-	eventually(t, "reports cleared", time.Second, func() bool { return l.pending(t) == 0 })
-	consistently(t, "one fetch for 100 reports", 3*200*time.Millisecond, func() bool { return fetchCount(wx, "token") == 2 })
+	wait.For(t, 2*time.Second, "a new token", func() bool { tok := l.stored(t); return tok != "" && tok != bad })
+	wait.For(t, time.Second, "reports cleared", func() bool { return l.pending(t) == 0 })
+	wait.Holds(t, 3*200*time.Millisecond, "one fetch for 100 reports", func() bool { return fetchCount(wx, "token") == 2 })
 	fresh := l.stored(t)
 	if code := wx.Check(fresh); code != 0 {
 		t.Fatalf("new token answers %d", code)
 	}
 
 	l.report(t, bad) // old token: compare-and-refresh finds it replaced
-	eventually(t, "stale report cleared", time.Second, func() bool { return l.pending(t) == 0 })
-	consistently(t, "no fetch for an old token", 2*200*time.Millisecond, func() bool {
+	wait.For(t, time.Second, "stale report cleared", func() bool { return l.pending(t) == 0 })
+	wait.Holds(t, 2*200*time.Millisecond, "no fetch for an old token", func() bool {
 		return fetchCount(wx, "token") == 2 && l.stored(t) == fresh
 	})
 }
@@ -574,23 +548,23 @@ func TestUpstream_passiveRefreshHealsRotation(t *testing.T) {
 	rs := redisserver.Start(t)
 	wx := newUpstream(t, wechattest.Config{Overlap: 300 * time.Millisecond})
 	l := startLeader(t, rs.Client(), "", newClassic(t, wx, newHTTPClient(t, nil), 0), "wechat")
-	eventually(t, "first token", 2*time.Second, func() bool { return l.stored(t) != "" })
+	wait.For(t, 2*time.Second, "first token", func() bool { return l.stored(t) != "" })
 	old := l.stored(t)
 
 	if wx.Rotate(upAppID) == "" {
 		t.Fatal("rotate failed")
 	}
-	eventually(t, "the stored token to die", 2*time.Second, func() bool { return wx.Check(old) == wechattest.CodeNotLatest })
+	wait.For(t, 2*time.Second, "the stored token to die", func() bool { return wx.Check(old) == wechattest.CodeNotLatest })
 	if got, n := l.stored(t), fetchCount(wx, "token"); got != old || n != 1 {
 		t.Fatalf("before any report: %d fetches, stored token changed: %v", n, got != old)
 	}
 
 	l.report(t, old)
-	eventually(t, "a valid token after the report", 2*time.Second, func() bool {
+	wait.For(t, 2*time.Second, "a valid token after the report", func() bool {
 		tok := l.stored(t)
 		return tok != "" && tok != old && wx.Check(tok) == 0
 	})
-	consistently(t, "one fetch for the report", 2*200*time.Millisecond, func() bool { return fetchCount(wx, "token") == 2 })
+	wait.Holds(t, 2*200*time.Millisecond, "one fetch for the report", func() bool { return fetchCount(wx, "token") == 2 })
 	if a := wx.Audit(); a.Issued[upAppID+"/token"] != 3 || a.OutOfBand[upAppID+"/token"] != 1 {
 		t.Fatalf("audit: issued %v, out of band %v", a.Issued, a.OutOfBand)
 	}
@@ -609,30 +583,26 @@ func TestUpstream_stable_normalModeDoesNotRotate(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := startLeader(t, rs.Client(), "", p, "wechat_stable")
-	eventually(t, "first token", 2*time.Second, func() bool { return l.stored(t) != "" })
+	wait.For(t, 2*time.Second, "first token", func() bool { return l.stored(t) != "" })
 	first := l.stored(t)
 
 	// Refreshed at half-life: at ~2.5s (2.5s left, expires_in 2) and
 	// ~3.5s (1.5s left, expires_in 1); the next, at ~4s, would fall in the
 	// upstream's rotation window.
-	deadline := time.Now().Add(5 * time.Second)
-	for fetchCount(wx, "stable_token") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d stable_token calls in 5s, want 3", fetchCount(wx, "stable_token"))
-		}
+	wait.For(t, 5*time.Second, "3 stable_token calls", func() bool {
 		if tok := l.stored(t); tok != first {
-			t.Fatalf("stored token changed (%s) during normal-mode refreshes", refresher.Fingerprint(tok))
+			t.Fatalf("stored token changed (%s) during normal-mode refreshes", store.Fingerprint(tok))
 		}
 		if code := wx.Check(first); code != 0 {
 			t.Fatalf("stable token answers %d", code)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fetchCount(wx, "stable_token") >= 3
+	})
 	a := wx.Audit()
 	if a.Issued[upAppID+"/stable_token"] != 1 || a.Fetches[upAppID+"/stable_token_force"] != 0 {
 		t.Fatalf("after %d normal calls: issued %v, fetches %v, sent at %v", a.Fetches[upAppID+"/stable_token"], a.Issued, a.Fetches, log.times())
 	}
-	eventually(t, "3 fetches in the state", time.Second, func() bool { return l.state().Fetches >= 3 })
+	wait.For(t, time.Second, "3 fetches in the state", func() bool { return l.state().Fetches >= 3 })
 	if st := l.state(); st.LastError != "" {
 		t.Fatalf("state %+v", st)
 	}
@@ -656,7 +626,7 @@ func TestUpstream_stable_reportForcesWithinLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := startLeader(t, rs.Client(), "", p, "wechat_stable")
-	eventually(t, "first token", 2*time.Second, func() bool { return l.stored(t) != "" })
+	wait.For(t, 2*time.Second, "first token", func() bool { return l.stored(t) != "" })
 	forces := func() int { return fetchCount(wx, "stable_token_force") }
 
 	// forced reports the stored token and waits for a new one.
@@ -664,7 +634,7 @@ func TestUpstream_stable_reportForcesWithinLimits(t *testing.T) {
 		t.Helper()
 		cur := l.stored(t)
 		l.report(t, cur)
-		eventually(t, fmt.Sprintf("forced token %d", step), 2*time.Second, func() bool {
+		wait.For(t, 2*time.Second, fmt.Sprintf("forced token %d", step), func() bool {
 			tok := l.stored(t)
 			return tok != "" && tok != cur && wx.Check(tok) == 0
 		})
@@ -681,7 +651,7 @@ func TestUpstream_stable_reportForcesWithinLimits(t *testing.T) {
 		cur, normal := l.stored(t), fetchCount(wx, "stable_token")
 		before := forces()
 		l.report(t, cur)
-		eventually(t, "the report handled ("+why+")", 2*time.Second, func() bool {
+		wait.For(t, 2*time.Second, "the report handled ("+why+")", func() bool {
 			return l.pending(t) == 0 && fetchCount(wx, "stable_token") > normal
 		})
 		if forces() != before || l.stored(t) != cur || wx.Check(cur) != 0 {

@@ -19,6 +19,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/tokend/tokend/integration/wait"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -49,13 +51,7 @@ func subscribed(t testing.TB, r *Reader) {
 // waitFor polls cond until it holds or timeout passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	wait.For(t, timeout, what, cond)
 }
 
 // putToken writes tok-<app>-<n> like a leader: ticket, fenced write, event.

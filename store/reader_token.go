@@ -25,13 +25,18 @@ type Token struct {
 	Version int64
 }
 
-// Fingerprint identifies Value in logs without revealing it; "" for an
-// empty token.
-func (t Token) Fingerprint() string {
-	if t.Value == "" {
+// Fingerprint identifies Value in logs without revealing it: see the
+// package-level Fingerprint.
+func (t Token) Fingerprint() string { return Fingerprint(t.Value) }
+
+// Fingerprint is the one short, non-reversible identifier of a token used
+// in logs and status: the first 8 hex digits of its SHA-256, or "" for an
+// empty token (no token has no fingerprint).
+func Fingerprint(token string) string {
+	if token == "" {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(t.Value))
+	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:4])
 }
 

@@ -19,6 +19,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/integration/harness"
+	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/integration/wait"
 )
 
 // procs tracks every child process the bench started, so that all of them
@@ -112,16 +116,6 @@ func (p *procs) killAll() {
 	}
 }
 
-// freePort returns a currently free TCP port on 127.0.0.1.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startRedis starts a redis-server without persistence on a free loopback
 // port and waits until it answers. It returns the redis:// URL.
 func startRedis(ctx context.Context, ps *procs, dir string) (string, error) {
@@ -130,12 +124,11 @@ func startRedis(ctx context.Context, ps *procs, dir string) (string, error) {
 		return "", errors.New("redis-server not found on PATH (install redis-server, or pass -redis URL)")
 	}
 	for range 5 {
-		port, err := freePort()
+		port, err := redisserver.FreePort()
 		if err != nil {
 			return "", err
 		}
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir)
+		cmd := exec.Command(bin, redisserver.Args(port, dir)...)
 		c, err := ps.start("redis-server", cmd, filepath.Join(dir, "redis.log"))
 		if err != nil {
 			return "", err
@@ -155,17 +148,20 @@ func waitRedis(ctx context.Context, u string, c *child, timeout time.Duration) e
 		return err
 	}
 	defer rdb.Close()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) && ctx.Err() == nil && !c.exited() {
-		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		err := rdb.Ping(pctx).Err()
-		cancel()
-		if err == nil {
-			return nil
+	var up bool
+	wait.Poll(timeout, func() bool {
+		if ctx.Err() != nil || c.exited() {
+			return true // give up
 		}
-		time.Sleep(20 * time.Millisecond)
+		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		up = rdb.Ping(pctx).Err() == nil
+		return up
+	})
+	if !up {
+		return errors.New("redis-server did not answer")
 	}
-	return errors.New("redis-server did not answer")
+	return nil
 }
 
 // newRedisClient returns a client for u with short timeouts.
@@ -196,35 +192,14 @@ func checkLoopback(u string) error {
 	return fmt.Errorf("-redis: %s is not a loopback address; tokenbench only talks to loopback", host)
 }
 
-// buildTokend builds ./cmd/tokend of the module containing the working
-// directory into dir and returns the binary's path.
+// buildTokend builds the tokend command into dir, as the integration
+// tests do (harness.Build), and returns the binary's path.
 func buildTokend(ctx context.Context, dir string) (string, error) {
-	out, err := exec.CommandContext(ctx, goTool(), "env", "GOMOD").Output()
+	bin, err := harness.Build(ctx, dir)
 	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the tokend module: run tokenbench from the repository")
-	}
-	bin := filepath.Join(dir, "tokend")
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "./cmd/tokend")
-	cmd.Dir = filepath.Dir(gomod)
-	cmd.Env = append(os.Environ(), "GOFLAGS=") // never inherit -race
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/tokend: %w\n%s", err, b)
+		return "", fmt.Errorf("%w (run tokenbench from the tokend repository)", err)
 	}
 	return bin, nil
-}
-
-// goTool is the go command of the running toolchain when it exists, else
-// "go" from PATH.
-func goTool() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if st, err := os.Stat(p); err == nil && !st.IsDir() {
-		return p
-	}
-	return "go"
 }
 
 // machine describes where the bench ran.

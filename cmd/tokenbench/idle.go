@@ -27,12 +27,7 @@ const idleGoal = 20.0
 // and attributed to replicas through MONITOR and the replicas' sockets.
 func (b *bench) idleFigure(ctx context.Context) error {
 	n := b.opts.idleApps
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("idle%05d", i)
-		b.slow.AddApp(ids[i], b.secret)
-	}
-	d, err := b.newDeployment("id", ids, b.slow.URL)
+	_, d, err := b.slowAppsDeployment("id", "idle", n)
 	if err != nil {
 		return err
 	}

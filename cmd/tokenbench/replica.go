@@ -14,6 +14,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store"
 )
 
@@ -23,7 +25,7 @@ const (
 	apiTokenEnv = "TOKENBENCH_API_TOKENS"
 )
 
-// The YAML configuration of a replica (CONTRACT: DESIGN.md), as the bench
+// The YAML configuration of a replica (a contract: README "Configuration"), as the bench
 // writes it. Durations are Go duration strings.
 type yamlConfig struct {
 	ReplicaID string `yaml:"replica_id"`
@@ -87,6 +89,19 @@ type replica struct {
 	c                             *child
 }
 
+// slowAppsDeployment registers n apps named prefix00000... with the fake
+// upstream of WeChat's real lifetime (b.slow) and prepares a deployment
+// named name that keeps them.
+func (b *bench) slowAppsDeployment(name, prefix string, n int) ([]string, *deployment, error) {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%05d", prefix, i)
+		b.slow.AddApp(ids[i], b.secret)
+	}
+	d, err := b.newDeployment(name, ids, b.slow.URL)
+	return ids, d, err
+}
+
 // newDeployment prepares (does not start) a deployment named name whose
 // apps ids and appids are given by appids (id = appid).
 func (b *bench) newDeployment(name string, appids []string, baseURL string) (*deployment, error) {
@@ -121,7 +136,7 @@ func (d *deployment) startReplicas(ctx context.Context, n int, ready time.Durati
 }
 
 func (d *deployment) startReplica(id string) (*replica, error) {
-	port, err := freePort()
+	port, err := redisserver.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -163,19 +178,23 @@ func (r *replica) start(b *bench) error {
 
 // waitReady polls /readyz until 200, bounded by timeout.
 func (r *replica) waitReady(ctx context.Context, hc *http.Client, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if r.c.exited() {
-			return fmt.Errorf("replica %s exited at start; see %s", r.id, r.logPath)
+	ready := false
+	wait.Poll(timeout, func() bool {
+		if ctx.Err() != nil || r.c.exited() {
+			return true // give up
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.addr+"/readyz", nil)
 		if resp, err := hc.Do(req); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+			ready = resp.StatusCode == http.StatusOK
 		}
-		time.Sleep(20 * time.Millisecond)
+		return ready
+	})
+	switch {
+	case ready:
+		return nil
+	case r.c.exited():
+		return fmt.Errorf("replica %s exited at start; see %s", r.id, r.logPath)
 	}
 	return fmt.Errorf("replica %s not ready within %s; see %s", r.id, timeout, r.logPath)
 }

@@ -16,12 +16,7 @@ const scaleReplicas = 2
 // leader's RSS and CPU and Redis's commands per second in steady state.
 func (b *bench) scaleFigures(ctx context.Context) error {
 	n := b.opts.apps
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("app%05d", i)
-		b.slow.AddApp(ids[i], b.secret)
-	}
-	d, err := b.newDeployment("sc", ids, b.slow.URL)
+	ids, d, err := b.slowAppsDeployment("sc", "app", n)
 	if err != nil {
 		return err
 	}

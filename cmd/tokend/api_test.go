@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"k8s.io/utils/clock"
 
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store"
 )
 
@@ -79,6 +80,12 @@ type reply struct {
 	body map[string]any
 	raw  string
 	hdr  http.Header
+}
+
+// pending is the report pending for mp-main ("" when none).
+func (e *apiEnv) pending() string {
+	tok, _ := e.store.PendingReport(context.Background(), "mp-main")
+	return tok
 }
 
 func (e *apiEnv) do(t *testing.T, method, path, bearer, body string) reply {
@@ -227,13 +234,8 @@ func TestAPI_refreshCompareAndRefresh(t *testing.T) {
 	}
 	// A report of the current token waits for the leader's new token.
 	go func() {
-		deadline := time.Now().Add(2 * time.Second)
-		for time.Now().Before(deadline) {
-			if tok, _ := e.store.PendingReport(context.Background(), "mp-main"); tok == "tok-A" {
-				e.writeToken(t, "mp-main", "tok-B")
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
+		if _, ok := wait.Poll(2*time.Second, func() bool { return e.pending() == "tok-A" }); ok {
+			e.writeToken(t, "mp-main", "tok-B")
 		}
 	}()
 	start := time.Now()
@@ -247,22 +249,12 @@ func TestAPI_refreshCompareAndRefresh(t *testing.T) {
 	// A late report of an older token replaces ours and the leader drops
 	// it as stale: the waiting request reports again.
 	go func() {
-		deadline := time.Now().Add(2 * time.Second)
-		for time.Now().Before(deadline) {
-			if tok, _ := e.store.PendingReport(context.Background(), "mp-main"); tok == "tok-B" {
-				e.store.Report(context.Background(), "mp-main", "tok-A")      // the late, older report
-				e.store.ClearReport(context.Background(), "mp-main", "tok-A") // the leader: stale
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
+		if _, ok := wait.Poll(2*time.Second, func() bool { return e.pending() == "tok-B" }); ok {
+			e.store.Report(context.Background(), "mp-main", "tok-A")      // the late, older report
+			e.store.ClearReport(context.Background(), "mp-main", "tok-A") // the leader: stale
 		}
-		deadline = time.Now().Add(3 * time.Second)
-		for time.Now().Before(deadline) {
-			if tok, _ := e.store.PendingReport(context.Background(), "mp-main"); tok == "tok-B" {
-				e.writeToken(t, "mp-main", "tok-C")
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
+		if _, ok := wait.Poll(3*time.Second, func() bool { return e.pending() == "tok-B" }); ok {
+			e.writeToken(t, "mp-main", "tok-C")
 		}
 	}()
 	e.api.refreshWait = 5 * time.Second

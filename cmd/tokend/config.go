@@ -16,7 +16,7 @@ import (
 	"github.com/tokend/tokend/store"
 )
 
-// Config is the YAML configuration (CONTRACT: DESIGN.md "configuration").
+// Config is the YAML configuration (a contract: README "Configuration").
 // Durations use Go syntax ("15s", "10m").
 type Config struct {
 	ReplicaID string         `yaml:"replica_id"` // default hostname-pid

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,10 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,26 +18,20 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/integration/harness"
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 )
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes (the logger).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// TestMain removes the tokend binary harness.Binary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	harness.Cleanup()
+	os.Exit(code)
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a logger's output (harness.LogBuffer).
+type syncBuffer = harness.LogBuffer
 
 func getJSON(t *testing.T, method, url, body string, out any) int {
 	t.Helper()
@@ -95,11 +86,7 @@ apps: [{id: app, provider: wechat, appid: wxlogtest, secret_env: SECRET, base_ur
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
 	var first string
-	deadline := time.Now().Add(5 * time.Second)
-	for first == "" && time.Now().Before(deadline) {
-		first = rdb.Get(ctx, "{tokend}:token:app").Val()
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Poll(5*time.Second, func() bool { first = rdb.Get(ctx, "{tokend}:token:app").Val(); return first != "" })
 	if first == "" {
 		t.Fatalf("no token written; logs:\n%s", logs.String())
 	}
@@ -141,10 +128,7 @@ func TestBinary_devMode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "tokend")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := harness.Binary(t)
 	cmd := exec.Command(bin, "-dev-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "TOKEND_CONFIG=")
 	stdout, _ := cmd.StdoutPipe()
@@ -173,20 +157,17 @@ func TestBinary_devMode(t *testing.T) {
 		t.Fatalf("no banner; stderr:\n%s", stderr.String())
 	}
 	var ans tokenAnswer
-	deadline := time.Now().Add(5 * time.Second)
 	code := 0
-	for time.Now().Before(deadline) {
+	wait.Poll(5*time.Second, func() bool {
 		resp, err := http.Get(base + "/v1/apps/demo/token")
-		if err == nil {
-			code = resp.StatusCode
-			json.NewDecoder(resp.Body).Decode(&ans)
-			resp.Body.Close()
-			if code == 200 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer resp.Body.Close()
+		code = resp.StatusCode
+		json.NewDecoder(resp.Body).Decode(&ans)
+		return code == 200
+	})
 	if code != 200 || len(ans.AccessToken) < 64 || ans.ExpiresIn < 7000 || ans.ExpiresIn > 7200 {
 		t.Fatalf("dev token: %d %+v", code, ans)
 	}

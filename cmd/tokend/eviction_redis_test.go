@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 )
 
@@ -61,14 +62,7 @@ apps: [{id: app, provider: wechat, appid: wxevict, secret_env: SECRET, base_url:
 
 // waitToken waits for a token in Redis and returns how long it took.
 func (e *evictionEnv) waitToken(bound time.Duration) (time.Duration, bool) {
-	start := time.Now()
-	for time.Since(start) < bound {
-		if e.rdb.Exists(context.Background(), "{tokend}:token:app").Val() == 1 {
-			return time.Since(start), true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return bound, false
+	return wait.Poll(bound, func() bool { return e.rdb.Exists(context.Background(), "{tokend}:token:app").Val() == 1 })
 }
 
 // TestEviction_warnsAtStart: allkeys-lru on a real redis-server makes
@@ -102,21 +96,21 @@ func TestEviction_costs(t *testing.T) {
 	ctx := context.Background()
 	for _, k := range []string{"status:app", "budget:app", "ticket:app", "meta:app", "epoch", "lease", "token:app"} {
 		e := startEvictionEnv(t, "--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru")
-		time.Sleep(time.Second) // settle: status written, lease renewed
+		wait.Hold(t, time.Second, "settle: status written, lease renewed")
 		key := "{tokend}:" + k
 		epoch := func() string { return e.rdb.HGet(ctx, "{tokend}:epoch", "epoch").Val() }
 		fetches, ep, tok := e.up.Audit().TotalFetches, epoch(), e.rdb.Get(ctx, "{tokend}:token:app").Val()
 		budget := e.rdb.HGetAll(ctx, "{tokend}:budget:app").Val()
 		e.rdb.Del(ctx, key)
 		gap, ok := e.waitToken(40 * time.Second)
-		time.Sleep(4 * time.Second) // let the leader act on what it finds
+		wait.Hold(t, 4*time.Second, "let the leader act on what it finds")
 		t.Logf("evicted %-11s: upstream fetches +%d, epoch %s -> %s, token changed %v, no token for %s (back %v), key back %v, budget %v -> %v",
 			k, e.up.Audit().TotalFetches-fetches, ep, epoch(), e.rdb.Get(ctx, "{tokend}:token:app").Val() != tok, gap.Round(time.Millisecond), ok,
 			e.rdb.Exists(ctx, key).Val() == 1, budget, e.rdb.HGetAll(ctx, "{tokend}:budget:app").Val())
 		e.stop()
 	}
 	e := startEvictionEnv(t, "--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru")
-	time.Sleep(time.Second)
+	wait.Hold(t, time.Second, "settle: status written, lease renewed")
 	keys, _ := e.rdb.Keys(ctx, "{tokend}:*").Result()
 	for _, k := range keys {
 		t.Logf("key %-28s type %-6s ttl %s", k, e.rdb.Type(ctx, k).Val(), e.rdb.PTTL(ctx, k).Val())
@@ -133,7 +127,7 @@ func TestEviction_costs(t *testing.T) {
 		}
 	}
 	gap, ok := e.waitToken(40 * time.Second)
-	time.Sleep(4 * time.Second)
+	wait.Hold(t, 4*time.Second, "let the leader act on what it finds")
 	t.Logf("8 MB of cache keys into 2 MB: tokend keys lost %v; upstream fetches +%d; token back after %s (%v)",
 		lost, e.up.Audit().TotalFetches-fetches, gap.Round(time.Millisecond), ok)
 }

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/store"
 )
 
 // refreshPlan is how the refresh route answers a report of the current
@@ -74,7 +74,7 @@ func (a *api) refresh(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, withRefreshed(answerOf(cur), false))
 		return
 	}
-	a.log.Info("api: token reported invalid", "app", app, "fingerprint", refresher.Fingerprint(reported))
+	a.log.Info("api: token reported invalid", "app", app, "fingerprint", store.Fingerprint(reported))
 	plan := refreshPlan{wait: true}
 	if rec, err := a.store.Record(ctx, app); err == nil && rec.Token == reported {
 		plan = planRefresh(rec.FetchedAt, rec.Now, a.cooldown, a.refreshWait)

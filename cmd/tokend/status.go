@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/store"
 )
 
@@ -100,7 +99,7 @@ func (a *api) appStatus(ctx context.Context, app AppConfig) (appStatus, error) {
 		out.Valid, out.Version = rec.Valid(), rec.Version
 		out.ExpiresAt, out.FetchedAt = timePtr(rec.ExpiresAt), timePtr(rec.FetchedAt)
 		if rec.Valid() {
-			out.Fingerprint = refresher.Fingerprint(rec.Token)
+			out.Fingerprint = store.Fingerprint(rec.Token)
 		}
 	}
 	st, err := a.store.Status(ctx, app.ID)

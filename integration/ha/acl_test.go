@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
 )
@@ -79,7 +80,7 @@ func TestACL_deployFile(t *testing.T) {
 			t.Fatal("never led")
 		}
 		<-rctx.Done()
-		waitUntil(t, 2*time.Second, "the lease released", func() bool {
+		wait.For(t, 2*time.Second, "the lease released", func() bool {
 			return rdb.Exists(ctx, keys.Lease()).Val() == 0
 		})
 		wantNoPerm(t, "FLUSHALL", rdb.FlushAll(ctx).Err())

@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store"
 )
 
@@ -62,7 +63,7 @@ func checkSteady(t *testing.T, f *fleet, ran time.Duration) {
 func TestCluster_steadyState(t *testing.T) {
 	t.Parallel()
 	_, f := startClusterFleet(t, store.Config{MinReplicasAck: 1, WaitTimeout: 200 * time.Millisecond})
-	time.Sleep(clusterRun)
+	wait.Hold(t, clusterRun, "steady state on the cluster, readers checking")
 	checkSteady(t, f, f.since())
 }
 
@@ -72,14 +73,14 @@ func TestCluster_failover(t *testing.T) {
 	t.Parallel()
 	c, f := startClusterFleet(t, store.Config{})
 	start := time.Now()
-	time.Sleep(clusterRun / 3)
+	wait.Hold(t, clusterRun/3, "steady state before the failover")
 	keys, _ := store.NewKeys("")
 	preMax, _ := f.meta.snapshot()
 	failedAt := time.Now()
 	old, nu := c.Failover(keys.Lease())
 	switched := time.Now()
 	t.Logf("CLUSTER FAILOVER %s -> %s took %s (until the cluster agreed)", old, nu, switched.Sub(failedAt).Round(time.Millisecond))
-	time.Sleep(time.Until(start.Add(clusterRun)))
+	wait.Until(t, start.Add(clusterRun), "the rest of the run after the failover, readers checking")
 	if at, ok := f.meta.firstAbove(preMax); ok && at.After(failedAt) {
 		t.Logf("first new write %s after the failover started", at.Sub(failedAt).Round(time.Millisecond))
 	}

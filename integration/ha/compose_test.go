@@ -12,7 +12,16 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tokend/tokend/integration/harness"
 )
+
+// TestMain removes the tokend binary harness.Binary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	harness.Cleanup()
+	os.Exit(code)
+}
 
 // The machine running the tests has no Docker engine: the compose files are
 // parse-checked, and the tokend configs they mount are validated by the
@@ -143,14 +152,9 @@ func TestCompose_mountedFilesExist(t *testing.T) {
 // the environment their compose services give them.
 func TestDeploy_configsPassCheck(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "tokend")
+	bin := harness.Binary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/tokend")
-	build.Dir = "../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	demo := loadCompose(t, "../../docker-compose.yml").Services["tokend-1"].Environment
 	for _, tc := range []struct {
 		file string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/refresher/wechat"
@@ -432,21 +433,10 @@ func (f *fleet) startReaders() {
 // waitFirstToken waits until the observer saw a token.
 func (f *fleet) waitFirstToken(timeout time.Duration) {
 	f.t.Helper()
-	waitUntil(f.t, timeout, "a first token", func() bool {
+	wait.For(f.t, timeout, "a first token", func() bool {
 		_, n := f.meta.snapshot()
 		return n > 0
 	})
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // finish stops the fleet and checks the invariants every scenario shares:
@@ -454,7 +444,7 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 // exactly one replica led at the end.
 func (f *fleet) finish() {
 	f.t.Helper()
-	waitUntil(f.t, 2*leaseTTL, "exactly one leader", func() bool { return len(f.leaders()) == 1 })
+	wait.For(f.t, 2*leaseTTL, "exactly one leader", func() bool { return len(f.leaders()) == 1 })
 	f.stop()
 	taken := f.tickets.check(f.t)
 	f.meta.check(f.t)

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store"
 )
 
@@ -40,7 +41,7 @@ func startSentinelFleet(t *testing.T, opts redisserver.SentinelOptions) (*rediss
 	f.startReplicas(3, store.Config{})
 	f.startReaders()
 	f.waitFirstToken(10 * time.Second)
-	time.Sleep(2 * time.Second) // steady state; the token is past its cooldown
+	wait.Hold(t, 2*time.Second, "steady state; the token is past its cooldown")
 	return s, f
 }
 
@@ -49,12 +50,12 @@ func startSentinelFleet(t *testing.T, opts redisserver.SentinelOptions) (*rediss
 // reader was handed a dead token after promoted+settleBound.
 func checkRecovery(t *testing.T, f *fleet, failedAt, promoted time.Time, above int64) {
 	t.Helper()
-	waitUntil(t, 15*time.Second, "a token written after the failover", func() bool {
+	wait.For(t, 15*time.Second, "a token written after the failover", func() bool {
 		_, ok := f.meta.firstAbove(above)
 		return ok
 	})
 	written, _ := f.meta.firstAbove(above)
-	time.Sleep(time.Until(promoted.Add(settleBound + lifetime/2 + time.Second)))
+	wait.Until(t, promoted.Add(settleBound+lifetime/2+time.Second), "past the settle bound and a full refresh cycle, readers checking")
 	leaders := f.leaders()
 	after, all, last := f.reads.deadAfter(promoted.Add(settleBound))
 	f.finish()
@@ -120,7 +121,7 @@ func TestSentinel_shutdownLosesWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	var lost int64
-	waitUntil(t, 5*time.Second, "a write that only the master has", func() bool {
+	wait.For(t, 5*time.Second, "a write that only the master has", func() bool {
 		lost, _ = mc.HGet(ctx, keys.Meta(app), "ticket").Int64()
 		return lost > replTicket
 	})

@@ -3,7 +3,6 @@ package harness
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -174,14 +173,4 @@ func (c *Cluster) cleanup() {
 			c.tb.Logf("harness: ---- last lines of %s (%s) ----\n%s", p.ID, p.LogPath, p.LogTail(40))
 		}
 	}
-}
-
-// freePort returns a currently free TCP port on 127.0.0.1.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

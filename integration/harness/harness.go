@@ -15,6 +15,7 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -47,21 +48,29 @@ func Binary(tb testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		buildPath = filepath.Join(buildDir, "tokend")
 		start := time.Now()
-		cmd := exec.Command(goTool(), "build", "-o", buildPath, Package)
-		cmd.Env = append(os.Environ(), "GOFLAGS=") // never inherit -race
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build %s: %v\n%s", Package, err, out)
-			return
+		buildPath, buildErr = Build(context.Background(), buildDir)
+		if buildErr == nil {
+			tb.Logf("harness: built tokend in %s", time.Since(start).Round(time.Millisecond))
 		}
-		tb.Logf("harness: built tokend in %s", time.Since(start).Round(time.Millisecond))
 	})
 	if buildErr != nil {
 		tb.Fatalf("harness: %v", buildErr)
 	}
 	return buildPath
+}
+
+// Build builds the tokend command into dir (without -race, whatever GOFLAGS
+// says) and returns the binary's path. It must run inside the tokend
+// module. Tests use Binary; Build is for programs (cmd/tokenbench).
+func Build(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "tokend")
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", bin, Package)
+	cmd.Env = append(os.Environ(), "GOFLAGS=") // never inherit -race
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", Package, err, out)
+	}
+	return bin, nil
 }
 
 // Cleanup removes the binary built by Binary. Call it from TestMain after

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/integration/redisserver"
 )
 
 // Process is one tokend replica running as an OS process. Its methods are
@@ -38,7 +40,7 @@ type Process struct {
 // startProcess writes the config of replica id into dir and starts it. It
 // does not wait for readiness.
 func startProcess(tb testing.TB, cfg *Config, dir, id string, extraEnv []string) (*Process, error) {
-	port, err := freePort()
+	port, err := redisserver.FreePort()
 	if err != nil {
 		return nil, err
 	}

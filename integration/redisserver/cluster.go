@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/integration/wait"
 )
 
 // ClusterOptions configures StartCluster. Zero values take the defaults
@@ -80,7 +82,7 @@ func (c *Cluster) Addrs() []string {
 // all of its replicas.
 func (c *Cluster) WaitHealthy(timeout time.Duration) {
 	c.tb.Helper()
-	WaitFor(c.tb, timeout, "cluster_state:ok on every node", func() bool {
+	wait.For(c.tb, timeout, "cluster_state:ok on every node", func() bool {
 		var want string
 		for _, p := range c.Nodes {
 			info, err := clusterInfo(p.Addr)
@@ -186,7 +188,7 @@ func (c *Cluster) Failover(key string) (oldMaster, newMaster string) {
 	if err := cl.ClusterFailover(ctx).Err(); err != nil {
 		c.tb.Fatalf("redisserver: CLUSTER FAILOVER on %s: %v", repl, err)
 	}
-	WaitFor(c.tb, 20*time.Second, repl+" to become master", func() bool {
+	wait.For(c.tb, 20*time.Second, repl+" to become master", func() bool {
 		m, _, err := c.MasterFor(key)
 		return err == nil && sameAddr(m, repl) && infoField(repl, "replication", "role") == "master"
 	})

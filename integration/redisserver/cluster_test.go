@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/integration/wait"
 )
 
 func TestStartCluster_failover(t *testing.T) {
@@ -24,7 +26,7 @@ func TestStartCluster_failover(t *testing.T) {
 	if old == nu {
 		t.Fatalf("master unchanged: %s", old)
 	}
-	WaitFor(t, 10*time.Second, "the cluster client to read from the new master", func() bool {
+	wait.For(t, 10*time.Second, "the cluster client to read from the new master", func() bool {
 		v, err := cc.Get(ctx, "{tokend}:x").Result()
 		return err == nil && v == "1"
 	})

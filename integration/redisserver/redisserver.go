@@ -75,13 +75,20 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// Args are the redis-server arguments of a throwaway server on 127.0.0.1
+// port, without persistence, working in dir. Start uses them;
+// cmd/tokenbench starts its own redis-server with them.
+func Args(port int, dir string) []string {
+	return []string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir,
+	}
+}
+
 func (s *Server) start() error {
 	s.Addr = "127.0.0.1:" + strconv.Itoa(s.Port)
-	args := append([]string{
-		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.Dir,
-		"--logfile", filepath.Join(s.Dir, "redis.log"),
-	}, s.extra...)
+	args := append(Args(s.Port, s.Dir), "--logfile", filepath.Join(s.Dir, "redis.log"))
+	args = append(args, s.extra...)
 	s.cmd = exec.Command(s.bin, args...)
 	if err := s.cmd.Start(); err != nil {
 		return err

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/integration/wait"
 )
 
 // StartReplica starts a redis-server replicating master (plus extra
@@ -36,7 +38,7 @@ func StartReplica(tb testing.TB, master *Server, extra ...string) *Server {
 // only online replicas.
 func WaitReplicasOnline(tb testing.TB, master *Server, n int) {
 	tb.Helper()
-	WaitFor(tb, 30*time.Second, fmt.Sprintf("%d online replicas of %s", n, master.Addr), func() bool {
+	wait.For(tb, 30*time.Second, fmt.Sprintf("%d online replicas of %s", n, master.Addr), func() bool {
 		online := 0
 		for i := 0; ; i++ {
 			slave := infoField(master.Addr, "replication", fmt.Sprintf("slave%d", i))
@@ -65,22 +67,10 @@ func noSyncDelay(tb testing.TB, addr string) {
 func startReplicaOf(tb testing.TB, host, port string, extra ...string) *Server {
 	tb.Helper()
 	r := Start(tb, append([]string{"--replicaof", host, port}, extra...)...)
-	WaitFor(tb, 10*time.Second, "replica "+r.Addr+" link up", func() bool {
+	wait.For(tb, 10*time.Second, "replica "+r.Addr+" link up", func() bool {
 		return infoField(r.Addr, "replication", "master_link_status") == "up"
 	})
 	return r
-}
-
-// WaitFor polls cond every 20ms until it holds, failing tb after timeout.
-func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("redisserver: timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // infoField returns one field of INFO section at addr, "" on any error.
@@ -270,7 +260,7 @@ func StartSentinels(tb testing.TB, opts SentinelOptions) *Sentinels {
 	for range 3 {
 		s.Sentinels = append(s.Sentinels, startProc(tb, conf, "--sentinel"))
 	}
-	WaitFor(tb, 20*time.Second, "sentinels to discover each other and the replica", func() bool {
+	wait.For(tb, 20*time.Second, "sentinels to discover each other and the replica", func() bool {
 		for _, sp := range s.Sentinels {
 			if sentinelCount(sp.Addr, "sentinels", opts.MasterName) < 2 ||
 				sentinelCount(sp.Addr, "replicas", opts.MasterName) < 1 {
@@ -329,7 +319,7 @@ func (s *Sentinels) MasterAddr(ctx context.Context) (string, error) {
 func (s *Sentinels) WaitNewMaster(timeout time.Duration, old string) string {
 	s.tb.Helper()
 	var addr string
-	WaitFor(s.tb, timeout, "sentinels to promote a new master", func() bool {
+	wait.For(s.tb, timeout, "sentinels to promote a new master", func() bool {
 		for _, p := range s.Sentinels {
 			c := redis.NewSentinelClient(&redis.Options{Addr: p.Addr, DialTimeout: 300 * time.Millisecond, MaxRetries: -1})
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/integration/wait"
 )
 
 func TestStartSentinels_failover(t *testing.T) {
@@ -26,7 +28,7 @@ func TestStartSentinels_failover(t *testing.T) {
 	if got := s.WaitNewMaster(20*time.Second, s.Master.Addr); got != s.Replica.Addr {
 		t.Fatalf("new master %s, want the replica %s", got, s.Replica.Addr)
 	}
-	WaitFor(t, 10*time.Second, "the failover client to read k from the new master", func() bool {
+	wait.For(t, 10*time.Second, "the failover client to read k from the new master", func() bool {
 		v, err := fc.Get(ctx, "k").Result()
 		return err == nil && v == "v"
 	})

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/integration/wait"
 )
 
 func TestFault_answers(t *testing.T) {
@@ -129,9 +131,7 @@ func TestFault_closeEndsDelay(t *testing.T) {
 		}
 		errc <- err
 	}()
-	for f.Audit().Faults == 0 {
-		time.Sleep(time.Millisecond) // wait for the request to arrive, not for timing
-	}
+	wait.For(t, 5*time.Second, "the request to arrive", func() bool { return f.Audit().Faults > 0 })
 	f.Close()
 	if err := <-errc; err == nil {
 		t.Fatal("want the abandoned request to fail")
