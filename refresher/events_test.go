@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store/event"
 )
 
@@ -30,14 +31,14 @@ func TestRefresher_sharedEvents_reportWakesLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, r)
-	waitFor(t, "first token", 5*time.Second, func() bool { return token(t, rdb, s, "app") != "" })
+	wait.For(t, 5*time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
 	ch := s.Keys().Events()
-	waitFor(t, "the leader listens", 5*time.Second, func() bool { return mr.PubSubNumSub(ch)[ch] == 1 })
+	wait.For(t, 5*time.Second, "the leader listens", func() bool { return mr.PubSubNumSub(ch)[ch] == 1 })
 	bad := token(t, rdb, s, "app")
 	if err := s.Report(context.Background(), "app", bad); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "new token", 5*time.Second, func() bool { return token(t, rdb, s, "app") != bad })
+	wait.For(t, 5*time.Second, "new token", func() bool { return token(t, rdb, s, "app") != bad })
 	if n := mr.PubSubNumSub(ch)[ch]; n != 1 {
 		t.Fatalf("%d subscriptions to the events channel, want the hub's only", n)
 	}
