@@ -1,4 +1,4 @@
-package store
+package reader
 
 import (
 	"bytes"
@@ -21,16 +21,17 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tokend/tokend/integration/wait"
+	"github.com/tokend/tokend/store"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func newReader(t testing.TB, rdb redis.UniversalClient, opts ReaderOptions) *Reader {
+func newReader(t testing.TB, rdb Client, opts Config) *Reader {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quiet
 	}
-	r, err := NewReader(rdb, opts)
+	r, err := New(rdb, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 }
 
 // putToken writes tok-<app>-<n> like a leader: ticket, fenced write, event.
-func putToken(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
+func putToken(t testing.TB, s *store.Store, rdb *redis.Client, app string) int64 {
 	t.Helper()
 	ctx := context.Background()
 	if err := rdb.Set(ctx, s.Keys().Lease(), lease, time.Minute).Err(); err != nil {
@@ -65,7 +66,7 @@ func putToken(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := s.WriteToken(ctx, Write{App: app, Ticket: tk, Token: fmt.Sprintf("tok-%s-%d", app, tk.N),
+	v, err := s.WriteToken(ctx, store.Write{App: app, Ticket: tk, Token: fmt.Sprintf("tok-%s-%d", app, tk.N),
 		ExpiresIn: 2 * time.Hour, SafetyMargin: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func putToken(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
 
 // putSilently writes value for app by hand, with a higher ticket and no
 // event: a write whose event the Reader missed.
-func putSilently(t testing.TB, s *Store, rdb *redis.Client, app, value string, ttl time.Duration) int64 {
+func putSilently(t testing.TB, s *store.Store, rdb *redis.Client, app, value string, ttl time.Duration) int64 {
 	t.Helper()
 	ctx := context.Background()
 	if err := rdb.Set(ctx, s.Keys().Token(app), value, ttl).Err(); err != nil {
@@ -108,18 +109,18 @@ func waitVersion(t testing.TB, r *Reader, app string, v int64) Token {
 func TestNewReader_validates(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer rdb.Close()
-	for name, opts := range map[string]ReaderOptions{
+	for name, opts := range map[string]Config{
 		"bad prefix":     {Prefix: "a}b"},
 		"refresh before": {RefreshBefore: -1},
 		"resync":         {ResyncInterval: -time.Second},
 		"ping":           {PingInterval: -time.Second},
 	} {
-		if r, err := NewReader(rdb, opts); err == nil {
+		if r, err := New(rdb, opts); err == nil {
 			r.Close()
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := NewReader(nil, ReaderOptions{}); err == nil {
+	if _, err := New(nil, Config{}); err == nil {
 		t.Error("nil client accepted")
 	}
 }
@@ -130,7 +131,7 @@ func TestReader_Token_servedFromMemory(t *testing.T) {
 	defer rdb.Close()
 	s := newStore(t, rdb)
 	v := putToken(t, s, rdb, "mp-main")
-	r := newReader(t, rdb, ReaderOptions{})
+	r := newReader(t, rdb, Config{})
 	subscribed(t, r)
 	ctx := context.Background()
 
@@ -159,7 +160,7 @@ func TestReader_Token_errors(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
-	r := newReader(t, rdb, ReaderOptions{})
+	r := newReader(t, rdb, Config{})
 	ctx := context.Background()
 	if _, err := r.Token(ctx, "a b"); !errors.Is(err, ErrInvalidApp) {
 		t.Fatalf("bad app: %v", err)
@@ -186,10 +187,10 @@ func TestReader_Token_errors(t *testing.T) {
 }
 
 func TestReader_updateSeenAfterEvent(t *testing.T) {
-	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+	forEach(t, func(t *testing.T, s *store.Store, rdb *redis.Client) {
 		ctx := context.Background()
 		putToken(t, s, rdb, "app")
-		r := newReader(t, rdb, ReaderOptions{ResyncInterval: time.Hour})
+		r := newReader(t, rdb, Config{ResyncInterval: time.Hour})
 		tok1 := mustToken(t, r, "app")
 		subscribed(t, r)
 		// Noise on the channel is ignored.
@@ -213,7 +214,7 @@ func TestReader_newerTicketWins(t *testing.T) {
 	s := newStore(t, rdb)
 	putToken(t, s, rdb, "app")
 	putToken(t, s, rdb, "app")
-	r := newReader(t, rdb, ReaderOptions{ResyncInterval: time.Hour})
+	r := newReader(t, rdb, Config{ResyncInterval: time.Hour})
 	old := mustToken(t, r, "app")
 	subscribed(t, r)
 	mr.FlushAll()
@@ -250,7 +251,7 @@ func TestReader_expiry(t *testing.T) {
 			s := newStore(t, rdb)
 			clk := clocktesting.NewFakeClock(t0)
 			putSilently(t, s, rdb, "app", "tok-1", time.Minute)
-			r := newReader(t, rdb, ReaderOptions{Clock: clk, RefreshBefore: time.Second})
+			r := newReader(t, rdb, Config{Clock: clk, RefreshBefore: time.Second})
 			mustToken(t, r, "app")
 			mr.FastForward(tc.after) // Redis and the local clock agree
 			clk.Step(tc.after)
@@ -275,7 +276,7 @@ func TestReader_refreshBeforeExpiry(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	clk := clocktesting.NewFakeClock(t0)
 	putSilently(t, s, rdb, "app", "tok-1", time.Minute)
-	r := newReader(t, rdb, ReaderOptions{Clock: clk, RefreshBefore: 8 * time.Second, ResyncInterval: time.Hour})
+	r := newReader(t, rdb, Config{Clock: clk, RefreshBefore: 8 * time.Second, ResyncInterval: time.Hour})
 	mustToken(t, r, "app")
 	subscribed(t, r)
 	v2 := putSilently(t, s, rdb, "app", "tok-2", 2*time.Minute)
@@ -304,7 +305,7 @@ func TestReader_concurrent(t *testing.T) {
 		names[i] = fmt.Sprintf("app-%03d", i)
 		putVersioned(t, s, rdb, names[i])
 	}
-	r := newReader(t, rdb, ReaderOptions{})
+	r := newReader(t, rdb, Config{})
 	ctx := context.Background()
 	var (
 		wg     sync.WaitGroup
@@ -344,7 +345,7 @@ func TestReader_concurrent(t *testing.T) {
 }
 
 // putVersioned writes <app>-v<version> with a fenced write.
-func putVersioned(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
+func putVersioned(t testing.TB, s *store.Store, rdb *redis.Client, app string) int64 {
 	t.Helper()
 	ctx := context.Background()
 	rdb.Set(ctx, s.Keys().Lease(), lease, time.Minute)
@@ -353,7 +354,7 @@ func putVersioned(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
 		t.Fatal(err)
 	}
 	next := rdb.HIncrBy(ctx, s.Keys().Meta(app), "version", 0).Val() + 1 // only this test writes
-	v, err := s.WriteToken(ctx, Write{App: app, Ticket: tk, Token: app + "-v" + strconv.FormatInt(next, 10), ExpiresIn: time.Hour})
+	v, err := s.WriteToken(ctx, store.Write{App: app, Ticket: tk, Token: app + "-v" + strconv.FormatInt(next, 10), ExpiresIn: time.Hour})
 	if err != nil || v.Version != next {
 		t.Fatalf("write: version %d (want %d), %v", v.Version, next, err)
 	}
@@ -361,10 +362,10 @@ func putVersioned(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
 }
 
 func TestReader_ReportInvalid(t *testing.T) {
-	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+	forEach(t, func(t *testing.T, s *store.Store, rdb *redis.Client) {
 		ctx := context.Background()
 		putToken(t, s, rdb, "app")
-		r := newReader(t, rdb, ReaderOptions{ResyncInterval: time.Hour})
+		r := newReader(t, rdb, Config{ResyncInterval: time.Hour})
 		tok := mustToken(t, r, "app")
 		subscribed(t, r)
 
@@ -425,7 +426,7 @@ func TestReader_ReportAndWait_missedEvent(t *testing.T) {
 	defer rdb.Close()
 	s := newStore(t, rdb)
 	putToken(t, s, rdb, "app")
-	r := newReader(t, rdb, ReaderOptions{ResyncInterval: time.Hour})
+	r := newReader(t, rdb, Config{ResyncInterval: time.Hour})
 	tok := mustToken(t, r, "app")
 	subscribed(t, r)
 	v2 := putSilently(t, s, rdb, "app", "tok-silent", time.Hour)
@@ -448,7 +449,7 @@ func TestReader_Close(t *testing.T) {
 	defer rdb.Close()
 	s := newStore(t, rdb)
 	putToken(t, s, rdb, "app")
-	r, err := NewReader(rdb, ReaderOptions{Logger: quiet})
+	r, err := New(rdb, Config{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +508,7 @@ func TestReader_ReportInvalid_collapses(t *testing.T) {
 	if _, err := write(t, s, "app", "tok-1", tk, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewReader(rdb, ReaderOptions{})
+	r, err := New(rdb, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +567,7 @@ func TestReader_slowPathOneLoadPerApp(t *testing.T) {
 	}()
 	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ReadTimeout: 300 * time.Millisecond})
 	defer rdb.Close()
-	r, err := NewReader(rdb, ReaderOptions{})
+	r, err := New(rdb, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,7 +601,7 @@ func TestReader_ReportAndWait_reportsAgain(t *testing.T) {
 	if _, err := write(t, s, "app", "tok-1", tk, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewReader(rdb, ReaderOptions{})
+	r, err := New(rdb, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,7 +626,7 @@ func TestReader_ReportAndWait_reportsAgain(t *testing.T) {
 			return
 		}
 		tk, _ := s.TakeTicket(ctx, "app", lease, 0)
-		_, _ = s.WriteToken(ctx, Write{App: "app", Ticket: tk, Token: "tok-2", ExpiresIn: time.Hour, SafetyMargin: time.Minute})
+		_, _ = s.WriteToken(ctx, store.Write{App: "app", Ticket: tk, Token: "tok-2", ExpiresIn: time.Hour, SafetyMargin: time.Minute})
 	}()
 	wctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
