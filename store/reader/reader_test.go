@@ -106,7 +106,7 @@ func waitVersion(t testing.TB, r *Reader, app string, v int64) Token {
 	return tok
 }
 
-func TestNewReader_validates(t *testing.T) {
+func TestNew_validates(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer rdb.Close()
 	for name, opts := range map[string]Config{
