@@ -15,7 +15,7 @@ import (
 // refreshes at half life, so that is about 200 refresh cycles: fetches must
 // equal refresh cycles (token writes), +1 for a fetch in flight at the end,
 // the cycles must follow the half-life schedule, and no reader (plain GET or
-// store.Reader) may be handed a dead token.
+// reader.Reader) may be handed a dead token.
 //
 // TOKEND_IT_LIFETIMES overrides the number of lifetimes (e.g. 20 for a
 // quick run).

@@ -52,7 +52,7 @@ func TestRedis_restartedEmpty(t *testing.T) {
 // TestRedis_unreachable: the replicas' connections to Redis are cut (a TCP
 // proxy refuses them) for longer than the renew deadline. The leader steps
 // down by its deadline, before its lease can expire and anyone else could
-// lead; store.Reader users keep being served the cached token throughout;
+// lead; reader.Reader users keep being served the cached token throughout;
 // after Redis is back a leader is elected and refreshing resumes with no
 // wasted fetch and no dead token.
 func TestRedis_unreachable(t *testing.T) {
@@ -108,7 +108,7 @@ func TestRedis_unreachable(t *testing.T) {
 		t.Errorf("leader stepped down %s after the cut, not before its lease (%s) could expire", stepDown, cfg.LeaseTTL)
 	}
 	if libDuring == 0 || during.Lib.Empty != before.Lib.Empty || during.Lib.Errors != before.Lib.Errors {
-		t.Errorf("store.Reader did not keep serving the cached token while Redis was unreachable: reads %d, empty %d, errors %d",
+		t.Errorf("reader.Reader did not keep serving the cached token while Redis was unreachable: reads %d, empty %d, errors %d",
 			libDuring, during.Lib.Empty-before.Lib.Empty, during.Lib.Errors-before.Lib.Errors)
 	}
 	assertFetches(t, fetches, writes, 1, elapsed, lifetime, 1)

@@ -13,7 +13,8 @@ import (
 )
 
 // TestStore_deployACL: the scripts' checks and repairs, and the new report
-// calls, work as the users of deploy/redis-users.acl (no TYPE there: the
+// calls, work as the users of deploy/redis-users.acl (the Reader as
+// tokend-lib: store/reader's TestReader_deployACL) (no TYPE there: the
 // scripts detect wrong types with pcall; PruneReports needs HSCAN).
 func TestStore_deployACL(t *testing.T) {
 	aclFile, err := filepath.Abs("../deploy/redis-users.acl")
@@ -55,23 +56,6 @@ func TestStore_deployACL(t *testing.T) {
 	}
 
 	lib := user("tokend-lib", "change-me-lib")
-	r := newReader(t, lib, ReaderOptions{})
-	tok := mustToken(t, r, "app")
-	go func() {
-		for range 100 { // the leader answers once the report is there
-			if got, _ := s.PendingReport(ctx, "app"); got == tok.Value {
-				tk, _ := s.TakeTicket(ctx, "app", lease, 10)
-				_, _ = s.WriteToken(ctx, Write{App: "app", Ticket: tk, Token: "tok-2", ExpiresIn: time.Hour})
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if got, err := r.ReportAndWait(wctx, "app", tok.Value); err != nil || got.Value != "tok-2" {
-		t.Fatalf("ReportAndWait as tokend-lib: %v, %v", got, err)
-	}
 	rdb.HSet(ctx, s.Keys().Meta("app"), "version", "abc")
 	ls, _ := New(Config{Client: lib})
 	if _, err := ls.Record(ctx, "app"); !errors.Is(err, ErrCorrupt) {

@@ -1,7 +1,7 @@
 // Package store owns tokend's Redis contract: the key layout under the
 // {prefix} hash tag, the fetch-ticket and fenced-write scripts, reads of an
-// app's record, refresh reports and change events. It also has Reader, the
-// in-process token cache for business apps (library mode).
+// app's record, refresh reports and change events. The in-process token
+// cache for business apps (library mode) is package store/reader.
 //
 // Fencing: a token write is accepted only if its ticket is greater than the
 // ticket of the stored token, and tickets are taken in one script that checks

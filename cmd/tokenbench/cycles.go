@@ -13,7 +13,7 @@ import (
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/reader"
 )
 
 // readEvery is the pause between two reads of a reader.
@@ -167,7 +167,7 @@ func (b *bench) cycleRow(g *cycleGroup, start, end time.Time) {
 }
 
 // tokendReaders reads g's token every readEvery until ctx ends, once with
-// a Redis GET per read and once through a store.Reader, and checks each
+// a Redis GET per read and once through a reader.Reader, and checks each
 // token with the fake upstream.
 func (b *bench) tokendReaders(ctx context.Context, g *cycleGroup) error {
 	if _, err := g.d.waitToken(ctx, g.app, 10*time.Second); err != nil {
@@ -178,7 +178,7 @@ func (b *bench) tokendReaders(ctx context.Context, g *cycleGroup) error {
 		return err
 	}
 	defer rrdb.Close()
-	r, err := store.NewReader(rrdb, store.ReaderOptions{Prefix: g.d.prefix})
+	r, err := reader.New(rrdb, reader.Config{Prefix: g.d.prefix})
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (b *bench) tokendReaders(ctx context.Context, g *cycleGroup) error {
 		}
 		tok, err := r.Token(ctx, g.app)
 		switch {
-		case errors.Is(err, store.ErrNoToken):
+		case errors.Is(err, reader.ErrNoToken):
 			g.tokR.missing.Add(1)
 		case err == nil:
 			g.tokR.observe(b.fast, tok.Value)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/reader"
 )
 
 // leaderWriter writes tokens through the store API the way a leader does:
@@ -53,7 +54,7 @@ func setBenchtime(d time.Duration) {
 	}
 }
 
-var sink store.Token
+var sink reader.Token
 
 // readerFigures: Reader hit vs a GET per read, and propagation of writes.
 func (b *bench) readerFigures(ctx context.Context) error {
@@ -75,7 +76,7 @@ func (b *bench) readerFigures(ctx context.Context) error {
 		return err
 	}
 	defer rrdb.Close()
-	r, err := store.NewReader(rrdb, store.ReaderOptions{Prefix: b.prefix + "-rd"})
+	r, err := reader.New(rrdb, reader.Config{Prefix: b.prefix + "-rd"})
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ func (b *bench) readerFigures(ctx context.Context) error {
 // until the write's event arrives, then checks Token after each PING round
 // trip on its own connection (about 30-50 µs, waiting in the network poller
 // like the Reader's reload does) for the short rest.
-func (b *bench) propagation(ctx context.Context, w *leaderWriter, r *store.Reader, app string) error {
+func (b *bench) propagation(ctx context.Context, w *leaderWriter, r *reader.Reader, app string) error {
 	sub := b.rdb.Subscribe(ctx, w.st.Keys().Events())
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/reader"
 )
 
 // stormCooldown is refresh.cooldown of the storm replicas.
@@ -167,7 +168,7 @@ func (b *bench) libraryStorm(ctx context.Context, d *deployment) error {
 		return err
 	}
 	bad := rec.Token
-	readers := make([]*store.Reader, stormReaders)
+	readers := make([]*reader.Reader, stormReaders)
 	changed := make([]chan struct{}, stormReaders)
 	for k := range readers {
 		rdb, err := newRedisClient(b.redisURL, 20)
@@ -175,7 +176,7 @@ func (b *bench) libraryStorm(ctx context.Context, d *deployment) error {
 			return err
 		}
 		defer rdb.Close()
-		if readers[k], err = store.NewReader(rdb, store.ReaderOptions{Prefix: d.prefix}); err != nil {
+		if readers[k], err = reader.New(rdb, reader.Config{Prefix: d.prefix}); err != nil {
 			return err
 		}
 		defer readers[k].Close()
@@ -227,7 +228,7 @@ func (b *bench) libraryStorm(ctx context.Context, d *deployment) error {
 }
 
 // watchChange closes ch once r serves a token other than bad.
-func watchChange(ctx context.Context, r *store.Reader, bad string, ch chan struct{}) {
+func watchChange(ctx context.Context, r *reader.Reader, bad string, ch chan struct{}) {
 	for ctx.Err() == nil {
 		if tok, err := r.Token(ctx, stormApp); err == nil && tok.Value != bad {
 			close(ch)

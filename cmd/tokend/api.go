@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/reader"
 )
 
 // maxBody caps request bodies; a refresh report is a few hundred bytes.
@@ -30,11 +31,11 @@ type apiStore interface {
 	Ping(ctx context.Context) error
 }
 
-// tokenReader serves tokens and reports: store.Reader (library mode), so
+// tokenReader serves tokens and reports: reader.Reader (library mode), so
 // token reads come from memory and reports wait on change events.
 type tokenReader interface {
-	Token(ctx context.Context, app string) (store.Token, error)
-	ReportAndWait(ctx context.Context, app, token string) (store.Token, error)
+	Token(ctx context.Context, app string) (reader.Token, error)
+	ReportAndWait(ctx context.Context, app, token string) (reader.Token, error)
 	ReportInvalid(ctx context.Context, app, token string) error
 }
 
@@ -214,7 +215,7 @@ type tokenAnswer struct {
 	Refreshed   *bool  `json:"refreshed,omitempty"`
 }
 
-func answerOf(tok store.Token) tokenAnswer {
+func answerOf(tok reader.Token) tokenAnswer {
 	return tokenAnswer{AccessToken: tok.Value, ExpiresIn: max(int64(time.Until(tok.ExpiresAt)/time.Second), 0)}
 }
 
@@ -235,7 +236,7 @@ func (a *api) token(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := a.tokensR.Token(r.Context(), app)
 	switch {
-	case errors.Is(err, store.ErrNoToken):
+	case errors.Is(err, reader.ErrNoToken):
 		writeError(w, http.StatusServiceUnavailable, "no valid token")
 	case err != nil:
 		a.warnRepeated(r.Context(), "api: read token failed", "app", app, "err", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/reader"
 )
 
 type fakeLeader struct{ epoch int64 }
@@ -46,7 +47,7 @@ func newAPIEnv(t *testing.T, tokens []string, open bool) *apiEnv {
 	for _, tok := range tokens {
 		sums = append(sums, sha256.Sum256([]byte(tok)))
 	}
-	rd, err := store.NewReader(rdb, store.ReaderOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rd, err := reader.New(rdb, reader.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

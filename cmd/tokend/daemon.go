@@ -18,6 +18,7 @@ import (
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/reader"
 )
 
 type daemonOptions struct {
@@ -32,7 +33,7 @@ type daemonOptions struct {
 }
 
 // daemon is one replica: the refresher (election + leader work) and the
-// HTTP API (served from a store.Reader), joined so that either ending stops
+// HTTP API (served from a reader.Reader), joined so that either ending stops
 // both.
 type daemon struct {
 	cfg     *Config
@@ -43,7 +44,7 @@ type daemon struct {
 	ref     *refresher.Refresher
 	metrics *metrics
 	api     *api
-	reader  *store.Reader
+	reader  *reader.Reader
 	hub     *event.Hub
 }
 
@@ -81,7 +82,7 @@ func (d *daemon) wire() error {
 		}
 	}
 	// Created last: it starts goroutines, which run() stops.
-	d.reader, err = store.NewReader(d.rdb, store.ReaderOptions{Prefix: cfg.Redis.Prefix, Logger: d.log, Events: d.hub})
+	d.reader, err = reader.New(d.rdb, reader.Config{Prefix: cfg.Redis.Prefix, Logger: d.log, Events: d.hub})
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func retryAfter(d time.Duration) string {
 // current answers the current one at once; a report of the current token
 // is handed to the leader through Redis and the answer waits, bounded by
 // refreshWait, for the new token (reporting again if a late report of an
-// older token replaced it; see store.Reader.ReportAndWait). Inside the
+// older token replaced it; see reader.Reader.ReportAndWait). Inside the
 // cooldown the answer says so and when the fetch will happen; when the
 // cooldown outlasts the wait, it answers at once.
 func (a *api) refresh(w http.ResponseWriter, r *http.Request) {

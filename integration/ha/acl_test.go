@@ -13,6 +13,7 @@ import (
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/reader"
 )
 
 // Example passwords of deploy/redis-users.acl.
@@ -107,7 +108,7 @@ func TestACL_deployFile(t *testing.T) {
 
 	t.Run("tokend-lib", func(t *testing.T) {
 		rdb := aclClient(t, srv, "tokend-lib")
-		r, err := store.NewReader(rdb, store.ReaderOptions{Logger: testLogger(t)})
+		r, err := reader.New(rdb, reader.Config{Logger: testLogger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/reader"
 )
 
 // Compressed time: tokens live 6s, a superseded token keeps working 1s.
@@ -372,7 +373,7 @@ func (l *readLog) String() string {
 }
 
 // startReaders starts business apps: one that GETs the key and reports a
-// rejected token with store.Report, one that uses store.Reader and
+// rejected token with store.Report, one that uses reader.Reader and
 // ReportInvalid. Each checks every token it is handed with the fake.
 func (f *fleet) startReaders() {
 	getRDB := f.client()
@@ -380,7 +381,7 @@ func (f *fleet) startReaders() {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	rr, err := store.NewReader(f.client(), store.ReaderOptions{
+	rr, err := reader.New(f.client(), reader.Config{
 		RefreshBefore: time.Second, ResyncInterval: time.Second, PingInterval: 500 * time.Millisecond,
 		Logger: testLogger(f.t),
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/reader"
 )
 
 // CheckerConfig configures a Checker. Zero fields take the defaults named.
@@ -26,7 +27,7 @@ type CheckerConfig struct {
 	// Redis is the client of the plain readers (GET of the token key) and
 	// of their reports. Required.
 	Redis redis.UniversalClient
-	// ReaderRedis is the client of the store.Reader; default Redis.
+	// ReaderRedis is the client of the reader.Reader; default Redis.
 	ReaderRedis redis.UniversalClient
 	// Prefix is the deployment's key prefix. Default "tokend".
 	Prefix string
@@ -35,7 +36,7 @@ type CheckerConfig struct {
 	// GetReaders read the key with GET and check the token with
 	// Server.Check. Default 3; -1 for none.
 	GetReaders int
-	// LibReaders read through one store.Reader and call the fake's
+	// LibReaders read through one reader.Reader and call the fake's
 	// protected API (GET /cgi-bin/getcallbackip) over HTTP. Default 2; -1
 	// for none.
 	LibReaders int
@@ -45,9 +46,9 @@ type CheckerConfig struct {
 	// store.Store.Report, library readers with Reader.ReportInvalid), once
 	// per distinct token, as a real app would.
 	Report bool
-	// ReaderOptions for the store.Reader (Prefix is filled in). Default
+	// ReaderConfig for the reader.Reader (Prefix is filled in). Default
 	// RefreshBefore 200ms, ResyncInterval 2s, PingInterval 1s.
-	ReaderOptions store.ReaderOptions
+	ReaderConfig reader.Config
 }
 
 // PathStats are the figures of one kind of reader.
@@ -89,7 +90,7 @@ func (s Stats) String() string {
 type Checker struct {
 	cfg    CheckerConfig
 	st     *store.Store
-	reader *store.Reader
+	reader *reader.Reader
 	key    string
 	http   *http.Client
 	cancel context.CancelFunc
@@ -118,7 +119,7 @@ func StartChecker(tb testing.TB, cfg CheckerConfig) *Checker {
 	if cfg.Interval == 0 {
 		cfg.Interval = 5 * time.Millisecond
 	}
-	ro := cfg.ReaderOptions
+	ro := cfg.ReaderConfig
 	ro.Prefix = cfg.Prefix
 	if ro.RefreshBefore == 0 {
 		ro.RefreshBefore = 200 * time.Millisecond
@@ -145,7 +146,7 @@ func StartChecker(tb testing.TB, cfg CheckerConfig) *Checker {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	if cfg.LibReaders > 0 {
-		c.reader, err = store.NewReader(cfg.ReaderRedis, ro)
+		c.reader, err = reader.New(cfg.ReaderRedis, ro)
 		if err != nil {
 			tb.Fatalf("harness: checker: %v", err)
 		}
@@ -300,7 +301,7 @@ func (c *Checker) readOnce(ctx context.Context, lib bool) (string, readResult, i
 	}
 	tok, err := c.reader.Token(rctx, c.cfg.App)
 	switch {
-	case errors.Is(err, store.ErrNoToken):
+	case errors.Is(err, reader.ErrNoToken):
 		return "", readEmpty, 0
 	case err != nil:
 		return "", readError, 0

@@ -1,4 +1,4 @@
-package store
+package reader
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ func TestReader_ReportAndWait_storm(t *testing.T) {
 			rr := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 			defer rr.Close()
 			rr.AddHook(hook)
-			r := newReader(t, rr, ReaderOptions{ResyncInterval: time.Hour})
+			r := newReader(t, rr, Config{ResyncInterval: time.Hour})
 			tok := mustToken(t, r, "app")
 			subscribed(t, r)
 			total0, _ := hook.counts()
@@ -145,7 +145,7 @@ func TestReader_log_firstSubscribeFailure(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer rdb.Close()
 	var buf syncBuffer
-	r := newReader(t, rdb, ReaderOptions{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	r := newReader(t, rdb, Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	waitFor(t, 10*time.Second, "a log line", func() bool { return strings.Contains(buf.String(), "subscribe") })
 	r.Close()
 	out := buf.String()
@@ -166,7 +166,7 @@ func TestReader_log_malformedEventsLimited(t *testing.T) {
 	s := newStore(t, rdb)
 	clk := clocktesting.NewFakeClock(time.Now())
 	var buf syncBuffer
-	r := newReader(t, rdb, ReaderOptions{Clock: clk, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	r := newReader(t, rdb, Config{Clock: clk, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	if _, err := r.Token(context.Background(), "app"); err == nil {
 		t.Fatal("token before any write")
 	}

@@ -1,13 +1,13 @@
-package store
+package reader
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/tokend/tokend/store"
 )
 
 // Token is an access token as the Reader serves it. Its String, Format
@@ -25,20 +25,9 @@ type Token struct {
 	Version int64
 }
 
-// Fingerprint identifies Value in logs without revealing it: see the
-// package-level Fingerprint.
-func (t Token) Fingerprint() string { return Fingerprint(t.Value) }
-
-// Fingerprint is the one short, non-reversible identifier of a token used
-// in logs and status: the first 8 hex digits of its SHA-256, or "" for an
-// empty token (no token has no fingerprint).
-func Fingerprint(token string) string {
-	if token == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:4])
-}
+// Fingerprint identifies Value in logs without revealing it: see
+// store.Fingerprint.
+func (t Token) Fingerprint() string { return store.Fingerprint(t.Value) }
 
 // String describes the token without its value.
 func (t Token) String() string {
@@ -62,7 +51,7 @@ func (t Token) LogValue() slog.Value {
 
 // ReportInvalid tells the leader that the upstream rejected token for app
 // (errcode 40001, 40014 or 42001), with the store's refresh-request
-// protocol (Store.Report). Compare semantics: when this Reader already
+// protocol (store.Store.Report). Compare semantics: when this Reader already
 // holds a valid token other than the reported one, the report is stale
 // (the token has been replaced) and nothing is sent; call Token for the
 // current one. The leader compares again, so a report it does not need is

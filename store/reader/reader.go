@@ -1,4 +1,4 @@
-package store
+package reader
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/utils/clock"
 
+	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 )
 
@@ -22,31 +23,40 @@ var (
 	// ErrNoToken: the Reader has no valid token for the app. Redis holds
 	// none (never written, or its key expired), or the app's first load
 	// failed; the error then also wraps the cause.
-	ErrNoToken = errors.New("store: no valid token")
+	ErrNoToken = errors.New("reader: no valid token")
 	// ErrTokenExpired: the cached token has expired and Redis could not be
 	// read to replace it. It wraps ErrNoToken, and the returned error also
 	// wraps the Redis error.
 	ErrTokenExpired = fmt.Errorf("%w: cached token expired and redis is unreachable", ErrNoToken)
 	// ErrClosed: the Reader was closed.
-	ErrClosed = errors.New("store: reader closed")
-)
-
-// Reader defaults.
-const (
-	DefaultRefreshBefore  = 30 * time.Second
-	DefaultResyncInterval = time.Minute
-	DefaultPingInterval   = 5 * time.Second
+	ErrClosed = errors.New("reader: closed")
+	// ErrInvalidApp: the app id does not match [A-Za-z0-9_.-]{1,64}. It is
+	// store.ErrInvalidApp, so errors.Is matches either.
+	ErrInvalidApp = store.ErrInvalidApp
 )
 
 const (
+	defaultRefreshBefore  = 30 * time.Second
+	defaultResyncInterval = time.Minute
+
 	loadTimeout   = 5 * time.Second // bound of one background Record read
 	waitPoll      = time.Second     // ReportAndWait re-reads Redis this often
 	minScanPeriod = 10 * time.Millisecond
 	maxScanPeriod = time.Second
 )
 
-// ReaderOptions configures a Reader. The zero value is valid.
-type ReaderOptions struct {
+// Client is what a Reader needs of a Redis client: the scripts that read
+// a record and the reports, one MULTI for a report, and the events
+// subscription. redis.UniversalClient (standalone, Sentinel or Cluster)
+// satisfies it.
+type Client interface {
+	redis.Scripter
+	TxPipeline() redis.Pipeliner
+	Subscribe(ctx context.Context, channels ...string) *redis.PubSub
+}
+
+// Config configures a Reader. The zero value is valid.
+type Config struct {
 	// Prefix is the key prefix inside the hash tag. Default "tokend".
 	Prefix string
 	// Clock judges the expiry of cached tokens, and nothing else. Default:
@@ -62,12 +72,13 @@ type ReaderOptions struct {
 	ResyncInterval time.Duration
 	// PingInterval: the subscription is pinged after this long without a
 	// message; if the next interval brings nothing either, the connection
-	// is presumed dead and replaced. Default 5s. Unused with Events.
+	// is presumed dead and replaced. Default event.DefaultPingInterval
+	// (5s). Unused with Events.
 	PingInterval time.Duration
 	// Events, when set, is the process's shared subscription to the
 	// events channel (an *event.Hub that the caller runs). Default nil:
 	// the Reader subscribes on its own.
-	Events EventSource
+	Events interface{ Subscribe() *event.Subscription }
 	// Logger receives background failures (reloads, the subscription).
 	// Default slog.Default(). Tokens are never logged.
 	Logger *slog.Logger
@@ -88,9 +99,8 @@ type ReaderOptions struct {
 // A Reader is safe for concurrent use. Its methods do not block one
 // another across apps: the hit path takes no lock.
 type Reader struct {
-	store *Store
-	rdb   redis.UniversalClient
-	opts  ReaderOptions
+	store *store.Store
+	cfg   Config
 	log   *slog.Logger
 
 	clock clock.PassiveClock // nil: the real monotonic clock
@@ -126,12 +136,6 @@ type Reader struct {
 	// Reader subscribes on its own, is the subscription it runs.
 	events *event.Subscription
 	hub    *event.Hub
-}
-
-// EventSource is what a Reader needs of a shared subscription to the
-// events channel; *event.Hub satisfies it.
-type EventSource interface {
-	Subscribe() *event.Subscription
 }
 
 type appMap map[string]*entry
@@ -180,14 +184,14 @@ func newEntry(app string) *entry {
 	return e
 }
 
-// NewReader validates opts and starts a Reader over rdb. It does no I/O
+// New validates cfg and starts a Reader over rdb. It does no I/O
 // itself: the subscription is made in the background, and each app is
 // read on its first Token call. Close it to stop the background work.
-func NewReader(rdb redis.UniversalClient, opts ReaderOptions) (*Reader, error) {
+func New(rdb Client, cfg Config) (*Reader, error) {
 	if rdb == nil {
-		return nil, errors.New("store: NewReader needs a redis client")
+		return nil, errors.New("reader: New needs a redis client")
 	}
-	st, err := New(Config{Client: rdb, Prefix: opts.Prefix})
+	st, err := store.New(store.Config{Client: storeClient{rdb}, Prefix: cfg.Prefix})
 	if err != nil {
 		return nil, err
 	}
@@ -196,32 +200,32 @@ func NewReader(rdb redis.UniversalClient, opts ReaderOptions) (*Reader, error) {
 		v    *time.Duration
 		def  time.Duration
 	}{
-		{"RefreshBefore", &opts.RefreshBefore, DefaultRefreshBefore},
-		{"ResyncInterval", &opts.ResyncInterval, DefaultResyncInterval},
-		{"PingInterval", &opts.PingInterval, DefaultPingInterval},
+		{"RefreshBefore", &cfg.RefreshBefore, defaultRefreshBefore},
+		{"ResyncInterval", &cfg.ResyncInterval, defaultResyncInterval},
+		{"PingInterval", &cfg.PingInterval, event.DefaultPingInterval},
 	} {
 		if *d.v < 0 {
-			return nil, fmt.Errorf("store: ReaderOptions.%s must not be negative", d.name)
+			return nil, fmt.Errorf("reader: Config.%s must not be negative", d.name)
 		}
 		if *d.v == 0 {
 			*d.v = d.def
 		}
 	}
-	r := &Reader{store: st, rdb: rdb, opts: opts, log: opts.Logger}
+	r := &Reader{store: st, cfg: cfg, log: cfg.Logger}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
 	r.log = r.log.With("component", "store.Reader")
-	switch opts.Clock.(type) {
+	switch cfg.Clock.(type) {
 	case nil, clock.RealClock, *clock.RealClock:
 		r.base = time.Now()
 	default:
-		r.clock = opts.Clock
-		r.base = opts.Clock.Now()
+		r.clock = cfg.Clock
+		r.base = cfg.Clock.Now()
 	}
-	src := opts.Events
+	var src interface{ Subscribe() *event.Subscription } = cfg.Events
 	if src == nil {
-		r.hub, err = event.NewHub(event.HubConfig{Subscribe: st.Subscribe, PingInterval: opts.PingInterval, Logger: r.log})
+		r.hub, err = event.NewHub(event.HubConfig{Subscribe: st.Subscribe, PingInterval: cfg.PingInterval, Logger: r.log})
 		if err != nil {
 			return nil, err
 		}
@@ -293,7 +297,7 @@ func (r *Reader) token(ctx context.Context, app string) (Token, error) {
 	case <-call.done:
 		err = call.err
 	case <-ctx.Done():
-		return Token{}, fmt.Errorf("store: reader: %w", ctx.Err())
+		return Token{}, fmt.Errorf("reader: %w", ctx.Err())
 	}
 	if c := e.cur.Load(); c.valid(r.now()) {
 		return c.tok, nil
@@ -338,8 +342,8 @@ func (r *Reader) entry(app string) (*entry, error) {
 	if e := (*r.apps.Load())[app]; e != nil {
 		return e, nil
 	}
-	if err := checkApp(app); err != nil {
-		return nil, err
+	if !store.ValidApp(app) {
+		return nil, fmt.Errorf("%w: must match [A-Za-z0-9_.-]{1,64}", ErrInvalidApp)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -366,7 +370,7 @@ func (r *Reader) load(ctx context.Context, e *entry) error {
 	defer cancel()
 	start := r.now()
 	rec, err := r.store.Record(ctx, e.app)
-	if errors.Is(err, ErrNotFound) || (err == nil && !rec.Valid()) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !rec.Valid()) {
 		return ErrNoToken
 	}
 	if err != nil {
@@ -381,7 +385,7 @@ func (r *Reader) load(ctx context.Context, e *entry) error {
 		},
 		ticket:    rec.Ticket,
 		deadline:  deadline,
-		refreshAt: deadline - int64(r.opts.RefreshBefore),
+		refreshAt: deadline - int64(r.cfg.RefreshBefore),
 		changed:   make(chan struct{}),
 	}
 	r.install(e, c)

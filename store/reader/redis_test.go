@@ -1,4 +1,4 @@
-package store
+package reader
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func TestReader_staleIfError(t *testing.T) {
 		t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		clk := clocktesting.NewFakeClock(t0)
 		v := putSilently(t, s, rdb, "app", "tok-1", time.Minute)
-		r := newReader(t, rdb, ReaderOptions{Clock: clk, RefreshBefore: 30 * time.Second})
+		r := newReader(t, rdb, Config{Clock: clk, RefreshBefore: 30 * time.Second})
 		tok := mustToken(t, r, "app")
 		if !tok.ExpiresAt.Equal(t0.Add(time.Minute)) || tok.Version != v {
 			t.Fatalf("token %v, want version %d expiring at %s", tok, v, t0.Add(time.Minute))
@@ -51,7 +51,7 @@ func TestReader_staleIfError(t *testing.T) {
 		rdb := srv.Client()
 		s := newStore(t, rdb)
 		putToken(t, s, rdb, "app")
-		r := newReader(t, rdb, ReaderOptions{})
+		r := newReader(t, rdb, Config{})
 		tok := mustToken(t, r, "app")
 		subscribed(t, r)
 		srv.Stop()
@@ -76,7 +76,7 @@ func TestReader_resyncAfterSubscriptionKilled(t *testing.T) {
 	rdb := srv.Client()
 	s := newStore(t, rdb)
 	putToken(t, s, rdb, "app")
-	r := newReader(t, rdb, ReaderOptions{ResyncInterval: time.Hour})
+	r := newReader(t, rdb, Config{ResyncInterval: time.Hour})
 	mustToken(t, r, "app")
 	subscribed(t, r)
 	resyncs := r.resyncs.Load()
@@ -104,7 +104,7 @@ func TestReader_outage(t *testing.T) {
 	p := startProxy(t, srv.Addr)
 	viaProxy := redis.NewClient(&redis.Options{Addr: p.addr, ReadTimeout: 200 * time.Millisecond, DialTimeout: 200 * time.Millisecond})
 	defer viaProxy.Close()
-	r := newReader(t, viaProxy, ReaderOptions{ResyncInterval: time.Hour})
+	r := newReader(t, viaProxy, Config{ResyncInterval: time.Hour})
 	mustToken(t, r, "app")
 	subscribed(t, r)
 
@@ -129,7 +129,7 @@ func TestReader_halfOpenSubscription(t *testing.T) {
 	p := startProxy(t, srv.Addr)
 	viaProxy := redis.NewClient(&redis.Options{Addr: p.addr, ReadTimeout: 200 * time.Millisecond, MaxRetries: 5})
 	defer viaProxy.Close()
-	r := newReader(t, viaProxy, ReaderOptions{ResyncInterval: time.Hour, PingInterval: 50 * time.Millisecond})
+	r := newReader(t, viaProxy, Config{ResyncInterval: time.Hour, PingInterval: 50 * time.Millisecond})
 	mustToken(t, r, "app")
 	subscribed(t, r)
 
@@ -145,7 +145,7 @@ func TestReader_neverExpired_realClock(t *testing.T) {
 	rdb := srv.Client()
 	s := newStore(t, rdb)
 	putSilently(t, s, rdb, "app", "short-lived", 400*time.Millisecond)
-	r := newReader(t, rdb, ReaderOptions{RefreshBefore: 200 * time.Millisecond, ResyncInterval: time.Hour})
+	r := newReader(t, rdb, Config{RefreshBefore: 200 * time.Millisecond, ResyncInterval: time.Hour})
 	first := mustToken(t, r, "app")
 	if !(*r.apps.Load())["app"].cur.Load().fresh.Load() {
 		t.Fatal("fresh token not on the fast path")

@@ -1,4 +1,4 @@
-package store
+package reader
 
 import (
 	"bytes"
@@ -21,16 +21,17 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tokend/tokend/integration/wait"
+	"github.com/tokend/tokend/store"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func newReader(t testing.TB, rdb redis.UniversalClient, opts ReaderOptions) *Reader {
+func newReader(t testing.TB, rdb Client, opts Config) *Reader {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quiet
 	}
-	r, err := NewReader(rdb, opts)
+	r, err := New(rdb, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 }
 
 // putToken writes tok-<app>-<n> like a leader: ticket, fenced write, event.
-func putToken(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
+func putToken(t testing.TB, s *store.Store, rdb *redis.Client, app string) int64 {
 	t.Helper()
 	ctx := context.Background()
 	if err := rdb.Set(ctx, s.Keys().Lease(), lease, time.Minute).Err(); err != nil {
@@ -65,7 +66,7 @@ func putToken(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := s.WriteToken(ctx, Write{App: app, Ticket: tk, Token: fmt.Sprintf("tok-%s-%d", app, tk.N),
+	v, err := s.WriteToken(ctx, store.Write{App: app, Ticket: tk, Token: fmt.Sprintf("tok-%s-%d", app, tk.N),
 		ExpiresIn: 2 * time.Hour, SafetyMargin: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func putToken(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
 
 // putSilently writes value for app by hand, with a higher ticket and no
 // event: a write whose event the Reader missed.
-func putSilently(t testing.TB, s *Store, rdb *redis.Client, app, value string, ttl time.Duration) int64 {
+func putSilently(t testing.TB, s *store.Store, rdb *redis.Client, app, value string, ttl time.Duration) int64 {
 	t.Helper()
 	ctx := context.Background()
 	if err := rdb.Set(ctx, s.Keys().Token(app), value, ttl).Err(); err != nil {
@@ -105,21 +106,21 @@ func waitVersion(t testing.TB, r *Reader, app string, v int64) Token {
 	return tok
 }
 
-func TestNewReader_validates(t *testing.T) {
+func TestNew_validates(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer rdb.Close()
-	for name, opts := range map[string]ReaderOptions{
+	for name, opts := range map[string]Config{
 		"bad prefix":     {Prefix: "a}b"},
 		"refresh before": {RefreshBefore: -1},
 		"resync":         {ResyncInterval: -time.Second},
 		"ping":           {PingInterval: -time.Second},
 	} {
-		if r, err := NewReader(rdb, opts); err == nil {
+		if r, err := New(rdb, opts); err == nil {
 			r.Close()
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := NewReader(nil, ReaderOptions{}); err == nil {
+	if _, err := New(nil, Config{}); err == nil {
 		t.Error("nil client accepted")
 	}
 }
@@ -130,7 +131,7 @@ func TestReader_Token_servedFromMemory(t *testing.T) {
 	defer rdb.Close()
 	s := newStore(t, rdb)
 	v := putToken(t, s, rdb, "mp-main")
-	r := newReader(t, rdb, ReaderOptions{})
+	r := newReader(t, rdb, Config{})
 	subscribed(t, r)
 	ctx := context.Background()
 
@@ -159,7 +160,7 @@ func TestReader_Token_errors(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
-	r := newReader(t, rdb, ReaderOptions{})
+	r := newReader(t, rdb, Config{})
 	ctx := context.Background()
 	if _, err := r.Token(ctx, "a b"); !errors.Is(err, ErrInvalidApp) {
 		t.Fatalf("bad app: %v", err)
@@ -186,10 +187,10 @@ func TestReader_Token_errors(t *testing.T) {
 }
 
 func TestReader_updateSeenAfterEvent(t *testing.T) {
-	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+	forEach(t, func(t *testing.T, s *store.Store, rdb *redis.Client) {
 		ctx := context.Background()
 		putToken(t, s, rdb, "app")
-		r := newReader(t, rdb, ReaderOptions{ResyncInterval: time.Hour})
+		r := newReader(t, rdb, Config{ResyncInterval: time.Hour})
 		tok1 := mustToken(t, r, "app")
 		subscribed(t, r)
 		// Noise on the channel is ignored.
@@ -213,7 +214,7 @@ func TestReader_newerTicketWins(t *testing.T) {
 	s := newStore(t, rdb)
 	putToken(t, s, rdb, "app")
 	putToken(t, s, rdb, "app")
-	r := newReader(t, rdb, ReaderOptions{ResyncInterval: time.Hour})
+	r := newReader(t, rdb, Config{ResyncInterval: time.Hour})
 	old := mustToken(t, r, "app")
 	subscribed(t, r)
 	mr.FlushAll()
@@ -250,7 +251,7 @@ func TestReader_expiry(t *testing.T) {
 			s := newStore(t, rdb)
 			clk := clocktesting.NewFakeClock(t0)
 			putSilently(t, s, rdb, "app", "tok-1", time.Minute)
-			r := newReader(t, rdb, ReaderOptions{Clock: clk, RefreshBefore: time.Second})
+			r := newReader(t, rdb, Config{Clock: clk, RefreshBefore: time.Second})
 			mustToken(t, r, "app")
 			mr.FastForward(tc.after) // Redis and the local clock agree
 			clk.Step(tc.after)
@@ -275,7 +276,7 @@ func TestReader_refreshBeforeExpiry(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	clk := clocktesting.NewFakeClock(t0)
 	putSilently(t, s, rdb, "app", "tok-1", time.Minute)
-	r := newReader(t, rdb, ReaderOptions{Clock: clk, RefreshBefore: 8 * time.Second, ResyncInterval: time.Hour})
+	r := newReader(t, rdb, Config{Clock: clk, RefreshBefore: 8 * time.Second, ResyncInterval: time.Hour})
 	mustToken(t, r, "app")
 	subscribed(t, r)
 	v2 := putSilently(t, s, rdb, "app", "tok-2", 2*time.Minute)
@@ -304,7 +305,7 @@ func TestReader_concurrent(t *testing.T) {
 		names[i] = fmt.Sprintf("app-%03d", i)
 		putVersioned(t, s, rdb, names[i])
 	}
-	r := newReader(t, rdb, ReaderOptions{})
+	r := newReader(t, rdb, Config{})
 	ctx := context.Background()
 	var (
 		wg     sync.WaitGroup
@@ -343,100 +344,6 @@ func TestReader_concurrent(t *testing.T) {
 	}
 }
 
-// putVersioned writes <app>-v<version> with a fenced write.
-func putVersioned(t testing.TB, s *Store, rdb *redis.Client, app string) int64 {
-	t.Helper()
-	ctx := context.Background()
-	rdb.Set(ctx, s.Keys().Lease(), lease, time.Minute)
-	tk, err := s.TakeTicket(ctx, app, lease, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	next := rdb.HIncrBy(ctx, s.Keys().Meta(app), "version", 0).Val() + 1 // only this test writes
-	v, err := s.WriteToken(ctx, Write{App: app, Ticket: tk, Token: app + "-v" + strconv.FormatInt(next, 10), ExpiresIn: time.Hour})
-	if err != nil || v.Version != next {
-		t.Fatalf("write: version %d (want %d), %v", v.Version, next, err)
-	}
-	return v.Version
-}
-
-func TestReader_ReportInvalid(t *testing.T) {
-	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
-		ctx := context.Background()
-		putToken(t, s, rdb, "app")
-		r := newReader(t, rdb, ReaderOptions{ResyncInterval: time.Hour})
-		tok := mustToken(t, r, "app")
-		subscribed(t, r)
-
-		if err := r.ReportInvalid(ctx, "app", ""); err == nil {
-			t.Fatal("empty token accepted")
-		}
-		if err := r.ReportInvalid(ctx, "a b", "x"); !errors.Is(err, ErrInvalidApp) {
-			t.Fatalf("bad app: %v", err)
-		}
-		// A token other than the cached one was already replaced: no report.
-		if err := r.ReportInvalid(ctx, "app", "an-older-token"); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := s.PendingReports(ctx); len(got) != 0 {
-			t.Fatalf("stale report was sent: %v", got)
-		}
-		if got, err := r.ReportAndWait(ctx, "app", "an-older-token"); err != nil || got != tok {
-			t.Fatalf("ReportAndWait of a replaced token: %v %v, want the current one at once", got, err)
-		}
-
-		if err := r.ReportInvalid(ctx, "app", tok.Value); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := s.PendingReports(ctx); got["app"] != tok.Value {
-			t.Fatalf("pending reports %v", got)
-		}
-		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-		defer cancel()
-		if _, err := r.ReportAndWait(short, "app", tok.Value); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("no new token: %v, want DeadlineExceeded", err)
-		}
-
-		type result struct {
-			tok Token
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			got, err := r.ReportAndWait(ctx, "app", tok.Value)
-			done <- result{got, err}
-		}()
-		v2 := putToken(t, s, rdb, "app") // the leader's answer
-		select {
-		case res := <-done:
-			if res.err != nil || res.tok.Version != v2 || res.tok.Value == tok.Value {
-				t.Fatalf("ReportAndWait: %v %v, want version %d", res.tok, res.err, v2)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("ReportAndWait did not return the new token")
-		}
-	})
-}
-
-// TestReader_ReportAndWait_missedEvent: the wait re-reads Redis itself.
-func TestReader_ReportAndWait_missedEvent(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	s := newStore(t, rdb)
-	putToken(t, s, rdb, "app")
-	r := newReader(t, rdb, ReaderOptions{ResyncInterval: time.Hour})
-	tok := mustToken(t, r, "app")
-	subscribed(t, r)
-	v2 := putSilently(t, s, rdb, "app", "tok-silent", time.Hour)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	got, err := r.ReportAndWait(ctx, "app", tok.Value)
-	if err != nil || got.Version != v2 {
-		t.Fatalf("ReportAndWait: %v %v", got, err)
-	}
-}
-
 func TestReader_Close(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	mr, err := miniredis.Run()
@@ -448,7 +355,7 @@ func TestReader_Close(t *testing.T) {
 	defer rdb.Close()
 	s := newStore(t, rdb)
 	putToken(t, s, rdb, "app")
-	r, err := NewReader(rdb, ReaderOptions{Logger: quiet})
+	r, err := New(rdb, Config{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,47 +402,6 @@ func TestToken_redacts(t *testing.T) {
 	}
 }
 
-// TestReader_ReportInvalid_collapses: concurrent reports of one token from
-// one process reach Redis as far fewer report commands.
-func TestReader_ReportInvalid_collapses(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	s := newStore(t, rdb)
-	holdLease(t, s, rdb)
-	tk, _ := s.TakeTicket(context.Background(), "app", lease, 0)
-	if _, err := write(t, s, "app", "tok-1", tk, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewReader(rdb, ReaderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := r.Token(context.Background(), "app"); err != nil {
-		t.Fatal(err)
-	}
-	before := mr.CommandCount()
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for range 200 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			if err := r.ReportInvalid(context.Background(), "app", "tok-1"); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	// Each Store.Report is a MULTI/HSET/PUBLISH/EXEC transaction.
-	if n := mr.CommandCount() - before; n > 4*50 {
-		t.Fatalf("200 concurrent reports sent %d commands, want them collapsed", n)
-	}
-}
-
 // TestReader_slowPathOneLoadPerApp: while Redis hangs, callers that give up
 // leave one load per app behind, not one goroutine each.
 func TestReader_slowPathOneLoadPerApp(t *testing.T) {
@@ -566,7 +432,7 @@ func TestReader_slowPathOneLoadPerApp(t *testing.T) {
 	}()
 	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ReadTimeout: 300 * time.Millisecond})
 	defer rdb.Close()
-	r, err := NewReader(rdb, ReaderOptions{})
+	r, err := New(rdb, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,54 +449,5 @@ func TestReader_slowPathOneLoadPerApp(t *testing.T) {
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestReader_ReportAndWait_reportsAgain: a late report of an older token
-// replaces ours in the reports hash and the leader drops it as stale; the
-// waiter reports again and gets the new token.
-func TestReader_ReportAndWait_reportsAgain(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	s := newStore(t, rdb)
-	ctx := context.Background()
-	holdLease(t, s, rdb)
-	tk, _ := s.TakeTicket(ctx, "app", lease, 0)
-	if _, err := write(t, s, "app", "tok-1", tk, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewReader(rdb, ReaderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	waitPending := func(want string) bool {
-		deadline := time.Now().Add(3 * time.Second)
-		for time.Now().Before(deadline) {
-			if got, _ := s.PendingReport(ctx, "app"); got == want {
-				return true
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		return false
-	}
-	go func() {
-		if !waitPending("tok-1") {
-			return
-		}
-		_ = s.Report(ctx, "app", "tok-0")         // late report of an older token
-		_, _ = s.ClearReport(ctx, "app", "tok-0") // the leader drops it as stale
-		if !waitPending("tok-1") {                // reported again by the waiter
-			return
-		}
-		tk, _ := s.TakeTicket(ctx, "app", lease, 0)
-		_, _ = s.WriteToken(ctx, Write{App: "app", Ticket: tk, Token: "tok-2", ExpiresIn: time.Hour, SafetyMargin: time.Minute})
-	}()
-	wctx, cancel := context.WithTimeout(ctx, 4*time.Second)
-	defer cancel()
-	got, err := r.ReportAndWait(wctx, "app", "tok-1")
-	if err != nil || got.Value != "tok-2" {
-		t.Fatalf("ReportAndWait = %v, %v; want tok-2", got, err)
 	}
 }

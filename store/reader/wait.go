@@ -1,4 +1,4 @@
-package store
+package reader
 
 import (
 	"context"
@@ -56,7 +56,7 @@ func (r *Reader) ReportAndWait(ctx context.Context, app, token string) (Token, e
 			return Token{}, w.err
 		}
 	case <-ctx.Done():
-		return Token{}, fmt.Errorf("store: reader: waiting for a new token: %w", ctx.Err())
+		return Token{}, fmt.Errorf("reader: waiting for a new token: %w", ctx.Err())
 	case <-r.ctx.Done():
 		return Token{}, ErrClosed
 	}
@@ -68,7 +68,7 @@ func (r *Reader) ReportAndWait(ctx context.Context, app, token string) (Token, e
 		select {
 		case <-c.changed:
 		case <-ctx.Done():
-			return Token{}, fmt.Errorf("store: reader: waiting for a new token: %w", ctx.Err())
+			return Token{}, fmt.Errorf("reader: waiting for a new token: %w", ctx.Err())
 		case <-r.ctx.Done():
 			return Token{}, ErrClosed
 		}
@@ -79,7 +79,7 @@ func (r *Reader) ReportAndWait(ctx context.Context, app, token string) (Token, e
 // cached token is valid and differs from token (the report is stale).
 func (r *Reader) reportEntry(app, token string) (*entry, error) {
 	if token == "" {
-		return nil, errors.New("store: report needs the rejected token")
+		return nil, errors.New("reader: report needs the rejected token")
 	}
 	e, err := r.entry(app)
 	if err != nil {

@@ -1,4 +1,4 @@
-package store
+package reader
 
 import (
 	"context"
@@ -44,7 +44,7 @@ func (r *Reader) listen(ctx context.Context) {
 func (r *Reader) logSubscribeFailure(subscribed bool, err error) {
 	switch {
 	case !subscribed:
-		r.log.Warn("cannot subscribe to token events; retrying", "channel", r.store.keys.Events(), "err", err)
+		r.log.Warn("cannot subscribe to token events; retrying", "channel", r.store.Keys().Events(), "err", err)
 	case r.cachedValid() > 0:
 		r.log.Warn("subscription lost; serving cached tokens until they expire", "cached", r.cachedValid(), "err", err)
 	default:
@@ -81,9 +81,9 @@ func (r *Reader) onEvent(ctx context.Context, ev event.Event) {
 
 // maintain re-reads tokens close to expiry and resyncs periodically.
 func (r *Reader) maintain(ctx context.Context) {
-	scan := time.NewTicker(min(max(r.opts.RefreshBefore/8, minScanPeriod), maxScanPeriod))
+	scan := time.NewTicker(min(max(r.cfg.RefreshBefore/8, minScanPeriod), maxScanPeriod))
 	defer scan.Stop()
-	resync := time.NewTicker(r.opts.ResyncInterval)
+	resync := time.NewTicker(r.cfg.ResyncInterval)
 	defer resync.Stop()
 	for {
 		select {

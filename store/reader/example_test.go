@@ -1,4 +1,4 @@
-package store_test
+package reader_test
 
 import (
 	"context"
@@ -10,15 +10,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/store"
-
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/reader"
 )
 
 func ExampleReader_Token() {
 	rdb, stop := exampleRedis() // a Redis where tokend keeps mp-main's token
 	defer stop()
 
-	r, err := store.NewReader(rdb, store.ReaderOptions{Prefix: "tokend"})
+	r, err := reader.New(rdb, reader.Config{Prefix: "tokend"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func ExampleReader_Token() {
 
 	tok, err := r.Token(context.Background(), "mp-main") // from memory after the first call
 	if err != nil {
-		log.Fatal(err) // errors.Is(err, store.ErrNoToken): no valid token to be had
+		log.Fatal(err) // errors.Is(err, reader.ErrNoToken): no valid token to be had
 	}
 	fmt.Println(tok.Value, tok.Version, time.Until(tok.ExpiresAt).Round(time.Hour))
 	// Output: token-1 1 2h0m0s
@@ -35,7 +35,7 @@ func ExampleReader_Token() {
 func ExampleReader_ReportInvalid() {
 	rdb, stop := exampleRedis()
 	defer stop()
-	r, err := store.NewReader(rdb, store.ReaderOptions{Prefix: "tokend"})
+	r, err := reader.New(rdb, reader.Config{Prefix: "tokend"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func ExampleReader_ReportAndWait() {
 	rdb, stop := exampleRedis()
 	defer stop()
 
-	r, err := store.NewReader(rdb, store.ReaderOptions{Prefix: "tokend"})
+	r, err := reader.New(rdb, reader.Config{Prefix: "tokend"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store
+package reader
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/store"
 )
 
 // The figures these benchmarks print are in the README ("Library mode").
@@ -17,7 +18,7 @@ func BenchmarkReader_Token(b *testing.B) {
 	rdb := redisserver.Start(b).Client()
 	s := benchStore(b, rdb)
 	putToken(b, s, rdb, "mp-main")
-	r := newReader(b, rdb, ReaderOptions{})
+	r := newReader(b, rdb, Config{})
 	ctx := context.Background()
 	mustToken(b, r, "mp-main")
 	b.ReportAllocs()
@@ -51,7 +52,7 @@ func BenchmarkReader_Propagation(b *testing.B) {
 	rdb := redisserver.Start(b).Client()
 	s := benchStore(b, rdb)
 	putToken(b, s, rdb, "mp-main")
-	r := newReader(b, rdb, ReaderOptions{ResyncInterval: time.Hour})
+	r := newReader(b, rdb, Config{ResyncInterval: time.Hour})
 	ctx := context.Background()
 	mustToken(b, r, "mp-main")
 	subscribed(b, r)
@@ -84,8 +85,8 @@ func BenchmarkReader_Propagation(b *testing.B) {
 	b.ReportMetric(float64(len(lat)), "updates")
 }
 
-func benchStore(b *testing.B, rdb Client) *Store {
-	s, err := New(Config{Client: rdb})
+func benchStore(b *testing.B, rdb store.Client) *store.Store {
+	s, err := store.New(store.Config{Client: rdb})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store
+package reader
 
 import (
 	"context"
@@ -28,8 +28,8 @@ func TestReader_sharedHub(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	putToken(t, s, rdb, "app")
-	r1 := newReader(t, rdb, ReaderOptions{Events: hub})
-	r2 := newReader(t, rdb, ReaderOptions{Events: hub})
+	r1 := newReader(t, rdb, Config{Events: hub})
+	r2 := newReader(t, rdb, Config{Events: hub})
 	subscribed(t, r1)
 	subscribed(t, r2)
 	if n := len(mr.PubSubChannels("")); n != 1 {
