@@ -3,9 +3,6 @@ package refresher
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,151 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
-
 	"github.com/tokend/tokend/integration/redisserver"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// fakeProvider issues numbered tokens; it can fail or block on demand.
-type fakeProvider struct {
-	name     string
-	lifetime time.Duration
-
-	mu    sync.Mutex // guards the fields below
-	calls int
-	err   error
-	block chan struct{}
-	reqs  []FetchRequest
-}
-
-func (p *fakeProvider) Fetch(ctx context.Context, req FetchRequest) (Token, error) {
-	p.mu.Lock()
-	p.calls++
-	n, err, block := p.calls, p.err, p.block
-	p.reqs = append(p.reqs, req)
-	p.mu.Unlock()
-	if block != nil {
-		select {
-		case <-block:
-		case <-ctx.Done():
-			return Token{}, ctx.Err()
-		}
-	}
-	if err != nil {
-		return Token{}, err
-	}
-	return Token{Value: fmt.Sprintf("%s-tok-%d", p.name, n), ExpiresIn: p.lifetime}, nil
-}
-
-func (p *fakeProvider) Calls() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.calls
-}
-
-func (p *fakeProvider) set(err error, block chan struct{}) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.err, p.block = err, block
-}
-
-// fixedElector leads at once with a fixed term, as long as ctx lives.
-type fixedElector struct{ term lock.Term }
-
-func (e fixedElector) Run(ctx context.Context, lead lock.LeadFunc) error {
-	lead(ctx, e.term)
-	return nil
-}
-
-// countingObserver counts events.
-type countingObserver struct {
-	nopObserver
-	rejected, written atomic.Int32
-	mu                sync.Mutex
-	reports           map[string]int
-}
-
-func (o *countingObserver) RejectedWrite(string)           { o.rejected.Add(1) }
-func (o *countingObserver) Written(string, time.Time, int) { o.written.Add(1) }
-func (o *countingObserver) Report(app, outcome string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.reports == nil {
-		o.reports = map[string]int{}
-	}
-	o.reports[outcome]++
-}
-
-func newStore(t *testing.T, rdb *redis.Client) *store.Store {
-	t.Helper()
-	s, err := store.New(store.Config{Client: rdb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func miniStore(t *testing.T) (*store.Store, *redis.Client, *miniredis.Miniredis) {
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	return newStore(t, rdb), rdb, mr
-}
-
-// start runs r until the test ends.
-func start(t *testing.T, r *Refresher) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx) }()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return stop
-}
-
-func fixedTerm(t *testing.T, s *store.Store, rdb *redis.Client, value string) lock.Term {
-	t.Helper()
-	if err := rdb.Set(context.Background(), s.Keys().Lease(), value, time.Hour).Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lock.Term{Value: value, Epoch: 1, ID: value}
-}
-
-// waitCooldownOver waits until app's token is older than cooldown on
-// Redis's clock (the clock the cooldown is decided on).
-func waitCooldownOver(t *testing.T, s *store.Store, app string, cooldown time.Duration) {
-	t.Helper()
-	wait.For(t, 5*time.Second, "the cooldown over on Redis's clock", func() bool {
-		rec, err := s.Record(context.Background(), app)
-		return err == nil && rec.Now.Sub(rec.FetchedAt) > cooldown
-	})
-}
-
-func token(t *testing.T, rdb *redis.Client, s *store.Store, app string) string {
-	t.Helper()
-	v, err := rdb.Get(context.Background(), s.Keys().Token(app)).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func baseConfig(s Store, e Elector, apps ...App) Config {
-	return Config{
-		Store: s, Elector: e, Apps: apps, Cooldown: 50 * time.Millisecond,
-		RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, ConfigRetry: time.Hour,
-		ReportPoll: 200 * time.Millisecond, Logger: quiet,
-	}
-}
 
 func TestNew_validates(t *testing.T) {
 	s, _, _ := miniStore(t)
@@ -427,75 +284,6 @@ func TestRefresher_notLeaderNoFetch(t *testing.T) {
 	}
 }
 
-func TestDueIn(t *testing.T) {
-	r := &Refresher{cfg: Config{BeforeExpiry: 10 * time.Minute}}
-	for _, tc := range []struct {
-		remaining, lifetime, lo, hi time.Duration
-	}{
-		{2 * time.Hour, 2 * time.Hour, 110*time.Minute - 6*time.Minute, 110 * time.Minute}, // jittered by <= 5% of life
-		{10 * time.Minute, 2 * time.Hour, -6 * time.Minute, 0},                             // at before_expiry: due now
-		{4 * time.Second, 4 * time.Second, 2 * time.Second, 2 * time.Second},               // short life: half-life rule
-		{0, 2 * time.Hour, -16 * time.Minute, -10 * time.Minute},                           // overdue
-	} {
-		for range 50 {
-			got := r.dueIn(tc.remaining, tc.lifetime)
-			if got < tc.lo || got > tc.hi {
-				t.Fatalf("dueIn(%s, %s) = %s, want [%s, %s]", tc.remaining, tc.lifetime, got, tc.lo, tc.hi)
-			}
-		}
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	for attempts, want := range map[int]time.Duration{0: time.Second, 1: 2 * time.Second, 5: 32 * time.Second, 6: time.Minute, 100: time.Minute} {
-		for range 20 {
-			got := backoff(time.Second, time.Minute, attempts)
-			if got < want/2 || got > want {
-				t.Fatalf("backoff(%d) = %s, want in [%s, %s]", attempts, got, want/2, want)
-			}
-		}
-	}
-}
-
-func TestUntilQuotaDay(t *testing.T) {
-	// 15:59 UTC is 23:59 in UTC+8: the quota day turns in a minute.
-	now := time.Date(2026, 11, 25, 15, 59, 0, 0, time.UTC)
-	if got := untilQuotaDay(now); got != 2*time.Minute {
-		t.Fatalf("untilQuotaDay = %s, want 2m (1m to midnight UTC+8 plus 1m)", got)
-	}
-	now = time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC) // 00:00 UTC+8
-	if got := untilQuotaDay(now); got != 24*time.Hour+time.Minute {
-		t.Fatalf("untilQuotaDay = %s", got)
-	}
-}
-
-func TestFingerprintAndTokenString(t *testing.T) {
-	tok := Token{Value: "secret-token-value", ExpiresIn: time.Hour}
-	if s := tok.String(); s == "" || contains(s, "secret-token-value") {
-		t.Fatalf("Token.String leaks: %q", s)
-	}
-	if Fingerprint("") != store.Fingerprint("") || Fingerprint("x") != store.Fingerprint("x") || Fingerprint("a") == Fingerprint("b") {
-		t.Fatal("fingerprint")
-	}
-	if ClassOf(errors.New("x")) != ClassRetry || ClassOf(fmt.Errorf("w: %w", &UpstreamError{Class: ClassQuota})) != ClassQuota {
-		t.Fatal("ClassOf")
-	}
-	for _, c := range []Class{ClassRetry, ClassConfig, ClassQuota, Class(9)} {
-		if c.String() == "" {
-			t.Fatal("empty class name")
-		}
-	}
-	for _, e := range []*UpstreamError{{Code: 1, Message: "m"}, {HTTPStatus: 500, Message: "m"}, {Message: "m"}} {
-		if e.Error() == "" {
-			t.Fatal("empty error")
-		}
-	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) > 0 && len(s) >= len(sub) && (s == sub || len(s) > 0 && (s[:len(sub)] == sub || contains(s[1:], sub)))
-}
-
 // TestRefresher_reportsKeepFailureSchedule: after a configuration error the
 // next attempt waits ConfigRetry; reports of the current token do not bring
 // it forward (they would burn the quota on an error a retry cannot fix).
@@ -554,37 +342,6 @@ func TestRefresher_unacknowledgedWriteCountsAsWritten(t *testing.T) {
 	}
 	if st := r.States()[0]; st.LastError != "" || st.ExpiresAt.IsZero() {
 		t.Fatalf("state %+v", st)
-	}
-}
-
-func TestSchedule(t *testing.T) {
-	s := newSchedule()
-	t0 := time.Unix(1000, 0)
-	s.set("a", t0.Add(3*time.Second))
-	s.set("b", t0.Add(time.Second))
-	s.set("c", t0.Add(2*time.Second))
-	s.set("b", t0.Add(5*time.Second)) // rescheduled: the old entry is stale
-	if _, ok := s.popDue(t0); ok {
-		t.Fatal("nothing is due at t0")
-	}
-	if e, _ := s.peek(); e.app != "c" {
-		t.Fatalf("earliest = %s, want c (b's old entry is stale)", e.app)
-	}
-	var got []string
-	for {
-		app, ok := s.popDue(t0.Add(5 * time.Second))
-		if !ok {
-			break
-		}
-		got = append(got, app)
-	}
-	if fmt.Sprint(got) != "[c a b]" {
-		t.Fatalf("order %v, want [c a b]", got)
-	}
-	s.set("d", t0)
-	s.remove("d")
-	if _, ok := s.peek(); ok {
-		t.Fatal("removed app still scheduled")
 	}
 }
 
