@@ -58,13 +58,14 @@ func parseCorrupt(v any, app string) []*CorruptError {
 	return out
 }
 
-// noteCorrupt hands each entry to Config.OnCorrupt.
-func (s *Store) noteCorrupt(list []*CorruptError) {
-	if s.onCorrupt == nil {
+// noteCorrupt hands each entry to the Store's Config.OnCorrupt (none for
+// a Records from NewRecords).
+func (r *Records) noteCorrupt(list []*CorruptError) {
+	if r.onCorrupt == nil {
 		return
 	}
 	for _, c := range list {
-		s.onCorrupt(c)
+		r.onCorrupt(c)
 	}
 }
 

@@ -42,7 +42,7 @@ func (s *Store) RepairRecord(ctx context.Context, app, leaseValue string) (Recor
 	if err != nil {
 		return Record{}, fmt.Errorf("store: repair record: %w", err)
 	}
-	s.noteCorrupt(corrupt)
+	s.recs.noteCorrupt(corrupt)
 	switch n[0] {
 	case -1:
 		return Record{}, ErrNotLeader

@@ -2,80 +2,20 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/tokend/tokend/store/event"
 )
 
-// Subscribe subscribes to the events channel. The caller closes the PubSub.
-func (s *Store) Subscribe(ctx context.Context) *redis.PubSub {
-	return s.rdb.Subscribe(ctx, s.keys.Events())
-}
+// Subscribe subscribes to the events channel: Records.Subscribe.
+func (s *Store) Subscribe(ctx context.Context) *redis.PubSub { return s.recs.Subscribe(ctx) }
 
-// Report records that app's token was rejected by the upstream (40001,
-// 40014, 42001), for compare-and-refresh by the leader. It is the same two
-// commands any client can send (idempotent; the report survives a leader
-// change), in one MULTI:
-//
-//	HSET {tokend}:reports <app> <token>
-//	PUBLISH {tokend}:events {"type":"report","app":"<app>"}
-//
-// When the reports key has the wrong type, Report repairs it (deletes it:
-// its content is unreadable anyway, and waiting clients report again),
-// hands the repair to Config.OnCorrupt and sends the report again (nil
-// error). A client whose ACL does not allow the repair (EVALSHA, DEL) gets
-// a *CorruptError; the leader's next read of the reports repairs the key.
+// Report records that app's token was rejected by the upstream:
+// Records.Report, with a repair handed to Config.OnCorrupt.
 func (s *Store) Report(ctx context.Context, app, token string) error {
-	if err := checkApp(app); err != nil {
-		return err
-	}
-	if token == "" {
-		return errors.New("store: report needs the rejected token")
-	}
-	err := s.report(ctx, app, token)
-	if err == nil || !isWrongType(err) {
-		return err
-	}
-	if _, rerr := s.readReports(ctx, "check"); rerr != nil {
-		c := &CorruptError{Key: s.keys.Reports(), Detail: "wrong type"}
-		s.noteCorrupt([]*CorruptError{c})
-		return fmt.Errorf("store: report: %w (repair failed: %w)", c, rerr)
-	}
-	return s.report(ctx, app, token)
-}
-
-func (s *Store) report(ctx context.Context, app, token string) error {
-	msg := event.Encode(event.Event{Type: event.Report, App: app})
-	pipe := s.rdb.TxPipeline()
-	pipe.HSet(ctx, s.keys.Reports(), app, token)
-	pipe.Publish(ctx, s.keys.Events(), msg)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("store: report: %w", err)
-	}
-	return nil
-}
-
-func isWrongType(err error) bool { return err != nil && strings.Contains(err.Error(), "WRONGTYPE") }
-
-// readReports runs reports_read.lua with args, hands any repair to
-// Config.OnCorrupt and returns its values.
-func (s *Store) readReports(ctx context.Context, args ...any) ([]any, error) {
-	res, err := reportsReadScript.Run(ctx, s.rdb, []string{s.keys.Reports()}, args...).Slice()
-	if err != nil {
-		return nil, err
-	}
-	if len(res) != 2 {
-		return nil, fmt.Errorf("unexpected reply of %d values", len(res))
-	}
-	s.noteCorrupt(parseCorrupt(res[1], ""))
-	vals, _ := res[0].([]any)
-	return vals, nil
+	return s.recs.Report(ctx, app, token)
 }
 
 // pairs turns a flat field, value list into a map, skipping fields that
@@ -99,15 +39,12 @@ func pairs(flat []any) map[string]string {
 // key of the wrong type is deleted (Config.OnCorrupt is told) and nothing
 // is pending.
 func (s *Store) PendingReports(ctx context.Context) (map[string]string, error) {
-	flat, err := s.readReports(ctx, "all")
+	flat, err := s.recs.readReports(ctx, "all")
 	if err != nil {
 		return nil, fmt.Errorf("store: pending reports: %w", err)
 	}
 	return pairs(flat), nil
 }
-
-// reportsBatch bounds the app ids of one HMGET (Lua's unpack has a limit).
-const reportsBatch = 1000
 
 // PendingReportsFor returns the pending reports of apps: app -> reported
 // token, for those that have one. Its cost depends on len(apps) only, not
@@ -115,41 +52,14 @@ const reportsBatch = 1000
 // A reports key of the wrong type is deleted (Config.OnCorrupt is told)
 // and nothing is pending.
 func (s *Store) PendingReportsFor(ctx context.Context, apps []string) (map[string]string, error) {
-	for _, app := range apps {
-		if err := checkApp(app); err != nil {
-			return nil, err
-		}
-	}
-	out := make(map[string]string)
-	for start := 0; start < len(apps); start += reportsBatch {
-		batch := apps[start:min(start+reportsBatch, len(apps))]
-		args := make([]any, 0, len(batch)+1)
-		args = append(args, "get")
-		for _, app := range batch {
-			args = append(args, app)
-		}
-		vals, err := s.readReports(ctx, args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: pending reports: %w", err)
-		}
-		for i, v := range vals {
-			if tok, ok := v.(string); ok && i < len(batch) {
-				out[batch[i]] = tok
-			}
-		}
-	}
-	return out, nil
+	return s.recs.pendingReportsFor(ctx, apps)
 }
 
 // PendingReport returns the token reported for app, or "" when none is
-// pending. A reports key of the wrong type is deleted (Config.OnCorrupt is
-// told) and "" is returned with a nil error.
+// pending: Records.PendingReport, with a repair handed to
+// Config.OnCorrupt.
 func (s *Store) PendingReport(ctx context.Context, app string) (string, error) {
-	m, err := s.PendingReportsFor(ctx, []string{app})
-	if err != nil {
-		return "", err
-	}
-	return m[app], nil
+	return s.recs.PendingReport(ctx, app)
 }
 
 // PruneCount is how many fields of the reports hash one PruneReports call
@@ -166,7 +76,7 @@ const PruneCount = 500
 func (s *Store) PruneReports(ctx context.Context, known []string) (removed int, err error) {
 	s.pruneMu.Lock()
 	defer s.pruneMu.Unlock()
-	vals, err := s.readReports(ctx, "scan", s.pruneCursor, PruneCount)
+	vals, err := s.recs.readReports(ctx, "scan", s.pruneCursor, PruneCount)
 	if err != nil {
 		return 0, fmt.Errorf("store: prune reports: %w", err)
 	}
@@ -226,7 +136,7 @@ func (s *Store) ClearReport(ctx context.Context, app, token string) (bool, error
 	if len(res) != 2 {
 		return false, fmt.Errorf("store: clear report: unexpected reply of %d values", len(res))
 	}
-	s.noteCorrupt(parseCorrupt(res[1], ""))
+	s.recs.noteCorrupt(parseCorrupt(res[1], ""))
 	n, _ := res[0].(int64)
 	return n == 1, nil
 }
@@ -250,7 +160,7 @@ func (s *Store) SetStatus(ctx context.Context, app string, st Status) error {
 	err := s.setStatus(ctx, app, st)
 	if isWrongType(err) {
 		key := s.keys.Status(app)
-		s.noteCorrupt([]*CorruptError{{App: app, Key: key, Detail: "wrong type", Repaired: true}})
+		s.recs.noteCorrupt([]*CorruptError{{App: app, Key: key, Detail: "wrong type", Repaired: true}})
 		pipe := s.rdb.TxPipeline() // Client has no Del of its own
 		pipe.Del(ctx, key)
 		if _, derr := pipe.Exec(ctx); derr != nil {
@@ -284,7 +194,7 @@ func (s *Store) Status(ctx context.Context, app string) (Status, error) {
 	m, err := s.rdb.HGetAll(ctx, s.keys.Status(app)).Result()
 	if isWrongType(err) {
 		c := &CorruptError{App: app, Key: s.keys.Status(app), Detail: "wrong type"}
-		s.noteCorrupt([]*CorruptError{c})
+		s.recs.noteCorrupt([]*CorruptError{c})
 		return Status{}, c
 	}
 	if err != nil {

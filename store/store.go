@@ -1,7 +1,9 @@
 // Package store owns tokend's Redis contract: the key layout under the
 // {prefix} hash tag, the fetch-ticket and fenced-write scripts, reads of an
 // app's record, refresh reports and change events. The in-process token
-// cache for business apps (library mode) is package store/reader.
+// cache for business apps (library mode) is package store/reader; it reads
+// through Records, the part of Store a client with only the reader's
+// commands can serve.
 //
 // Fencing: a token write is accepted only if its ticket is greater than the
 // ticket of the stored token, and tickets are taken in one script that checks
@@ -50,14 +52,12 @@ const BudgetDayOffset = 8 * time.Hour
 // Client is what Store needs of a Redis client; redis.UniversalClient
 // (standalone, Sentinel or Cluster) satisfies it.
 type Client interface {
-	redis.Scripter
+	RecordsClient
 	HSet(ctx context.Context, key string, values ...interface{}) *redis.IntCmd
 	HGet(ctx context.Context, key, field string) *redis.StringCmd
 	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
 	Exists(ctx context.Context, keys ...string) *redis.IntCmd
 	Publish(ctx context.Context, channel string, message interface{}) *redis.IntCmd
-	Subscribe(ctx context.Context, channels ...string) *redis.PubSub
-	TxPipeline() redis.Pipeliner
 	Ping(ctx context.Context) *redis.StatusCmd
 }
 
@@ -96,10 +96,12 @@ type Config struct {
 // Store reads and writes one deployment's keys. It is safe for concurrent
 // use; besides its configuration it holds only the PruneReports cursor.
 type Store struct {
-	rdb       Client
-	keys      Keys
-	ack       replicaAck
-	onCorrupt func(*CorruptError)
+	rdb  Client
+	keys Keys
+	ack  replicaAck
+	// recs serves the reads and reports a Records offers, on rdb with
+	// Config.OnCorrupt.
+	recs Records
 
 	// pruneMu guards pruneCursor, the HSCAN cursor of PruneReports.
 	pruneMu     sync.Mutex
@@ -133,7 +135,8 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{rdb: cfg.Client, keys: keys, ack: ack, onCorrupt: cfg.OnCorrupt}, nil
+	recs := Records{rdb: cfg.Client, keys: keys, onCorrupt: cfg.OnCorrupt}
+	return &Store{rdb: cfg.Client, keys: keys, ack: ack, recs: recs}, nil
 }
 
 // Keys returns the key layout in use.
@@ -187,7 +190,7 @@ func (s *Store) TakeTicket(ctx context.Context, app, leaseValue string, dailyBud
 	if err != nil {
 		return Ticket{}, fmt.Errorf("store: take ticket: %w", err)
 	}
-	s.noteCorrupt(corrupt)
+	s.recs.noteCorrupt(corrupt)
 	switch n[0] {
 	case -1:
 		return Ticket{}, ErrNotLeader
@@ -296,7 +299,7 @@ func (s *Store) WriteToken(ctx context.Context, w Write) (WriteResult, error) {
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("store: write token: %w", err)
 	}
-	s.noteCorrupt(corrupt)
+	s.recs.noteCorrupt(corrupt)
 	switch n[0] {
 	case -1:
 		return WriteResult{}, ErrStaleTicket
@@ -332,49 +335,10 @@ func (r Record) String() string {
 	return fmt.Sprintf("record(app=%s version=%d ttl=%s ticket=%d)", r.App, r.Version, r.TTL, r.Ticket)
 }
 
-// Record reads app's record atomically (one script). It returns ErrNotFound
-// when no token was ever written for app (or Redis lost it). It fails
-// closed: when the token key has the wrong type or a meta field does not
-// parse, it returns a *CorruptError (errors.Is ErrCorrupt) naming the first
-// such key and field, and a Record with only App and Now set; every problem
-// found goes to Config.OnCorrupt. Record repairs nothing: the next token
-// write does (TakeTicket and WriteToken never fail on these keys).
+// Record reads app's record atomically: Records.Record, with corrupt keys
+// handed to Config.OnCorrupt.
 func (s *Store) Record(ctx context.Context, app string) (Record, error) {
-	if err := checkApp(app); err != nil {
-		return Record{}, err
-	}
-	res, err := readRecordScript.Run(ctx, s.rdb, []string{s.keys.Token(app), s.keys.Meta(app)}).Slice()
-	if err != nil {
-		return Record{}, fmt.Errorf("store: read record: %w", err)
-	}
-	if len(res) != 10 {
-		return Record{}, fmt.Errorf("store: read record: unexpected reply of %d values", len(res))
-	}
-	rec := Record{App: app, Now: time.UnixMilli(toInt(res[8]))}
-	corrupt := parseCorrupt(res[9], app)
-	s.noteCorrupt(corrupt)
-	if c := firstUnrepaired(corrupt); c != nil {
-		return rec, c
-	}
-	if res[5] == nil {
-		return rec, ErrNotFound
-	}
-	if tok, ok := res[0].(string); ok {
-		rec.Token = tok
-		if pttl := toInt(res[1]); pttl > 0 {
-			rec.TTL = time.Duration(pttl) * time.Millisecond
-		}
-	}
-	rec.ExpiresAt = time.UnixMilli(toInt(res[2]))
-	rec.FetchedAt = time.UnixMilli(toInt(res[3]))
-	rec.Ticket = toInt(res[4])
-	rec.Version = toInt(res[5])
-	rec.Epoch = toInt(res[6])
-	rec.Leader, _ = res[7].(string)
-	if !rec.Valid() {
-		rec.Token, rec.TTL = "", 0
-	}
-	return rec, nil
+	return s.recs.Record(ctx, app)
 }
 
 // toInt converts a reply value the script has already validated.

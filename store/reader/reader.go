@@ -47,8 +47,8 @@ const (
 
 // Client is what a Reader needs of a Redis client: the scripts that read
 // a record and the reports, one MULTI for a report, and the events
-// subscription. redis.UniversalClient (standalone, Sentinel or Cluster)
-// satisfies it.
+// subscription (store.RecordsClient). redis.UniversalClient (standalone,
+// Sentinel or Cluster) satisfies it.
 type Client interface {
 	redis.Scripter
 	TxPipeline() redis.Pipeliner
@@ -99,7 +99,7 @@ type Config struct {
 // A Reader is safe for concurrent use. Its methods do not block one
 // another across apps: the hit path takes no lock.
 type Reader struct {
-	store *store.Store
+	store *store.Records
 	cfg   Config
 	log   *slog.Logger
 
@@ -108,7 +108,7 @@ type Reader struct {
 
 	apps atomic.Pointer[appMap] // copy on write, under mu
 	// reports collapses concurrent reports of one token, by app and token,
-	// into one Store.Report: a storm of reporters in one process sends one.
+	// into one Records.Report: a storm of reporters in one process sends one.
 	reports singleflight.Group
 
 	ctx    context.Context // cancelled by Close; background work runs under it
@@ -191,7 +191,7 @@ func New(rdb Client, cfg Config) (*Reader, error) {
 	if rdb == nil {
 		return nil, errors.New("reader: New needs a redis client")
 	}
-	st, err := store.New(store.Config{Client: storeClient{rdb}, Prefix: cfg.Prefix})
+	st, err := store.NewRecords(rdb, cfg.Prefix)
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ func (t Token) LogValue() slog.Value {
 
 // ReportInvalid tells the leader that the upstream rejected token for app
 // (errcode 40001, 40014 or 42001), with the store's refresh-request
-// protocol (store.Store.Report). Compare semantics: when this Reader already
+// protocol (store.Records.Report). Compare semantics: when this Reader already
 // holds a valid token other than the reported one, the report is stale
 // (the token has been replaced) and nothing is sent; call Token for the
 // current one. The leader compares again, so a report it does not need is

@@ -186,7 +186,7 @@ func (r *Reader) pollWait(ctx context.Context, e *entry, k waitKey) {
 	}
 }
 
-// sendReport sends Store.Report of (app, token) unless this Reader sent
+// sendReport sends Records.Report of (app, token) unless this Reader sent
 // one less than reportEvery ago; concurrent calls share one.
 func (r *Reader) sendReport(ctx context.Context, app, token string) error {
 	k := waitKey{app, token}
