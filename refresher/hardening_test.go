@@ -214,7 +214,11 @@ func TestRefresher_idleApps_sweepCostsFewCalls(t *testing.T) {
 	// About a second of idle sweeps (ReportPoll 50ms).
 	wait.For(t, 10*time.Second, "20 idle sweeps", func() bool { return cs.counts.Load()-cnt0 >= 20 })
 	polls := cs.counts.Load() - cnt0
-	if n := cs.records.Load() - rec0; n > polls+2 {
+	// About one audit read per sweep; the old sweep read all 200 apps per
+	// sweep. The slack (2x + 10) absorbs checks that straddle the
+	// baseline on a loaded machine (29 reads in 20 sweeps were seen under
+	// load) and still fails by two orders of magnitude on the old code.
+	if n := cs.records.Load() - rec0; n > 2*polls+10 {
 		t.Fatalf("%d record reads in %d sweeps of 200 idle apps, want about one audit per sweep", n, polls)
 	}
 	if n := cs.status.Load() - st0; n != 0 {
