@@ -3,11 +3,8 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/integration/redisserver"
 )
@@ -17,16 +14,8 @@ import (
 // tokend-lib: store/reader's TestReader_deployACL) (no TYPE there: the
 // scripts detect wrong types with pcall; PruneReports needs HSCAN).
 func TestStore_deployACL(t *testing.T) {
-	aclFile, err := filepath.Abs("../deploy/redis-users.acl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := redisserver.StartConf(t, "aclfile "+aclFile)
-	user := func(name, pw string) *redis.Client {
-		c := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: name, Password: pw})
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	srv := redisserver.StartACL(t, "../deploy/redis-users.acl")
+	user := srv.User
 	ctx := context.Background()
 	rdb := user("tokend", "change-me-tokend")
 	log := &corruptLog{}

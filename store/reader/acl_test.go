@@ -2,7 +2,6 @@ package reader
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,16 +14,8 @@ import (
 // TestReader_deployACL: the Reader works as the tokend-lib user of
 // deploy/redis-users.acl (reads, reports, the pending-report check).
 func TestReader_deployACL(t *testing.T) {
-	aclFile, err := filepath.Abs("../../deploy/redis-users.acl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := redisserver.StartConf(t, "aclfile "+aclFile)
-	user := func(name, pw string) *redis.Client {
-		c := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: name, Password: pw})
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	srv := redisserver.StartACL(t, "../../deploy/redis-users.acl")
+	user := srv.User
 	ctx := context.Background()
 	rdb := user("tokend", "change-me-tokend")
 	s := newStore(t, rdb)
