@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 	"github.com/tokend/tokend/store/reader"
@@ -26,7 +27,7 @@ type leaderWriter struct {
 
 func newLeaderWriter(ctx context.Context, b *bench, st *store.Store, app string) (*leaderWriter, error) {
 	w := &leaderWriter{st: st, app: app, lease: "tokenbench-" + randomHex(8)}
-	if err := b.rdb.Set(ctx, st.Keys().Lease(), w.lease, 10*time.Minute).Err(); err != nil {
+	if err := b.RDB.Set(ctx, st.Keys().Lease(), w.lease, 10*time.Minute).Err(); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -58,7 +59,7 @@ var sink reader.Token
 
 // readerFigures: Reader hit vs a GET per read, and propagation of writes.
 func (b *bench) readerFigures(ctx context.Context) error {
-	st, err := store.New(store.Config{Client: b.rdb, Prefix: b.prefix + "-rd"})
+	st, err := store.New(store.Config{Client: b.RDB, Prefix: b.Prefix + "-rd"})
 	if err != nil {
 		return err
 	}
@@ -71,12 +72,12 @@ func (b *bench) readerFigures(ctx context.Context) error {
 		return err
 	}
 	// The Reader gets its own client, as in a business process.
-	rrdb, err := newRedisClient(b.redisURL, 8)
+	rrdb, err := fleet.NewRedisClient(b.RedisURL, 8)
 	if err != nil {
 		return err
 	}
 	defer rrdb.Close()
-	r, err := reader.New(rrdb, reader.Config{Prefix: b.prefix + "-rd"})
+	r, err := reader.New(rrdb, reader.Config{Prefix: b.Prefix + "-rd"})
 	if err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func (b *bench) readerFigures(ctx context.Context) error {
 // trip on its own connection (about 30-50 µs, waiting in the network poller
 // like the Reader's reload does) for the short rest.
 func (b *bench) propagation(ctx context.Context, w *leaderWriter, r *reader.Reader, app string) error {
-	sub := b.rdb.Subscribe(ctx, w.st.Keys().Events())
+	sub := b.RDB.Subscribe(ctx, w.st.Keys().Events())
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
@@ -156,7 +157,7 @@ func (b *bench) propagation(ctx context.Context, w *leaderWriter, r *reader.Read
 				lost++
 				break
 			}
-			if err := b.rdb.Ping(ctx).Err(); err != nil {
+			if err := b.RDB.Ping(ctx).Err(); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/store/event"
 )
 
@@ -20,7 +21,7 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer d.stop()
+	defer d.Stop()
 	fetches0 := b.slow.Audit().TotalFetches
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -28,9 +29,9 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd0 := commandsProcessed(ctx, b.rdb)
+	cmd0 := fleet.CommandsProcessed(ctx, b.RDB)
 	start := time.Now()
-	if err := d.startReplicas(ctx, scaleReplicas, 60*time.Second); err != nil {
+	if err := d.StartReplicas(ctx, scaleReplicas, 60*time.Second); err != nil {
 		return err
 	}
 	limit := max(60*time.Second, time.Duration(n)*10*time.Millisecond)
@@ -43,22 +44,22 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 	}
 	fill := time.Since(start)
 	fillCPU := 0.0
-	if l, _, err := d.leader(ctx); err == nil && l != nil {
-		if _, ticks, err := procStat(l.c.pid()); err == nil {
-			fillCPU = float64(ticks) / clockTicks / fill.Seconds() * 100
+	if l, _, err := d.Leader(ctx); err == nil && l != nil {
+		if _, ticks, err := fleet.ProcStat(l.Proc.Pid()); err == nil {
+			fillCPU = float64(ticks) / fleet.ClockTicks / fill.Seconds() * 100
 		}
 	}
-	fillOps := float64(commandsProcessed(ctx, b.rdb)-cmd0) / fill.Seconds()
+	fillOps := float64(fleet.CommandsProcessed(ctx, b.RDB)-cmd0) / fill.Seconds()
 	fetches := b.slow.Audit().TotalFetches - fetches0
 	if missing, err := countMissing(ctx, d, ids); err != nil || missing > 0 {
 		return fmt.Errorf("%d apps without a token key after the fill (err %v)", missing, err)
 	}
-	leader, _, err := d.waitLeader(ctx, 10*time.Second)
+	leader, _, err := d.WaitLeader(ctx, 10*time.Second)
 	if err != nil {
 		return err
 	}
 	time.Sleep(time.Second) // settle: log flushes, last status writes
-	ss, err := b.steadyState(ctx, leader.c.pid())
+	ss, err := b.steadyState(ctx, leader.Proc.Pid())
 	if err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 	})
 	b.add(row{
 		figure: "scale: leader CPU, steady state",
-		tokend: fmt.Sprintf("%.2f%% of one core (%d ms CPU in %s)", ss.cpuPct(), ss.ticks*1000/clockTicks, fmtDur(ss.window)),
+		tokend: fmt.Sprintf("%.2f%% of one core (%d ms CPU in %s)", ss.cpuPct(), ss.ticks*1000/fleet.ClockTicks, fmtDur(ss.window)),
 		goal:   "-", status: statusNone,
 	})
 	b.add(row{
@@ -94,37 +95,37 @@ type steady struct {
 }
 
 func (s steady) cpuPct() float64 {
-	return float64(s.ticks) / clockTicks / s.window.Seconds() * 100
+	return float64(s.ticks) / fleet.ClockTicks / s.window.Seconds() * 100
 }
 
 // steadyState samples pid's RSS and CPU and Redis's commands over
 // opts.steady.
 func (b *bench) steadyState(ctx context.Context, pid int) (steady, error) {
-	rss0, ticks0, err := procStat(pid)
+	rss0, ticks0, err := fleet.ProcStat(pid)
 	if err != nil {
 		return steady{}, err
 	}
-	cmd0, t0 := commandsProcessed(ctx, b.rdb), time.Now()
+	cmd0, t0 := fleet.CommandsProcessed(ctx, b.RDB), time.Now()
 	select {
 	case <-time.After(b.opts.steady):
 	case <-ctx.Done():
 		return steady{}, ctx.Err()
 	}
-	rss1, ticks1, err := procStat(pid)
+	rss1, ticks1, err := fleet.ProcStat(pid)
 	if err != nil {
 		return steady{}, err
 	}
 	return steady{
 		rss: max(rss0, rss1), ticks: ticks1 - ticks0,
-		commands: commandsProcessed(ctx, b.rdb) - cmd0, window: time.Since(t0),
+		commands: fleet.CommandsProcessed(ctx, b.RDB) - cmd0, window: time.Since(t0),
 	}, nil
 }
 
 // countTokenEvents subscribes to d's events channel and returns a channel
 // closed once n distinct apps had a token written. The subscription ends
 // with ctx or then.
-func (b *bench) countTokenEvents(ctx context.Context, d *deployment, n int) (<-chan struct{}, error) {
-	sub := b.rdb.Subscribe(ctx, d.store.Keys().Events())
+func (b *bench) countTokenEvents(ctx context.Context, d *fleet.Deployment, n int) (<-chan struct{}, error) {
+	sub := b.RDB.Subscribe(ctx, d.Store.Keys().Events())
 	if _, err := sub.Receive(ctx); err != nil { // the subscribe confirmation
 		sub.Close()
 		return nil, fmt.Errorf("subscribe: %w", err)
@@ -152,14 +153,14 @@ func (b *bench) countTokenEvents(ctx context.Context, d *deployment, n int) (<-c
 }
 
 // countMissing counts ids whose token key does not exist.
-func countMissing(ctx context.Context, d *deployment, ids []string) (int, error) {
+func countMissing(ctx context.Context, d *fleet.Deployment, ids []string) (int, error) {
 	missing := 0
 	for i := 0; i < len(ids); i += 1000 {
 		keys := make([]string, 0, 1000)
 		for _, id := range ids[i:min(i+1000, len(ids))] {
-			keys = append(keys, d.store.Keys().Token(id))
+			keys = append(keys, d.Store.Keys().Token(id))
 		}
-		vals, err := d.b.rdb.MGet(ctx, keys...).Result()
+		vals, err := d.Env.RDB.MGet(ctx, keys...).Result()
 		if err != nil {
 			return 0, err
 		}
