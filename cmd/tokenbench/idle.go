@@ -35,7 +35,7 @@ func (b *bench) idleFigure(ctx context.Context) error {
 	defer d.Stop()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	all, err := b.countTokenEvents(sctx, d, n)
+	all, err := d.CountTokenEvents(sctx, n)
 	if err != nil {
 		return err
 	}

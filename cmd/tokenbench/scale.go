@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
-	"github.com/tokend/tokend/store/event"
 )
 
 // scaleReplicas is how many replicas run the scale figure.
@@ -25,7 +24,7 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 	fetches0 := b.slow.Audit().TotalFetches
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	all, err := b.countTokenEvents(sctx, d, n)
+	all, err := d.CountTokenEvents(sctx, n)
 	if err != nil {
 		return err
 	}
@@ -51,7 +50,7 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 	}
 	fillOps := float64(fleet.CommandsProcessed(ctx, b.RDB)-cmd0) / fill.Seconds()
 	fetches := b.slow.Audit().TotalFetches - fetches0
-	if missing, err := countMissing(ctx, d, ids); err != nil || missing > 0 {
+	if missing, err := d.CountMissing(ctx, ids); err != nil || missing > 0 {
 		return fmt.Errorf("%d apps without a token key after the fill (err %v)", missing, err)
 	}
 	leader, _, err := d.WaitLeader(ctx, 10*time.Second)
@@ -59,7 +58,7 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 		return err
 	}
 	time.Sleep(time.Second) // settle: log flushes, last status writes
-	ss, err := b.steadyState(ctx, leader.Proc.Pid())
+	ss, err := fleet.SteadyState(ctx, b.RDB, leader.Proc.Pid(), b.opts.steady)
 	if err != nil {
 		return err
 	}
@@ -71,104 +70,18 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 	})
 	b.add(row{
 		figure: fmt.Sprintf("scale: leader RSS, %s apps, steady state", fmtInt(int64(n))),
-		tokend: fmt.Sprintf("%.1f MB", float64(ss.rss)/(1<<20)), goal: "<= 100 MB",
-		status: goalStatus(ss.rss <= 100<<20),
+		tokend: fmt.Sprintf("%.1f MB", float64(ss.RSS)/(1<<20)), goal: "<= 100 MB",
+		status: goalStatus(ss.RSS <= 100<<20),
 	})
 	b.add(row{
 		figure: "scale: leader CPU, steady state",
-		tokend: fmt.Sprintf("%.2f%% of one core (%d ms CPU in %s)", ss.cpuPct(), ss.ticks*1000/fleet.ClockTicks, fmtDur(ss.window)),
+		tokend: fmt.Sprintf("%.2f%% of one core (%d ms CPU in %s)", ss.CPUPct(), ss.Ticks*1000/fleet.ClockTicks, fmtDur(ss.Window)),
 		goal:   "-", status: statusNone,
 	})
 	b.add(row{
 		figure: "scale: Redis commands per second (incl. inside scripts)",
-		tokend: fmt.Sprintf("%.0f /s steady", float64(ss.commands)/ss.window.Seconds()), compare: fmt.Sprintf("%.0f /s during the first fill", fillOps),
+		tokend: fmt.Sprintf("%.0f /s steady", float64(ss.Commands)/ss.Window.Seconds()), compare: fmt.Sprintf("%.0f /s during the first fill", fillOps),
 		goal: "-", status: statusNone,
 	})
 	return nil
-}
-
-// steady is a steady-state sample of the leader and Redis.
-type steady struct {
-	rss             int64 // max VmRSS seen, bytes
-	ticks, commands int64 // CPU ticks of the leader, Redis commands
-	window          time.Duration
-}
-
-func (s steady) cpuPct() float64 {
-	return float64(s.ticks) / fleet.ClockTicks / s.window.Seconds() * 100
-}
-
-// steadyState samples pid's RSS and CPU and Redis's commands over
-// opts.steady.
-func (b *bench) steadyState(ctx context.Context, pid int) (steady, error) {
-	rss0, ticks0, err := fleet.ProcStat(pid)
-	if err != nil {
-		return steady{}, err
-	}
-	cmd0, t0 := fleet.CommandsProcessed(ctx, b.RDB), time.Now()
-	select {
-	case <-time.After(b.opts.steady):
-	case <-ctx.Done():
-		return steady{}, ctx.Err()
-	}
-	rss1, ticks1, err := fleet.ProcStat(pid)
-	if err != nil {
-		return steady{}, err
-	}
-	return steady{
-		rss: max(rss0, rss1), ticks: ticks1 - ticks0,
-		commands: fleet.CommandsProcessed(ctx, b.RDB) - cmd0, window: time.Since(t0),
-	}, nil
-}
-
-// countTokenEvents subscribes to d's events channel and returns a channel
-// closed once n distinct apps had a token written. The subscription ends
-// with ctx or then.
-func (b *bench) countTokenEvents(ctx context.Context, d *fleet.Deployment, n int) (<-chan struct{}, error) {
-	sub := b.RDB.Subscribe(ctx, d.Store.Keys().Events())
-	if _, err := sub.Receive(ctx); err != nil { // the subscribe confirmation
-		sub.Close()
-		return nil, fmt.Errorf("subscribe: %w", err)
-	}
-	all := make(chan struct{})
-	go func() {
-		defer sub.Close()
-		seen := make(map[string]bool, n)
-		for len(seen) < n {
-			msg, err := sub.ReceiveMessage(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Token {
-				seen[ev.App] = true
-			}
-		}
-		close(all)
-	}()
-	return all, nil
-}
-
-// countMissing counts ids whose token key does not exist.
-func countMissing(ctx context.Context, d *fleet.Deployment, ids []string) (int, error) {
-	missing := 0
-	for i := 0; i < len(ids); i += 1000 {
-		keys := make([]string, 0, 1000)
-		for _, id := range ids[i:min(i+1000, len(ids))] {
-			keys = append(keys, d.Store.Keys().Token(id))
-		}
-		vals, err := d.Env.RDB.MGet(ctx, keys...).Result()
-		if err != nil {
-			return 0, err
-		}
-		for _, v := range vals {
-			if v == nil {
-				missing++
-			}
-		}
-	}
-	return missing, nil
 }
