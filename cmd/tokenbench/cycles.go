@@ -11,8 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/naive"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
-	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/store/reader"
 )
@@ -193,33 +193,6 @@ func (b *bench) tokendReaders(ctx context.Context, g *cycleGroup) error {
 	return nil
 }
 
-// naiveReplica is the common SDK pattern: read the shared cache; on a miss
-// take an in-process lock, read again, fetch and SET with a TTL of
-// expires_in - 1500 s (scaled: 5700/7200 of the lifetime).
-type naiveReplica struct {
-	rdb  *redis.Client
-	key  string
-	prov refresher.Provider
-	mu   sync.Mutex // the in-process lock: serialises this replica's fetches only
-}
-
-func (n *naiveReplica) token(ctx context.Context) (string, error) {
-	if v, err := n.rdb.Get(ctx, n.key).Result(); err == nil || !errors.Is(err, redis.Nil) {
-		return v, err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if v, err := n.rdb.Get(ctx, n.key).Result(); err == nil || !errors.Is(err, redis.Nil) {
-		return v, err
-	}
-	tok, err := n.prov.Fetch(ctx, refresher.FetchRequest{})
-	if err != nil {
-		return "", err
-	}
-	ttl := tok.ExpiresIn * 5700 / 7200
-	return tok.Value, n.rdb.Set(ctx, n.key, tok.Value, ttl).Err()
-}
-
 // naiveReplicas runs g.n naive replicas, each read every readEvery by its
 // own business code, until ctx ends.
 func (b *bench) naiveReplicas(ctx context.Context, g *cycleGroup) error {
@@ -235,10 +208,10 @@ func (b *bench) naiveReplicas(ctx context.Context, g *cycleGroup) error {
 		if err != nil {
 			return err
 		}
-		nr := &naiveReplica{rdb: rdb, key: key, prov: prov}
+		nr := naive.New(rdb, key, prov)
 		wg.Go(func() {
 			every(ctx, func() {
-				if v, err := nr.token(ctx); err == nil {
+				if v, err := nr.Token(ctx); err == nil {
 					g.naiveR.observe(b.fast, v)
 				}
 			})
