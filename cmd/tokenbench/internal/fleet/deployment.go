@@ -26,8 +26,9 @@ const (
 	apiTokenEnv = "TOKENBENCH_API_TOKENS"
 )
 
-// The YAML configuration of a Replica (a contract: README "Configuration"), as the bench
-// writes it. Durations are Go duration strings.
+// config is the YAML configuration of a Replica (a contract: README
+// "Configuration"), as the bench writes it. Durations are Go duration
+// strings.
 type config struct {
 	ReplicaID string `yaml:"replica_id"`
 	Redis     struct {
