@@ -10,25 +10,15 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/naive"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
 	"github.com/tokend/tokend/refresher/wechat"
-	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store/reader"
 )
 
 // readEvery is the pause between two reads of a reader.
 const readEvery = 5 * time.Millisecond
-
-// fastOverlap keeps WeChat's proportion: a superseded token works for 5 min
-// of a 2 h lifetime.
-func fastOverlap(lifetime time.Duration) time.Duration { return lifetime / 24 }
-
-func newFastUpstream(lifetime time.Duration) *upstream {
-	return newUpstream(wechattest.Config{Lifetime: lifetime, Overlap: fastOverlap(lifetime), DailyQuota: -1})
-}
-
-// slowConfig is WeChat's real timing (2 h tokens, 5 min overlap).
-func slowConfig() wechattest.Config { return wechattest.Config{DailyQuota: -1} }
 
 // readStats counts what readers were handed.
 type readStats struct {
@@ -36,9 +26,9 @@ type readStats struct {
 }
 
 // observe checks tok with the upstream's protected-API logic.
-func (s *readStats) observe(up *upstream, tok string) {
+func (s *readStats) observe(up *upstream.Fake, tok string) {
 	s.reads.Add(1)
-	if isDead(up.Check(tok)) {
+	if upstream.IsDead(up.Check(tok)) {
 		s.dead.Add(1)
 	}
 }
@@ -60,7 +50,7 @@ func every(ctx context.Context, f func()) {
 // cycleGroup is one replica count: a tokend deployment and a naive one.
 type cycleGroup struct {
 	n            int
-	d            *deployment
+	d            *fleet.Deployment
 	app, naive   string
 	tokR, naiveR readStats
 }
@@ -73,26 +63,26 @@ func (b *bench) cycleFigures(ctx context.Context) error {
 	var groups []*cycleGroup
 	defer func() {
 		for _, g := range groups {
-			g.d.stop()
+			g.d.Stop()
 		}
 	}()
 	for _, n := range b.opts.replicas {
 		g := &cycleGroup{n: n, app: fmt.Sprintf("cyc%d", n), naive: fmt.Sprintf("naive%d", n)}
 		for _, id := range []string{g.app, g.naive} {
-			b.fast.AddApp(id, b.secret)
-			b.fast.setRTT(id, b.opts.rtt)
+			b.fast.AddApp(id, b.Secret)
+			b.fast.SetRTT(id, b.opts.rtt)
 		}
-		d, err := b.newDeployment(fmt.Sprintf("c%d", n), []string{g.app}, b.fast.URL)
+		d, err := b.NewDeployment(fmt.Sprintf("c%d", n), []string{g.app}, b.fast.URL)
 		if err != nil {
 			return err
 		}
-		d.refresh = refreshYAML{BeforeExpiry: (lifetime / 12).String(), SafetyMargin: (lifetime / 120).String(), MinExpiresIn: "1s"}
+		d.Refresh = fleet.Refresh{BeforeExpiry: (lifetime / 12).String(), SafetyMargin: (lifetime / 120).String(), MinExpiresIn: "1s"}
 		g.d = d
 		groups = append(groups, g)
 	}
 	start := time.Now()
 	for _, g := range groups {
-		if err := g.d.startReplicas(ctx, g.n, 20*time.Second); err != nil {
+		if err := g.d.StartReplicas(ctx, g.n, 20*time.Second); err != nil {
 			return err
 		}
 	}
@@ -127,12 +117,12 @@ func (b *bench) cycleRow(g *cycleGroup, start, end time.Time) {
 	gap := b.opts.lifetime / 4
 	count := func(app string) (fetches, cycles, maxPer int) {
 		var in []time.Time
-		for _, t := range b.fast.fetches(app) {
+		for _, t := range b.fast.Fetches(app) {
 			if !t.Before(start) && !t.After(end) {
 				in = append(in, t)
 			}
 		}
-		cycles, maxPer = bursts(in, gap)
+		cycles, maxPer = upstream.Bursts(in, gap)
 		return len(in), cycles, maxPer
 	}
 	tf, tc, tmax := count(g.app)
@@ -170,20 +160,20 @@ func (b *bench) cycleRow(g *cycleGroup, start, end time.Time) {
 // a Redis GET per read and once through a reader.Reader, and checks each
 // token with the fake upstream.
 func (b *bench) tokendReaders(ctx context.Context, g *cycleGroup) error {
-	if _, err := g.d.waitToken(ctx, g.app, 10*time.Second); err != nil {
+	if _, err := g.d.WaitToken(ctx, g.app, 10*time.Second); err != nil {
 		return err
 	}
-	rrdb, err := newRedisClient(b.redisURL, 4)
+	rrdb, err := fleet.NewRedisClient(b.RedisURL, 4)
 	if err != nil {
 		return err
 	}
 	defer rrdb.Close()
-	r, err := reader.New(rrdb, reader.Config{Prefix: g.d.prefix})
+	r, err := reader.New(rrdb, reader.Config{Prefix: g.d.Prefix})
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	key := g.d.store.Keys().Token(g.app)
+	key := g.d.Store.Keys().Token(g.app)
 	every(ctx, func() {
 		v, err := rrdb.Get(ctx, key).Result()
 		switch {
@@ -203,52 +193,25 @@ func (b *bench) tokendReaders(ctx context.Context, g *cycleGroup) error {
 	return nil
 }
 
-// naiveReplica is the common SDK pattern: read the shared cache; on a miss
-// take an in-process lock, read again, fetch and SET with a TTL of
-// expires_in - 1500 s (scaled: 5700/7200 of the lifetime).
-type naiveReplica struct {
-	rdb  *redis.Client
-	key  string
-	prov refresher.Provider
-	mu   sync.Mutex // the in-process lock: serialises this replica's fetches only
-}
-
-func (n *naiveReplica) token(ctx context.Context) (string, error) {
-	if v, err := n.rdb.Get(ctx, n.key).Result(); err == nil || !errors.Is(err, redis.Nil) {
-		return v, err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if v, err := n.rdb.Get(ctx, n.key).Result(); err == nil || !errors.Is(err, redis.Nil) {
-		return v, err
-	}
-	tok, err := n.prov.Fetch(ctx, refresher.FetchRequest{})
-	if err != nil {
-		return "", err
-	}
-	ttl := tok.ExpiresIn * 5700 / 7200
-	return tok.Value, n.rdb.Set(ctx, n.key, tok.Value, ttl).Err()
-}
-
 // naiveReplicas runs g.n naive replicas, each read every readEvery by its
 // own business code, until ctx ends.
 func (b *bench) naiveReplicas(ctx context.Context, g *cycleGroup) error {
-	key := "{" + b.prefix + "-" + g.naive + "}:token"
+	key := "{" + b.Prefix + "-" + g.naive + "}:token"
 	var wg sync.WaitGroup
 	for range g.n {
-		rdb, err := newRedisClient(b.redisURL, 4)
+		rdb, err := fleet.NewRedisClient(b.RedisURL, 4)
 		if err != nil {
 			return err
 		}
 		defer rdb.Close()
-		prov, err := wechat.NewClassic(wechat.Config{AppID: g.naive, Secret: b.secret, BaseURL: b.fast.URL, MinExpiresIn: time.Second})
+		prov, err := wechat.NewClassic(wechat.Config{AppID: g.naive, Secret: b.Secret, BaseURL: b.fast.URL, MinExpiresIn: time.Second})
 		if err != nil {
 			return err
 		}
-		nr := &naiveReplica{rdb: rdb, key: key, prov: prov}
+		nr := naive.New(rdb, key, prov)
 		wg.Go(func() {
 			every(ctx, func() {
-				if v, err := nr.token(ctx); err == nil {
+				if v, err := nr.Token(ctx); err == nil {
 					g.naiveR.observe(b.fast, v)
 				}
 			})

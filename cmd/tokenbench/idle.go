@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/store/event"
 )
 
@@ -31,15 +32,15 @@ func (b *bench) idleFigure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer d.stop()
+	defer d.Stop()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	all, err := b.countTokenEvents(sctx, d, n)
+	all, err := d.CountTokenEvents(sctx, n)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	if err := d.startReplicas(ctx, idleReplicas, 60*time.Second); err != nil {
+	if err := d.StartReplicas(ctx, idleReplicas, 60*time.Second); err != nil {
 		return err
 	}
 	limit := max(90*time.Second, time.Duration(n)*10*time.Millisecond)
@@ -58,11 +59,11 @@ func (b *bench) idleFigure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mon, err := startMonitor(ctx, b.redisURL)
+	mon, err := fleet.StartMonitor(ctx, b.RedisURL)
 	if err != nil {
 		return err
 	}
-	defer mon.close()
+	defer mon.Close()
 	c0, err := commandStats(ctx, b)
 	if err != nil {
 		return err
@@ -76,7 +77,7 @@ func (b *bench) idleFigure(ctx context.Context) error {
 		return err
 	}
 	window := time.Since(t0)
-	perClient := mon.stop()
+	perClient := mon.Stop()
 	inside, processed := c1.all-c0.all, c1.processed-c0.processed
 	rate := float64(inside) / window.Seconds()
 	b.add(row{
@@ -84,7 +85,7 @@ func (b *bench) idleFigure(ctx context.Context) error {
 			fmtInt(int64(n)), idleReplicas, fmtDur(window)),
 		tokend: fmt.Sprintf("%.1f Redis commands/s (commandstats, incl. inside scripts; total_commands_processed %.1f /s)",
 			rate, float64(processed)/window.Seconds()),
-		compare: fmt.Sprintf("per replica: %s; %d token writes in the window", perReplica(d, b.redisURL, perClient, window), writes()),
+		compare: fmt.Sprintf("per replica: %s; %d token writes in the window", perReplica(d, b.RedisURL, perClient, window), writes()),
 		goal:    fmt.Sprintf("<= %.0f /s over >= 2m", idleGoal), status: idleStatus(rate, window),
 	})
 	return nil
@@ -109,8 +110,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // countWrites counts token events on d's channel from now on.
-func (b *bench) countWrites(ctx context.Context, d *deployment) (func() int, error) {
-	sub := b.rdb.Subscribe(ctx, d.store.Keys().Events())
+func (b *bench) countWrites(ctx context.Context, d *fleet.Deployment) (func() int, error) {
+	sub := b.RDB.Subscribe(ctx, d.Store.Keys().Events())
 	if _, err := sub.Receive(ctx); err != nil {
 		sub.Close()
 		return nil, fmt.Errorf("subscribe: %w", err)
@@ -140,7 +141,7 @@ type cmdCounts struct {
 
 // commandStats reads the counters, leaving out the bench's own INFO calls.
 func commandStats(ctx context.Context, b *bench) (cmdCounts, error) {
-	info, err := b.rdb.Info(ctx, "commandstats").Result()
+	info, err := b.RDB.Info(ctx, "commandstats").Result()
 	if err != nil {
 		return cmdCounts{}, err
 	}
@@ -160,13 +161,13 @@ func commandStats(ctx context.Context, b *bench) (cmdCounts, error) {
 			c.all += calls
 		}
 	}
-	c.processed = commandsProcessed(ctx, b.rdb) - infos
+	c.processed = fleet.CommandsProcessed(ctx, b.RDB) - infos
 	return c, nil
 }
 
 // perReplica formats per-replica command rates (leader marked).
-func perReplica(d *deployment, redisURL string, perPort map[int]int64, window time.Duration) string {
-	owners := socketOwners(d, redisURL)
+func perReplica(d *fleet.Deployment, redisURL string, perPort map[int]int64, window time.Duration) string {
+	owners := fleet.SocketOwners(d, redisURL)
 	byReplica := map[string]int64{}
 	for port, n := range perPort {
 		id, ok := owners[port]
@@ -176,7 +177,7 @@ func perReplica(d *deployment, redisURL string, perPort map[int]int64, window ti
 		byReplica[id] += n
 	}
 	leaderID := ""
-	if l, err := d.store.Leader(context.Background()); err == nil {
+	if l, err := d.Store.Leader(context.Background()); err == nil {
 		leaderID = l.ID
 	}
 	var parts []string

@@ -52,6 +52,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
+	"github.com/tokend/tokend/integration/harness"
 )
 
 func main() {
@@ -161,7 +165,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-updates, -trials, -reports, -conns, -apps and -idle-apps must be positive")
 	}
 	if o.redisURL != "" {
-		if err := checkLoopback(o.redisURL); err != nil {
+		if err := fleet.CheckLoopback(o.redisURL); err != nil {
 			return o, err
 		}
 	}
@@ -174,18 +178,10 @@ var partNames = []string{"reader", "cycles", "takeover", "scale", "idle"}
 
 // bench is one run: its child processes, Redis, fake upstreams and results.
 type bench struct {
+	fleet.Env
 	opts     options
-	procs    *procs
-	dir      string
-	bin      string
-	redisURL string
-	rdb      *redis.Client
-	prefix   string // per run, so that -redis runs never collide
-	secret   string
-	apiToken string
-	http     *http.Client
-	fast     *upstream // short lifetimes: the fetch-cycle figure
-	slow     *upstream // WeChat's lifetimes: takeover, storm, scale
+	fast     *upstream.Fake // short lifetimes: the fetch-cycle figure
+	slow     *upstream.Fake // WeChat's lifetimes: takeover, storm, scale
 	progress io.Writer
 	rows     []row
 	broken   []string // invariants that broke, and parts that failed
@@ -214,12 +210,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
 	start := time.Now()
-	b := &bench{opts: opts, procs: newProcs(), progress: io.Discard,
-		http: &http.Client{Timeout: 15 * time.Second}}
+	b := &bench{opts: opts, progress: io.Discard}
+	b.Procs, b.HTTP = &harness.Procs{}, &http.Client{Timeout: 15 * time.Second}
 	if opts.verbose {
 		b.progress = stderr
 	}
-	defer b.procs.killAll()
+	defer b.Procs.KillAll()
 	m, err := b.setup(ctx)
 	defer b.teardown()
 	if err != nil {
@@ -242,55 +238,55 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // setup starts Redis and the fakes and builds tokend.
-func (b *bench) setup(ctx context.Context) (machine, error) {
+func (b *bench) setup(ctx context.Context) (fleet.Machine, error) {
 	var err error
-	if b.dir, err = os.MkdirTemp("", "tokenbench-"); err != nil {
-		return machine{}, err
+	if b.Dir, err = os.MkdirTemp("", "tokenbench-"); err != nil {
+		return fleet.Machine{}, err
 	}
-	b.prefix = "tb" + strconv.Itoa(os.Getpid())
-	b.secret, b.apiToken = randomHex(16), randomHex(16)
-	b.logf("work directory %s", b.dir)
-	b.redisURL = b.opts.redisURL
-	if b.redisURL == "" {
-		if b.redisURL, err = startRedis(ctx, b.procs, b.dir); err != nil {
-			return machine{}, err
+	b.Prefix = "tb" + strconv.Itoa(os.Getpid())
+	b.Secret, b.APIToken = randomHex(16), randomHex(16)
+	b.logf("work directory %s", b.Dir)
+	b.RedisURL = b.opts.redisURL
+	if b.RedisURL == "" {
+		if b.RedisURL, err = fleet.StartRedis(ctx, b.Procs, b.Dir); err != nil {
+			return fleet.Machine{}, err
 		}
 	}
-	if b.rdb, err = newRedisClient(b.redisURL, 64); err != nil {
-		return machine{}, err
+	if b.RDB, err = fleet.NewRedisClient(b.RedisURL, 64); err != nil {
+		return fleet.Machine{}, err
 	}
-	if err := b.rdb.Ping(ctx).Err(); err != nil {
-		return machine{}, fmt.Errorf("redis %s: %w", b.redisURL, err)
+	if err := b.RDB.Ping(ctx).Err(); err != nil {
+		return fleet.Machine{}, fmt.Errorf("redis %s: %w", b.RedisURL, err)
 	}
 	b.logf("building tokend")
-	if b.bin, err = buildTokend(ctx, b.dir); err != nil {
-		return machine{}, err
+	if b.Bin, err = fleet.BuildTokend(ctx, b.Dir); err != nil {
+		return fleet.Machine{}, err
 	}
-	b.fast = newFastUpstream(b.opts.lifetime)
-	b.slow = newUpstream(slowConfig())
-	return describeMachine(ctx, b.rdb), nil
+	b.fast = upstream.NewFast(b.opts.lifetime)
+	b.slow = upstream.New(upstream.SlowConfig())
+	return fleet.DescribeMachine(ctx, b.RDB), nil
 }
 
 // teardown kills children, closes the fakes and removes the work directory
 // (unless -keep) and, with -redis, this run's keys.
 func (b *bench) teardown() {
-	b.procs.killAll()
+	b.Procs.KillAll()
 	if b.fast != nil {
 		b.fast.Close()
 	}
 	if b.slow != nil {
 		b.slow.Close()
 	}
-	if b.rdb != nil {
+	if b.RDB != nil {
 		if b.opts.redisURL != "" {
-			deleteRunKeys(b.rdb, b.prefix)
+			deleteRunKeys(b.RDB, b.Prefix)
 		}
-		_ = b.rdb.Close()
+		_ = b.RDB.Close()
 	}
-	if b.dir != "" && !b.opts.keep {
-		_ = os.RemoveAll(b.dir)
-	} else if b.dir != "" {
-		fmt.Fprintln(os.Stderr, "tokenbench: work directory kept:", b.dir)
+	if b.Dir != "" && !b.opts.keep {
+		_ = os.RemoveAll(b.Dir)
+	} else if b.Dir != "" {
+		fmt.Fprintln(os.Stderr, "tokenbench: work directory kept:", b.Dir)
 	}
 }
 
@@ -349,4 +345,17 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// slowAppsDeployment registers n apps named prefix00000... with the fake
+// upstream of WeChat's real lifetime (b.slow) and prepares a deployment
+// named name that keeps them.
+func (b *bench) slowAppsDeployment(name, prefix string, n int) ([]string, *fleet.Deployment, error) {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%05d", prefix, i)
+		b.slow.AddApp(ids[i], b.Secret)
+	}
+	d, err := b.NewDeployment(name, ids, b.slow.URL)
+	return ids, d, err
 }

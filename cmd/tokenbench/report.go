@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
 )
 
 // Status of a table row.
@@ -39,7 +42,7 @@ func goalStatus(met bool) string {
 }
 
 // printTable prints the machine, the table (Markdown) and the run time.
-func printTable(w io.Writer, m machine, b *bench, took time.Duration) {
+func printTable(w io.Writer, m fleet.Machine, b *bench, took time.Duration) {
 	mode := "default"
 	if b.opts.quick {
 		mode = "-quick"
@@ -47,7 +50,7 @@ func printTable(w io.Writer, m machine, b *bench, took time.Duration) {
 	fmt.Fprintf(w, "tokenbench %s, %s\n", mode, m.Date)
 	fmt.Fprintf(w, "machine: %s, %d cores, %s, %s, %s; load average at start %s\n", m.CPU, m.Cores, m.OS, m.GoVersion, m.Redis, m.Load)
 	fmt.Fprintf(w, "fake upstream: token lifetime %s (overlap %s), round trip %s in the fetch-cycle rows; takeover replicas: lease_ttl %s\n\n",
-		b.opts.lifetime, fastOverlap(b.opts.lifetime), b.opts.rtt, b.opts.leaseTTL)
+		b.opts.lifetime, upstream.FastOverlap(b.opts.lifetime), b.opts.rtt, b.opts.leaseTTL)
 	head := []string{"figure", "tokend", "naive baseline / reference", "goal", "status"}
 	cells := [][]string{head}
 	for _, r := range b.rows {

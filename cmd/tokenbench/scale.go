@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 )
 
 // scaleReplicas is how many replicas run the scale figure.
@@ -20,17 +20,17 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer d.stop()
+	defer d.Stop()
 	fetches0 := b.slow.Audit().TotalFetches
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	all, err := b.countTokenEvents(sctx, d, n)
+	all, err := d.CountTokenEvents(sctx, n)
 	if err != nil {
 		return err
 	}
-	cmd0 := commandsProcessed(ctx, b.rdb)
+	cmd0 := fleet.CommandsProcessed(ctx, b.RDB)
 	start := time.Now()
-	if err := d.startReplicas(ctx, scaleReplicas, 60*time.Second); err != nil {
+	if err := d.StartReplicas(ctx, scaleReplicas, 60*time.Second); err != nil {
 		return err
 	}
 	limit := max(60*time.Second, time.Duration(n)*10*time.Millisecond)
@@ -43,22 +43,22 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 	}
 	fill := time.Since(start)
 	fillCPU := 0.0
-	if l, _, err := d.leader(ctx); err == nil && l != nil {
-		if _, ticks, err := procStat(l.c.pid()); err == nil {
-			fillCPU = float64(ticks) / clockTicks / fill.Seconds() * 100
+	if l, _, err := d.Leader(ctx); err == nil && l != nil {
+		if _, ticks, err := fleet.ProcStat(l.Proc.Pid()); err == nil {
+			fillCPU = float64(ticks) / fleet.ClockTicks / fill.Seconds() * 100
 		}
 	}
-	fillOps := float64(commandsProcessed(ctx, b.rdb)-cmd0) / fill.Seconds()
+	fillOps := float64(fleet.CommandsProcessed(ctx, b.RDB)-cmd0) / fill.Seconds()
 	fetches := b.slow.Audit().TotalFetches - fetches0
-	if missing, err := countMissing(ctx, d, ids); err != nil || missing > 0 {
+	if missing, err := d.CountMissing(ctx, ids); err != nil || missing > 0 {
 		return fmt.Errorf("%d apps without a token key after the fill (err %v)", missing, err)
 	}
-	leader, _, err := d.waitLeader(ctx, 10*time.Second)
+	leader, _, err := d.WaitLeader(ctx, 10*time.Second)
 	if err != nil {
 		return err
 	}
 	time.Sleep(time.Second) // settle: log flushes, last status writes
-	ss, err := b.steadyState(ctx, leader.c.pid())
+	ss, err := fleet.SteadyState(ctx, b.RDB, leader.Proc.Pid(), b.opts.steady)
 	if err != nil {
 		return err
 	}
@@ -70,104 +70,18 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 	})
 	b.add(row{
 		figure: fmt.Sprintf("scale: leader RSS, %s apps, steady state", fmtInt(int64(n))),
-		tokend: fmt.Sprintf("%.1f MB", float64(ss.rss)/(1<<20)), goal: "<= 100 MB",
-		status: goalStatus(ss.rss <= 100<<20),
+		tokend: fmt.Sprintf("%.1f MB", float64(ss.RSS)/(1<<20)), goal: "<= 100 MB",
+		status: goalStatus(ss.RSS <= 100<<20),
 	})
 	b.add(row{
 		figure: "scale: leader CPU, steady state",
-		tokend: fmt.Sprintf("%.2f%% of one core (%d ms CPU in %s)", ss.cpuPct(), ss.ticks*1000/clockTicks, fmtDur(ss.window)),
+		tokend: fmt.Sprintf("%.2f%% of one core (%d ms CPU in %s)", ss.CPUPct(), ss.Ticks*1000/fleet.ClockTicks, fmtDur(ss.Window)),
 		goal:   "-", status: statusNone,
 	})
 	b.add(row{
 		figure: "scale: Redis commands per second (incl. inside scripts)",
-		tokend: fmt.Sprintf("%.0f /s steady", float64(ss.commands)/ss.window.Seconds()), compare: fmt.Sprintf("%.0f /s during the first fill", fillOps),
+		tokend: fmt.Sprintf("%.0f /s steady", float64(ss.Commands)/ss.Window.Seconds()), compare: fmt.Sprintf("%.0f /s during the first fill", fillOps),
 		goal: "-", status: statusNone,
 	})
 	return nil
-}
-
-// steady is a steady-state sample of the leader and Redis.
-type steady struct {
-	rss             int64 // max VmRSS seen, bytes
-	ticks, commands int64 // CPU ticks of the leader, Redis commands
-	window          time.Duration
-}
-
-func (s steady) cpuPct() float64 {
-	return float64(s.ticks) / clockTicks / s.window.Seconds() * 100
-}
-
-// steadyState samples pid's RSS and CPU and Redis's commands over
-// opts.steady.
-func (b *bench) steadyState(ctx context.Context, pid int) (steady, error) {
-	rss0, ticks0, err := procStat(pid)
-	if err != nil {
-		return steady{}, err
-	}
-	cmd0, t0 := commandsProcessed(ctx, b.rdb), time.Now()
-	select {
-	case <-time.After(b.opts.steady):
-	case <-ctx.Done():
-		return steady{}, ctx.Err()
-	}
-	rss1, ticks1, err := procStat(pid)
-	if err != nil {
-		return steady{}, err
-	}
-	return steady{
-		rss: max(rss0, rss1), ticks: ticks1 - ticks0,
-		commands: commandsProcessed(ctx, b.rdb) - cmd0, window: time.Since(t0),
-	}, nil
-}
-
-// countTokenEvents subscribes to d's events channel and returns a channel
-// closed once n distinct apps had a token written. The subscription ends
-// with ctx or then.
-func (b *bench) countTokenEvents(ctx context.Context, d *deployment, n int) (<-chan struct{}, error) {
-	sub := b.rdb.Subscribe(ctx, d.store.Keys().Events())
-	if _, err := sub.Receive(ctx); err != nil { // the subscribe confirmation
-		sub.Close()
-		return nil, fmt.Errorf("subscribe: %w", err)
-	}
-	all := make(chan struct{})
-	go func() {
-		defer sub.Close()
-		seen := make(map[string]bool, n)
-		for len(seen) < n {
-			msg, err := sub.ReceiveMessage(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Token {
-				seen[ev.App] = true
-			}
-		}
-		close(all)
-	}()
-	return all, nil
-}
-
-// countMissing counts ids whose token key does not exist.
-func countMissing(ctx context.Context, d *deployment, ids []string) (int, error) {
-	missing := 0
-	for i := 0; i < len(ids); i += 1000 {
-		keys := make([]string, 0, 1000)
-		for _, id := range ids[i:min(i+1000, len(ids))] {
-			keys = append(keys, d.store.Keys().Token(id))
-		}
-		vals, err := d.b.rdb.MGet(ctx, keys...).Result()
-		if err != nil {
-			return 0, err
-		}
-		for _, v := range vals {
-			if v == nil {
-				missing++
-			}
-		}
-	}
-	return missing, nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 	"github.com/tokend/tokend/store/reader"
@@ -32,8 +34,8 @@ type stormResult struct {
 // late second fetch would show.
 func (s *stormResult) finish(b *bench, before int, start time.Time) {
 	time.Sleep(500 * time.Millisecond)
-	s.fetches = b.slow.fetchCount(stormApp) - before
-	for _, t := range b.slow.fetches(stormApp) {
+	s.fetches = b.slow.FetchCount(stormApp) - before
+	for _, t := range b.slow.Fetches(stormApp) {
 		if t.After(start) {
 			s.fetchAt = t.Sub(start)
 			break
@@ -52,17 +54,17 @@ func (s *stormResult) check(b *bench, bad, tok string, i int, start time.Time) {
 	switch {
 	case tok == bad || tok == "":
 		s.stale.Add(1)
-	case isDead(b.slow.Check(tok)):
+	case upstream.IsDead(b.slow.Check(tok)):
 		s.dead.Add(1)
 	}
 }
 
 // afterCooldown waits until app's token is older than the cooldown (plus a
 // margin), so that a report of it causes a fetch, and returns it.
-func afterCooldown(ctx context.Context, d *deployment, app string) (store.Record, error) {
+func afterCooldown(ctx context.Context, d *fleet.Deployment, app string) (store.Record, error) {
 	deadline := time.Now().Add(stormCooldown + 10*time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		rec, err := d.store.Record(ctx, app)
+		rec, err := d.Store.Record(ctx, app)
 		if err == nil && rec.Valid() && rec.Now.Sub(rec.FetchedAt) > stormCooldown+200*time.Millisecond {
 			return rec, nil
 		}
@@ -73,7 +75,7 @@ func afterCooldown(ctx context.Context, d *deployment, app string) (store.Record
 
 // httpStorm: opts.reports POST /v1/apps/storm/refresh of one token, spread
 // over the replicas, through opts.conns connections.
-func (b *bench) httpStorm(ctx context.Context, d *deployment) error {
+func (b *bench) httpStorm(ctx context.Context, d *fleet.Deployment) error {
 	rec, err := afterCooldown(ctx, d, stormApp)
 	if err != nil {
 		return err
@@ -85,7 +87,7 @@ func (b *bench) httpStorm(ctx context.Context, d *deployment) error {
 	hc := &http.Client{Transport: tr, Timeout: 15 * time.Second}
 	res := &stormResult{lat: make(durations, b.opts.reports)}
 	var refreshed atomic.Int64
-	before := b.slow.fetchCount(stormApp)
+	before := b.slow.FetchCount(stormApp)
 	reports, err := b.countReports(ctx, d)
 	if err != nil {
 		return err
@@ -96,10 +98,10 @@ func (b *bench) httpStorm(ctx context.Context, d *deployment) error {
 	for range b.opts.conns {
 		wg.Go(func() {
 			for i := range jobs {
-				rep := d.reps[i%len(d.reps)]
-				tok, fresh, err := b.postRefresh(ctx, hc, rep.addr, body)
+				rep := d.Reps[i%len(d.Reps)]
+				tok, fresh, err := b.postRefresh(ctx, hc, rep.Addr, body)
 				if err != nil {
-					res.errorf("%s: %v", rep.id, err)
+					res.errorf("%s: %v", rep.ID, err)
 					res.lat[i] = time.Since(start)
 					continue
 				}
@@ -121,7 +123,7 @@ func (b *bench) httpStorm(ctx context.Context, d *deployment) error {
 	res.finish(b, before, start)
 	res.immediate = b.opts.reports - int(refreshed.Load())
 	b.stormRow(res, fmt.Sprintf("report storm over HTTP: %s reports, %d conns, %d replicas",
-		fmtInt(int64(b.opts.reports)), b.opts.conns, len(d.reps)),
+		fmtInt(int64(b.opts.reports)), b.opts.conns, len(d.Reps)),
 		fmt.Sprintf("%s answered \"refreshed\": false; %s reports reached Redis",
 			fmtInt(int64(res.immediate)), fmtInt(reports())))
 	return ctx.Err()
@@ -134,7 +136,7 @@ func (b *bench) postRefresh(ctx context.Context, hc *http.Client, addr string, b
 	if err != nil {
 		return "", false, err
 	}
-	req.Header.Set("Authorization", "Bearer "+b.apiToken)
+	req.Header.Set("Authorization", "Bearer "+b.APIToken)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -162,7 +164,7 @@ const stormReaders = 10
 // libraryStorm: opts.reports goroutines over stormReaders Readers each call
 // ReportInvalid with the same token, then wait until their Reader serves a
 // new one.
-func (b *bench) libraryStorm(ctx context.Context, d *deployment) error {
+func (b *bench) libraryStorm(ctx context.Context, d *fleet.Deployment) error {
 	rec, err := afterCooldown(ctx, d, stormApp)
 	if err != nil {
 		return err
@@ -171,12 +173,12 @@ func (b *bench) libraryStorm(ctx context.Context, d *deployment) error {
 	readers := make([]*reader.Reader, stormReaders)
 	changed := make([]chan struct{}, stormReaders)
 	for k := range readers {
-		rdb, err := newRedisClient(b.redisURL, 20)
+		rdb, err := fleet.NewRedisClient(b.RedisURL, 20)
 		if err != nil {
 			return err
 		}
 		defer rdb.Close()
-		if readers[k], err = reader.New(rdb, reader.Config{Prefix: d.prefix}); err != nil {
+		if readers[k], err = reader.New(rdb, reader.Config{Prefix: d.Prefix}); err != nil {
 			return err
 		}
 		defer readers[k].Close()
@@ -192,7 +194,7 @@ func (b *bench) libraryStorm(ctx context.Context, d *deployment) error {
 		watchers.Go(func() { watchChange(wctx, r, bad, changed[k]) })
 	}
 	res := &stormResult{lat: make(durations, b.opts.reports)}
-	before := b.slow.fetchCount(stormApp)
+	before := b.slow.FetchCount(stormApp)
 	reports, err := b.countReports(ctx, d)
 	if err != nil {
 		return err
@@ -264,8 +266,8 @@ func (b *bench) stormRow(res *stormResult, figure, compare string) {
 
 // countReports counts report events on d's channel from now until the
 // returned function is called (which ends the subscription).
-func (b *bench) countReports(ctx context.Context, d *deployment) (func() int64, error) {
-	sub := b.rdb.Subscribe(ctx, d.store.Keys().Events())
+func (b *bench) countReports(ctx context.Context, d *fleet.Deployment) (func() int64, error) {
+	sub := b.RDB.Subscribe(ctx, d.Store.Keys().Events())
 	if _, err := sub.Receive(ctx); err != nil {
 		sub.Close()
 		return nil, fmt.Errorf("subscribe: %w", err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 )
 
 // stormApp is the app of the takeover and storm deployment.
@@ -15,26 +17,26 @@ const stormApp = "storm"
 // times takeovers after SIGTERM and SIGKILL of the leader, then runs the
 // report storms against the same replicas.
 func (b *bench) takeoverAndStorm(ctx context.Context) error {
-	b.slow.AddApp(stormApp, b.secret)
-	d, err := b.newDeployment("to", []string{stormApp}, b.slow.URL)
+	b.slow.AddApp(stormApp, b.Secret)
+	d, err := b.NewDeployment("to", []string{stormApp}, b.slow.URL)
 	if err != nil {
 		return err
 	}
-	defer d.stop()
+	defer d.Stop()
 	lt := b.opts.leaseTTL
-	d.election = electionYAML{
+	d.Election = fleet.Election{
 		LeaseTTL: lt.String(), RenewInterval: (lt * 3 / 10).String(),
 		RenewDeadline: (lt * 7 / 10).String(), RetryInterval: (lt * 2 / 15).String(),
 	}
-	d.redisTO = (lt / 5).String()
-	d.refresh = refreshYAML{Cooldown: "1s"}
-	if err := d.startReplicas(ctx, 3, 20*time.Second); err != nil {
+	d.RedisTO = (lt / 5).String()
+	d.Refresh = fleet.Refresh{Cooldown: "1s"}
+	if err := d.StartReplicas(ctx, 3, 20*time.Second); err != nil {
 		return err
 	}
-	if _, _, err := d.waitLeader(ctx, 3*lt+5*time.Second); err != nil {
+	if _, _, err := d.WaitLeader(ctx, 3*lt+5*time.Second); err != nil {
 		return err
 	}
-	if _, err := d.waitToken(ctx, stormApp, 10*time.Second); err != nil {
+	if _, err := d.WaitToken(ctx, stormApp, 10*time.Second); err != nil {
 		return err
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
@@ -51,7 +53,7 @@ func (b *bench) takeoverAndStorm(ctx context.Context) error {
 	return nil
 }
 
-func (b *bench) takeoverFigure(ctx context.Context, d *deployment, sig syscall.Signal) error {
+func (b *bench) takeoverFigure(ctx context.Context, d *fleet.Deployment, sig syscall.Signal) error {
 	var lat durations
 	for i := range b.opts.trials {
 		took, err := b.takeoverTrial(ctx, d, sig)
@@ -82,14 +84,14 @@ func (b *bench) takeoverFigure(ctx context.Context, d *deployment, sig syscall.S
 // until another replica has started a new term (the lock writes the epoch
 // hash right after obtaining the lease). The signalled replica is then
 // restarted as a standby.
-func (b *bench) takeoverTrial(ctx context.Context, d *deployment, sig syscall.Signal) (time.Duration, error) {
+func (b *bench) takeoverTrial(ctx context.Context, d *fleet.Deployment, sig syscall.Signal) (time.Duration, error) {
 	lt := b.opts.leaseTTL
-	old, term, err := d.waitLeader(ctx, 3*lt+5*time.Second)
+	old, term, err := d.WaitLeader(ctx, 3*lt+5*time.Second)
 	if err != nil {
 		return 0, err
 	}
 	start := time.Now()
-	if err := old.c.cmd.Process.Signal(sig); err != nil {
+	if err := old.Proc.Signal(sig); err != nil {
 		return 0, err
 	}
 	deadline := start.Add(3*lt + 5*time.Second)
@@ -98,18 +100,18 @@ func (b *bench) takeoverTrial(ctx context.Context, d *deployment, sig syscall.Si
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return 0, errors.New("no new leader within " + (3*lt + 5*time.Second).String())
 		}
-		l, err := d.store.Leader(ctx)
-		if err == nil && l.Held && l.Epoch > term.Epoch && l.ID != old.id {
+		l, err := d.Store.Leader(ctx)
+		if err == nil && l.Held && l.Epoch > term.Epoch && l.ID != old.ID {
 			took = time.Since(start)
 			break
 		}
 		time.Sleep(500 * time.Microsecond)
 	}
-	old.c.stop(sig, 10*time.Second) // waits for the (graceful) exit, kills after 10 s
-	if err := old.start(b); err != nil {
+	old.Proc.Stop(sig, 10*time.Second) // waits for the (graceful) exit, kills after 10 s
+	if err := old.Start(&b.Env); err != nil {
 		return 0, err
 	}
-	if err := old.waitReady(ctx, b.http, 20*time.Second); err != nil {
+	if err := old.WaitReady(ctx, b.HTTP, 20*time.Second); err != nil {
 		return 0, err
 	}
 	time.Sleep(300 * time.Millisecond) // let it subscribe to release announcements

@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,9 +30,7 @@ type Process struct {
 
 	tb       testing.TB
 	apiToken string
-	cmd      *exec.Cmd
-	done     chan struct{} // closed when the process has exited
-	state    *os.ProcessState
+	proc     *Proc
 	client   *http.Client
 }
 
@@ -48,7 +45,6 @@ func startProcess(tb testing.TB, cfg *Config, dir, id string, extraEnv []string)
 		ID: id, Addr: "127.0.0.1:" + strconv.Itoa(port), tb: tb, apiToken: cfg.APIToken,
 		LogPath:    filepath.Join(dir, id+".log"),
 		ConfigPath: filepath.Join(dir, id+".yaml"),
-		done:       make(chan struct{}),
 		client:     &http.Client{Timeout: 2 * time.Second},
 	}
 	data, err := cfg.render(id, p.Addr)
@@ -58,23 +54,11 @@ func startProcess(tb testing.TB, cfg *Config, dir, id string, extraEnv []string)
 	if err := os.WriteFile(p.ConfigPath, data, 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
+	cmd := exec.Command(Binary(tb), "-config", p.ConfigPath)
+	cmd.Env = cfg.env(extraEnv)
+	if p.proc, err = StartProc(id, cmd, p.LogPath); err != nil {
 		return nil, err
 	}
-	p.cmd = exec.Command(Binary(tb), "-config", p.ConfigPath)
-	p.cmd.Env = cfg.env(extraEnv)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.state = p.cmd.ProcessState
-		logf.Close()
-		close(p.done)
-	}()
 	return p, nil
 }
 
@@ -84,8 +68,8 @@ func (p *Process) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
-		case <-p.done:
-			return fmt.Errorf("harness: %s exited before ready (%s)", p.ID, p.state)
+		case <-p.proc.Done():
+			return fmt.Errorf("harness: %s exited before ready (%s)", p.ID, p.proc.State())
 		default:
 		}
 		resp, err := p.client.Get("http://" + p.Addr + "/readyz")
@@ -101,21 +85,14 @@ func (p *Process) waitReady(timeout time.Duration) error {
 }
 
 // Exited reports whether the process has exited.
-func (p *Process) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *Process) Exited() bool { return p.proc.Exited() }
 
 func (p *Process) signal(sig syscall.Signal) {
 	p.tb.Helper()
 	if p.Exited() {
-		p.tb.Fatalf("harness: %s: signal %s: already exited (%s)", p.ID, sig, p.state)
+		p.tb.Fatalf("harness: %s: signal %s: already exited (%s)", p.ID, sig, p.proc.State())
 	}
-	if err := p.cmd.Process.Signal(sig); err != nil {
+	if err := p.proc.Signal(sig); err != nil {
 		p.tb.Fatalf("harness: %s: signal %s: %v", p.ID, sig, err)
 	}
 }
@@ -124,7 +101,7 @@ func (p *Process) signal(sig syscall.Signal) {
 func (p *Process) Kill() {
 	p.tb.Helper()
 	p.signal(syscall.SIGKILL)
-	<-p.done
+	<-p.proc.Done()
 }
 
 // Pause sends SIGSTOP: the process freezes, its sockets stay open.
@@ -141,47 +118,22 @@ func (p *Process) Term(timeout time.Duration) time.Duration {
 	start := time.Now()
 	p.signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-p.proc.Done():
 	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		p.proc.Kill()
 		p.tb.Fatalf("harness: %s did not exit within %s of SIGTERM", p.ID, timeout)
 	}
-	if code := p.state.ExitCode(); code != 0 {
+	if code := p.proc.State().ExitCode(); code != 0 {
 		p.tb.Fatalf("harness: %s exited with status %d after SIGTERM, want 0\n%s", p.ID, code, p.LogTail(30))
 	}
 	return time.Since(start)
 }
 
 // stop is the cleanup: resume (it may be stopped) and kill.
-func (p *Process) stop() {
-	if p.Exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGCONT)
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
+func (p *Process) stop() { p.proc.Kill() }
 
 // LogTail returns the last n lines of the process's log.
-func (p *Process) LogTail(n int) string {
-	f, err := os.Open(p.LogPath)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > 4*n {
-			lines = lines[len(lines)-n:]
-		}
-	}
-	lines = lines[max(0, len(lines)-n):]
-	return strings.Join(lines, "\n")
-}
+func (p *Process) LogTail(n int) string { return p.proc.LogTail(n) }
 
 // LogContains reports how many log lines contain s.
 func (p *Process) LogContains(s string) int {

@@ -1,4 +1,7 @@
-package main
+// Package upstream is tokenbench's fake WeChat: wechattest.Server on
+// 127.0.0.1 behind a middleware that records each app's answered token
+// Fetches and simulates a WAN round trip.
+package upstream
 
 import (
 	"math/rand/v2"
@@ -12,13 +15,13 @@ import (
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 )
 
-// upstream is the fake WeChat server on 127.0.0.1 behind a middleware that
+// Fake is the fake WeChat server on 127.0.0.1 behind a middleware that
 // records when each app's token fetch was answered and, for the apps
 // given a latency, delays the request and the answer like a WAN round trip:
 // the token is minted after the first half and delivered after the second,
 // so concurrent fetchers can receive their tokens in another order than
 // the upstream issued them. Safe for concurrent use.
-type upstream struct {
+type Fake struct {
 	*wechattest.Server
 	URL string
 	hs  *httptest.Server
@@ -28,8 +31,8 @@ type upstream struct {
 	rtt     map[string]time.Duration // by appid
 }
 
-func newUpstream(cfg wechattest.Config) *upstream {
-	u := &upstream{
+func New(cfg wechattest.Config) *Fake {
+	u := &Fake{
 		Server:  wechattest.New(cfg),
 		fetched: map[string][]time.Time{},
 		rtt:     map[string]time.Duration{},
@@ -39,13 +42,13 @@ func newUpstream(cfg wechattest.Config) *upstream {
 	return u
 }
 
-func (u *upstream) Close() {
+func (u *Fake) Close() {
 	u.hs.Close()
 	u.Server.Close()
 }
 
-// setRTT gives appid's calls a simulated round trip (0: none).
-func (u *upstream) setRTT(appid string, rtt time.Duration) {
+// SetRTT gives appid's calls a simulated round trip (0: none).
+func (u *Fake) SetRTT(appid string, rtt time.Duration) {
 	u.mu.Lock()
 	u.rtt[appid] = rtt
 	u.mu.Unlock()
@@ -59,7 +62,7 @@ func half(rtt time.Duration) time.Duration {
 	return rtt/4 + rand.N(rtt/2+1)
 }
 
-func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
+func (u *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	appid := r.URL.Query().Get("appid")
 	u.mu.Lock()
 	rtt := u.rtt[appid]
@@ -81,8 +84,8 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(rec.Body.Bytes())
 }
 
-// fetches returns the answer times of appid's successful classic fetches.
-func (u *upstream) fetches(appid string) []time.Time {
+// Fetches returns the answer times of appid's successful classic fetches.
+func (u *Fake) Fetches(appid string) []time.Time {
 	u.mu.Lock()
 	ts := append([]time.Time(nil), u.fetched[appid]...)
 	u.mu.Unlock()
@@ -90,16 +93,16 @@ func (u *upstream) fetches(appid string) []time.Time {
 	return ts
 }
 
-// fetchCount is how many classic fetches of appid succeeded, per the
+// FetchCount is how many classic fetches of appid succeeded, per the
 // fake's own audit.
-func (u *upstream) fetchCount(appid string) int {
+func (u *Fake) FetchCount(appid string) int {
 	return u.Audit().Fetches[appid+"/token"]
 }
 
-// bursts groups fetch times into refresh cycles: fetches closer than gap
+// Bursts groups fetch times into refresh cycles: fetches closer than gap
 // belong to one cycle. It returns the number of cycles and the largest
 // number of fetches in one.
-func bursts(ts []time.Time, gap time.Duration) (cycles, maxPer int) {
+func Bursts(ts []time.Time, gap time.Duration) (cycles, maxPer int) {
 	n := 0
 	for i, t := range ts {
 		if i == 0 || t.Sub(ts[i-1]) > gap {
@@ -112,8 +115,21 @@ func bursts(ts []time.Time, gap time.Duration) (cycles, maxPer int) {
 	return cycles, maxPer
 }
 
-// isDead reports whether the upstream rejects tok as superseded, expired
+// IsDead reports whether the upstream rejects tok as superseded, expired
 // or unknown.
-func isDead(code int) bool {
+func IsDead(code int) bool {
 	return code == wechattest.CodeNotLatest || code == wechattest.CodeExpired || code == wechattest.CodeIllegal
 }
+
+// FastOverlap keeps WeChat's proportion: a superseded token works for 5 min
+// of a 2 h lifetime.
+func FastOverlap(lifetime time.Duration) time.Duration { return lifetime / 24 }
+
+// NewFast is a Fake with lifetime tokens, WeChat's overlap proportion and
+// no daily quota.
+func NewFast(lifetime time.Duration) *Fake {
+	return New(wechattest.Config{Lifetime: lifetime, Overlap: FastOverlap(lifetime), DailyQuota: -1})
+}
+
+// SlowConfig is WeChat's real timing (2 h tokens, 5 min overlap).
+func SlowConfig() wechattest.Config { return wechattest.Config{DailyQuota: -1} }

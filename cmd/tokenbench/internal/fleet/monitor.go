@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"bufio"
@@ -13,10 +13,10 @@ import (
 	"sync"
 )
 
-// monitor counts the commands Redis executes per client port with MONITOR
+// Monitor counts the commands Redis executes per client port with MONITOR
 // on its own connection; commands run inside a script count for the
 // client that sent the script.
-type monitor struct {
+type Monitor struct {
 	conn net.Conn
 	done chan struct{}
 
@@ -24,7 +24,7 @@ type monitor struct {
 	counts map[int]int64
 }
 
-func startMonitor(ctx context.Context, redisURL string) (*monitor, error) {
+func StartMonitor(ctx context.Context, redisURL string) (*Monitor, error) {
 	u, err := url.Parse(redisURL)
 	if err != nil {
 		return nil, err
@@ -41,14 +41,14 @@ func startMonitor(ctx context.Context, redisURL string) (*monitor, error) {
 		conn.Close()
 		return nil, err
 	}
-	m := &monitor{conn: conn, done: make(chan struct{}), counts: map[int]int64{}}
+	m := &Monitor{conn: conn, done: make(chan struct{}), counts: map[int]int64{}}
 	go m.read()
 	return m, nil
 }
 
 // read parses lines like `+1700000000.123456 [0 127.0.0.1:42476] "evalsha" ...`
 // and `+... [0 lua] "get" ...`.
-func (m *monitor) read() {
+func (m *Monitor) read() {
 	defer close(m.done)
 	sc := bufio.NewScanner(m.conn)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
@@ -72,8 +72,8 @@ func (m *monitor) read() {
 	}
 }
 
-// stop ends the monitor and returns the counts per client port.
-func (m *monitor) stop() map[int]int64 {
+// Stop ends the Monitor and returns the counts per client port.
+func (m *Monitor) Stop() map[int]int64 {
 	_ = m.conn.Close()
 	<-m.done
 	m.mu.Lock()
@@ -81,11 +81,12 @@ func (m *monitor) stop() map[int]int64 {
 	return m.counts
 }
 
-func (m *monitor) close() { _ = m.conn.Close() }
+// Close ends the Monitor without collecting the counts.
+func (m *Monitor) Close() { _ = m.conn.Close() }
 
-// socketOwners maps the local port of each replica's connections to Redis
+// SocketOwners maps the local port of each replica's connections to Redis
 // to the replica id, from /proc (Linux); empty where /proc is unreadable.
-func socketOwners(d *deployment, redisURL string) map[int]string {
+func SocketOwners(d *Deployment, redisURL string) map[int]string {
 	owners := map[int]string{}
 	u, err := url.Parse(redisURL)
 	if err != nil {
@@ -93,14 +94,14 @@ func socketOwners(d *deployment, redisURL string) map[int]string {
 	}
 	redisPort, _ := strconv.Atoi(u.Port())
 	inodes := map[string]string{} // socket inode -> replica id
-	for _, r := range d.reps {
-		if r.c == nil {
+	for _, r := range d.Reps {
+		if r.Proc == nil {
 			continue
 		}
-		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", r.c.pid()))
+		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", r.Proc.Pid()))
 		for _, fd := range fds {
 			if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "socket:[") {
-				inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = r.id
+				inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = r.ID
 			}
 		}
 	}

@@ -1,0 +1,98 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/store/event"
+)
+
+// Steady is a steady-state sample of the leader and Redis.
+type Steady struct {
+	RSS             int64 // max VmRSS seen, bytes
+	Ticks, Commands int64 // CPU ticks of the leader, Redis commands
+	Window          time.Duration
+}
+
+// CPUPct is the CPU use over the window, in % of one core.
+func (s Steady) CPUPct() float64 {
+	return float64(s.Ticks) / ClockTicks / s.Window.Seconds() * 100
+}
+
+// SteadyState samples pid's RSS and CPU and Redis's commands over
+// window.
+func SteadyState(ctx context.Context, rdb *redis.Client, pid int, window time.Duration) (Steady, error) {
+	rss0, ticks0, err := ProcStat(pid)
+	if err != nil {
+		return Steady{}, err
+	}
+	cmd0, t0 := CommandsProcessed(ctx, rdb), time.Now()
+	select {
+	case <-time.After(window):
+	case <-ctx.Done():
+		return Steady{}, ctx.Err()
+	}
+	rss1, ticks1, err := ProcStat(pid)
+	if err != nil {
+		return Steady{}, err
+	}
+	return Steady{
+		RSS: max(rss0, rss1), Ticks: ticks1 - ticks0,
+		Commands: CommandsProcessed(ctx, rdb) - cmd0, Window: time.Since(t0),
+	}, nil
+}
+
+// CountTokenEvents subscribes to d's events channel and returns a channel
+// closed once n distinct apps had a token written. The subscription ends
+// with ctx or then.
+func (d *Deployment) CountTokenEvents(ctx context.Context, n int) (<-chan struct{}, error) {
+	sub := d.Env.RDB.Subscribe(ctx, d.Store.Keys().Events())
+	if _, err := sub.Receive(ctx); err != nil { // the subscribe confirmation
+		sub.Close()
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	all := make(chan struct{})
+	go func() {
+		defer sub.Close()
+		seen := make(map[string]bool, n)
+		for len(seen) < n {
+			msg, err := sub.ReceiveMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Token {
+				seen[ev.App] = true
+			}
+		}
+		close(all)
+	}()
+	return all, nil
+}
+
+// CountMissing counts ids whose token key does not exist.
+func (d *Deployment) CountMissing(ctx context.Context, ids []string) (int, error) {
+	missing := 0
+	for i := 0; i < len(ids); i += 1000 {
+		keys := make([]string, 0, 1000)
+		for _, id := range ids[i:min(i+1000, len(ids))] {
+			keys = append(keys, d.Store.Keys().Token(id))
+		}
+		vals, err := d.Env.RDB.MGet(ctx, keys...).Result()
+		if err != nil {
+			return 0, err
+		}
+		for _, v := range vals {
+			if v == nil {
+				missing++
+			}
+		}
+	}
+	return missing, nil
+}
