@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"k8s.io/utils/clock"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/httpapi"
+	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
+	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
@@ -29,7 +31,7 @@ type daemonOptions struct {
 	getenv   func(string) string
 	// repeats limits repeated log lines (go-redis's logger uses it too);
 	// default: a limiter of its own on the real clock.
-	repeats *repeatLimiter
+	repeats *logrepeat.Limiter
 }
 
 // daemon is one replica: the refresher (election + leader work) and the
@@ -42,8 +44,8 @@ type daemon struct {
 	rdb     redis.UniversalClient
 	store   *store.Store
 	ref     *refresher.Refresher
-	metrics *metrics
-	api     *api
+	metrics *metrics.Metrics
+	api     *httpapi.Server
 	reader  *reader.Reader
 	hub     *event.Hub
 }
@@ -53,13 +55,13 @@ func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, erro
 		opts.getenv = os.Getenv
 	}
 	if opts.repeats == nil {
-		opts.repeats = newRepeatLimiter(log, clock.RealClock{})
+		opts.repeats = logrepeat.New(log, clock.RealClock{})
 	}
 	rdb, err := newRedis(cfg.Redis, opts.getenv)
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, log: log, opts: opts, rdb: rdb, metrics: newMetrics()}
+	d := &daemon{cfg: cfg, log: log, opts: opts, rdb: rdb, metrics: metrics.New()}
 	if err := d.wire(); err != nil {
 		_ = rdb.Close()
 		return nil, err
@@ -73,24 +75,28 @@ func (d *daemon) wire() error {
 	if err != nil {
 		return err
 	}
-	st, kinds := p.store, p.kinds
 	d.store, d.ref, d.hub = p.store, p.ref, p.hub
-	var tokens [][32]byte
+	var tokens []string
 	if cfg.HTTP.AuthTokensEnv != "" {
-		for _, t := range authTokens(d.opts.getenv(cfg.HTTP.AuthTokensEnv)) {
-			tokens = append(tokens, sha256.Sum256([]byte(t)))
-		}
+		tokens = authTokens(d.opts.getenv(cfg.HTTP.AuthTokensEnv))
 	}
 	// Created last: it starts goroutines, which run() stops.
 	d.reader, err = reader.New(d.rdb, reader.Config{Prefix: cfg.Redis.Prefix, Logger: d.log, Events: d.hub})
 	if err != nil {
 		return err
 	}
-	d.api = &api{
-		store: st, tokensR: d.reader, leader: refresherLeading{d.ref}, apps: cfg.Apps, appKinds: kinds,
-		replica: cfg.ReplicaID, tokens: tokens, open: d.opts.open, stopping: make(chan struct{}),
-		refreshWait: 10 * time.Second, cooldown: cfg.Refresh.Cooldown, metrics: d.metrics, log: d.log,
-		repeats: d.opts.repeats,
+	apps := make([]httpapi.App, 0, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider})
+	}
+	d.api, err = httpapi.New(httpapi.Config{
+		Store: p.store, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
+		Apps: apps, ReplicaID: cfg.ReplicaID, AuthTokens: tokens, Open: d.opts.open,
+		Cooldown: cfg.Refresh.Cooldown, Logger: d.log, Repeats: d.opts.repeats,
+	})
+	if err != nil {
+		_ = d.reader.Close()
+		return err
 	}
 	if msg := authWarning(*cfg.HTTP.Listen, len(tokens), d.opts.open); msg != "" {
 		d.log.Warn(msg)
@@ -133,7 +139,7 @@ func (d *daemon) run(ctx context.Context) error {
 			return fmt.Errorf("http.listen: %w", err)
 		}
 		srv := &http.Server{
-			Handler: d.api.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			Handler: d.api.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
 			ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 		}
@@ -149,7 +155,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}, func(error) {
 			// A refresh waiting for the leader answers 503 now instead of
 			// being cut when the grace period ends; others finish.
-			d.api.shutdown()
+			d.api.Shutdown()
 			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer scancel()
 			_ = srv.Shutdown(sctx)

@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,10 +19,14 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"k8s.io/utils/clock"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
+	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
 	"github.com/tokend/tokend/integration/harness"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
+	"github.com/tokend/tokend/store"
 )
 
 // TestMain removes the tokend binary harness.Binary built.
@@ -190,3 +196,61 @@ func TestBinary_devMode(t *testing.T) {
 type writerFunc func(p []byte)
 
 func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
+
+func TestAuthWarning(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		tokens int
+		open   bool
+		warn   bool
+	}{
+		{"127.0.0.1:8080", 0, false, true},
+		{"127.0.0.1:8080", 1, false, false},
+		{"127.0.0.1:8080", 0, true, false}, // dev mode: open
+		{"", 0, false, false},              // no API
+	} {
+		msg := authWarning(tc.listen, tc.tokens, tc.open)
+		if (msg != "") != tc.warn || (tc.warn && (!strings.Contains(msg, "403") || !strings.Contains(msg, "http.auth_tokens_env"))) {
+			t.Errorf("%+v: %q", tc, msg)
+		}
+	}
+}
+
+// TestDaemon_corruptCounted: the store's OnCorrupt hook counts per app and
+// repair state.
+func TestDaemon_corruptCounted(t *testing.T) {
+	d := &daemon{metrics: metrics.New(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		opts: daemonOptions{repeats: logrepeat.New(slog.New(slog.NewTextHandler(io.Discard, nil)), clock.RealClock{})}}
+	d.corrupt(&store.CorruptError{App: "mp-main", Key: "{tokend}:meta:mp-main", Field: "ticket", Detail: "not an integer"})
+	d.corrupt(&store.CorruptError{Key: "{tokend}:reports", Detail: "wrong type", Repaired: true})
+	got := scrape(t, d.metrics.Handler(), `tokend_corrupt_keys_total{app="mp-main",repaired="false"}`) +
+		scrape(t, d.metrics.Handler(), `tokend_corrupt_keys_total{app="",repaired="true"}`)
+	if got != 2 {
+		t.Fatalf("tokend_corrupt_keys_total sums to %v, want 2", got)
+	}
+}
+
+// tokenAnswer is the token and refresh routes' JSON answer, as a client
+// decodes it.
+type tokenAnswer struct {
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Refreshed   *bool  `json:"refreshed,omitempty"`
+}
+
+// scrape is series's value in h's Prometheus text answer (0 when absent).
+func scrape(t *testing.T, h http.Handler, series string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return 0
+}

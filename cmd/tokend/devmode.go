@@ -9,6 +9,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 )
 
@@ -22,7 +23,7 @@ const (
 // ticking with the clock) on 127.0.0.1:6379, or a free port when 6379 is
 // taken, and the fake WeChat upstream in-process, one demo app and the HTTP
 // API open on loopback.
-func runDev(ctx context.Context, log *slog.Logger, repeats *repeatLimiter, listen string, stdout io.Writer) error {
+func runDev(ctx context.Context, log *slog.Logger, repeats *logrepeat.Limiter, listen string, stdout io.Writer) error {
 	mr, err := startDevRedis(log, devRedisAddr)
 	if err != nil {
 		return err

@@ -23,6 +23,8 @@ import (
 	"syscall"
 
 	"k8s.io/utils/clock"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -82,8 +84,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, readFil
 	}
 	if path == "" {
 		log := newLogger(stderr, orDefault(*logFormat, "text"), slog.LevelInfo)
-		repeats := newRepeatLimiter(log, clock.RealClock{})
-		setRedisLogger(repeats)
+		repeats := logrepeat.New(log, clock.RealClock{})
+		logrepeat.SetRedisLogger(repeats)
 		if err := checkDevListen(*devListen); err != nil {
 			fmt.Fprintf(stderr, "tokend: %v\n", err)
 			return exitConfig
@@ -115,8 +117,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, readFil
 	}
 	level, _ := parseLevel(cfg.Log.Level)
 	log := newLogger(stderr, cfg.Log.Format, level).With("replica", cfg.ReplicaID)
-	repeats := newRepeatLimiter(log, clock.RealClock{})
-	setRedisLogger(repeats)
+	repeats := logrepeat.New(log, clock.RealClock{})
+	logrepeat.SetRedisLogger(repeats)
 	for _, w := range warnings {
 		log.Warn("tokend: config: " + w)
 	}

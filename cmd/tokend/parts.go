@@ -25,8 +25,7 @@ type parts struct {
 	store *store.Store
 	lock  *lock.Elector
 	ref   *refresher.Refresher
-	hub   *event.Hub        // the one subscription to the events channel, shared by all three
-	kinds map[string]string // app id -> provider name
+	hub   *event.Hub // the one subscription to the events channel, shared by all three
 }
 
 // partHooks are what a running replica adds to the parts; check leaves
@@ -68,14 +67,12 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 		return nil, libError(err, "")
 	}
 	apps := make([]refresher.App, 0, len(cfg.Apps))
-	kinds := map[string]string{}
 	for i, a := range cfg.Apps {
 		p, err := newProvider(a, cfg.Refresh.MinExpiresIn)
 		if err != nil {
 			return nil, libError(err, fmt.Sprintf("apps[%d]", i))
 		}
 		apps = append(apps, refresher.App{ID: a.ID, Provider: p, Kind: a.Provider})
-		kinds[a.ID] = a.Provider
 	}
 	ref, err := refresher.New(refresher.Config{
 		Store: st, Elector: el, Apps: apps,
@@ -86,7 +83,7 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 	if err != nil {
 		return nil, libError(err, "")
 	}
-	return &parts{store: st, lock: el, ref: ref, hub: hub, kinds: kinds}, nil
+	return &parts{store: st, lock: el, ref: ref, hub: hub}, nil
 }
 
 func newProvider(a AppConfig, minExpiresIn time.Duration) (refresher.Provider, error) {

@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -52,7 +52,7 @@ func retryAfter(d time.Duration) string {
 // older token replaced it; see reader.Reader.ReportAndWait). Inside the
 // cooldown the answer says so and when the fetch will happen; when the
 // cooldown outlasts the wait, it answers at once.
-func (a *api) refresh(w http.ResponseWriter, r *http.Request) {
+func (a *Server) refresh(w http.ResponseWriter, r *http.Request) {
 	app, ok := a.knownApp(w, r)
 	if !ok {
 		return
@@ -99,7 +99,7 @@ func (a *api) refresh(w http.ResponseWriter, r *http.Request) {
 
 // writeCooldown answers 503 for a report held by the cooldown, with
 // Retry-After (seconds, rounded up) and the time of the fetch.
-func (a *api) writeCooldown(w http.ResponseWriter, p refreshPlan) {
+func (a *Server) writeCooldown(w http.ResponseWriter, p refreshPlan) {
 	w.Header().Set("Retry-After", retryAfter(p.cooldownLeft))
 	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf(
 		"no new token yet: the current token was fetched less than refresh.cooldown (%s) ago; the report is recorded and the leader fetches a new one at %s (in %ss)",

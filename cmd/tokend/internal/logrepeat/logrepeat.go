@@ -1,4 +1,10 @@
-package main
+// Package logrepeat limits log lines that a lasting condition (Redis
+// unreachable) repeats on every request or reconnect: the first line, then
+// at most one summary a minute with the number of repeats, then one line
+// once the condition has been quiet for a while. It also routes go-redis's
+// own logger through a Limiter. It does not limit distinct conditions: each
+// key is remembered until it has been quiet.
+package logrepeat
 
 import (
 	"context"
@@ -12,10 +18,9 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Repeat limiting of the lines cmd/tokend emits for a lasting condition
-// (Redis unreachable): the first line, then at most one line per
-// repeatEvery with the number of repeats, then one line once the
-// condition has been quiet for repeatQuiet.
+// The first line of a key, then at most one line per repeatEvery with the
+// number of repeats, then one line once the key has been quiet for
+// repeatQuiet.
 const (
 	repeatEvery = time.Minute
 	repeatQuiet = 15 * time.Second
@@ -44,20 +49,22 @@ func decideRepeat(st *repeatState, now time.Time, every time.Duration) (emit boo
 	return false, 0
 }
 
-// repeatLimiter applies decideRepeat per key. Safe for concurrent use.
-type repeatLimiter struct {
+// Limiter applies decideRepeat per key. Safe for concurrent use.
+type Limiter struct {
 	log   *slog.Logger
 	clock clock.WithTicker
 	mu    sync.Mutex              // guards seen
 	seen  map[string]*repeatState // by key
 }
 
-func newRepeatLimiter(log *slog.Logger, clk clock.WithTicker) *repeatLimiter {
-	return &repeatLimiter{log: log, clock: clk, seen: map[string]*repeatState{}}
+// New returns a Limiter logging to log on clk (clock.RealClock{} outside
+// tests). Run must run for quiet keys to be forgotten.
+func New(log *slog.Logger, clk clock.WithTicker) *Limiter {
+	return &Limiter{log: log, clock: clk, seen: map[string]*repeatState{}}
 }
 
 // Log logs msg with args at level unless key repeats within repeatEvery.
-func (l *repeatLimiter) Log(ctx context.Context, level slog.Level, key, msg string, args ...any) {
+func (l *Limiter) Log(ctx context.Context, level slog.Level, key, msg string, args ...any) {
 	now := l.clock.Now()
 	l.mu.Lock()
 	st := l.seen[key]
@@ -85,7 +92,7 @@ func (l *repeatLimiter) Log(ctx context.Context, level slog.Level, key, msg stri
 
 // sweep forgets keys quiet for repeatQuiet and logs, for those that
 // repeated, that the condition stopped.
-func (l *repeatLimiter) sweep(ctx context.Context) {
+func (l *Limiter) sweep(ctx context.Context) {
 	now := l.clock.Now()
 	type ended struct {
 		msg        string
@@ -110,7 +117,7 @@ func (l *repeatLimiter) sweep(ctx context.Context) {
 }
 
 // Run sweeps until ctx ends.
-func (l *repeatLimiter) Run(ctx context.Context) error {
+func (l *Limiter) Run(ctx context.Context) error {
 	t := l.clock.NewTicker(repeatQuiet / 3)
 	defer t.Stop()
 	for {
@@ -126,7 +133,7 @@ func (l *repeatLimiter) Run(ctx context.Context) error {
 // redisLogger sends go-redis's own log lines (pool and sentinel events)
 // through slog, so json logs stay json, one "redis: " prefix, repeats
 // limited by format. Its messages carry addresses, never passwords.
-type redisLogger struct{ repeats *repeatLimiter }
+type redisLogger struct{ repeats *Limiter }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...interface{}) {
 	l.repeats.Log(ctx, slog.LevelWarn, "redis\x00"+format, redisLogLine(fmt.Sprintf(format, v...)))
@@ -141,5 +148,5 @@ func redisLogLine(msg string) string {
 	return "redis: " + msg
 }
 
-// setRedisLogger routes go-redis's global logger through l.
-func setRedisLogger(l *repeatLimiter) { redis.SetLogger(redisLogger{l}) }
+// SetRedisLogger routes go-redis's global logger through l.
+func SetRedisLogger(l *Limiter) { redis.SetLogger(redisLogger{l}) }

@@ -1,4 +1,4 @@
-package main
+package metrics
 
 import (
 	"testing"
@@ -10,7 +10,7 @@ import (
 // TestMetrics_leaderOnlySeriesDropped: a replica that steps down must not
 // keep exporting the expiry it last wrote, or expiry alerts fire on it.
 func TestMetrics_leaderOnlySeriesDropped(t *testing.T) {
-	m := newMetrics()
+	m := New()
 	m.Leading(true, 7)
 	m.Written("mp-main", time.Unix(1_800_000_000, 0), 3)
 	m.Fetched("mp-main", "ok", 0, 20*time.Millisecond)

@@ -1,17 +1,23 @@
-package main
+// Package metrics is tokend's Prometheus registry: the refresher's
+// observations (refresher.Observer), corrupt keys the store found and the
+// HTTP API's requests. Labels are app ids, result words, errcodes, routes
+// and status codes: never tokens or secrets. Leader-only series (expiry,
+// budget) are dropped when the replica steps down; nothing is persisted.
+package metrics
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics implements refresher.Observer with Prometheus collectors. Labels
-// are app ids, result words and errcodes: never tokens or secrets. Safe for
+// Metrics implements refresher.Observer with Prometheus collectors. Safe for
 // concurrent use.
-type metrics struct {
+type Metrics struct {
 	reg        *prometheus.Registry
 	leader     prometheus.Gauge
 	epoch      prometheus.Gauge
@@ -25,8 +31,10 @@ type metrics struct {
 	corrupt    *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
-	m := &metrics{
+// New returns Metrics on a registry of its own, with the Go and process
+// collectors.
+func New() *Metrics {
+	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tokend_leader", Help: "1 while this replica holds the lease.",
@@ -65,26 +73,26 @@ func newMetrics() *metrics {
 	return m
 }
 
-func (m *metrics) Fetched(app, result string, code int, took time.Duration) {
+func (m *Metrics) Fetched(app, result string, code int, took time.Duration) {
 	m.fetches.WithLabelValues(app, result, strconv.Itoa(code)).Inc()
 	m.fetchTime.WithLabelValues(app).Observe(took.Seconds())
 }
 
-func (m *metrics) Written(app string, expiresAt time.Time, budgetUsed int) {
+func (m *Metrics) Written(app string, expiresAt time.Time, budgetUsed int) {
 	m.expiry.WithLabelValues(app).Set(float64(expiresAt.Unix()))
 	m.budgetUsed.WithLabelValues(app).Set(float64(budgetUsed))
 }
 
 // Corrupt counts a corrupt key found by the store.
-func (m *metrics) Corrupt(app string, repaired bool) {
+func (m *Metrics) Corrupt(app string, repaired bool) {
 	m.corrupt.WithLabelValues(app, strconv.FormatBool(repaired)).Inc()
 }
 
-func (m *metrics) RejectedWrite(app string) { m.rejected.WithLabelValues(app).Inc() }
+func (m *Metrics) RejectedWrite(app string) { m.rejected.WithLabelValues(app).Inc() }
 
-func (m *metrics) Report(app, outcome string) { m.reports.WithLabelValues(app, outcome).Inc() }
+func (m *Metrics) Report(app, outcome string) { m.reports.WithLabelValues(app, outcome).Inc() }
 
-func (m *metrics) Leading(leading bool, epoch int64) {
+func (m *Metrics) Leading(leading bool, epoch int64) {
 	if leading {
 		m.leader.Set(1)
 		m.epoch.Set(float64(epoch))
@@ -95,4 +103,14 @@ func (m *metrics) Leading(leading bool, epoch int64) {
 	// on a replica that stepped down.
 	m.expiry.Reset()
 	m.budgetUsed.Reset()
+}
+
+// Request counts one HTTP API request by route pattern and status code.
+func (m *Metrics) Request(route string, code int) {
+	m.httpReqs.WithLabelValues(route, strconv.Itoa(code)).Inc()
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }

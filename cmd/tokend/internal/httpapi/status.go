@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -44,7 +44,7 @@ func timePtr(t time.Time) *time.Time {
 // status answers what this replica and Redis know: no tokens, no secrets.
 // Concurrent requests share one computation, and the per-app reads run a
 // few at a time, so the route cannot multiply the load on Redis.
-func (a *api) status(w http.ResponseWriter, r *http.Request) {
+func (a *Server) status(w http.ResponseWriter, r *http.Request) {
 	v, err, _ := a.statusFlight.Do("status", func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
@@ -57,7 +57,7 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-func (a *api) buildStatus(ctx context.Context) (statusAnswer, error) {
+func (a *Server) buildStatus(ctx context.Context) (statusAnswer, error) {
 	ans := statusAnswer{Replica: a.replica, Apps: make([]appStatus, len(a.apps))}
 	epoch, leading := a.leader.Leading()
 	ans.Leader = leading
@@ -83,7 +83,7 @@ func (a *api) buildStatus(ctx context.Context) (statusAnswer, error) {
 	return ans, g.Wait()
 }
 
-func (a *api) appStatus(ctx context.Context, app AppConfig) (appStatus, error) {
+func (a *Server) appStatus(ctx context.Context, app App) (appStatus, error) {
 	out := appStatus{ID: app.ID, Provider: app.Provider}
 	rec, err := a.store.Record(ctx, app.ID)
 	if errors.Is(err, store.ErrCorrupt) {

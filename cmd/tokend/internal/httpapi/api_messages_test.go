@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -71,25 +71,6 @@ func TestAPI_methodNotAllowed_allow(t *testing.T) {
 		r := e.do(t, tc.method, tc.path, "", "")
 		if r.code != 405 || r.hdr.Get("Allow") != tc.allow {
 			t.Errorf("%s %s: %d Allow %q, want 405 Allow %q", tc.method, tc.path, r.code, r.hdr.Get("Allow"), tc.allow)
-		}
-	}
-}
-
-func TestAuthWarning(t *testing.T) {
-	for _, tc := range []struct {
-		listen string
-		tokens int
-		open   bool
-		warn   bool
-	}{
-		{"127.0.0.1:8080", 0, false, true},
-		{"127.0.0.1:8080", 1, false, false},
-		{"127.0.0.1:8080", 0, true, false}, // dev mode: open
-		{"", 0, false, false},              // no API
-	} {
-		msg := authWarning(tc.listen, tc.tokens, tc.open)
-		if (msg != "") != tc.warn || (tc.warn && (!strings.Contains(msg, "403") || !strings.Contains(msg, "http.auth_tokens_env"))) {
-			t.Errorf("%+v: %q", tc, msg)
 		}
 	}
 }

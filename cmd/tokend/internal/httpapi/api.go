@@ -1,4 +1,9 @@
-package main
+// Package httpapi serves tokend's HTTP API: health, readiness, metrics,
+// status, token reads and refresh reports, with bearer-token auth and JSON
+// errors. It reads tokens through a reader.Reader and the store; it never
+// fetches upstream (the leader does) and holds no state beyond the waits of
+// open refresh requests.
+package httpapi
 
 import (
 	"context"
@@ -6,14 +11,13 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tokend/tokend/store"
@@ -23,57 +27,131 @@ import (
 // maxBody caps request bodies; a refresh report is a few hundred bytes.
 const maxBody = 8 << 10
 
-// apiStore is what the HTTP API needs of package store.
-type apiStore interface {
+// Store is what the HTTP API needs of package store.
+type Store interface {
 	Record(ctx context.Context, app string) (store.Record, error)
 	Status(ctx context.Context, app string) (store.Status, error)
 	Leader(ctx context.Context) (store.Leader, error)
 	Ping(ctx context.Context) error
 }
 
-// tokenReader serves tokens and reports: reader.Reader (library mode), so
+// TokenReader serves tokens and reports: reader.Reader (library mode), so
 // token reads come from memory and reports wait on change events.
-type tokenReader interface {
+type TokenReader interface {
 	Token(ctx context.Context, app string) (reader.Token, error)
 	ReportAndWait(ctx context.Context, app, token string) (reader.Token, error)
 	ReportInvalid(ctx context.Context, app, token string) error
 }
 
-// leaderState is what the API shows of the local refresher.
-type leaderState interface {
+// Leader is what the API shows of the local refresher.
+type Leader interface {
 	Leading() (epoch int64, leading bool)
 }
 
-// api serves the CONTRACT HTTP API. Safe for concurrent use.
-type api struct {
-	store    apiStore
-	leader   leaderState
-	apps     []AppConfig
+// Metrics counts requests and serves GET /metrics.
+type Metrics interface {
+	Request(route string, code int)
+	Handler() http.Handler
+}
+
+// Repeats limits a log line that repeats on every request
+// (logrepeat.Limiter).
+type Repeats interface {
+	Log(ctx context.Context, level slog.Level, key, msg string, args ...any)
+}
+
+// App is a configured app as the API shows it.
+type App struct {
+	ID       string
+	Provider string // the provider kind, e.g. "wechat"
+}
+
+// Config configures a Server. Store, Tokens, Leader and Metrics are
+// required.
+type Config struct {
+	Store   Store
+	Tokens  TokenReader
+	Leader  Leader
+	Metrics Metrics
+	// Apps are the configured apps; any other app answers 404.
+	Apps      []App
+	ReplicaID string
+	// AuthTokens are the accepted bearer tokens. None: /v1/status is open
+	// and the token and refresh routes answer 403, unless Open.
+	AuthTokens []string
+	// Open opens every route (dev mode, loopback only).
+	Open bool
+	// RefreshWait bounds a refresh request's wait for a new token.
+	// Default 10s.
+	RefreshWait time.Duration
+	// Cooldown is refresh.cooldown: no fetch sooner after the last. Zero:
+	// none.
+	Cooldown time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// Repeats limits repeated WARN lines; nil: log every line.
+	Repeats Repeats
+}
+
+// Server serves the CONTRACT HTTP API. Safe for concurrent use.
+type Server struct {
+	store    Store
+	leader   Leader
+	apps     []App
 	appKinds map[string]string
 	replica  string
 	// tokens are SHA-256 digests of the configured bearer tokens, so that
 	// comparisons are constant-time and length-independent.
 	tokens       [][32]byte
 	open         bool // dev mode: every route open (loopback only)
-	tokensR      tokenReader
+	tokensR      TokenReader
 	refreshWait  time.Duration
 	cooldown     time.Duration      // refresh.cooldown: no fetch sooner after the last
 	statusFlight singleflight.Group // one status computation at a time
 	// stopping is closed when the server shuts down: refresh waits end.
 	stopping     chan struct{}
 	stoppingOnce sync.Once
-	metrics      *metrics
+	metrics      Metrics
 	log          *slog.Logger
-	repeats      *repeatLimiter // nil: log every line
+	repeats      Repeats // nil: log every line
 }
 
-// shutdown ends every refresh wait (they answer 503). Safe to call twice.
-func (a *api) shutdown() {
+// New returns a Server for cfg, or an error naming a missing dependency.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Tokens == nil || cfg.Leader == nil || cfg.Metrics == nil {
+		return nil, errors.New("httpapi: Store, Tokens, Leader and Metrics are required")
+	}
+	if cfg.RefreshWait < 0 || cfg.Cooldown < 0 {
+		return nil, fmt.Errorf("httpapi: negative RefreshWait %s or Cooldown %s", cfg.RefreshWait, cfg.Cooldown)
+	}
+	if cfg.RefreshWait == 0 {
+		cfg.RefreshWait = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		store: cfg.Store, tokensR: cfg.Tokens, leader: cfg.Leader, metrics: cfg.Metrics,
+		apps: append([]App(nil), cfg.Apps...), appKinds: map[string]string{}, replica: cfg.ReplicaID,
+		open: cfg.Open, refreshWait: cfg.RefreshWait, cooldown: cfg.Cooldown,
+		stopping: make(chan struct{}), log: cfg.Logger, repeats: cfg.Repeats,
+	}
+	for _, a := range cfg.Apps {
+		s.appKinds[a.ID] = a.Provider
+	}
+	for _, t := range cfg.AuthTokens {
+		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	}
+	return s, nil
+}
+
+// Shutdown ends every refresh wait (they answer 503). Safe to call twice.
+func (a *Server) Shutdown() {
 	a.stoppingOnce.Do(func() { close(a.stopping) })
 }
 
 // routes are the API's routes: pattern method and path, and the handler.
-func (a *api) routes() []struct {
+func (a *Server) routes() []struct {
 	method, path string
 	h            http.Handler
 } {
@@ -83,14 +161,15 @@ func (a *api) routes() []struct {
 	}{
 		{"GET", "/healthz", http.HandlerFunc(a.healthz)},
 		{"GET", "/readyz", http.HandlerFunc(a.readyz)},
-		{"GET", "/metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{})},
+		{"GET", "/metrics", a.metrics.Handler()},
 		{"GET", "/v1/status", a.auth(a.status, false)},
 		{"GET", "/v1/apps/{app}/token", a.auth(a.token, true)},
 		{"POST", "/v1/apps/{app}/refresh", a.auth(a.refresh, true)},
 	}
 }
 
-func (a *api) handler() http.Handler {
+// Handler is the API's routes, counted in Metrics.
+func (a *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	allow := map[string][]string{}
 	var paths []string
@@ -128,7 +207,7 @@ func (s *statusRecorder) WriteHeader(code int) {
 }
 
 // instrument counts requests by route pattern and status code.
-func (a *api) instrument(next http.Handler) http.Handler {
+func (a *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(rec, r)
@@ -136,7 +215,7 @@ func (a *api) instrument(next http.Handler) http.Handler {
 		if route == "" || route == "/" {
 			route = "other"
 		}
-		a.metrics.httpReqs.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+		a.metrics.Request(route, rec.code)
 	})
 }
 
@@ -154,7 +233,7 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // auth guards /v1 routes. With bearer tokens configured every route needs
 // one (401 without, 403 wrong). Without, sensitive routes (token, refresh)
 // answer 403 unless in dev mode.
-func (a *api) auth(h http.HandlerFunc, sensitive bool) http.HandlerFunc {
+func (a *Server) auth(h http.HandlerFunc, sensitive bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(a.tokens) == 0 {
 			if a.open || !sensitive {
@@ -185,7 +264,7 @@ func (a *api) auth(h http.HandlerFunc, sensitive bool) http.HandlerFunc {
 
 // warnRepeated logs a WARN that a lasting condition (Redis down) repeats
 // on every request, limited by message and app.
-func (a *api) warnRepeated(ctx context.Context, msg, appKey, app string, args ...any) {
+func (a *Server) warnRepeated(ctx context.Context, msg, appKey, app string, args ...any) {
 	args = append([]any{appKey, app}, args...)
 	if a.repeats == nil {
 		a.log.WarnContext(ctx, msg, args...)
@@ -194,11 +273,11 @@ func (a *api) warnRepeated(ctx context.Context, msg, appKey, app string, args ..
 	a.repeats.Log(ctx, slog.LevelWarn, msg+"\x00"+app, msg, args...)
 }
 
-func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
+func (a *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
+func (a *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	if err := a.store.Ping(ctx); err != nil {
@@ -220,7 +299,7 @@ func answerOf(tok reader.Token) tokenAnswer {
 }
 
 // knownApp answers 404 and returns false for an app not configured.
-func (a *api) knownApp(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (a *Server) knownApp(w http.ResponseWriter, r *http.Request) (string, bool) {
 	app := r.PathValue("app")
 	if _, ok := a.appKinds[app]; !ok {
 		writeError(w, http.StatusNotFound, "unknown app")
@@ -229,7 +308,7 @@ func (a *api) knownApp(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return app, true
 }
 
-func (a *api) token(w http.ResponseWriter, r *http.Request) {
+func (a *Server) token(w http.ResponseWriter, r *http.Request) {
 	app, ok := a.knownApp(w, r)
 	if !ok {
 		return

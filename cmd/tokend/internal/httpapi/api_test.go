@@ -1,8 +1,7 @@
-package main
+package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,10 +12,9 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
-	"k8s.io/utils/clock"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/reader"
@@ -27,7 +25,7 @@ type fakeLeader struct{ epoch int64 }
 func (f fakeLeader) Leading() (int64, bool) { return f.epoch, f.epoch != 0 }
 
 type apiEnv struct {
-	api   *api
+	api   *Server
 	srv   *httptest.Server
 	store *store.Store
 	rdb   *redis.Client
@@ -43,21 +41,20 @@ func newAPIEnv(t *testing.T, tokens []string, open bool) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sums [][32]byte
-	for _, tok := range tokens {
-		sums = append(sums, sha256.Sum256([]byte(tok)))
-	}
 	rd, err := reader.New(rdb, reader.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rd.Close() })
-	a := &api{
-		store: st, tokensR: rd, leader: fakeLeader{}, apps: []AppConfig{{ID: "mp-main", Provider: "wechat"}},
-		appKinds: map[string]string{"mp-main": "wechat"}, replica: "r1", tokens: sums, open: open,
-		refreshWait: 2 * time.Second, stopping: make(chan struct{}), metrics: newMetrics(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	a, err := New(Config{
+		Store: st, Tokens: rd, Leader: fakeLeader{}, Apps: []App{{ID: "mp-main", Provider: "wechat"}},
+		ReplicaID: "r1", AuthTokens: tokens, Open: open,
+		RefreshWait: 2 * time.Second, Metrics: metrics.New(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.handler())
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	return &apiEnv{api: a, srv: srv, store: st, rdb: rdb, mr: mr}
 }
@@ -270,7 +267,7 @@ func TestAPI_refreshCompareAndRefresh(t *testing.T) {
 	}
 	// Shutdown ends a wait at once with 503.
 	e.api.refreshWait = time.Minute
-	time.AfterFunc(100*time.Millisecond, e.api.shutdown)
+	time.AfterFunc(100*time.Millisecond, e.api.Shutdown)
 	start = time.Now()
 	if r := e.do(t, "POST", "/v1/apps/mp-main/refresh", "", `{"invalid_token":"tok-C"}`); r.code != 503 || time.Since(start) > 2*time.Second {
 		t.Fatalf("refresh during shutdown: %d after %s", r.code, time.Since(start))
@@ -310,7 +307,7 @@ func TestAPI_status(t *testing.T) {
 // app's entry (naming the key, never a value) and the others still answer.
 func TestAPI_status_corruptKey(t *testing.T) {
 	e := newAPIEnv(t, nil, false)
-	e.api.apps = []AppConfig{{ID: "mp-main", Provider: "wechat"}, {ID: "mp-other", Provider: "wechat"}}
+	e.api.apps = []App{{ID: "mp-main", Provider: "wechat"}, {ID: "mp-other", Provider: "wechat"}}
 	e.writeToken(t, "mp-main", "tok-SECRETVALUE")
 	e.writeToken(t, "mp-other", "tok-OTHERVALUE")
 	e.rdb.HSet(context.Background(), e.store.Keys().Meta("mp-main"), "version", "abc")
@@ -327,18 +324,5 @@ func TestAPI_status_corruptKey(t *testing.T) {
 	}
 	if a := st.Apps[1]; !a.Valid || a.LastError != "" {
 		t.Fatalf("the other app is affected: %+v", a)
-	}
-}
-
-// TestDaemon_corruptCounted: the store's OnCorrupt hook counts per app and
-// repair state.
-func TestDaemon_corruptCounted(t *testing.T) {
-	d := &daemon{metrics: newMetrics(), log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		opts: daemonOptions{repeats: newRepeatLimiter(slog.New(slog.NewTextHandler(io.Discard, nil)), clock.RealClock{})}}
-	d.corrupt(&store.CorruptError{App: "mp-main", Key: "{tokend}:meta:mp-main", Field: "ticket", Detail: "not an integer"})
-	d.corrupt(&store.CorruptError{Key: "{tokend}:reports", Detail: "wrong type", Repaired: true})
-	got := testutil.ToFloat64(d.metrics.corrupt.WithLabelValues("mp-main", "false")) + testutil.ToFloat64(d.metrics.corrupt.WithLabelValues("", "true"))
-	if got != 2 {
-		t.Fatalf("tokend_corrupt_keys_total sums to %v, want 2", got)
 	}
 }
