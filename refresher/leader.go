@@ -101,8 +101,17 @@ func (l *leaderRun) loop(ctx context.Context) {
 				events = nil
 				continue
 			}
-			if n.Kind == event.KindEvent && n.Event.Type == event.Report {
+			switch {
+			case n.Kind == event.KindEvent && n.Event.Type == event.Report:
 				l.reported(n.Event.App)
+			case n.Kind == event.KindSubscribed && n.Again:
+				// The subscription came back: Redis restarted or failed
+				// over and may have lost the newest writes. Every app is
+				// re-checked once, as on gaining leadership, so a lost
+				// token is written again now, not at its next audit.
+				for _, a := range l.r.cfg.Apps {
+					l.wake(a.ID)
+				}
 			}
 		case res := <-l.results:
 			l.finish(res)
