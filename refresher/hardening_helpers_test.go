@@ -141,10 +141,8 @@ func (e cancelElector) Run(ctx context.Context, lead lock.LeadFunc) error {
 
 type leadingObserver struct {
 	nopObserver
-	leading  atomic.Bool
-	corrupts atomic.Int32
+	leading atomic.Bool
 }
 
 func (o *leadingObserver) Leading(l bool, _ int64)        { o.leading.Store(l) }
-func (o *leadingObserver) Corrupt(string, bool)           { o.corrupts.Add(1) }
 func (o *leadingObserver) Written(string, time.Time, int) {}

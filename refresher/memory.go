@@ -122,8 +122,9 @@ func (r *Refresher) setPublished(app string, st store.Status) {
 	r.published[app] = st
 }
 
-// reportCorrupt logs and counts a corrupt key of app once per change of
-// the error. It returns whether the store repaired it.
+// reportCorrupt logs a corrupt key of app once per change of the error
+// (the store's Config.OnCorrupt counts every finding). It returns whether
+// the store repaired it.
 func (r *Refresher) reportCorrupt(app string, err error) (repaired bool) {
 	var ce *store.CorruptError
 	repaired = errors.As(err, &ce) && ce.Repaired
@@ -140,9 +141,6 @@ func (r *Refresher) reportCorrupt(app string, err error) (repaired bool) {
 		level, what = slog.LevelWarn, "refresher: corrupt key in Redis was repaired by the store"
 	}
 	r.cfg.Logger.Log(context.Background(), level, what, "app", app, "err", err)
-	if o, ok := r.cfg.Observer.(CorruptObserver); ok {
-		o.Corrupt(app, repaired)
-	}
 	return repaired
 }
 

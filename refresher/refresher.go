@@ -62,14 +62,6 @@ type TokenKeyCounter interface {
 	CountTokenKeys(ctx context.Context, apps []string) (int, error)
 }
 
-// CorruptObserver is optionally implemented by an Observer: a store call
-// of app found a corrupt key (store.ErrCorrupt). Called once per app and
-// change of the error, not on every check; repaired tells whether the
-// store repaired the key.
-type CorruptObserver interface {
-	Corrupt(app string, repaired bool)
-}
-
 // Elector is the leader election the refresher takes part in.
 type Elector interface {
 	Run(ctx context.Context, lead lock.LeadFunc) error
