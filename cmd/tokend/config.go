@@ -223,7 +223,9 @@ func yamlError(data []byte, err error) error {
 	first := te.Errors[0] // "line N: ..."
 	var line int
 	if _, scanErr := fmt.Sscanf(first, "line %d:", &line); scanErr != nil {
-		return &configError{msg: first}
+		// Never echo yaml's text here: it may quote the value (a secret
+		// pasted into the wrong field).
+		return &configError{msg: "invalid value (a YAML type error)"}
 	}
 	_, detail, _ := strings.Cut(first, ": ")
 	// The line alone is ambiguous in flow style ({a: 1, b: [2]}): match the
