@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
 
@@ -112,20 +113,20 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 	}
 	start := r.cfg.Clock.Now()
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.FetchTimeout)
-	tok, err := app.Provider.Fetch(fctx, FetchRequest{Invalid: reported})
+	tok, err := app.Provider.Fetch(fctx, upstream.FetchRequest{Invalid: reported})
 	fcancel()
 	took := r.cfg.Clock.Since(start)
 	r.updateState(app.ID, func(s *AppState) { s.Fetches++; s.LastFetch = start; s.BudgetUsed = tk.BudgetUsed })
 	if err == nil && (tok.Value == "" || tok.ExpiresIn <= 0) {
-		err = &UpstreamError{Message: "provider returned an empty token", Class: ClassRetry}
+		err = &upstream.Error{Message: "provider returned an empty token", Class: upstream.ClassRetry}
 	}
 	if err != nil {
-		var ue *UpstreamError
+		var ue *upstream.Error
 		code := 0
 		if errors.As(err, &ue) {
 			code = ue.Code
 		}
-		r.cfg.Observer.Fetched(app.ID, ClassOf(err).String(), code, took)
+		r.cfg.Observer.Fetched(app.ID, upstream.ClassOf(err).String(), code, took)
 		return r.failed(ctx, app, err, attempts, now, redisNow, true)
 	}
 	r.cfg.Observer.Fetched(app.ID, "ok", 0, took)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
 
@@ -62,10 +63,10 @@ func TestRetryAfter(t *testing.T) {
 		class    string
 	}{
 		{"transient, first", errors.New("dial tcp: refused"), 0, 500 * time.Millisecond, time.Second, "retry"},
-		{"transient, grown", &UpstreamError{Code: -1, Class: ClassRetry}, 3, 4 * time.Second, 8 * time.Second, "retry"},
-		{"transient, capped", &UpstreamError{Code: 45011, Class: ClassRetry}, 50, 30 * time.Second, time.Minute, "retry"},
-		{"config error", &UpstreamError{Code: 40164, Class: ClassConfig}, 9, 5 * time.Minute, 5 * time.Minute, "config"},
-		{"daily quota: Redis's day", &UpstreamError{Code: 45009, Class: ClassQuota}, 0, 3 * time.Minute, 3 * time.Minute, "quota"},
+		{"transient, grown", &upstream.Error{Code: -1, Class: upstream.ClassRetry}, 3, 4 * time.Second, 8 * time.Second, "retry"},
+		{"transient, capped", &upstream.Error{Code: 45011, Class: upstream.ClassRetry}, 50, 30 * time.Second, time.Minute, "retry"},
+		{"config error", &upstream.Error{Code: 40164, Class: upstream.ClassConfig}, 9, 5 * time.Minute, 5 * time.Minute, "config"},
+		{"daily quota: Redis's day", &upstream.Error{Code: 45009, Class: upstream.ClassQuota}, 0, 3 * time.Minute, 3 * time.Minute, "quota"},
 		{"daily budget: Redis's day", fmt.Errorf("w: %w", store.ErrBudgetExhausted), 0, 3 * time.Minute, 3 * time.Minute, "quota"},
 		{"corrupt key: slow", &store.CorruptError{Key: "k", Detail: "wrong type"}, 4, 5 * time.Minute, 5 * time.Minute, "corrupt"},
 	} {

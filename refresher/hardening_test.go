@@ -15,6 +15,7 @@ import (
 	"github.com/tokend/tokend/integration/redisserver"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
 
@@ -306,7 +307,7 @@ func TestRefresher_reportHeldByCooldown_servedAtItsEnd(t *testing.T) {
 	r, _ := New(cfg)
 	start(t, r)
 	wait.For(t, 5*time.Second, "first token", func() bool { return obs.written.Load() == 1 })
-	p.set(&UpstreamError{Code: -1, Message: "busy", Class: ClassRetry}, nil)
+	p.set(&upstream.Error{Code: -1, Message: "busy", Class: upstream.ClassRetry}, nil)
 	if err := s.Report(context.Background(), "app", token(t, rdb, s, "app")); err != nil {
 		t.Fatal(err)
 	}

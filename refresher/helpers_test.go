@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
 
@@ -33,10 +34,10 @@ type fakeProvider struct {
 	calls int
 	err   error
 	block chan struct{}
-	reqs  []FetchRequest
+	reqs  []upstream.FetchRequest
 }
 
-func (p *fakeProvider) Fetch(ctx context.Context, req FetchRequest) (Token, error) {
+func (p *fakeProvider) Fetch(ctx context.Context, req upstream.FetchRequest) (upstream.Token, error) {
 	p.mu.Lock()
 	p.calls++
 	n, err, block := p.calls, p.err, p.block
@@ -46,13 +47,13 @@ func (p *fakeProvider) Fetch(ctx context.Context, req FetchRequest) (Token, erro
 		select {
 		case <-block:
 		case <-ctx.Done():
-			return Token{}, ctx.Err()
+			return upstream.Token{}, ctx.Err()
 		}
 	}
 	if err != nil {
-		return Token{}, err
+		return upstream.Token{}, err
 	}
-	return Token{Value: fmt.Sprintf("%s-tok-%d", p.name, n), ExpiresIn: p.lifetime}, nil
+	return upstream.Token{Value: fmt.Sprintf("%s-tok-%d", p.name, n), ExpiresIn: p.lifetime}, nil
 }
 
 func (p *fakeProvider) Calls() int {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
 
@@ -35,16 +36,16 @@ func (r *Refresher) scheduled(ctx context.Context, app App, next time.Time) chec
 
 // failed records a failed check and schedules the retry by error class.
 // redisNow is Redis TIME seen by the check (zero if none): the quota day
-// is cut on Redis's clock, not the local one. upstream says err came from
+// is cut on Redis's clock, not the local one. fromUpstream says err came from
 // the upstream call (logged per app) rather than from Redis (logged once
 // for all apps while it lasts).
-func (r *Refresher) failed(ctx context.Context, app App, err error, attempts int, now, redisNow time.Time, upstream bool) checkResult {
+func (r *Refresher) failed(ctx context.Context, app App, err error, attempts int, now, redisNow time.Time, fromUpstream bool) checkResult {
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// Leadership ended or shutdown: not the app's failure.
 		return checkResult{app: app.ID, next: now}
 	}
 	code := 0
-	var ue *UpstreamError
+	var ue *upstream.Error
 	if errors.As(err, &ue) {
 		code = ue.Code
 	}
@@ -56,13 +57,13 @@ func (r *Refresher) failed(ctx context.Context, app App, err error, attempts int
 	next := now.Add(wait)
 	if className != "corrupt" {
 		level, key := slog.LevelWarn, "store"
-		if className != ClassRetry.String() {
+		if className != upstream.ClassRetry.String() {
 			level = errorLevel
 		}
 		switch {
-		case upstream:
+		case fromUpstream:
 			key = "upstream:" + app.ID
-		case className != ClassRetry.String():
+		case className != upstream.ClassRetry.String():
 			key = className + ":" + app.ID
 		}
 		r.logs.warn(level, key, "refresher: check failed, keeping the stored token", "app", app.ID, "err", err,
@@ -72,7 +73,7 @@ func (r *Refresher) failed(ctx context.Context, app App, err error, attempts int
 		s.LastError, s.LastErrorCode, s.LastErrorClass, s.NextRefresh = err.Error(), code, className, next
 	})
 	r.publishStatus(ctx, st)
-	return checkResult{app: app.ID, next: next, transient: className == ClassRetry.String(), failed: true}
+	return checkResult{app: app.ID, next: next, transient: className == upstream.ClassRetry.String(), failed: true}
 }
 
 // retryAfter is how long a failed check waits before the app's next
@@ -80,15 +81,15 @@ func (r *Refresher) failed(ctx context.Context, app App, err error, attempts int
 // configuration errors and corrupt keys retry slowly, the daily quota and
 // budget wait for the next quota day on Redis's clock.
 func (r *Refresher) retryAfter(err error, attempts int, now, redisNow time.Time) (time.Duration, string) {
-	switch class := ClassOf(err); {
+	switch class := upstream.ClassOf(err); {
 	case errors.Is(err, store.ErrCorrupt):
 		return r.cfg.ConfigRetry, "corrupt"
-	case errors.Is(err, store.ErrBudgetExhausted) || class == ClassQuota:
-		return quotaRetryAt(now, redisNow).Sub(now), ClassQuota.String()
-	case class == ClassConfig:
+	case errors.Is(err, store.ErrBudgetExhausted) || class == upstream.ClassQuota:
+		return quotaRetryAt(now, redisNow).Sub(now), upstream.ClassQuota.String()
+	case class == upstream.ClassConfig:
 		return r.cfg.ConfigRetry, class.String()
 	default:
-		return backoff(r.cfg.RetryMin, r.cfg.RetryMax, attempts), ClassRetry.String()
+		return backoff(r.cfg.RetryMin, r.cfg.RetryMax, attempts), upstream.ClassRetry.String()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
 
@@ -52,22 +53,22 @@ func TestUntilQuotaDay(t *testing.T) {
 }
 
 func TestFingerprintAndTokenString(t *testing.T) {
-	tok := Token{Value: "secret-token-value", ExpiresIn: time.Hour}
+	tok := upstream.Token{Value: "secret-token-value", ExpiresIn: time.Hour}
 	if s := tok.String(); s == "" || contains(s, "secret-token-value") {
 		t.Fatalf("Token.String leaks: %q", s)
 	}
 	if Fingerprint("") != store.Fingerprint("") || Fingerprint("x") != store.Fingerprint("x") || Fingerprint("a") == Fingerprint("b") {
 		t.Fatal("fingerprint")
 	}
-	if ClassOf(errors.New("x")) != ClassRetry || ClassOf(fmt.Errorf("w: %w", &UpstreamError{Class: ClassQuota})) != ClassQuota {
-		t.Fatal("ClassOf")
+	if upstream.ClassOf(errors.New("x")) != upstream.ClassRetry || upstream.ClassOf(fmt.Errorf("w: %w", &upstream.Error{Class: upstream.ClassQuota})) != upstream.ClassQuota {
+		t.Fatal("upstream.ClassOf")
 	}
-	for _, c := range []Class{ClassRetry, ClassConfig, ClassQuota, Class(9)} {
+	for _, c := range []upstream.Class{upstream.ClassRetry, upstream.ClassConfig, upstream.ClassQuota, upstream.Class(9)} {
 		if c.String() == "" {
 			t.Fatal("empty class name")
 		}
 	}
-	for _, e := range []*UpstreamError{{Code: 1, Message: "m"}, {HTTPStatus: 500, Message: "m"}, {Message: "m"}} {
+	for _, e := range []*upstream.Error{{Code: 1, Message: "m"}, {HTTPStatus: 500, Message: "m"}, {Message: "m"}} {
 		if e.Error() == "" {
 			t.Fatal("empty error")
 		}

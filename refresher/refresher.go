@@ -23,7 +23,7 @@
 // record audit of every app per 2 h; due times are kept per stored version
 // and status is written only when it changes.
 //
-// Providers live in subpackages (refresher/wechat) and implement Provider.
+// Providers live in subpackages (refresher/wechat) and implement upstream.Provider (package refresher/upstream).
 package refresher
 
 import (
@@ -37,6 +37,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
 
@@ -70,7 +71,7 @@ type Elector interface {
 // App is one configured app.
 type App struct {
 	ID       string
-	Provider Provider
+	Provider upstream.Provider
 	// Kind names the provider for status ("wechat", "wechat_stable").
 	Kind string
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tokend/tokend/integration/redisserver"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
 
@@ -104,11 +105,11 @@ func TestRefresher_keepsTokenOnErrors(t *testing.T) {
 		err   error
 		class string
 	}{
-		{&UpstreamError{Code: -1, Message: "system busy", Class: ClassRetry}, "retry"},
-		{&UpstreamError{HTTPStatus: 502, Message: "bad gateway", Class: ClassRetry}, "retry"},
+		{&upstream.Error{Code: -1, Message: "system busy", Class: upstream.ClassRetry}, "retry"},
+		{&upstream.Error{HTTPStatus: 502, Message: "bad gateway", Class: upstream.ClassRetry}, "retry"},
 		{errors.New("dial tcp: connection refused"), "retry"},
-		{&UpstreamError{Code: 40164, Message: "invalid ip", Class: ClassConfig}, "config"},
-		{&UpstreamError{Code: 45009, Message: "reach max api daily quota limit", Class: ClassQuota}, "quota"},
+		{&upstream.Error{Code: 40164, Message: "invalid ip", Class: upstream.ClassConfig}, "config"},
+		{&upstream.Error{Code: 45009, Message: "reach max api daily quota limit", Class: upstream.ClassQuota}, "quota"},
 	} {
 		t.Run(tc.err.Error(), func(t *testing.T) {
 			s, rdb, _ := miniStore(t)
@@ -297,7 +298,7 @@ func TestRefresher_reportsKeepFailureSchedule(t *testing.T) {
 	wait.For(t, time.Second, "first token", func() bool { return token(t, rdb, s, "app") != "" })
 	tok := token(t, rdb, s, "app")
 	waitCooldownOver(t, s, "app", cfg.Cooldown)
-	p.set(&UpstreamError{Code: 40164, Message: "invalid ip", Class: ClassConfig}, nil)
+	p.set(&upstream.Error{Code: 40164, Message: "invalid ip", Class: upstream.ClassConfig}, nil)
 	if err := s.Report(context.Background(), "app", tok); err != nil {
 		t.Fatal(err)
 	}
@@ -387,10 +388,10 @@ type ignoringCtxProvider struct {
 	called  atomic.Bool
 }
 
-func (p *ignoringCtxProvider) Fetch(ctx context.Context, _ FetchRequest) (Token, error) {
+func (p *ignoringCtxProvider) Fetch(ctx context.Context, _ upstream.FetchRequest) (upstream.Token, error) {
 	p.called.Store(true)
 	<-p.release
-	return Token{Value: "late-token", ExpiresIn: time.Hour}, nil
+	return upstream.Token{Value: "late-token", ExpiresIn: time.Hour}, nil
 }
 
 // TestRefresher_reportInCooldownDoesNotBlockDueRefresh: a report inside the

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
@@ -132,7 +133,7 @@ type leader struct {
 	rdb *redis.Client
 }
 
-func startLeader(t *testing.T, rdb *redis.Client, prefix string, p refresher.Provider, kind string) leader {
+func startLeader(t *testing.T, rdb *redis.Client, prefix string, p upstream.Provider, kind string) leader {
 	t.Helper()
 	s := newUpStore(t, rdb, prefix)
 	r, err := refresher.New(upConfig(s, leaseElector{rdb: rdb, key: s.Keys().Lease(), value: "L"},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
@@ -86,7 +87,7 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 	return &parts{store: st, lock: el, ref: ref, hub: hub}, nil
 }
 
-func newProvider(a AppConfig, minExpiresIn time.Duration) (refresher.Provider, error) {
+func newProvider(a AppConfig, minExpiresIn time.Duration) (upstream.Provider, error) {
 	wc := wechat.Config{AppID: a.AppID, Secret: a.secret, BaseURL: a.BaseURL, MinExpiresIn: minExpiresIn}
 	if a.Provider == "wechat_stable" {
 		return wechat.NewStable(wc)

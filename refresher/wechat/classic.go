@@ -3,7 +3,7 @@ package wechat
 import (
 	"context"
 
-	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/upstream"
 )
 
 // Classic fetches tokens from the classic endpoint,
@@ -30,8 +30,8 @@ func NewClassic(cfg Config) (*Classic, error) {
 func (p *Classic) String() string { return "wechat.Classic(" + p.c.cfg.AppID + ")" }
 
 // Fetch asks WeChat for a new token. req is not used: every classic call
-// issues a new token anyway. Errors are *refresher.UpstreamError for answers
+// issues a new token anyway. Errors are *upstream.Error for answers
 // of the upstream and *TransportError for failed exchanges.
-func (p *Classic) Fetch(ctx context.Context, _ refresher.FetchRequest) (refresher.Token, error) {
+func (p *Classic) Fetch(ctx context.Context, _ upstream.FetchRequest) (upstream.Token, error) {
 	return p.c.get(ctx)
 }

@@ -9,7 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/upstream"
 )
 
 // maxMessageBytes bounds the upstream errmsg kept in an UpstreamError.
@@ -29,31 +29,31 @@ type tokenResponse struct {
 }
 
 // parseResponse turns a 2xx body into a validated Token, or into an
-// *refresher.UpstreamError. Messages never contain the token, and the
+// *upstream.Error. Messages never contain the token, and the
 // secret is redacted from the upstream's errmsg.
-func parseResponse(body []byte, minExpiresIn time.Duration, secret string) (refresher.Token, error) {
+func parseResponse(body []byte, minExpiresIn time.Duration, secret string) (upstream.Token, error) {
 	if len(body) > MaxBodyBytes {
-		return refresher.Token{}, retryError(fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes))
+		return upstream.Token{}, retryError(fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes))
 	}
 	var r tokenResponse
 	if err := json.Unmarshal(body, &r); err != nil {
-		return refresher.Token{}, retryError("malformed response: not a json token answer")
+		return upstream.Token{}, retryError("malformed response: not a json token answer")
 	}
 	if r.ErrCode != 0 {
-		return refresher.Token{}, &refresher.UpstreamError{
+		return upstream.Token{}, &upstream.Error{
 			Code:    r.ErrCode,
 			Message: cleanMessage(r.ErrMsg, secret),
 			Class:   Classify(r.ErrCode),
 		}
 	}
 	if err := validateToken(r.AccessToken); err != nil {
-		return refresher.Token{}, err
+		return upstream.Token{}, err
 	}
 	exp, err := parseExpiresIn(r.ExpiresIn, minExpiresIn)
 	if err != nil {
-		return refresher.Token{}, err
+		return upstream.Token{}, err
 	}
-	return refresher.Token{Value: r.AccessToken, ExpiresIn: exp}, nil
+	return upstream.Token{Value: r.AccessToken, ExpiresIn: exp}, nil
 }
 
 // validateToken checks the token's shape. Its errors never quote the token.
@@ -93,8 +93,8 @@ func parseExpiresIn(n json.Number, minExpiresIn time.Duration) (time.Duration, e
 	return time.Duration(secs) * time.Second, nil
 }
 
-func retryError(msg string) *refresher.UpstreamError {
-	return &refresher.UpstreamError{Message: msg, Class: refresher.ClassRetry}
+func retryError(msg string) *upstream.Error {
+	return &upstream.Error{Message: msg, Class: upstream.ClassRetry}
 }
 
 // Classify maps a WeChat token-endpoint errcode to a refresher class:
@@ -102,17 +102,17 @@ func retryError(msg string) *refresher.UpstreamError {
 // credentials, bad grant_type, IP whitelist, frozen secret and the 895xx
 // risk-control family; ClassRetry for -1 (busy), 45011 (minute quota) and
 // every code it does not know.
-func Classify(code int) refresher.Class {
+func Classify(code int) upstream.Class {
 	switch code {
 	case 45009:
-		return refresher.ClassQuota
+		return upstream.ClassQuota
 	case 40001, 40125, 40002, 40013, 40164, 40243, 41002, 41004:
-		return refresher.ClassConfig
+		return upstream.ClassConfig
 	}
 	if code >= 89500 && code <= 89599 {
-		return refresher.ClassConfig
+		return upstream.ClassConfig
 	}
-	return refresher.ClassRetry
+	return upstream.ClassRetry
 }
 
 // cleanMessage makes an upstream errmsg safe to carry in an error: control

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/upstream"
 )
 
 // WeChat's limits on force_refresh calls of the stable endpoint.
@@ -55,10 +55,10 @@ func (p *Stable) String() string { return "wechat.Stable(" + p.c.cfg.AppID + ")"
 // ForceInterval apart): then it returns the normal-mode token and no error,
 // and the caller sees that the token did not change.
 //
-// Errors are *refresher.UpstreamError for answers of the upstream and
+// Errors are *upstream.Error for answers of the upstream and
 // *TransportError for failed exchanges; the error of the forced call is
 // returned as is.
-func (p *Stable) Fetch(ctx context.Context, req refresher.FetchRequest) (refresher.Token, error) {
+func (p *Stable) Fetch(ctx context.Context, req upstream.FetchRequest) (upstream.Token, error) {
 	tok, err := p.c.post(ctx, false)
 	if err != nil || req.Invalid == "" || tok.Value != req.Invalid {
 		return tok, err

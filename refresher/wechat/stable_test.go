@@ -11,7 +11,7 @@ import (
 
 	testclock "k8s.io/utils/clock/testing"
 
-	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 )
 
@@ -24,9 +24,9 @@ func newStable(t *testing.T, up *wechattest.Server, clk *testclock.FakeClock) *S
 	return p
 }
 
-func fetch(t *testing.T, p refresher.Provider, invalid string) refresher.Token {
+func fetch(t *testing.T, p upstream.Provider, invalid string) upstream.Token {
 	t.Helper()
-	tok, err := p.Fetch(context.Background(), refresher.FetchRequest{Invalid: invalid})
+	tok, err := p.Fetch(context.Background(), upstream.FetchRequest{Invalid: invalid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestStable_concurrentReports(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			if _, err := p.Fetch(context.Background(), refresher.FetchRequest{Invalid: bad.Value}); err != nil {
+			if _, err := p.Fetch(context.Background(), upstream.FetchRequest{Invalid: bad.Value}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -129,8 +129,8 @@ func TestStable_errors(t *testing.T) {
 	cfg := testConfig(t, up.URL, clk)
 	cfg.Secret = "wrong"
 	p, _ := NewStable(cfg)
-	_, err := p.Fetch(context.Background(), refresher.FetchRequest{Invalid: "x"})
-	wantUpstream(t, err, 40125, 0, refresher.ClassConfig)
+	_, err := p.Fetch(context.Background(), upstream.FetchRequest{Invalid: "x"})
+	wantUpstream(t, err, 40125, 0, upstream.ClassConfig)
 }
 
 // When the forced call fails, its error is returned, not the bad token.
@@ -147,8 +147,8 @@ func TestStable_forceFails(t *testing.T) {
 	}))
 	defer srv.Close()
 	p, _ := NewStable(testConfig(t, srv.URL, testclock.NewFakeClock(start)))
-	tok, err := p.Fetch(context.Background(), refresher.FetchRequest{Invalid: "SAME"})
-	wantUpstream(t, err, 45009, 0, refresher.ClassQuota)
+	tok, err := p.Fetch(context.Background(), upstream.FetchRequest{Invalid: "SAME"})
+	wantUpstream(t, err, 45009, 0, upstream.ClassQuota)
 	if tok.Value != "" {
 		t.Fatal("token returned with an error")
 	}

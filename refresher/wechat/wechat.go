@@ -1,4 +1,4 @@
-// Package wechat implements refresher.Provider for WeChat Official Account
+// Package wechat implements upstream.Provider for WeChat Official Account
 // access tokens: the classic endpoint (GET /cgi-bin/token, a new token per
 // call, the previous one dies five minutes later) and the stable endpoint
 // (POST /cgi-bin/stable_token, the same token while it is valid).
@@ -27,9 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokend/tokend/refresher/upstream"
 	"k8s.io/utils/clock"
-
-	"github.com/tokend/tokend/refresher"
 )
 
 // DefaultBaseURL is WeChat's API origin.
@@ -152,44 +151,44 @@ type client struct {
 }
 
 // do sends req and parses the answer. op names the call in errors.
-func (c *client) do(req *http.Request, op string) (refresher.Token, error) {
+func (c *client) do(req *http.Request, op string) (upstream.Token, error) {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return refresher.Token{}, c.transportError(op, err)
+		return upstream.Token{}, c.transportError(op, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
-		return refresher.Token{}, c.transportError(op, err)
+		return upstream.Token{}, c.transportError(op, err)
 	}
 	if len(body) > MaxBodyBytes {
-		return refresher.Token{}, &refresher.UpstreamError{
+		return upstream.Token{}, &upstream.Error{
 			Message:    fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes),
 			HTTPStatus: resp.StatusCode,
-			Class:      refresher.ClassRetry,
+			Class:      upstream.ClassRetry,
 		}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return refresher.Token{}, &refresher.UpstreamError{
+		return upstream.Token{}, &upstream.Error{
 			Message:    "unexpected status " + resp.Status,
 			HTTPStatus: resp.StatusCode,
-			Class:      refresher.ClassRetry,
+			Class:      upstream.ClassRetry,
 		}
 	}
 	return parseResponse(body, c.cfg.MinExpiresIn, c.cfg.Secret)
 }
 
 // get sends a classic GET /cgi-bin/token.
-func (c *client) get(ctx context.Context) (refresher.Token, error) {
+func (c *client) get(ctx context.Context) (upstream.Token, error) {
 	q := url.Values{}
 	q.Set("grant_type", "client_credential")
 	q.Set("appid", c.cfg.AppID)
 	q.Set("secret", c.cfg.Secret)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.BaseURL+"/cgi-bin/token?"+q.Encode(), nil)
 	if err != nil {
-		return refresher.Token{}, c.transportError("token", err)
+		return upstream.Token{}, c.transportError("token", err)
 	}
 	return c.do(req, "token")
 }
@@ -203,7 +202,7 @@ type stableRequest struct {
 }
 
 // post sends POST /cgi-bin/stable_token.
-func (c *client) post(ctx context.Context, force bool) (refresher.Token, error) {
+func (c *client) post(ctx context.Context, force bool) (upstream.Token, error) {
 	body, err := json.Marshal(stableRequest{
 		GrantType:    "client_credential",
 		AppID:        c.cfg.AppID,
@@ -211,11 +210,11 @@ func (c *client) post(ctx context.Context, force bool) (refresher.Token, error) 
 		ForceRefresh: force,
 	})
 	if err != nil {
-		return refresher.Token{}, fmt.Errorf("wechat: stable_token: encode request: %w", err)
+		return upstream.Token{}, fmt.Errorf("wechat: stable_token: encode request: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.BaseURL+"/cgi-bin/stable_token", bytes.NewReader(body))
 	if err != nil {
-		return refresher.Token{}, c.transportError("stable_token", err)
+		return upstream.Token{}, c.transportError("stable_token", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	return c.do(req, "stable_token")

@@ -17,7 +17,7 @@ import (
 	"go.uber.org/goleak"
 	testclock "k8s.io/utils/clock/testing"
 
-	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 )
 
@@ -56,11 +56,11 @@ func testConfig(t *testing.T, base string, clk *testclock.FakeClock) Config {
 	return cfg
 }
 
-func wantUpstream(t *testing.T, err error, code, status int, class refresher.Class) *refresher.UpstreamError {
+func wantUpstream(t *testing.T, err error, code, status int, class upstream.Class) *upstream.Error {
 	t.Helper()
-	var ue *refresher.UpstreamError
+	var ue *upstream.Error
 	if !errors.As(err, &ue) {
-		t.Fatalf("err = %v, want *refresher.UpstreamError", err)
+		t.Fatalf("err = %v, want *upstream.Error", err)
 	}
 	if ue.Code != code || ue.HTTPStatus != status || ue.Class != class {
 		t.Fatalf("err = %v (code %d status %d class %s), want code %d status %d class %s",
@@ -135,7 +135,7 @@ func TestConfig_copied(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Secret = "changed"
-	if _, err := p.Fetch(context.Background(), refresher.FetchRequest{}); err != nil {
+	if _, err := p.Fetch(context.Background(), upstream.FetchRequest{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -146,11 +146,11 @@ func TestClassic_Fetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t1, err := p.Fetch(context.Background(), refresher.FetchRequest{})
+	t1, err := p.Fetch(context.Background(), upstream.FetchRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t2, err := p.Fetch(context.Background(), refresher.FetchRequest{Invalid: t1.Value})
+	t2, err := p.Fetch(context.Background(), upstream.FetchRequest{Invalid: t1.Value})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,28 +170,28 @@ func TestClassic_upstreamErrors(t *testing.T) {
 		fault  wechattest.Fault
 		code   int
 		status int
-		class  refresher.Class
+		class  upstream.Class
 	}{
-		{"busy", wechattest.Fault{Errcode: -1}, -1, 0, refresher.ClassRetry},
-		{"minute quota", wechattest.Fault{Errcode: 45011}, 45011, 0, refresher.ClassRetry},
-		{"daily quota", wechattest.Fault{Errcode: 45009}, 45009, 0, refresher.ClassQuota},
-		{"ip whitelist", wechattest.Fault{Errcode: 40164}, 40164, 0, refresher.ClassConfig},
-		{"risky ip", wechattest.Fault{Errcode: 89503}, 89503, 0, refresher.ClassConfig},
-		{"echoes secret", wechattest.Fault{Errcode: 40125, Errmsg: "bad secret " + testSecret}, 40125, 0, refresher.ClassConfig},
-		{"5xx", wechattest.Fault{HTTPStatus: 502}, 0, 502, refresher.ClassRetry},
-		{"5xx with errcode", wechattest.Fault{HTTPStatus: 503, Errcode: -1}, 0, 503, refresher.ClassRetry},
-		{"html", wechattest.Fault{Body: "<html>maintenance</html>"}, 0, 0, refresher.ClassRetry},
-		{"malformed", wechattest.Fault{Body: `{"access_token":"a","expires_in":`}, 0, 0, refresher.ClassRetry},
-		{"oversized", wechattest.Fault{Body: big}, 0, 200, refresher.ClassRetry},
-		{"short lifetime", wechattest.Fault{Body: `{"access_token":"a","expires_in":30}`}, 0, 0, refresher.ClassRetry},
+		{"busy", wechattest.Fault{Errcode: -1}, -1, 0, upstream.ClassRetry},
+		{"minute quota", wechattest.Fault{Errcode: 45011}, 45011, 0, upstream.ClassRetry},
+		{"daily quota", wechattest.Fault{Errcode: 45009}, 45009, 0, upstream.ClassQuota},
+		{"ip whitelist", wechattest.Fault{Errcode: 40164}, 40164, 0, upstream.ClassConfig},
+		{"risky ip", wechattest.Fault{Errcode: 89503}, 89503, 0, upstream.ClassConfig},
+		{"echoes secret", wechattest.Fault{Errcode: 40125, Errmsg: "bad secret " + testSecret}, 40125, 0, upstream.ClassConfig},
+		{"5xx", wechattest.Fault{HTTPStatus: 502}, 0, 502, upstream.ClassRetry},
+		{"5xx with errcode", wechattest.Fault{HTTPStatus: 503, Errcode: -1}, 0, 503, upstream.ClassRetry},
+		{"html", wechattest.Fault{Body: "<html>maintenance</html>"}, 0, 0, upstream.ClassRetry},
+		{"malformed", wechattest.Fault{Body: `{"access_token":"a","expires_in":`}, 0, 0, upstream.ClassRetry},
+		{"oversized", wechattest.Fault{Body: big}, 0, 200, upstream.ClassRetry},
+		{"short lifetime", wechattest.Fault{Body: `{"access_token":"a","expires_in":30}`}, 0, 0, upstream.ClassRetry},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up, _ := newUpstream(t, wechattest.Config{})
 			up.SetFault(tc.fault)
 			p, _ := NewClassic(testConfig(t, up.URL, nil))
-			tok, err := p.Fetch(context.Background(), refresher.FetchRequest{})
+			tok, err := p.Fetch(context.Background(), upstream.FetchRequest{})
 			wantUpstream(t, err, tc.code, tc.status, tc.class)
-			if tok != (refresher.Token{}) {
+			if tok != (upstream.Token{}) {
 				t.Fatalf("token %v returned with an error", tok)
 			}
 		})
@@ -200,7 +200,7 @@ func TestClassic_upstreamErrors(t *testing.T) {
 		up, _ := newUpstream(t, wechattest.Config{})
 		up.SetFault(wechattest.Fault{Body: justFits})
 		p, _ := NewClassic(testConfig(t, up.URL, nil))
-		if _, err := p.Fetch(context.Background(), refresher.FetchRequest{}); err != nil {
+		if _, err := p.Fetch(context.Background(), upstream.FetchRequest{}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -211,13 +211,13 @@ func TestClassic_credentialErrors(t *testing.T) {
 	cfg := testConfig(t, up.URL, nil)
 	cfg.Secret = "wrong-" + testSecret
 	p, _ := NewClassic(cfg)
-	_, err := p.Fetch(context.Background(), refresher.FetchRequest{})
-	wantUpstream(t, err, 40001, 0, refresher.ClassConfig)
+	_, err := p.Fetch(context.Background(), upstream.FetchRequest{})
+	wantUpstream(t, err, 40001, 0, upstream.ClassConfig)
 	cfg = testConfig(t, up.URL, nil)
 	cfg.AppID = "wxunknown"
 	p, _ = NewClassic(cfg)
-	_, err = p.Fetch(context.Background(), refresher.FetchRequest{})
-	wantUpstream(t, err, 40013, 0, refresher.ClassConfig)
+	_, err = p.Fetch(context.Background(), upstream.FetchRequest{})
+	wantUpstream(t, err, 40013, 0, upstream.ClassConfig)
 }
 
 func TestClassic_connectionRefused(t *testing.T) {
@@ -231,7 +231,7 @@ func TestClassic_connectionRefused(t *testing.T) {
 		cfg := testConfig(t, "http://"+addr, nil)
 		cfg.Secret = secret
 		p, _ := NewClassic(cfg)
-		_, err = p.Fetch(context.Background(), refresher.FetchRequest{})
+		_, err = p.Fetch(context.Background(), upstream.FetchRequest{})
 		var te *TransportError
 		if !errors.As(err, &te) || te.Op != "token" || te.Timeout() {
 			t.Fatalf("err = %#v, want a *TransportError", err)
@@ -241,7 +241,7 @@ func TestClassic_connectionRefused(t *testing.T) {
 			strings.Contains(msg, secret) || strings.Contains(msg, "a%2Bb") || strings.Contains(msg, "?") {
 			t.Fatalf("error %q: want no url and no secret", msg)
 		}
-		if refresher.ClassOf(err) != refresher.ClassRetry {
+		if upstream.ClassOf(err) != upstream.ClassRetry {
 			t.Fatal("transport errors are transient")
 		}
 	}
@@ -255,12 +255,12 @@ func TestFetch_timeout(t *testing.T) {
 	for _, fetch := range []func() error{
 		func() error {
 			p, _ := NewClassic(cfg)
-			_, err := p.Fetch(context.Background(), refresher.FetchRequest{})
+			_, err := p.Fetch(context.Background(), upstream.FetchRequest{})
 			return err
 		},
 		func() error {
 			p, _ := NewStable(cfg)
-			_, err := p.Fetch(context.Background(), refresher.FetchRequest{})
+			_, err := p.Fetch(context.Background(), upstream.FetchRequest{})
 			return err
 		},
 	} {
@@ -278,11 +278,11 @@ func TestFetch_contextCancelled(t *testing.T) {
 	p, _ := NewStable(testConfig(t, up.URL, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := p.Fetch(ctx, refresher.FetchRequest{})
+	_, err := p.Fetch(ctx, upstream.FetchRequest{})
 	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "wechat: stable_token: Post: ") {
 		t.Fatalf("err = %v", err)
 	}
-	_, err = p.Fetch(nil, refresher.FetchRequest{}) //nolint:staticcheck // a nil context is a caller bug; it must not panic
+	_, err = p.Fetch(nil, upstream.FetchRequest{}) //nolint:staticcheck // a nil context is a caller bug; it must not panic
 	if err == nil || !strings.HasPrefix(err.Error(), "wechat: stable_token: ") {
 		t.Fatalf("nil context: %v", err)
 	}
@@ -300,8 +300,8 @@ func TestClassic_redirectNotFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Fetch(context.Background(), refresher.FetchRequest{})
-	wantUpstream(t, err, 0, http.StatusFound, refresher.ClassRetry)
+	_, err = p.Fetch(context.Background(), upstream.FetchRequest{})
+	wantUpstream(t, err, 0, http.StatusFound, upstream.ClassRetry)
 	if followed.Load() {
 		t.Fatal("redirect followed")
 	}

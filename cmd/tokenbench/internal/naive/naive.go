@@ -10,8 +10,7 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/upstream"
 )
 
 // Replica is the common SDK pattern: read the shared cache; on a miss
@@ -21,12 +20,12 @@ import (
 type Replica struct {
 	rdb  *redis.Client
 	key  string
-	prov refresher.Provider
+	prov upstream.Provider
 	mu   sync.Mutex // the in-process lock: serialises this replica's fetches only
 }
 
 // New returns a Replica that caches prov's token in rdb under key.
-func New(rdb *redis.Client, key string, prov refresher.Provider) *Replica {
+func New(rdb *redis.Client, key string, prov upstream.Provider) *Replica {
 	return &Replica{rdb: rdb, key: key, prov: prov}
 }
 
@@ -40,7 +39,7 @@ func (n *Replica) Token(ctx context.Context) (string, error) {
 	if v, err := n.rdb.Get(ctx, n.key).Result(); err == nil || !errors.Is(err, redis.Nil) {
 		return v, err
 	}
-	tok, err := n.prov.Fetch(ctx, refresher.FetchRequest{})
+	tok, err := n.prov.Fetch(ctx, upstream.FetchRequest{})
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,107 @@
+// Package upstream is the contract between the refresher and the providers
+// that call each upstream's token API: what a fetch returns (Token), why it
+// happens (FetchRequest), and how a failure is classified (Error, Class).
+// A provider package depends on this contract (and store's Fingerprint),
+// never on the refresher itself.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tokend/tokend/store"
+)
+
+// Token is what a provider fetched from the upstream: the raw credential and
+// the lifetime the upstream announced for it. Its String and LogValue redact
+// the value, so a Token can be logged safely.
+type Token struct {
+	Value     string
+	ExpiresIn time.Duration
+}
+
+// String returns a redacted form of the token: a short fingerprint only.
+func (t Token) String() string {
+	return fmt.Sprintf("token(%s, expires_in=%s)", store.Fingerprint(t.Value), t.ExpiresIn)
+}
+
+// LogValue logs the fingerprint and lifetime, never the value.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("fingerprint", store.Fingerprint(t.Value)), slog.Duration("expires_in", t.ExpiresIn))
+}
+
+// FetchRequest says why a fetch happens.
+type FetchRequest struct {
+	// Invalid is the token a business app reported as rejected by the
+	// upstream (passive refresh); empty for a proactive refresh. Providers
+	// whose upstream returns the same token while it is valid (stable_token)
+	// use it to decide whether to force a new one.
+	Invalid string
+}
+
+// Provider fetches one app's token from its upstream. Implementations must be
+// safe for concurrent use, must never put the secret or a token into an error
+// string, and return *Error for answers the upstream gave.
+type Provider interface {
+	Fetch(ctx context.Context, req FetchRequest) (Token, error)
+}
+
+// Class tells the refresher how to react to a failed fetch.
+type Class int
+
+const (
+	// ClassRetry is a transient failure (busy, minute quota, 5xx, timeout,
+	// malformed body): retried with jittered exponential backoff.
+	ClassRetry Class = iota
+	// ClassConfig is a configuration or permission error (wrong secret, IP
+	// not whitelisted, ...): reported loudly and retried slowly.
+	ClassConfig
+	// ClassQuota is the daily quota of the account: no calls until it resets.
+	ClassQuota
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassRetry:
+		return "retry"
+	case ClassConfig:
+		return "config"
+	case ClassQuota:
+		return "quota"
+	}
+	return fmt.Sprintf("class(%d)", int(c))
+}
+
+// Error is a failed answer of an upstream token endpoint. Code is the
+// upstream errcode (0 when the failure was not an errcode, e.g. a 5xx or a
+// malformed body), Message the upstream's errmsg or a description; neither
+// ever contains the secret or a token.
+type Error struct {
+	Code       int
+	Message    string
+	HTTPStatus int
+	Class      Class
+}
+
+func (e *Error) Error() string {
+	if e.Code != 0 {
+		return fmt.Sprintf("upstream: errcode %d: %s", e.Code, e.Message)
+	}
+	if e.HTTPStatus != 0 {
+		return fmt.Sprintf("upstream: http %d: %s", e.HTTPStatus, e.Message)
+	}
+	return "upstream: " + e.Message
+}
+
+// ClassOf classifies any fetch error: an *Error carries its class;
+// every other error (network, timeout, cancelled) is transient.
+func ClassOf(err error) Class {
+	var ue *Error
+	if errors.As(err, &ue) {
+		return ue.Class
+	}
+	return ClassRetry
+}
