@@ -68,12 +68,32 @@ type Elector interface {
 	Run(ctx context.Context, lead lock.LeadFunc) error
 }
 
-// App is one configured app.
+// App is one credential to keep fresh: an app's access token, or a ticket
+// derived from one (ID "<app>:<kind>", Parent "<app>").
 type App struct {
+	// ID is the credential id (store.ValidCredential).
 	ID       string
 	Provider upstream.Provider
-	// Kind names the provider for status ("wechat", "wechat_stable").
+	// Kind names the provider for status ("wechat", "wecom", ...), or the
+	// ticket kind ("jsapi", "wx_card", "agent_config") for a ticket.
 	Kind string
+	// Parent is, for a ticket, the credential id of the access token it is
+	// fetched with (read from Redis right before each fetch and passed as
+	// FetchRequest.ParentToken); "" for a token. A parent must be one of
+	// Config.Apps.
+	Parent string
+	// Repeat is what a repeat fetch of this upstream returns; it decides
+	// how a fetched value equal to the stored one is written. Default
+	// upstream.RepeatNew.
+	Repeat upstream.Repeat
+	// Prober, with ProbeEvery > 0, checks the stored token that often with
+	// a cheap authenticated call; a rejected token is handled as a report.
+	// Optional; tokens only.
+	Prober     upstream.Prober
+	ProbeEvery time.Duration
+	// Budgets are caps on fetches besides Config.DailyBudget (WeCom's
+	// hourly ticket limits). Optional.
+	Budgets []store.Budget
 }
 
 // Defaults of Config, and the daily budget's bounds.
@@ -95,7 +115,7 @@ type Config struct {
 	Store   Store
 	Elector Elector
 	// Apps are the apps to keep fresh: at least one, ids valid
-	// (store.ValidApp) and unique, each with a Provider.
+	// (store.ValidCredential) and unique, each with a Provider.
 	Apps []App
 	// BeforeExpiry: refresh this long before expiry. Default
 	// DefaultBeforeExpiry (10m). Must be greater than SafetyMargin.
@@ -227,8 +247,8 @@ func (c *Config) validateApps() error {
 		switch {
 		case a.ID == "":
 			return fieldErr(f+"ID", "required")
-		case !store.ValidApp(a.ID):
-			return fieldErr(f+"ID", "%q must match [A-Za-z0-9_.-]{1,64}", a.ID)
+		case !store.ValidCredential(a.ID):
+			return fieldErr(f+"ID", "%q is not a credential id: an app id [A-Za-z0-9_.-]{1,64}, optionally with /<appid> and :<kind>", a.ID)
 		case seen[a.ID]:
 			return fieldErr(f+"ID", "duplicate id %q", a.ID)
 		case a.Provider == nil:

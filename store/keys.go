@@ -4,27 +4,50 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
+	"time"
 )
 
 // DefaultPrefix is the key prefix used when Config.Prefix is empty.
 const DefaultPrefix = "tokend"
 
-// ErrInvalidApp is returned for an app id that does not match
-// [A-Za-z0-9_.-]{1,64}.
-var ErrInvalidApp = errors.New("store: invalid app id")
+// ErrInvalidApp is returned for a credential id that ValidCredential
+// refuses.
+var ErrInvalidApp = errors.New("store: invalid credential id")
 
 var (
-	appIDPattern  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+	appIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	// credentialPattern: app, app:kind, component/appid, component/appid:kind.
+	credentialPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}(/[A-Za-z0-9_.-]{1,64})?(:[a-z_]{1,32})?$`)
+	prefixPattern     = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 )
 
-// ValidApp reports whether id is a valid app id. Ids become part of key
-// names, so anything else is refused.
+// ValidApp reports whether id is a valid app (or component) id:
+// [A-Za-z0-9_.-]{1,64}. Ids become part of key names, so anything else is
+// refused.
 func ValidApp(id string) bool { return appIDPattern.MatchString(id) }
 
+// ValidCredential reports whether id is a valid credential id: an app id
+// (the app's access token), "<app>:<kind>" (a ticket derived from it, kind
+// [a-z_]{1,32}), "<component>/<authorizer appid>" or
+// "<component>/<authorizer appid>:<kind>" (Open Platform). ":" and "/"
+// never occur in an app id, so the forms never collide. Every store
+// function that takes an "app" takes a credential id.
+func ValidCredential(id string) bool { return credentialPattern.MatchString(id) }
+
+// Parent returns the credential id of the token a ticket is derived from
+// and the ticket's kind ("mp-main:jsapi" -> "mp-main", "jsapi"); for a
+// token it returns id and "".
+func Parent(id string) (parent, kind string) {
+	if i := strings.LastIndexByte(id, ':'); i >= 0 {
+		return id[:i], id[i+1:]
+	}
+	return id, ""
+}
+
 func checkApp(id string) error {
-	if !ValidApp(id) {
-		return fmt.Errorf("%w: must match [A-Za-z0-9_.-]{1,64}", ErrInvalidApp)
+	if !ValidCredential(id) {
+		return fmt.Errorf("%w: must be an app id [A-Za-z0-9_.-]{1,64}, optionally with /<appid> and :<kind>", ErrInvalidApp)
 	}
 	return nil
 }
@@ -77,3 +100,15 @@ func (k Keys) Budget(app string) string { return k.tag + ":budget:" + app }
 
 // Status is the hash with the leader's view of app: last error, next refresh.
 func (k Keys) Status(app string) string { return k.tag + ":status:" + app }
+
+// Budget is a cap on fetches of a credential besides the daily budget: at
+// most Limit fetch tickets per Window (windows aligned on Redis's clock),
+// counted under Key: the credential id for a cap of its own, or a shared
+// name for a cap several credentials share (WeCom's 400 ticket calls an
+// hour per corp: "wecom-corp.<corpid>"). Key matches
+// [A-Za-z0-9_.:/-]{1,128} and never holds a secret.
+type Budget struct {
+	Key    string
+	Limit  int
+	Window time.Duration
+}

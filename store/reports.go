@@ -25,7 +25,7 @@ func pairs(flat []any) map[string]string {
 	for i := 0; i+1 < len(flat); i += 2 {
 		app, _ := flat[i].(string)
 		tok, _ := flat[i+1].(string)
-		if ValidApp(app) {
+		if ValidCredential(app) {
 			m[app] = tok
 		}
 	}

@@ -11,7 +11,7 @@ import (
 func (s *Store) CountTokenKeys(ctx context.Context, apps []string) (int, error) {
 	keys := make([]string, 0, len(apps))
 	for _, a := range apps {
-		if ValidApp(a) {
+		if ValidCredential(a) {
 			keys = append(keys, s.keys.Token(a))
 		}
 	}

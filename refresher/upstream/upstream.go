@@ -40,6 +40,9 @@ type FetchRequest struct {
 	// whose upstream returns the same token while it is valid (stable_token)
 	// use it to decide whether to force a new one.
 	Invalid string
+	// ParentToken is, for a ticket provider, the access token to call
+	// with, as stored in Redis right before the fetch; "" for a token.
+	ParentToken string
 }
 
 // Provider fetches one app's token from its upstream. Implementations must be
@@ -61,6 +64,11 @@ const (
 	ClassConfig
 	// ClassQuota is the daily quota of the account: no calls until it resets.
 	ClassQuota
+	// ClassTokenRejected: a call made with an access token (a ticket
+	// fetch, a probe) was refused for that token (WeChat 40001, 40014,
+	// 42001 and their equivalents). The refresher reports the token
+	// (compare-and-refresh of the parent) instead of backing off.
+	ClassTokenRejected
 )
 
 func (c Class) String() string {
@@ -71,6 +79,8 @@ func (c Class) String() string {
 		return "config"
 	case ClassQuota:
 		return "quota"
+	case ClassTokenRejected:
+		return "token_rejected"
 	}
 	return fmt.Sprintf("class(%d)", int(c))
 }
@@ -104,4 +114,46 @@ func ClassOf(err error) Class {
 		return ue.Class
 	}
 	return ClassRetry
+}
+
+// Repeat is what an upstream returns when asked again while the value it
+// handed out is still valid; it decides how a fetched value equal to the
+// stored one is written.
+type Repeat int
+
+const (
+	// RepeatNew: every fetch issues a new value (WeChat's classic token
+	// endpoint). Written as fetched.
+	RepeatNew Repeat = iota
+	// RepeatSameTrusted: the same value while it is valid, and expires_in
+	// is its true remaining life, possibly extended (wechat_stable, WeCom,
+	// Feishu, DingTalk). A repeat keeps the later of the stored and the
+	// answered expiry.
+	RepeatSameTrusted
+	// RepeatSameFirstSeen: the same value until it expires, with an
+	// expires_in that does not shrink (JS-SDK tickets). A repeat keeps the
+	// first-seen expiry.
+	RepeatSameFirstSeen
+)
+
+func (r Repeat) String() string {
+	switch r {
+	case RepeatNew:
+		return "new"
+	case RepeatSameTrusted:
+		return "same_trusted"
+	case RepeatSameFirstSeen:
+		return "same_first_seen"
+	}
+	return fmt.Sprintf("repeat(%d)", int(r))
+}
+
+// Prober checks a stored access token with a cheap authenticated call
+// (WeChat getcallbackip, WeCom get_api_domain_ip). It returns nil when the
+// upstream accepted the token, an *Error of ClassTokenRejected when it
+// refused it, and any other error when the probe itself failed (which says
+// nothing about the token). Implementations follow Provider's rules: safe
+// for concurrent use, no secret or token in an error.
+type Prober interface {
+	Probe(ctx context.Context, token string) error
 }

@@ -342,8 +342,8 @@ func (r *Reader) entry(app string) (*entry, error) {
 	if e := (*r.apps.Load())[app]; e != nil {
 		return e, nil
 	}
-	if !store.ValidApp(app) {
-		return nil, fmt.Errorf("%w: must match [A-Za-z0-9_.-]{1,64}", ErrInvalidApp)
+	if !store.ValidCredential(app) {
+		return nil, fmt.Errorf("%w: want an app id [A-Za-z0-9_.-]{1,64}, optionally with /<appid> and :<kind>", ErrInvalidApp)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
