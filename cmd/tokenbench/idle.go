@@ -28,29 +28,13 @@ const idleGoal = 20.0
 // and attributed to replicas through MONITOR and the replicas' sockets.
 func (b *bench) idleFigure(ctx context.Context) error {
 	n := b.opts.idleApps
-	_, d, err := b.slowAppsDeployment("id", "idle", n)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d, _, start, err := b.fillSlowApps(ctx, sctx, "id", "idle", n, idleReplicas, 90*time.Second)
 	if err != nil {
 		return err
 	}
 	defer d.Stop()
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	all, err := d.CountTokenEvents(sctx, n)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	if err := d.StartReplicas(ctx, idleReplicas, 60*time.Second); err != nil {
-		return err
-	}
-	limit := max(90*time.Second, time.Duration(n)*10*time.Millisecond)
-	select {
-	case <-all:
-	case <-time.After(limit):
-		return fmt.Errorf("not every app had a token within %s", limit)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 	b.logf("idle: %d apps filled in %s; settling %s", n, time.Since(start).Round(time.Millisecond), b.opts.idleSettle)
 	if err := sleepCtx(ctx, b.opts.idleSettle); err != nil {
 		return err

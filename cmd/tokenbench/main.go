@@ -359,3 +359,35 @@ func (b *bench) slowAppsDeployment(name, prefix string, n int) ([]string, *fleet
 	d, err := b.NewDeployment(name, ids, b.slow.URL)
 	return ids, d, err
 }
+
+// fillSlowApps starts replicas of a deployment of n slow apps and waits,
+// at most max(minLimit, 10 ms per app), until every app has its first
+// token. It returns the deployment (the caller stops it), the app ids and
+// when the replicas were started. The token-event count runs on sctx.
+func (b *bench) fillSlowApps(ctx, sctx context.Context, name, prefix string, n, replicas int, minLimit time.Duration) (*fleet.Deployment, []string, time.Time, error) {
+	ids, d, err := b.slowAppsDeployment(name, prefix, n)
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	fail := func(err error) (*fleet.Deployment, []string, time.Time, error) {
+		d.Stop()
+		return nil, nil, time.Time{}, err
+	}
+	all, err := d.CountTokenEvents(sctx, n)
+	if err != nil {
+		return fail(err)
+	}
+	start := time.Now()
+	if err := d.StartReplicas(ctx, replicas, 60*time.Second); err != nil {
+		return fail(err)
+	}
+	limit := max(minLimit, time.Duration(n)*10*time.Millisecond)
+	select {
+	case <-all:
+	case <-time.After(limit):
+		return fail(fmt.Errorf("not every app had a token within %s", limit))
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	return d, ids, start, nil
+}

@@ -16,31 +16,15 @@ const scaleReplicas = 2
 // leader's RSS and CPU and Redis's commands per second in steady state.
 func (b *bench) scaleFigures(ctx context.Context) error {
 	n := b.opts.apps
-	ids, d, err := b.slowAppsDeployment("sc", "app", n)
+	fetches0 := b.slow.Audit().TotalFetches
+	cmd0 := fleet.CommandsProcessed(ctx, b.RDB)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d, ids, start, err := b.fillSlowApps(ctx, sctx, "sc", "app", n, scaleReplicas, 60*time.Second)
 	if err != nil {
 		return err
 	}
 	defer d.Stop()
-	fetches0 := b.slow.Audit().TotalFetches
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	all, err := d.CountTokenEvents(sctx, n)
-	if err != nil {
-		return err
-	}
-	cmd0 := fleet.CommandsProcessed(ctx, b.RDB)
-	start := time.Now()
-	if err := d.StartReplicas(ctx, scaleReplicas, 60*time.Second); err != nil {
-		return err
-	}
-	limit := max(60*time.Second, time.Duration(n)*10*time.Millisecond)
-	select {
-	case <-all:
-	case <-time.After(limit):
-		return fmt.Errorf("not every app had a token within %s", limit)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 	fill := time.Since(start)
 	fillCPU := 0.0
 	if l, _, err := d.Leader(ctx); err == nil && l != nil {
