@@ -309,3 +309,24 @@ func TestPrinted(t *testing.T) {
 	upstreamtest.CheckPrinted(t, "app1", secret, *cr, cr, p)
 	upstreamtest.CheckPrinted(t, "test", secret, c)
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A transport whose error quotes the request (a proxy, a custom
+// RoundTripper): the secret and token are redacted from what remains.
+func TestCaller_transportErrorQuotingTheRequest(t *testing.T) {
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return nil, errors.New("proxy refused " + r.URL.RawQuery + " raw secret " + secret + " token T0K+EN")
+	})}
+	c, err := upstream.NewCaller(upstream.CallerConfig{Provider: "test", BaseURL: "http://127.0.0.1:1", HTTPClient: hc, Credentials: creds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Fetch(context.Background(), upstream.Call{Op: "token", Path: "/", Query: url.Values{"secret": {secret}}, Secret: secret, AccessToken: "T0K+EN", Shape: shape})
+	upstreamtest.WantTransportError(t, err, "token", secret, "T0K+EN")
+	if !strings.Contains(err.Error(), "proxy refused") || !strings.Contains(err.Error(), upstream.Redacted) {
+		t.Fatalf("err = %v", err)
+	}
+}
