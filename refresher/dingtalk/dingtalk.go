@@ -62,14 +62,8 @@ func (cfg Config) LogValue() slog.Value {
 // The answers of DingTalk's endpoints: errcode/errmsg always present, HTTP
 // 200 for errors too.
 var (
-	tokenShape = upstream.Shape{
-		Code: "errcode", Message: "errmsg", Value: "access_token", ExpiresIn: "expires_in",
-		Classify: Classify,
-	}
-	ticketShape = upstream.Shape{
-		Code: "errcode", Message: "errmsg", Value: "ticket", ExpiresIn: "expires_in",
-		Classify: ClassifyWithToken,
-	}
+	tokenShape  = upstream.ErrcodeShape("access_token", Classify)
+	ticketShape = upstream.ErrcodeShape("ticket", ClassifyWithToken)
 )
 
 // Classify maps a DingTalk gettoken errcode to a refresher class. Codes
@@ -134,13 +128,14 @@ func New(cfg Config) (*Provider, error) {
 	})
 }
 
-// TicketKinds are DingTalk's JS-SDK ticket kinds: "jsapi" (dd.config).
-var TicketKinds = []string{"jsapi"}
-
-// ticketCalls: GET /get_jsapi_ticket?access_token=.
-var ticketCalls = map[string]upstream.Call{
-	"jsapi": {Op: "get_jsapi_ticket", Path: "/get_jsapi_ticket", Shape: ticketShape},
+// ticketKinds: GET /get_jsapi_ticket?access_token=.
+var ticketKinds = []upstream.TicketKind{
+	{Kind: "jsapi", Call: upstream.Call{Op: "get_jsapi_ticket", Path: "/get_jsapi_ticket", Shape: ticketShape}},
 }
+
+// TicketKinds are DingTalk's JS-SDK ticket kinds: "jsapi" (dd.config).
+// Changing it changes nothing: NewTicket checks its own copy.
+var TicketKinds = upstream.KindNames(ticketKinds)
 
 // TicketConfig configures a ticket provider: Kind ("jsapi"), BaseURL
 // (default DefaultBaseURL), HTTPClient, MinExpiresIn.
@@ -155,5 +150,5 @@ type Ticket = upstream.Ticket
 // NewTicket validates cfg and returns a ticket provider (no I/O); cfg is
 // copied. Errors are *upstream.FieldError.
 func NewTicket(cfg TicketConfig) (*Ticket, error) {
-	return upstream.NewTicket(provider, DefaultBaseURL, cfg, TicketKinds, ticketCalls)
+	return upstream.NewTicket(provider, DefaultBaseURL, cfg, ticketKinds)
 }

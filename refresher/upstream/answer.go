@@ -31,6 +31,13 @@ type Shape struct {
 	CodedStatus bool
 }
 
+// ErrcodeShape is the answer of WeChat, WeCom and DingTalk: errcode and
+// errmsg, the value in the field named value ("" for a probe), and
+// expires_in.
+func ErrcodeShape(value string, classify func(code int) Class) Shape {
+	return Shape{Code: "errcode", Message: "errmsg", Value: value, ExpiresIn: "expires_in", Classify: classify}
+}
+
 // ParseToken turns a 2xx body into a validated Token, or into an *Error.
 // Messages never quote the value, and secrets (the secret and token sent)
 // are redacted from the upstream's message.

@@ -177,16 +177,6 @@ func (c *Caller) Secret() (string, error) {
 	return s, nil
 }
 
-// CheckKind validates a ticket kind against the kinds a provider knows.
-func CheckKind(provider, kind string, kinds []string) error {
-	for _, k := range kinds {
-		if kind == k {
-			return nil
-		}
-	}
-	return &FieldError{Provider: provider, Field: "Kind", Msg: fmt.Sprintf("want one of %s", strings.Join(kinds, ", "))}
-}
-
 // DescribeConfig formats a provider Config for String and GoString with
 // the secret left out: name{IDField:"id" Secret:[REDACTED] BaseURL:"..." MinExpiresIn:...}.
 func DescribeConfig(name, idField, id, baseURL string, minExpiresIn time.Duration) string {

@@ -277,18 +277,6 @@ func TestCaller_redirectNotFollowed(t *testing.T) {
 	}
 }
 
-func TestCheckKind(t *testing.T) {
-	kinds := []string{"jsapi", "wx_card"}
-	if err := upstream.CheckKind("wechat", "wx_card", kinds); err != nil {
-		t.Fatal(err)
-	}
-	err := upstream.CheckKind("wechat", "JSAPI", kinds)
-	var fe *upstream.FieldError
-	if !errors.As(err, &fe) || fe.Field != "Kind" || err.Error() != "wechat: config: Kind: want one of jsapi, wx_card" {
-		t.Fatalf("err = %v", err)
-	}
-}
-
 func TestDescribeConfig(t *testing.T) {
 	got := upstream.DescribeConfig("x.Config", "AppID", "a1", "https://e", time.Minute)
 	if got != `x.Config{AppID:"a1" Secret:[REDACTED] BaseURL:"https://e" MinExpiresIn:1m0s}` {

@@ -18,14 +18,13 @@ var (
 	_ upstream.Prober   = (*upstream.TokenProber)(nil)
 )
 
-var ticketCalls = map[string]upstream.Call{
-	"jsapi": {Op: "getticket", Path: "/ticket", Query: url.Values{"type": {"jsapi"}},
-		Shape: upstream.Shape{Code: "errcode", Message: "errmsg", Value: "ticket", ExpiresIn: "expires_in", Classify: shape.Classify}},
+var ticketKinds = []upstream.TicketKind{
+	{Kind: "jsapi", Call: upstream.Call{Op: "getticket", Path: "/ticket", Query: url.Values{"type": {"jsapi"}}, Shape: upstream.ErrcodeShape("ticket", shape.Classify)}},
+	{Kind: "other", Call: upstream.Call{Op: "other", Path: "/other"}},
 }
 
 func newTicket(t *testing.T, base, kind string) (*upstream.Ticket, error) {
-	return upstream.NewTicket("test", "https://example.com", upstream.TicketConfig{Kind: kind, BaseURL: base, HTTPClient: upstreamtest.Client(t)},
-		[]string{"jsapi", "other"}, ticketCalls)
+	return upstream.NewTicket("test", "https://example.com", upstream.TicketConfig{Kind: kind, BaseURL: base, HTTPClient: upstreamtest.Client(t)}, ticketKinds)
 }
 
 func TestTicket(t *testing.T) {
@@ -46,12 +45,15 @@ func TestTicket(t *testing.T) {
 	_, err = tk.Fetch(context.Background(), upstream.FetchRequest{ParentToken: "P"})
 	upstreamtest.WantError(t, err, 40001, 0, upstream.ClassTokenRejected)
 
-	for kind, field := range map[string]string{"": "Kind", "nope": "Kind", "other": "Kind"} {
+	for _, kind := range []string{"", "nope", "JSAPI"} {
 		_, err := newTicket(t, s.URL, kind)
 		var fe *upstream.FieldError
-		if !errors.As(err, &fe) || fe.Field != field {
+		if !errors.As(err, &fe) || fe.Field != "Kind" || err.Error() != "test: config: Kind: want one of jsapi, other" {
 			t.Errorf("kind %q: err = %v", kind, err)
 		}
+	}
+	if other, err := newTicket(t, s.URL, "other"); err != nil || other.String() != "test.Ticket(other)" {
+		t.Fatalf("other: %v %v", other, err)
 	}
 	if _, err := newTicket(t, "ftp://x", "jsapi"); err == nil {
 		t.Fatal("bad base url accepted")

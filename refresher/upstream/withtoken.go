@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -31,17 +32,33 @@ type Ticket struct {
 	w withToken
 }
 
-// NewTicket validates cfg for provider (no I/O) and returns the ticket
-// provider of cfg.Kind. kinds lists the kinds the provider knows, in the
-// order error messages name them; calls holds the call of each kind.
-// Errors are *FieldError.
-func NewTicket(provider, defaultBaseURL string, cfg TicketConfig, kinds []string, calls map[string]Call) (*Ticket, error) {
-	if err := CheckKind(provider, cfg.Kind, kinds); err != nil {
-		return nil, err
+// TicketKind is one ticket kind of a provider and the call that fetches
+// it.
+type TicketKind struct {
+	Kind string // "jsapi"
+	Call Call
+}
+
+// KindNames lists the names of kinds, in order.
+func KindNames(kinds []TicketKind) []string {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = k.Kind
 	}
-	call, ok := calls[cfg.Kind]
-	if !ok {
-		return nil, &FieldError{Provider: provider, Field: "Kind", Msg: "no call for this kind"}
+	return names
+}
+
+// NewTicket validates cfg for provider (no I/O) and returns the ticket
+// provider of cfg.Kind, one of kinds. Errors are *FieldError.
+func NewTicket(provider, defaultBaseURL string, cfg TicketConfig, kinds []TicketKind) (*Ticket, error) {
+	var call *Call
+	for i := range kinds {
+		if kinds[i].Kind == cfg.Kind {
+			call = &kinds[i].Call
+		}
+	}
+	if call == nil {
+		return nil, &FieldError{Provider: provider, Field: "Kind", Msg: "want one of " + strings.Join(KindNames(kinds), ", ")}
 	}
 	c, err := NewCaller(CallerConfig{
 		Provider:       provider,
@@ -53,7 +70,7 @@ func NewTicket(provider, defaultBaseURL string, cfg TicketConfig, kinds []string
 	if err != nil {
 		return nil, err
 	}
-	return &Ticket{w: newWithToken(provider+".Ticket("+cfg.Kind+")", c, call)}, nil
+	return &Ticket{w: newWithToken(provider+".Ticket("+cfg.Kind+")", c, *call)}, nil
 }
 
 // Fetch asks for the ticket with req.ParentToken. req.Invalid is not

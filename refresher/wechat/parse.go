@@ -7,23 +7,18 @@ import (
 // The answers of WeChat's endpoints. A success has no errcode (tickets add
 // "errcode":0,"errmsg":"ok"); an error is HTTP 200 with errcode/errmsg.
 var (
-	tokenShape = upstream.Shape{
-		Code: "errcode", Message: "errmsg", Value: "access_token", ExpiresIn: "expires_in",
-		Classify: Classify,
-	}
-	ticketShape = upstream.Shape{
-		Code: "errcode", Message: "errmsg", Value: "ticket", ExpiresIn: "expires_in",
-		Classify: ClassifyWithToken,
-	}
-	probeShape = upstream.Shape{Code: "errcode", Message: "errmsg", Classify: ClassifyWithToken}
+	tokenShape  = upstream.ErrcodeShape("access_token", Classify)
+	ticketShape = upstream.ErrcodeShape("ticket", ClassifyWithToken)
+	probeShape  = upstream.ErrcodeShape("", ClassifyWithToken)
 )
 
 // Classify maps a WeChat token-endpoint errcode to a refresher class:
 // ClassQuota for 45009 (daily quota); ClassConfig for wrong or missing
 // credentials, bad grant_type, IP whitelist, frozen secret and the 895xx
 // risk-control family; ClassRetry for -1 (busy), 45011 (minute quota) and
-// every code it does not know. Codes: ../shared/UPSTREAM.md "Classic
-// token", from WeChat's token endpoint documentation.
+// every code it does not know. Codes from WeChat's token endpoint
+// documentation, https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/Get_access_token.html,
+// and its common error codes (see ClassifyWithToken).
 func Classify(code int) upstream.Class {
 	switch code {
 	case 45009:

@@ -6,19 +6,20 @@ import (
 	"github.com/tokend/tokend/refresher/upstream"
 )
 
+// ticketKinds: GET /cgi-bin/ticket/getticket?access_token=&type=<kind>
+// (https://developers.weixin.qq.com/doc/service/api/invoice/auth/api_getticket.html).
+var ticketKinds = []upstream.TicketKind{ticketKind("jsapi"), ticketKind("wx_card")}
+
+func ticketKind(kind string) upstream.TicketKind {
+	return upstream.TicketKind{Kind: kind, Call: upstream.Call{
+		Op: "getticket", Path: "/cgi-bin/ticket/getticket", Query: url.Values{"type": {kind}}, Shape: ticketShape,
+	}}
+}
+
 // TicketKinds are the JS-SDK ticket kinds of an Official Account, in
-// DESIGN order: "jsapi" (wx.config) and "wx_card" (card APIs).
-var TicketKinds = []string{"jsapi", "wx_card"}
-
-// ticketCalls is GET /cgi-bin/ticket/getticket?access_token=&type=<kind>.
-var ticketCalls = map[string]upstream.Call{
-	"jsapi":   ticketCall("jsapi"),
-	"wx_card": ticketCall("wx_card"),
-}
-
-func ticketCall(kind string) upstream.Call {
-	return upstream.Call{Op: "getticket", Path: "/cgi-bin/ticket/getticket", Query: url.Values{"type": {kind}}, Shape: ticketShape}
-}
+// DESIGN order: "jsapi" (wx.config) and "wx_card" (card APIs). Changing
+// it changes nothing: NewTicket checks its own copy.
+var TicketKinds = upstream.KindNames(ticketKinds)
 
 // TicketConfig configures a ticket provider: Kind ("jsapi" or "wx_card"),
 // BaseURL (default DefaultBaseURL), HTTPClient, MinExpiresIn.
@@ -35,11 +36,13 @@ type Ticket = upstream.Ticket
 // NewTicket validates cfg and returns a ticket provider (no I/O); cfg is
 // copied. Errors are *FieldError.
 func NewTicket(cfg TicketConfig) (*Ticket, error) {
-	return upstream.NewTicket(provider, DefaultBaseURL, cfg, TicketKinds, ticketCalls)
+	return upstream.NewTicket(provider, DefaultBaseURL, cfg, ticketKinds)
 }
 
 // Prober checks a stored access token with GET /cgi-bin/getcallbackip
-// (answer {"ip_list":[...]}), an authenticated call that costs nothing.
+// (answer {"ip_list":[...]},
+// https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/Get_the_WeChat_server_IP_address.html),
+// an authenticated call that costs nothing.
 // It implements upstream.Prober and is safe for concurrent use.
 type Prober = upstream.TokenProber
 

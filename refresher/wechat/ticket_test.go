@@ -99,14 +99,15 @@ func TestProber(t *testing.T) {
 		}
 		return p.Probe(context.Background(), token)
 	}
-	// Answer shape: ../shared/UPSTREAM.md "Using a token".
-	s.Answer(http.StatusOK, `{"ip_list":["101.226.103.0/25","101.226.62.77"]}`)
+	// https://developers.weixin.qq.com/doc/service/en/Basic_Information/Get_the_WeChat_server_IP_address.html
+	s.Answer(http.StatusOK, `{ "ip_list": [ "127.0.0.1", "127.0.0.2", "101.226.103.0/25" ]}`)
 	if err := probe(s.URL, "tok"); err != nil || s.Last(t).Path != "/cgi-bin/getcallbackip" {
 		t.Fatalf("probe: %v", err)
 	}
 	for code, class := range map[int]upstream.Class{
 		40001: upstream.ClassTokenRejected, 40014: upstream.ClassTokenRejected, 42001: upstream.ClassTokenRejected,
 		41001: upstream.ClassTokenRejected, -1: upstream.ClassRetry, 40164: upstream.ClassConfig,
+		40013: upstream.ClassConfig, // the documented error example, same page
 	} {
 		s.Answer(http.StatusOK, fmt.Sprintf(`{"errcode":%d,"errmsg":"x"}`, code))
 		upstreamtest.WantError(t, probe(s.URL, "tok"), code, 0, class)

@@ -9,15 +9,9 @@ import (
 // The answers of WeCom's endpoints: errcode/errmsg always present, HTTP
 // 200 for errors too.
 var (
-	tokenShape = upstream.Shape{
-		Code: "errcode", Message: "errmsg", Value: "access_token", ExpiresIn: "expires_in",
-		Classify: Classify,
-	}
-	ticketShape = upstream.Shape{
-		Code: "errcode", Message: "errmsg", Value: "ticket", ExpiresIn: "expires_in",
-		Classify: ClassifyWithToken,
-	}
-	probeShape = upstream.Shape{Code: "errcode", Message: "errmsg", Classify: ClassifyWithToken}
+	tokenShape  = upstream.ErrcodeShape("access_token", Classify)
+	ticketShape = upstream.ErrcodeShape("ticket", ClassifyWithToken)
+	probeShape  = upstream.ErrcodeShape("", ClassifyWithToken)
 )
 
 // Classify maps a WeCom gettoken errcode to a refresher class. Codes from
@@ -50,17 +44,18 @@ func ClassifyWithToken(code int) upstream.Class {
 	return Classify(code)
 }
 
+// ticketKinds: https://developer.work.weixin.qq.com/document/path/96909
+// ("JS-SDK 签名算法": 获取企业/应用 jsapi_ticket).
+var ticketKinds = []upstream.TicketKind{
+	{Kind: "jsapi", Call: upstream.Call{Op: "get_jsapi_ticket", Path: "/cgi-bin/get_jsapi_ticket", Shape: ticketShape}},
+	{Kind: "agent_config", Call: upstream.Call{Op: "ticket/get", Path: "/cgi-bin/ticket/get", Query: url.Values{"type": {"agent_config"}}, Shape: ticketShape}},
+}
+
 // TicketKinds are WeCom's JS-SDK ticket kinds, in DESIGN order: "jsapi"
 // (the corp ticket, for wx.config) and "agent_config" (the app ticket, for
-// wx.agentConfig).
-var TicketKinds = []string{"jsapi", "agent_config"}
-
-// ticketCalls: https://developer.work.weixin.qq.com/document/path/96909
-// ("JS-SDK 签名算法": 获取企业/应用 jsapi_ticket).
-var ticketCalls = map[string]upstream.Call{
-	"jsapi":        {Op: "get_jsapi_ticket", Path: "/cgi-bin/get_jsapi_ticket", Shape: ticketShape},
-	"agent_config": {Op: "ticket/get", Path: "/cgi-bin/ticket/get", Query: url.Values{"type": {"agent_config"}}, Shape: ticketShape},
-}
+// wx.agentConfig). Changing it changes nothing: NewTicket checks its own
+// copy.
+var TicketKinds = upstream.KindNames(ticketKinds)
 
 // TicketConfig configures a ticket provider: Kind ("jsapi" or
 // "agent_config"), BaseURL (default DefaultBaseURL), HTTPClient,
@@ -79,7 +74,7 @@ type Ticket = upstream.Ticket
 // NewTicket validates cfg and returns a ticket provider (no I/O); cfg is
 // copied. Errors are *upstream.FieldError.
 func NewTicket(cfg TicketConfig) (*Ticket, error) {
-	return upstream.NewTicket(provider, DefaultBaseURL, cfg, TicketKinds, ticketCalls)
+	return upstream.NewTicket(provider, DefaultBaseURL, cfg, ticketKinds)
 }
 
 // Prober checks a stored access token with GET
