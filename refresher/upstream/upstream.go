@@ -3,6 +3,13 @@
 // happens (FetchRequest), and how a failure is classified (Error, Class).
 // A provider package depends on this contract (and store's Fingerprint),
 // never on the refresher itself.
+//
+// The package also holds the plumbing every provider shares (Caller): one
+// HTTP exchange with bounded bodies and no redirects, validation of the
+// answer (Shape, ParseToken, ValidateValue, ParseExpiresIn), and errors
+// that never carry the secret or a token (TransportError, Redact,
+// CleanMessage). It does NOT retry, cache, or know any upstream's error
+// codes: each provider package classifies its own.
 package upstream
 
 import (

@@ -19,15 +19,18 @@ type Classic struct {
 // NewClassic validates cfg and returns a provider for the classic endpoint
 // (no I/O); cfg is copied.
 func NewClassic(cfg Config) (*Classic, error) {
-	cfg, err := cfg.withDefaults()
+	c, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Classic{c: client{cfg: cfg}}, nil
+	return &Classic{c: c}, nil
 }
 
 // String describes p without the secret.
 func (p *Classic) String() string { return "wechat.Classic(" + p.c.cfg.AppID + ")" }
+
+// GoString is String, so that %#v never shows the secret.
+func (p *Classic) GoString() string { return p.String() }
 
 // Fetch asks WeChat for a new token. req is not used: every classic call
 // issues a new token anyway. Errors are *upstream.Error for answers
@@ -35,3 +38,7 @@ func (p *Classic) String() string { return "wechat.Classic(" + p.c.cfg.AppID + "
 func (p *Classic) Fetch(ctx context.Context, _ upstream.FetchRequest) (upstream.Token, error) {
 	return p.c.get(ctx)
 }
+
+// Repeat is RepeatNew: every classic call issues a new token, so a fetched
+// token is always written as fetched.
+func (p *Classic) Repeat() upstream.Repeat { return upstream.RepeatNew }

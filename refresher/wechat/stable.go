@@ -39,15 +39,18 @@ type Stable struct {
 // NewStable validates cfg and returns a provider for the stable endpoint
 // (no I/O); cfg is copied.
 func NewStable(cfg Config) (*Stable, error) {
-	cfg, err := cfg.withDefaults()
+	c, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Stable{c: client{cfg: cfg}}, nil
+	return &Stable{c: c}, nil
 }
 
 // String describes p without the secret.
 func (p *Stable) String() string { return "wechat.Stable(" + p.c.cfg.AppID + ")" }
+
+// GoString is String, so that %#v never shows the secret.
+func (p *Stable) GoString() string { return p.String() }
 
 // Fetch asks for the current stable token in normal mode. If req.Invalid is
 // set and WeChat returned exactly that token, Fetch calls again with
@@ -89,3 +92,7 @@ func (p *Stable) reserveForce() bool {
 	p.lastForce = now
 	return true
 }
+
+// Repeat is RepeatSameTrusted: in normal mode WeChat returns the same
+// token while it is valid, and expires_in is its true remaining life.
+func (p *Stable) Repeat() upstream.Repeat { return upstream.RepeatSameTrusted }
