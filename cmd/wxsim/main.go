@@ -1,13 +1,17 @@
-// Command wxsim serves the fake WeChat token API of package
-// refresher/wechat/wechattest as a standalone server, for demos, docker
+// Command wxsim serves the fake token APIs of package
+// refresher/wechat/wechattest (WeChat, WeCom, Feishu, DingTalk, with their
+// JS-SDK tickets and probes) as a standalone server, for demos, docker
 // compose and benchmarks. It is a test double: it keeps everything in
 // memory and must never face the internet.
 //
-//	wxsim -listen 127.0.0.1:8090 -lifetime 60s -overlap 10s -app wxdemo0000000001:demosecret
+//	wxsim -listen 127.0.0.1:8090 -lifetime 60s -overlap 10s \
+//	      -app wxdemo0000000001:demosecret -wecom ww0000000000000001:1000002:wecomsecret \
+//	      -feishu cli_0000000000000001:feishusecret -dingtalk ding0000000000000001:dingsecret
 //
-// Besides WeChat's endpoints it serves GET /audit (fetch and usage counters)
-// and POST /rotate?appid=&endpoint=token|stable_token (someone else fetched
-// a token). It stops gracefully on SIGINT or SIGTERM.
+// With no app flag it registers one demo app per platform. Besides the
+// platforms' endpoints it serves the test hooks of wechattest: GET /audit,
+// POST /apps, POST /rotate, POST /rotate_ticket, GET /check and
+// POST|DELETE /fault (see -h). It stops gracefully on SIGINT or SIGTERM.
 package main
 
 import (
@@ -21,7 +25,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -44,83 +47,6 @@ func main() {
 	}
 }
 
-// errUsage marks command-line errors (already printed by the flag set).
-var errUsage = errors.New("wxsim: usage")
-
-// app is one -app flag.
-type app struct{ id, secret string }
-
-type options struct {
-	listen  string
-	verbose bool
-	cfg     wechattest.Config
-	apps    []app
-}
-
-// routes lists every route the fake serves (package wechattest), for the
-// usage text; TestUsage_listsEveryRoute checks each is served.
-var routes = []struct{ method, path, what string }{
-	{"GET", "/cgi-bin/token?grant_type=client_credential&appid=&secret=", "classic access token"},
-	{"POST", "/cgi-bin/stable_token", "stable access token (JSON body; force_refresh)"},
-	{"POST", "/cgi-bin/clear_quota/v2", "reset an app's daily quota"},
-	{"GET", "/cgi-bin/getcallbackip?access_token=", "a protected call: checks the token"},
-	{"GET", "/cgi-bin/ticket/getticket?access_token=&type=jsapi|wx_card", "JS-SDK tickets"},
-	{"GET", "/audit", "test double only: fetch, usage and error counters (JSON)"},
-	{"POST", "/rotate?appid=&endpoint=token|stable_token", "test double only: someone else fetched a token (the current one is superseded)"},
-}
-
-func usage(fs *flag.FlagSet, out io.Writer) func() {
-	return func() {
-		fmt.Fprintln(out, "usage: wxsim [flags]\n\nA fake WeChat token API for demos and tests; never expose it. Routes:")
-		for _, r := range routes {
-			fmt.Fprintf(out, "  %-4s %s\n         %s\n", r.method, r.path, r.what)
-		}
-		fmt.Fprintln(out, "\nFlags:")
-		fs.PrintDefaults()
-	}
-}
-
-func parseFlags(args []string, out io.Writer) (options, error) {
-	var o options
-	fs := flag.NewFlagSet("wxsim", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = usage(fs, out)
-	fs.StringVar(&o.listen, "listen", "127.0.0.1:8090", "address to listen on")
-	fs.DurationVar(&o.cfg.Lifetime, "lifetime", 7200*time.Second, "token lifetime (whole seconds)")
-	fs.DurationVar(&o.cfg.Overlap, "overlap", 5*time.Minute, "how long a superseded classic token keeps working; stable rotation window")
-	fs.IntVar(&o.cfg.DailyQuota, "daily-quota", 2000, "calls per app per endpoint family per day before 45009 (negative: unlimited)")
-	fs.IntVar(&o.cfg.MinuteQuota, "minute-quota", 0, "calls per app per endpoint family per minute before 45011 (0: off)")
-	fs.IntVar(&o.cfg.ForceDailyLimit, "force-daily-limit", 20, "stable force_refresh calls per app per day")
-	fs.DurationVar(&o.cfg.ForceInterval, "force-interval", 30*time.Second, "shortest time between two force_refresh calls")
-	fs.BoolVar(&o.verbose, "v", false, "log every request (path only, never the query)")
-	fs.Func("app", "appid:secret of an account (repeatable; default wxdemo0000000001:demosecret)", func(v string) error {
-		id, secret, ok := strings.Cut(v, ":")
-		if !ok || id == "" || secret == "" {
-			return errors.New("want appid:secret")
-		}
-		o.apps = append(o.apps, app{id, secret})
-		return nil
-	})
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(out, "unexpected arguments: %q\n", fs.Args())
-		return o, errUsage
-	}
-	if o.cfg.Lifetime <= 0 || o.cfg.Overlap <= 0 || o.cfg.Overlap >= o.cfg.Lifetime {
-		fmt.Fprintln(out, "-lifetime and -overlap must be positive, with -overlap < -lifetime")
-		return o, errUsage
-	}
-	if len(o.apps) == 0 {
-		o.apps = []app{{"wxdemo0000000001", "demosecret"}}
-	}
-	return o, nil
-}
-
 // run serves until ctx is done, then shuts down gracefully. ready, if not
 // nil, is called with the listening address once the server accepts.
 func run(ctx context.Context, args []string, stderr io.Writer, ready func(net.Addr)) error {
@@ -131,10 +57,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(net.Ad
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	fake := wechattest.New(o.cfg)
 	defer fake.Close()
-	ids := make([]string, 0, len(o.apps))
-	for _, a := range o.apps {
-		fake.AddApp(a.id, a.secret)
-		ids = append(ids, a.id)
+	ids, keys, err := register(fake, o)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -151,7 +76,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(net.Ad
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	logger.Info("wxsim listening", "addr", ln.Addr().String(), "apps", ids,
+	logger.Info("wxsim listening", "addr", ln.Addr().String(), "apps", ids, "other_apps", keys,
 		"lifetime", o.cfg.Lifetime, "overlap", o.cfg.Overlap,
 		"daily_quota", o.cfg.DailyQuota, "minute_quota", o.cfg.MinuteQuota)
 	if ready != nil {
@@ -172,6 +97,30 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(net.Ad
 		return fmt.Errorf("wxsim: shutdown: %w", err)
 	}
 	return nil
+}
+
+// register adds the apps of o to fake. It returns the WeChat appids and
+// the keys of the other platforms' apps (never a secret).
+func register(fake *wechattest.Server, o options) (ids, keys []string, err error) {
+	for _, a := range o.apps {
+		fake.AddApp(a.id, a.secret)
+		ids = append(ids, a.id)
+	}
+	for _, a := range o.wecom {
+		if err := fake.AddWeCom(a.corpid, a.agentid, a.secret); err != nil {
+			return nil, nil, fmt.Errorf("wxsim: -wecom %s:%s: %w", a.corpid, a.agentid, err)
+		}
+		keys = append(keys, wechattest.WeComKey(a.corpid, a.agentid))
+	}
+	for _, a := range o.feishu {
+		fake.AddFeishu(a.id, a.secret)
+		keys = append(keys, wechattest.FeishuKey(a.id))
+	}
+	for _, a := range o.dingtalk {
+		fake.AddDingTalk(a.id, a.secret)
+		keys = append(keys, wechattest.DingTalkKey(a.id))
+	}
+	return ids, keys, nil
 }
 
 // logRequests logs method, path, status and duration of each request. The

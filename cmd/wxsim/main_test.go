@@ -38,15 +38,24 @@ func getJSON(t *testing.T, hc *http.Client, url string, v any) {
 	}
 }
 
-func TestRun_servesAndStops(t *testing.T) {
+// started is a run in progress.
+type started struct {
+	base string
+	logs *syncBuffer
+	hc   *http.Client
+	stop func() error // cancels run and returns its error
+}
+
+// start runs wxsim with args on a free port until stop.
+func start(t *testing.T, args ...string) started {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logs syncBuffer
+	t.Cleanup(cancel)
+	logs := &syncBuffer{}
 	addrc := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-lifetime", "90s", "-overlap", "10s", "-v",
-			"-app", "wxa:secret-a", "-app", "wxb:secret-b"}, &logs, func(a net.Addr) { addrc <- a })
+		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), logs, func(a net.Addr) { addrc <- a })
 	}()
 	var base string
 	select {
@@ -56,8 +65,13 @@ func TestRun_servesAndStops(t *testing.T) {
 		t.Fatalf("run ended early: %v", err)
 	}
 	hc := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
-	defer hc.CloseIdleConnections()
+	t.Cleanup(hc.CloseIdleConnections)
+	return started{base: base, logs: logs, hc: hc, stop: func() error { cancel(); return <-done }}
+}
 
+func TestRun_servesAndStops(t *testing.T) {
+	s := start(t, "-lifetime", "90s", "-overlap", "10s", "-v", "-app", "wxa:secret-a", "-app", "wxb:secret-b")
+	base, hc := s.base, s.hc
 	var tok struct {
 		AccessToken string `json:"access_token"`
 		ExpiresIn   int    `json:"expires_in"`
@@ -79,11 +93,10 @@ func TestRun_servesAndStops(t *testing.T) {
 		t.Fatalf("audit %+v", audit)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
+	if err := s.stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	out := logs.String()
+	out := s.logs.String()
 	for _, want := range []string{"wxsim listening", "apps=\"[wxa wxb]\"", "path=/cgi-bin/token", "wxsim shutting down"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs lack %q:\n%s", want, out)

@@ -83,36 +83,6 @@ func TestHTTP_rotateAndAudit(t *testing.T) {
 	}
 }
 
-func TestTicket(t *testing.T) {
-	f := newFake(t, Config{Lifetime: 100 * time.Second})
-	tok := f.classic().AccessToken
-	get := func(typ string) answer {
-		return f.get("/cgi-bin/ticket/getticket", url.Values{"access_token": {tok}, "type": {typ}})
-	}
-	t1 := get("jsapi")
-	if t1.ErrCode != 0 || t1.ErrMsg != "ok" || t1.Ticket == "" || t1.ExpiresIn != 100 {
-		t.Fatalf("ticket: %+v", t1)
-	}
-	f.clk.Step(40 * time.Second)
-	if t2 := get("jsapi"); t2.Ticket != t1.Ticket || t2.ExpiresIn != 60 {
-		t.Fatalf("repeat within validity: %+v", t2)
-	}
-	if c := get("wx_card"); c.Ticket == t1.Ticket {
-		t.Fatal("wx_card must have its own ticket")
-	}
-	wantCode(t, get("other"), 40097)
-	f.clk.Step(60 * time.Second)
-	tok = f.classic().AccessToken
-	if t3 := get("jsapi"); t3.Ticket == t1.Ticket {
-		t.Fatal("an expired ticket must be replaced")
-	}
-	tok = "bogus"
-	wantCode(t, get("jsapi"), 40014)
-	if au := f.Audit(); au.Tickets[appID+"/jsapi"] != 3 || au.Tickets[appID+"/wx_card"] != 1 {
-		t.Fatalf("audit = %+v", au)
-	}
-}
-
 func TestMethods(t *testing.T) {
 	f := newFake(t, Config{})
 	resp, err := f.hc.Post(f.URL+"/cgi-bin/token", "text/plain", nil)

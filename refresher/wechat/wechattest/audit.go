@@ -2,30 +2,47 @@ package wechattest
 
 import "maps"
 
-// Audit counts what the server saw. Keys name an appid and an endpoint,
-// "appid/token", "appid/stable_token" or "appid/stable_token_force".
+// Audit counts what the server saw. Map keys name an app by its key (a
+// WeChat appid, WeComKey, FeishuKey, DingTalkKey; WeComCorpKey for a WeCom
+// corp's jsapi ticket) and what was done, "key/what"; Errors is keyed by
+// endpoint name (see Endpoints).
 type Audit struct {
-	// Fetches counts successful answers of the token endpoints by appid
-	// and endpoint; force_refresh calls count under stable_token_force.
+	// Fetches counts successful answers of the token endpoints by app and
+	// endpoint family: "appid/token" (classic), "appid/stable_token",
+	// "appid/stable_token_force" (force_refresh calls), and "key/token"
+	// for WeCom, Feishu and DingTalk apps.
 	Fetches map[string]int `json:"fetches"`
 	// TotalFetches is the sum of Fetches.
 	TotalFetches int `json:"total_fetches"`
-	// Issued counts new tokens minted by appid and family ("appid/token",
+	// Issued counts new tokens minted by app and family ("key/token",
 	// "appid/stable_token"), including out-of-band rotations.
 	Issued map[string]int `json:"issued"`
-	// OutOfBand counts Rotate ("appid/token") and RotateStable
-	// ("appid/stable_token") calls.
+	// OutOfBand counts rotations done through the test hooks: "key/token"
+	// (Rotate, RotateWeCom, RotateFeishu, RotateDingTalk),
+	// "appid/stable_token" (RotateStable) and "owner/kind" (RotateTicket).
 	OutOfBand map[string]int `json:"out_of_band"`
-	// Errors counts errcodes answered by the token endpoints, keyed
-	// "endpoint/errcode" (e.g. "token/45009"); injected faults excluded.
+	// Errors counts errcodes answered by the token endpoints and the
+	// ticket endpoints' own refusals (hourly limits, bad type), keyed
+	// "endpoint/errcode" (e.g. "token/45009",
+	// "wecom/get_jsapi_ticket/45009"); injected faults and refused tokens
+	// (counted below) excluded.
 	Errors map[string]int `json:"errors"`
-	// Tickets counts successful getticket answers, keyed "appid/type".
+	// Tickets counts successful ticket answers by calling app and kind,
+	// "key/kind" (for WeCom jsapi too: the app that asked, not the corp).
 	Tickets map[string]int `json:"tickets"`
+	// TicketsIssued counts new tickets minted by owner and kind,
+	// "owner/kind", including out-of-band rotations.
+	TicketsIssued map[string]int `json:"tickets_issued"`
+	// Probes counts successful probe calls (getcallbackip,
+	// get_api_domain_ip, outbound_ip, user/count) by app and endpoint,
+	// "key/endpoint".
+	Probes map[string]int `json:"probes"`
 	// Faults counts requests a Fault applied to.
 	Faults int `json:"faults"`
-	// Outcomes of protected calls (getcallbackip, getticket) by the state
-	// of the token presented: valid, superseded or force-refreshed away
-	// (40001), expired (42001), never issued (40014), missing (41001).
+	// Outcomes of protected calls (probes and ticket calls, every
+	// platform) by the state of the token presented: valid, superseded,
+	// force-refreshed or rotated away (40001 on WeChat), expired (42001),
+	// never issued or of another platform (40014), missing (41001).
 	Valid      int `json:"valid"`
 	Superseded int `json:"superseded"`
 	Expired    int `json:"expired"`
@@ -35,11 +52,13 @@ type Audit struct {
 
 func newAudit() Audit {
 	return Audit{
-		Fetches:   make(map[string]int),
-		Issued:    make(map[string]int),
-		OutOfBand: make(map[string]int),
-		Errors:    make(map[string]int),
-		Tickets:   make(map[string]int),
+		Fetches:       make(map[string]int),
+		Issued:        make(map[string]int),
+		OutOfBand:     make(map[string]int),
+		Errors:        make(map[string]int),
+		Tickets:       make(map[string]int),
+		TicketsIssued: make(map[string]int),
+		Probes:        make(map[string]int),
 	}
 }
 
@@ -53,6 +72,8 @@ func (s *Server) Audit() Audit {
 	a.OutOfBand = maps.Clone(a.OutOfBand)
 	a.Errors = maps.Clone(a.Errors)
 	a.Tickets = maps.Clone(a.Tickets)
+	a.TicketsIssued = maps.Clone(a.TicketsIssued)
+	a.Probes = maps.Clone(a.Probes)
 	return a
 }
 
@@ -72,7 +93,7 @@ func (s *Server) countCallLocked(code int) {
 	}
 }
 
-func (s *Server) countFetchLocked(appid, key string) {
-	s.audit.Fetches[appid+"/"+key]++
+func (s *Server) countFetchLocked(key, family string) {
+	s.audit.Fetches[key+"/"+family]++
 	s.audit.TotalFetches++
 }

@@ -2,7 +2,9 @@ package wechattest
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -11,9 +13,11 @@ import (
 // not change that aspect"; a Fault with only Delay set slows answers down
 // and then answers normally.
 type Fault struct {
-	// Errcode, if non-zero, is answered in WeChat's error envelope.
+	// Errcode, if non-zero, is answered in the error envelope of the
+	// endpoint's platform (Feishu: {"code","msg"}).
 	Errcode int
-	// Errmsg is the errmsg for Errcode. Default: WeChat's text for the code.
+	// Errmsg is the errmsg for Errcode. Default: the platform's text for
+	// the code.
 	Errmsg string
 	// Probability is the chance that a matching request is affected, in
 	// (0, 1]. Default 0: always.
@@ -30,15 +34,25 @@ type Fault struct {
 	// oversized JSON, a token of the wrong shape...
 	Body string
 	// ContentType of Body. Default: text/html for a body starting with "<",
-	// else WeChat's JSON content type.
+	// else the platform's JSON content type.
 	ContentType string
 	// Remaining is the number of answers to affect; the fault clears itself
 	// after them. Default 0: until ClearFault.
 	Remaining int
-	// Endpoint selects the requests affected: "" the two token endpoints,
-	// or one of "token", "stable_token", "getcallbackip", "getticket",
-	// "clear_quota".
+	// Endpoint selects the requests affected: "" every token endpoint
+	// (WeChat classic and stable, WeCom, Feishu, DingTalk), or one of
+	// Endpoints().
 	Endpoint string
+}
+
+// Endpoints lists the endpoint names a Fault can select, sorted: WeChat's
+// "token", "stable_token", "getcallbackip", "getticket", "clear_quota",
+// and "wecom/gettoken", "wecom/get_jsapi_ticket", "wecom/ticket/get",
+// "wecom/get_api_domain_ip", "feishu/tenant_access_token",
+// "feishu/outbound_ip", "dingtalk/gettoken", "dingtalk/get_jsapi_ticket",
+// "dingtalk/user/count". The audit uses the same names.
+func (s *Server) Endpoints() []string {
+	return slices.Sorted(maps.Keys(s.endpoints))
 }
 
 // SetFault installs f, replacing any fault in place.
@@ -64,7 +78,7 @@ func (s *Server) takeFault(endpoint string) (Fault, bool) {
 	if f == nil {
 		return Fault{}, false
 	}
-	if f.Endpoint == "" && endpoint != epToken && endpoint != epStable ||
+	if f.Endpoint == "" && !s.endpoints[endpoint].token ||
 		f.Endpoint != "" && f.Endpoint != endpoint {
 		return Fault{}, false
 	}
@@ -100,11 +114,12 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, endpoint str
 			return true
 		}
 	}
+	p := s.endpoints[endpoint].platform
 	switch {
 	case f.Body != "":
 		ct := f.ContentType
 		if ct == "" {
-			ct = jsonContentType
+			ct = p.contentType
 			if strings.HasPrefix(strings.TrimSpace(f.Body), "<") {
 				ct = "text/html; charset=utf-8"
 			}
@@ -113,7 +128,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, endpoint str
 		w.WriteHeader(statusOr200(f.HTTPStatus))
 		_, _ = w.Write([]byte(f.Body))
 	case f.Errcode != 0:
-		writeError(w, statusOr200(f.HTTPStatus), f.Errcode, f.Errmsg)
+		p.writeError(w, statusOr200(f.HTTPStatus), f.Errcode, f.Errmsg)
 	case f.HTTPStatus != 0:
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(f.HTTPStatus)

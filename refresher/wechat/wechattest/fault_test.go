@@ -64,7 +64,7 @@ func TestFault_endpoint(t *testing.T) {
 	f.classic()
 	wantCode(t, f.stableAs(appID, secret, false), 45011)
 
-	f.SetFault(Fault{Errcode: -1}) // "" = the two token endpoints only
+	f.SetFault(Fault{Errcode: -1}) // "" = the token endpoints only
 	tok := f.Rotate(appID)
 	if got := f.call(tok); got != 0 {
 		t.Fatalf("protected call under a token fault: %d", got)

@@ -2,7 +2,6 @@ package wechattest
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -39,21 +38,14 @@ var messages = map[int]string{
 	89507: "1小时内该IP被管理员拒绝调用一次，1小时内不可再使用该IP调用",
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", jsonContentType)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// writeJSON answers v as WeChat does.
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	s.platforms[PlatformWeChat].writeJSON(w, status, v)
 }
 
 // writeError answers WeChat's error envelope; msg defaults to WeChat's text.
-func writeError(w http.ResponseWriter, status, code int, msg string) {
-	if msg == "" {
-		msg = messages[code]
-		if msg == "" {
-			msg = "error"
-		}
-	}
-	writeJSON(w, status, map[string]any{"errcode": code, "errmsg": msg + " rid: " + newRID()})
+func (s *Server) writeError(w http.ResponseWriter, status, code int, msg string) {
+	s.platforms[PlatformWeChat].writeError(w, status, code, msg)
 }
 
 type tokenAnswer struct {
@@ -98,10 +90,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	c := creds{GrantType: q.Get("grant_type"), AppID: q.Get("appid"), Secret: q.Get("secret")}
 	ans, code := s.fetchClassic(c)
 	if code != 0 {
-		writeError(w, http.StatusOK, code, "")
+		s.writeError(w, http.StatusOK, code, "")
 		return
 	}
-	writeJSON(w, http.StatusOK, ans)
+	s.writeJSON(w, http.StatusOK, ans)
 }
 
 func (s *Server) fetchClassic(c creds) (tokenAnswer, int) {
@@ -131,15 +123,15 @@ func (s *Server) handleStableToken(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.audit.Errors[epStable+"/47001"]++
 		s.mu.Unlock()
-		writeError(w, http.StatusOK, 47001, "")
+		s.writeError(w, http.StatusOK, 47001, "")
 		return
 	}
 	ans, code := s.fetchStable(c)
 	if code != 0 {
-		writeError(w, http.StatusOK, code, "")
+		s.writeError(w, http.StatusOK, code, "")
 		return
 	}
-	writeJSON(w, http.StatusOK, ans)
+	s.writeJSON(w, http.StatusOK, ans)
 }
 
 func (s *Server) fetchStable(c creds) (tokenAnswer, int) {
@@ -177,15 +169,15 @@ func (s *Server) handleClearQuota(w http.ResponseWriter, r *http.Request) {
 		AppSecret string `json:"appsecret"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(&body); err != nil {
-		writeError(w, http.StatusOK, 47001, "")
+		s.writeError(w, http.StatusOK, 47001, "")
 		return
 	}
 	code := s.clearQuota(body.AppID, body.AppSecret)
 	if code != 0 {
-		writeError(w, http.StatusOK, code, "")
+		s.writeError(w, http.StatusOK, code, "")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"errcode": 0, "errmsg": "ok"})
+	s.writeJSON(w, http.StatusOK, map[string]any{"errcode": 0, "errmsg": "ok"})
 }
 
 func (s *Server) clearQuota(appid, secret string) int {
@@ -206,73 +198,18 @@ func (s *Server) clearQuota(appid, secret string) int {
 	return 0
 }
 
-// protectedCall checks the access_token of r and counts the outcome. It
-// returns the token's app (nil unless valid) and the errcode.
-func (s *Server) protectedCall(r *http.Request) (*app, int) {
-	tok := r.URL.Query().Get("access_token")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	code := s.checkLocked(s.now(), tok)
-	s.countCallLocked(code)
-	if code != 0 {
-		return nil, code
-	}
-	return s.apps[s.tokens[tok].appid], 0
-}
-
 func (s *Server) handleCallbackIP(w http.ResponseWriter, r *http.Request) {
-	if s.applyFault(w, r, epCallbackIP) {
-		return
-	}
-	if _, code := s.protectedCall(r); code != 0 {
-		writeError(w, http.StatusOK, code, "")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string][]string{"ip_list": {"101.226.103.0/25", "101.226.233.128/25", "58.247.206.128/25"}})
+	s.serveProbe(w, r, epCallbackIP, r.URL.Query().Get("access_token"),
+		map[string][]string{"ip_list": {"101.226.103.0/25", "101.226.233.128/25", "58.247.206.128/25"}})
 }
 
+// handleTicket is GET /cgi-bin/ticket/getticket?access_token=&type=: the
+// account's ticket of that type, for its classic and stable tokens alike.
 func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
-	if s.applyFault(w, r, epTicket) {
-		return
-	}
-	a, code := s.protectedCall(r)
-	if code != 0 {
-		writeError(w, http.StatusOK, code, "")
-		return
-	}
-	typ := r.URL.Query().Get("type")
-	if typ != "jsapi" && typ != "wx_card" {
-		writeError(w, http.StatusOK, 40097, "")
-		return
-	}
-	s.mu.Lock()
-	tk, exp := s.ticketLocked(s.now(), a, typ)
-	s.audit.Tickets[a.id+"/"+typ]++
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"errcode": 0, "errmsg": "ok", "ticket": tk, "expires_in": exp})
-}
-
-func (s *Server) handleAudit(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.Audit())
-}
-
-// handleRotate is POST /rotate?appid=&endpoint=token|stable_token: an
-// out-of-band rotation for tests in other processes.
-func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var tok string
-	switch ep := q.Get("endpoint"); ep {
-	case "", epToken:
-		tok = s.Rotate(q.Get("appid"))
-	case epStable:
-		tok = s.RotateStable(q.Get("appid"))
-	default:
-		writeError(w, http.StatusOK, 40097, fmt.Sprintf("invalid args: unknown endpoint %q", ep))
-		return
+	kind := q.Get("type")
+	if kind != KindJSAPI && kind != KindWxCard {
+		kind = ""
 	}
-	if tok == "" {
-		writeError(w, http.StatusOK, 40013, "")
-		return
-	}
-	writeJSON(w, http.StatusOK, tokenAnswer{AccessToken: tok, ExpiresIn: seconds(s.cfg.Lifetime)})
+	s.serveTicket(w, r, epTicket, q.Get("access_token"), kind)
 }

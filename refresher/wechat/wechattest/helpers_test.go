@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,11 @@ type answer struct {
 	ErrMsg      string   `json:"errmsg"`
 	Ticket      string   `json:"ticket"`
 	IPList      []string `json:"ip_list"`
+	// Feishu's envelope.
+	Code              int    `json:"code"`
+	Msg               string `json:"msg"`
+	TenantAccessToken string `json:"tenant_access_token"`
+	Expire            int    `json:"expire"`
 
 	status      int
 	contentType string
@@ -79,7 +85,7 @@ func (f *fake) do(req *http.Request) answer {
 		f.t.Fatal(err)
 	}
 	a := answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), raw: string(body)}
-	if a.contentType == jsonContentType {
+	if strings.HasPrefix(a.contentType, "application/json") {
 		a.jsonErr = json.Unmarshal(body, &a)
 	}
 	return a

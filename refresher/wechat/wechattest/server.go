@@ -1,36 +1,59 @@
-// Package wechattest runs a faithful fake of WeChat's access-token API for
-// tests, like net/http/httptest does for HTTP servers.
+// Package wechattest runs a faithful fake of the token APIs of WeChat,
+// WeCom, Feishu and DingTalk for tests, like net/http/httptest does for
+// HTTP servers. One server serves every platform on its own paths, so a
+// test or dev mode can point every app at one base URL; state is kept per
+// platform and app, and a token of one platform is never accepted on
+// another platform's paths.
 //
 // It reproduces what matters to a central token server:
 //
-//   - classic GET /cgi-bin/token: a new token per call; the previous latest
-//     keeps working for Config.Overlap after being superseded, then answers
-//     40001; every token answers 42001 past its expiry;
-//   - stable POST /cgi-bin/stable_token: the same token while it is valid,
-//     a new one for a normal call in its last Overlap (old and new both
-//     valid until the old expires), force_refresh with the daily and
+//   - WeChat classic GET /cgi-bin/token: a new token per call; the previous
+//     latest keeps working for Config.Overlap after being superseded, then
+//     answers 40001; every token answers 42001 past its expiry;
+//   - WeChat stable POST /cgi-bin/stable_token: the same token while it is
+//     valid, a new one for a normal call in its last Overlap (old and new
+//     both valid until the old expires), force_refresh with the daily and
 //     interval limits; classic and stable tokens never affect each other;
 //   - quotas (daily 45009, optional per-minute 45011) and
 //     POST /cgi-bin/clear_quota/v2 (10 a month, then 48006);
-//   - a protected call, GET /cgi-bin/getcallbackip, that checks tokens
-//     (40001, 40014, 42001, 41001), and GET /cgi-bin/ticket/getticket;
-//   - fault injection (any errcode, with a probability, 5xx, delays, raw
-//     bodies such as HTML, malformed or oversized JSON);
-//   - out-of-band rotation ("someone else fetched") and an audit of
-//     fetches and of protected calls by token state, also over HTTP
-//     (POST /rotate, GET /audit) for tests in other processes.
+//   - JS-SDK tickets (WeChat jsapi and wx_card, WeCom corp jsapi and app
+//     agent_config, DingTalk jsapi): the same ticket until it expires,
+//     whichever valid token asks, then a new one (no overlap); a repeat's
+//     expires_in is the full lifetime unless
+//     Config.TicketRemainingExpiresIn; WeCom's hourly limits (45009);
+//   - WeCom GET /cgi-bin/gettoken (one token per app, the same while
+//     valid), Feishu POST /open-apis/auth/v3/tenant_access_token/internal
+//     (the same token until its last Config.FeishuRotateWindow, then a new
+//     one, both valid) and DingTalk GET /gettoken (the same token, its life
+//     extended by a repeat), each with its platform's envelope and errors;
+//   - protected calls that check tokens: WeChat getcallbackip, WeCom
+//     get_api_domain_ip, Feishu event/v1/outbound_ip, DingTalk
+//     topapi/user/count (cheap probes), and every ticket endpoint;
+//   - fault injection per endpoint (any errcode in the endpoint's own
+//     envelope, with a probability, 5xx, delays, raw bodies such as HTML,
+//     malformed or oversized JSON);
+//   - out-of-band rotation of tokens and tickets ("someone else fetched",
+//     "the platform invalidated it early"), Check, CheckToken and
+//     CheckTicket, and an audit of fetches per app and endpoint and of
+//     protected calls by token state; all also over HTTP (hooks.go) for
+//     tests in other processes.
 //
 // Time comes from Config.Clock, so a k8s.io/utils/clock/testing FakeClock
-// drives expiry, overlap, quota days and force limits. Only fault delays use
-// real time, because they exist to trip real client timeouts.
+// drives expiry, overlap, rotation windows, quota days and hours and force
+// limits. Only fault delays use real time, because they exist to trip real
+// client timeouts.
 //
-// Errors have WeChat's envelope: HTTP 200, Content-Type
+// WeChat errors have WeChat's envelope: HTTP 200, Content-Type
 // "application/json; encoding=utf-8", {"errcode":N,"errmsg":"... rid: ..."}.
+// WeCom's errmsg carries a hint instead of a rid; Feishu answers
+// {"code":N,"msg":"..."}; DingTalk {"errcode":N,"errmsg":"..."}.
 //
 // Not reproduced: IP whitelists and risk control (inject 40164 or 895xx
 // with a Fault instead), the stable endpoint's separate 10,000/minute and
 // 500,000/day quotas (the same DailyQuota and MinuteQuota apply to each
-// endpoint family), and any API beyond the ones above.
+// WeChat endpoint family), quotas of the WeCom, Feishu and DingTalk token
+// endpoints, WeChat ticket quotas, Feishu app_access_token, WeCom ISV
+// suites, the Open Platform, and any API beyond the ones above.
 package wechattest
 
 import (
@@ -48,7 +71,8 @@ import (
 // Config configures a fake server. The zero value of each field means its
 // default.
 type Config struct {
-	// Lifetime of tokens and tickets; the classic expires_in. Default 7200 s.
+	// Lifetime of tokens of every platform; the classic expires_in.
+	// Default 7200 s.
 	// Use whole seconds: expires_in is reported in seconds, rounded down.
 	Lifetime time.Duration
 	// Overlap is how long a superseded classic token keeps working, and the
@@ -83,7 +107,52 @@ type Config struct {
 	// Seed seeds the random source that decides Fault.Probability. Default
 	// 0: a random seed.
 	Seed uint64
+
+	// TicketLifetime is the life of JS-SDK tickets, every platform.
+	// Default: Lifetime.
+	TicketLifetime time.Duration
+	// TicketRemainingExpiresIn makes every ticket answer report the
+	// ticket's true remaining life. Default false: every answer, repeats
+	// included, reports the full TicketLifetime, as WeChat does (community
+	// report), so a client must keep the first-seen expiry.
+	TicketRemainingExpiresIn bool
+	// WeComRepeat is what a WeCom gettoken repeat does to the token's
+	// life. Default RenewKeep: expires_in is the remaining life.
+	WeComRepeat Renewal
+	// WeComAppTicketHourly is the number of ticket calls per WeCom app per
+	// kind in any 60 minutes before 45009. Default 100; negative: no limit.
+	WeComAppTicketHourly int
+	// WeComCorpTicketHourly is the number of ticket calls per WeCom corp
+	// (all its apps) per kind in any 60 minutes before 45009. Default 400;
+	// negative: no limit.
+	WeComCorpTicketHourly int
+	// WeComInvalidatedErrcode is the answer to a WeCom token invalidated
+	// early (RotateWeCom). Default 42001.
+	WeComInvalidatedErrcode int
+	// FeishuRotateWindow: a tenant_access_token call with less than this
+	// left of the current token gets a new one. Default 30 minutes, or a
+	// quarter of Lifetime when Lifetime is 30 minutes or less.
+	FeishuRotateWindow time.Duration
+	// FeishuAuthErrorStatus is the HTTP status of a Feishu answer refusing
+	// a token. Default 400.
+	FeishuAuthErrorStatus int
+	// DingTalkRepeat is what a DingTalk gettoken repeat does to the
+	// token's life. Default RenewExtend: a full Lifetime again.
+	DingTalkRepeat Renewal
 }
+
+// Renewal is what a repeat call of a token endpoint that returns the same
+// token while it is valid does to that token's life.
+type Renewal int
+
+const (
+	// RenewDefault is the platform's documented behaviour (see Config).
+	RenewDefault Renewal = iota
+	// RenewKeep keeps the token's expiry: expires_in shrinks.
+	RenewKeep
+	// RenewExtend extends the token's life to a full Lifetime.
+	RenewExtend
+)
 
 func (cfg Config) withDefaults() Config {
 	if cfg.Lifetime <= 0 {
@@ -110,6 +179,7 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
+	cfg.withPlatformDefaults()
 	if cfg.Seed == 0 {
 		var b [8]byte
 		_, _ = crand.Read(b[:])
@@ -118,39 +188,82 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
-// Server is a fake WeChat API server. All methods are safe for concurrent
-// use; one mutex guards all state, and no I/O happens while it is held.
+func (cfg *Config) withPlatformDefaults() {
+	if cfg.TicketLifetime <= 0 {
+		cfg.TicketLifetime = cfg.Lifetime
+	}
+	if cfg.WeComRepeat == RenewDefault {
+		cfg.WeComRepeat = RenewKeep
+	}
+	if cfg.WeComAppTicketHourly == 0 {
+		cfg.WeComAppTicketHourly = 100
+	}
+	if cfg.WeComCorpTicketHourly == 0 {
+		cfg.WeComCorpTicketHourly = 400
+	}
+	if cfg.WeComInvalidatedErrcode == 0 {
+		cfg.WeComInvalidatedErrcode = CodeExpired
+	}
+	if cfg.FeishuRotateWindow <= 0 {
+		cfg.FeishuRotateWindow = 30 * time.Minute
+		if cfg.Lifetime <= cfg.FeishuRotateWindow {
+			cfg.FeishuRotateWindow = cfg.Lifetime / 4
+		}
+	}
+	if cfg.FeishuAuthErrorStatus == 0 {
+		cfg.FeishuAuthErrorStatus = http.StatusBadRequest
+	}
+	if cfg.DingTalkRepeat == RenewDefault {
+		cfg.DingTalkRepeat = RenewExtend
+	}
+}
+
+// Server is a fake of the token APIs of WeChat, WeCom, Feishu and
+// DingTalk. All methods are safe for concurrent use; one mutex guards all
+// state, and no I/O happens while it is held.
 type Server struct {
 	// URL is the base URL of a server started by NewServer, of the form
 	// http://127.0.0.1:port with no trailing slash; empty for New.
 	URL string
 
 	cfg       Config
+	platforms map[string]*platform // by name; read-only after New
+	endpoints map[string]endpoint  // by endpoint name; read-only after New
 	handler   http.Handler
 	hs        *httptest.Server
 	done      chan struct{} // closed by Close: ends fault delays
 	closeOnce sync.Once
 
-	mu     sync.Mutex // guards everything below
-	rng    *rand.Rand
-	apps   map[string]*app
-	tokens map[string]*token // every token issued and not yet pruned
-	fault  *Fault            // active fault, nil if none
-	audit  Audit
-	issued int // tokens issued, for pruning
+	mu      sync.Mutex // guards everything below
+	rng     *rand.Rand
+	apps    map[string]*app       // WeChat accounts by appid
+	held    map[string]*heldApp   // WeCom, Feishu and DingTalk apps by key
+	corps   map[string]*wecomCorp // WeCom corps by corpid
+	tokens  map[string]*token     // every token issued and not yet pruned
+	tickets map[string]*ticket    // the newest ticket by owner key + "/" + kind
+	byValue map[string]*ticket    // every ticket issued and not yet pruned
+	fault   *Fault                // active fault, nil if none
+	audit   Audit
+	issued  int // tokens and tickets issued, for pruning
 }
 
 // New returns a server that is not listening; serve its Handler yourself.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:    cfg,
-		done:   make(chan struct{}),
-		rng:    rand.New(rand.NewPCG(cfg.Seed, cfg.Seed>>1^0x9e3779b97f4a7c15)),
-		apps:   make(map[string]*app),
-		tokens: make(map[string]*token),
-		audit:  newAudit(),
+		cfg:       cfg,
+		platforms: newPlatforms(cfg),
+		done:      make(chan struct{}),
+		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed>>1^0x9e3779b97f4a7c15)),
+		apps:      make(map[string]*app),
+		held:      make(map[string]*heldApp),
+		corps:     make(map[string]*wecomCorp),
+		tokens:    make(map[string]*token),
+		tickets:   make(map[string]*ticket),
+		byValue:   make(map[string]*ticket),
+		audit:     newAudit(),
 	}
+	s.endpoints = newEndpoints(s.platforms)
 	s.handler = s.routes()
 	return s
 }
@@ -176,7 +289,7 @@ func (s *Server) Close() {
 	}
 }
 
-// AddApp registers an account, or changes its secret if it exists.
+// AddApp registers a WeChat account, or changes its secret if it exists.
 func (s *Server) AddApp(appid, secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -194,8 +307,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /cgi-bin/clear_quota/v2", s.handleClearQuota)
 	mux.HandleFunc("GET /cgi-bin/getcallbackip", s.handleCallbackIP)
 	mux.HandleFunc("GET /cgi-bin/ticket/getticket", s.handleTicket)
-	mux.HandleFunc("GET /audit", s.handleAudit)
-	mux.HandleFunc("POST /rotate", s.handleRotate)
+	s.wecomRoutes(mux)
+	s.feishuRoutes(mux)
+	s.dingtalkRoutes(mux)
+	s.hookRoutes(mux)
 	return mux
 }
 

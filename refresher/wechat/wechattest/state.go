@@ -7,21 +7,13 @@ import (
 	"time"
 )
 
-// Endpoint families and audit keys.
-const (
-	epToken       = "token"
-	epStable      = "stable_token"
-	epStableForce = "stable_token_force"
-	epCallbackIP  = "getcallbackip"
-	epTicket      = "getticket"
-	epClearQuota  = "clear_quota"
-)
-
-// Answers of Check and of protected calls.
+// Token and ticket states: answers of Check and of WeChat's protected
+// calls. The other platforms answer their own errcodes for these states
+// (platform.rejects); Status.Code always holds the state.
 const (
 	CodeOK         = 0
-	CodeNotLatest  = 40001 // superseded past its overlap, or force-refreshed away
-	CodeIllegal    = 40014 // never issued (or pruned 24 h after expiry)
+	CodeNotLatest  = 40001 // superseded past its overlap, force-refreshed away or rotated out of band
+	CodeIllegal    = 40014 // never issued (or pruned 24 h after expiry), or of another platform
 	CodeExpired    = 42001
 	CodeMissing    = 41001
 	codeDailyQuota = 45009
@@ -33,10 +25,11 @@ const (
 const pruneAfter = 24 * time.Hour
 
 type token struct {
-	appid     string
+	platform  string
+	owner     string // app key
 	family    string // epToken or epStable
 	expiresAt time.Time
-	retireAt  time.Time // answers 40001 from then on; zero if not retired
+	retireAt  time.Time // answers CodeNotLatest from then on; zero if not retired
 }
 
 type quota struct {
@@ -46,12 +39,7 @@ type quota struct {
 	perMinute int
 }
 
-type ticket struct {
-	value     string
-	expiresAt time.Time
-}
-
-// app is one account. Fields are guarded by Server.mu.
+// app is one WeChat account. Fields are guarded by Server.mu.
 type app struct {
 	id, secret string
 	classic    string            // latest classic token, "" if none
@@ -62,15 +50,13 @@ type app struct {
 	lastForce  time.Time
 	clearMonth string
 	clearCount int
-	tickets    map[string]ticket // by type
 }
 
 func newApp(id, secret string) *app {
 	return &app{
-		id:      id,
-		secret:  secret,
-		quotas:  map[string]*quota{epToken: {}, epStable: {}},
-		tickets: make(map[string]ticket),
+		id:     id,
+		secret: secret,
+		quotas: map[string]*quota{epToken: {}, epStable: {}},
 	}
 }
 
@@ -118,22 +104,34 @@ func (s *Server) checkLocked(now time.Time, tok string) int {
 	return CodeOK
 }
 
-// issueLocked mints a token for a in family.
-func (s *Server) issueLocked(now time.Time, a *app, family string) string {
+// issueLocked mints a token of platform for the app with key owner, in
+// family.
+func (s *Server) issueLocked(now time.Time, platform, owner, family string) string {
+	s.countIssueLocked(now)
+	v := randomString(102) // 136 characters, like real tokens
+	s.tokens[v] = &token{platform: platform, owner: owner, family: family, expiresAt: now.Add(s.cfg.Lifetime)}
+	s.audit.Issued[owner+"/"+family]++
+	return v
+}
+
+// countIssueLocked counts a token or ticket about to be issued and prunes
+// every 1024 of them.
+func (s *Server) countIssueLocked(now time.Time) {
 	s.issued++
 	if s.issued%1024 == 0 {
 		s.pruneLocked(now)
 	}
-	v := randomString(102) // 136 characters, like real tokens
-	s.tokens[v] = &token{appid: a.id, family: family, expiresAt: now.Add(s.cfg.Lifetime)}
-	s.audit.Issued[a.id+"/"+family]++
-	return v
 }
 
 func (s *Server) pruneLocked(now time.Time) {
 	for v, t := range s.tokens {
 		if now.Sub(t.expiresAt) > pruneAfter {
 			delete(s.tokens, v)
+		}
+	}
+	for v, t := range s.byValue {
+		if now.Sub(t.expiresAt) > pruneAfter {
+			delete(s.byValue, v)
 		}
 	}
 }
@@ -152,7 +150,7 @@ func (s *Server) classicLocked(now time.Time, a *app) (string, int) {
 	if a.classic != "" {
 		s.retireLocked(a.classic, now.Add(s.cfg.Overlap))
 	}
-	a.classic = s.issueLocked(now, a, epToken)
+	a.classic = s.issueLocked(now, PlatformWeChat, a.id, epToken)
 	return a.classic, seconds(s.cfg.Lifetime)
 }
 
@@ -160,14 +158,9 @@ func (s *Server) classicLocked(now time.Time, a *app) (string, int) {
 // its remaining seconds, or a new one if there is none valid or the current
 // one is in its last Overlap (the old one stays valid until it expires).
 func (s *Server) stableLocked(now time.Time, a *app) (string, int) {
-	if a.stable != "" && s.checkLocked(now, a.stable) == CodeOK {
-		left := s.tokens[a.stable].expiresAt.Sub(now)
-		if left > s.cfg.Overlap {
-			return a.stable, seconds(left)
-		}
-	}
-	a.stable = s.issueLocked(now, a, epStable)
-	return a.stable, seconds(s.cfg.Lifetime)
+	tok, left := s.holdLocked(now, &a.stable, PlatformWeChat, a.id, epStable,
+		holdPolicy{renewWithin: s.cfg.Overlap, inclusive: true})
+	return tok, seconds(left)
 }
 
 // forceLocked answers a force_refresh stable call: a new token, the previous
@@ -191,7 +184,7 @@ func (s *Server) forceLocked(now time.Time, a *app) (tok string, expiresIn, errc
 	if a.stable != "" {
 		s.retireLocked(a.stable, now)
 	}
-	a.stable = s.issueLocked(now, a, epStable)
+	a.stable = s.issueLocked(now, PlatformWeChat, a.id, epStable)
 	return a.stable, seconds(s.cfg.Lifetime), 0
 }
 
@@ -246,7 +239,7 @@ func (s *Server) RotateStable(appid string) string {
 	if a.stable != "" {
 		s.retireLocked(a.stable, now)
 	}
-	a.stable = s.issueLocked(now, a, epStable)
+	a.stable = s.issueLocked(now, PlatformWeChat, a.id, epStable)
 	s.audit.OutOfBand[appid+"/"+epStable]++
 	return a.stable
 }
@@ -267,14 +260,4 @@ func resetQuotasLocked(a *app) {
 	for _, q := range a.quotas {
 		*q = quota{}
 	}
-}
-
-// ticketLocked returns the ticket of a for typ, the same while valid.
-func (s *Server) ticketLocked(now time.Time, a *app, typ string) (string, int) {
-	t, ok := a.tickets[typ]
-	if !ok || !now.Before(t.expiresAt) {
-		t = ticket{value: randomString(64), expiresAt: now.Add(s.cfg.Lifetime)}
-		a.tickets[typ] = t
-	}
-	return t.value, seconds(t.expiresAt.Sub(now))
 }

@@ -1,0 +1,82 @@
+package wechattest
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Feishu's codes, from its generic error code list and observed answers:
+// an unknown app_id gets 10003 "invalid param" (HTTP 200), a wrong secret
+// 10014 "app secret invalid"; an API call with a bad tenant token 99991663,
+// without one 99991661.
+const (
+	feishuInvalidParam = 10003
+	feishuBadSecret    = 10014
+	feishuMissingToken = 99991661
+	feishuInvalidToken = 99991663
+)
+
+var feishuMessages = map[int]string{
+	feishuInvalidParam: "invalid param",
+	feishuBadSecret:    "app secret invalid",
+	99991400:           "request trigger frequency limit",
+	feishuMissingToken: "Missing access token for authorization. Please make a request with token attached.",
+	feishuInvalidToken: "Invalid access token for authorization. Please make a request with token attached.",
+}
+
+// AddFeishu registers a Feishu self-built app, or changes its secret if it
+// exists. Its key is FeishuKey(appID).
+func (s *Server) AddFeishu(appID, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addHeldLocked(PlatformFeishu, FeishuKey(appID), secret)
+}
+
+// RotateFeishu simulates Feishu replacing the tenant token of appID out of
+// band: the current token dies at once (99991663) and a new one is
+// issued. It returns the new token, or "" for an unknown app.
+func (s *Server) RotateFeishu(appID string) string { return s.rotateHeld(FeishuKey(appID)) }
+
+func (s *Server) feishuRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /open-apis/auth/v3/tenant_access_token/internal", s.handleFeishuToken)
+	mux.HandleFunc("GET /open-apis/event/v1/outbound_ip", func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		s.serveProbe(w, r, epFeishuIP, tok, map[string]any{"code": 0, "msg": "success", "data": map[string]any{
+			"ip_list": []string{"110.43.48.0/24", "101.126.48.0/24"}, "page_token": "", "has_more": false,
+		}})
+	})
+}
+
+// handleFeishuToken is POST /open-apis/auth/v3/tenant_access_token/internal
+// {"app_id","app_secret"}: the same token while at least FeishuRotateWindow
+// of it is left, then a new one (both valid until their own expiry);
+// expire is the remaining life in seconds.
+func (s *Server) handleFeishuToken(w http.ResponseWriter, r *http.Request) {
+	if s.applyFault(w, r, epFeishuToken) {
+		return
+	}
+	var body struct {
+		AppID     string `json:"app_id"`
+		AppSecret string `json:"app_secret"`
+	}
+	err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(&body)
+	auth := func() (*heldApp, int) {
+		if err != nil || body.AppID == "" || body.AppSecret == "" {
+			return nil, feishuInvalidParam
+		}
+		h := s.held[FeishuKey(body.AppID)]
+		switch {
+		case h == nil:
+			return nil, feishuInvalidParam
+		case h.secret != body.AppSecret:
+			return nil, feishuBadSecret
+		}
+		return h, 0
+	}
+	s.serveHeld(w, epFeishuToken, auth, holdPolicy{renewWithin: s.cfg.FeishuRotateWindow},
+		func(tok string, expiresIn int) any {
+			return map[string]any{"code": 0, "msg": "ok", "tenant_access_token": tok, "expire": expiresIn}
+		})
+}
