@@ -72,12 +72,14 @@ var (
 // developers report (https://developer.aliyun.com/ask/578910: 40089 on
 // /gettoken for a wrong appkey or appsecret; 60020 "访问ip不在白名单之中"):
 //   - ClassConfig: 40001 (wrong secret), 40089 (invalid appkey or
-//     appsecret), 60020 (caller IP not in the whitelist);
+//     appsecret, as the global table lists it), 40096 (invalid appkey or
+//     appsecret, as real gettoken calls answer), 60020 (caller IP not in
+//     the whitelist);
 //   - ClassRetry: -1 (busy), 88 (auth error with a sub_code, often a
 //     transient throttle) and every code it does not know.
 func Classify(code int) upstream.Class {
 	switch code {
-	case 40001, 40089, 60020:
+	case 40001, 40089, 40096, 60020:
 		return upstream.ClassConfig
 	}
 	return upstream.ClassRetry

@@ -64,6 +64,7 @@ func TestProvider_answers(t *testing.T) {
 			Want: 7200 * time.Second, Value: "fw8ef8we8f76e6f7s8dxxxx"},
 		// https://developer.aliyun.com/ask/201511
 		{Name: "wrong appkey or secret", Body: `{"errcode":40089,"errmsg":"不合法的corpid或corpsecret"}`, Code: 40089, Class: upstream.ClassConfig},
+		{Name: "wrong appkey or secret, as gettoken answers", Body: `{"errcode":40096,"errmsg":"不合法的appKey或appSecret"}`, Code: 40096, Class: upstream.ClassConfig},
 		{Name: "wrong secret", Body: `{"errcode":40001,"errmsg":"获取access_token时Secret错误，或者access_token无效"}`, Code: 40001, Class: upstream.ClassConfig},
 		// https://cloud.tencent.com/developer/article/1182275
 		{Name: "ip not in whitelist", Body: `{"errcode":60020,"errmsg":"访问ip不在白名单之中"}`, Code: 60020, Class: upstream.ClassConfig},
