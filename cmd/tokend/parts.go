@@ -3,16 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
-	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
@@ -35,6 +34,10 @@ type partHooks struct {
 	onCorrupt func(*store.CorruptError)
 	observer  refresher.Observer
 	log       *slog.Logger
+	// readFile and stat re-read secret_file (secretFile); default
+	// os.ReadFile and os.Stat.
+	readFile func(string) ([]byte, error)
+	stat     func(string) (fs.FileInfo, error)
 }
 
 // newParts builds the store, elector, providers and refresher of cfg on
@@ -69,11 +72,13 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 	}
 	apps := make([]refresher.App, 0, len(cfg.Apps))
 	for i, a := range cfg.Apps {
-		p, err := newProvider(a, cfg.Refresh.MinExpiresIn)
+		path := fmt.Sprintf("apps[%d]", i)
+		secret := secretSource(a, path+".secret_file", h, logger)
+		built, err := buildApp(a, secret, cfg.Refresh.MinExpiresIn)
 		if err != nil {
-			return nil, libError(err, fmt.Sprintf("apps[%d]", i))
+			return nil, libError(err, path)
 		}
-		apps = append(apps, refresher.App{ID: a.ID, Provider: p, Kind: a.Provider})
+		apps = append(apps, built...)
 	}
 	ref, err := refresher.New(refresher.Config{
 		Store: st, Elector: el, Apps: apps,
@@ -85,14 +90,6 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 		return nil, libError(err, "")
 	}
 	return &parts{store: st, lock: el, ref: ref, hub: hub}, nil
-}
-
-func newProvider(a AppConfig, minExpiresIn time.Duration) (upstream.Provider, error) {
-	wc := wechat.Config{AppID: a.AppID, Secret: a.secret, BaseURL: a.BaseURL, MinExpiresIn: minExpiresIn}
-	if a.Provider == "wechat_stable" {
-		return wechat.NewStable(wc)
-	}
-	return wechat.NewClassic(wc)
 }
 
 // checkParts builds the parts of cfg as a start would, on a client that
@@ -160,6 +157,9 @@ func libError(err error, app string) error {
 		}
 	case errors.As(err, &we):
 		field, msg, paths = we.Field, we.Msg, wechatPaths
+	// TODO(lead): wecom.FieldError, feishu.FieldError and dingtalk.FieldError
+	// here, each with its Go field -> YAML path map like wechatPaths
+	// (CorpID, AppKey, ... -> "{app}.appid"; SecretFunc -> "{app}.secret").
 	default:
 		return err
 	}
