@@ -103,7 +103,9 @@ var providerSpecs = map[string]providerSpec{
 		family: "wecom", bySecret: true,
 		dupReason: "a corpid with its secret is one WeCom app; configure it once (each app of a corp has its own secret)",
 		// TODO(lead): wecom.New(wecom.Config{CorpID: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}).
-		token: func(AppConfig, func() string, time.Duration) (upstream.Provider, error) { return notWired("wecom.New"), nil },
+		token: func(AppConfig, func() string, time.Duration) (upstream.Provider, error) {
+			return notWired("wecom.New"), nil
+		},
 		// TODO(lead): wecom.NewTicket(..., kind, ...).
 		ticket: func(AppConfig, string, time.Duration) (upstream.Provider, error) {
 			return notWired("wecom.NewTicket"), nil
@@ -119,7 +121,9 @@ var providerSpecs = map[string]providerSpec{
 		baseURL: "https://open.feishu.cn", family: "feishu",
 		dupReason: "two apps would be one Feishu app fetched twice",
 		// TODO(lead): feishu.New(feishu.Config{AppID: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}).
-		token:       func(AppConfig, func() string, time.Duration) (upstream.Provider, error) { return notWired("feishu.New"), nil },
+		token: func(AppConfig, func() string, time.Duration) (upstream.Provider, error) {
+			return notWired("feishu.New"), nil
+		},
 		tokenRepeat: upstream.RepeatSameTrusted,
 	},
 	"dingtalk": {
@@ -127,7 +131,9 @@ var providerSpecs = map[string]providerSpec{
 		baseURL: "https://oapi.dingtalk.com", tickets: []string{"jsapi"}, family: "dingtalk",
 		dupReason: "two apps would be one DingTalk app fetched twice",
 		// TODO(lead): dingtalk.New(dingtalk.Config{AppKey: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}).
-		token: func(AppConfig, func() string, time.Duration) (upstream.Provider, error) { return notWired("dingtalk.New"), nil },
+		token: func(AppConfig, func() string, time.Duration) (upstream.Provider, error) {
+			return notWired("dingtalk.New"), nil
+		},
 		// TODO(lead): dingtalk.NewTicket(...).
 		ticket: func(AppConfig, string, time.Duration) (upstream.Provider, error) {
 			return notWired("dingtalk.NewTicket"), nil
