@@ -87,6 +87,8 @@ func TestConfig_kinds_rejected(t *testing.T) {
 			"apps[1].appid", `app "a" already uses provider wechat_stable`},
 		{"feishu twice", feishuApp + app("id: fs2, provider: feishu, appid: cli_a1b2c3, secret_env: OA"), "apps[1].appid", "one Feishu app"},
 		{"dingtalk twice", dingApp + app("id: dt2, provider: dingtalk, appid: dingabc, secret_env: OA"), "apps[1].appid", "one DingTalk app"},
+		{"duplicate id after tickets", app("id: mp, provider: wechat, appid: wx1, tickets: [jsapi, wx_card], secret_env: MP") +
+			app("id: mp, provider: wechat, appid: wx2, secret_env: OA"), "apps[1].id", `duplicate id "mp"`},
 		{"secret_file missing", app("id: mp, provider: wechat, appid: wx1, secret_file: /run/none"), "apps[0].secret_file", "cannot read"},
 	}
 	dir := t.TempDir()

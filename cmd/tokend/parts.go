@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -71,6 +72,7 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 		return nil, libError(err, "")
 	}
 	apps := make([]refresher.App, 0, len(cfg.Apps))
+	var owner []int // owner[n]: the config index of refresher app n
 	for i, a := range cfg.Apps {
 		path := fmt.Sprintf("apps[%d]", i)
 		secret := secretSource(a, path+".secret_file", h, logger)
@@ -79,6 +81,9 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 			return nil, libError(err, path)
 		}
 		apps = append(apps, built...)
+		for range built {
+			owner = append(owner, i)
+		}
 	}
 	ref, err := refresher.New(refresher.Config{
 		Store: st, Elector: el, Apps: apps,
@@ -87,10 +92,30 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 		Observer: h.observer, Logger: h.log, Events: hub,
 	})
 	if err != nil {
-		return nil, libError(err, "")
+		return nil, libError(ownerIndex(err, owner), "")
 	}
 	return &parts{store: st, lock: el, ref: ref, hub: hub}, nil
 }
+
+// ownerIndex rewrites a refresher error about Apps[n] (n counts tickets
+// too) to the index of the configured app n belongs to.
+func ownerIndex(err error, owner []int) error {
+	var re *refresher.FieldError
+	if !errors.As(err, &re) {
+		return err
+	}
+	m := appsIndex.FindStringSubmatch(re.Field)
+	if m == nil {
+		return err
+	}
+	n, _ := strconv.Atoi(m[1])
+	if n < 0 || n >= len(owner) {
+		return err
+	}
+	return &refresher.FieldError{Field: fmt.Sprintf("Apps[%d]%s", owner[n], m[2]), Msg: re.Msg}
+}
+
+var appsIndex = regexp.MustCompile(`^Apps\[(\d+)\](.*)$`)
 
 // checkParts builds the parts of cfg as a start would, on a client that
 // is never dialled, and drops them.
