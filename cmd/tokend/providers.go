@@ -70,33 +70,15 @@ const (
 	maxProbe = 24 * time.Hour
 )
 
-const wechatDup = "two apps would retire each other's tokens"
-
 // providerSpecs is the provider table, by the name apps[].provider takes.
 // Read-only.
 var providerSpecs = map[string]providerSpec{
-	"wechat": {
-		baseURL: wechat.DefaultBaseURL, tickets: wechatTickets, probe: true,
-		family: "wechat", dupReason: wechatDup,
-		token: func(a AppConfig, secret func() string, minExp time.Duration) (upstream.Provider, error) {
-			return wechat.NewClassic(wechatConfig(a, secret, minExp))
-		},
-		ticket:       wechatTicket,
-		prober:       wechatProber,
-		tokenRepeat:  upstream.RepeatNew,
-		ticketRepeat: upstream.RepeatSameFirstSeen,
-	},
-	"wechat_stable": {
-		baseURL: wechat.DefaultBaseURL, tickets: wechatTickets, probe: true,
-		family: "wechat_stable", dupReason: wechatDup,
-		token: func(a AppConfig, secret func() string, minExp time.Duration) (upstream.Provider, error) {
-			return wechat.NewStable(wechatConfig(a, secret, minExp))
-		},
-		ticket:       wechatTicket,
-		prober:       wechatProber,
-		tokenRepeat:  upstream.RepeatSameTrusted,
-		ticketRepeat: upstream.RepeatSameFirstSeen,
-	},
+	"wechat": wechatSpec("wechat", upstream.RepeatNew, func(c wechat.Config) (upstream.Provider, error) {
+		return wechat.NewClassic(c)
+	}),
+	"wechat_stable": wechatSpec("wechat_stable", upstream.RepeatSameTrusted, func(c wechat.Config) (upstream.Provider, error) {
+		return wechat.NewStable(c)
+	}),
 	"wecom": {
 		// TODO(lead): wecom.DefaultBaseURL and wecom.TicketKinds.
 		baseURL: "https://qyapi.weixin.qq.com", tickets: []string{"jsapi", "agent_config"}, probe: true, agentID: true,
@@ -149,6 +131,22 @@ var wechatTickets = []string{"jsapi", "wx_card"}
 
 // providerNames lists the provider names for messages, in a fixed order.
 const providerNames = "wechat, wechat_stable, wecom, feishu or dingtalk"
+
+// wechatSpec is the spec of a WeChat token endpoint: the provider name
+// (its own family), its repeat semantics and constructor.
+func wechatSpec(name string, repeat upstream.Repeat, newToken func(wechat.Config) (upstream.Provider, error)) providerSpec {
+	return providerSpec{
+		baseURL: wechat.DefaultBaseURL, tickets: wechatTickets, probe: true,
+		family: name, dupReason: "two apps would retire each other's tokens",
+		token: func(a AppConfig, secret func() string, minExp time.Duration) (upstream.Provider, error) {
+			return newToken(wechatConfig(a, secret, minExp))
+		},
+		ticket:       wechatTicket,
+		prober:       wechatProber,
+		tokenRepeat:  repeat,
+		ticketRepeat: upstream.RepeatSameFirstSeen,
+	}
+}
 
 func wechatConfig(a AppConfig, secret func() string, minExp time.Duration) wechat.Config {
 	_ = secret // TODO(lead): SecretFunc: secret, once wechat.Config has it (secret_file rotation).
