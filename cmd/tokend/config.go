@@ -89,21 +89,47 @@ type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
 }
 
-// AppConfig is one app whose token tokend keeps.
+// AppConfig is one app whose token (and tickets) tokend keeps.
 type AppConfig struct {
-	ID         string `yaml:"id"`
-	Provider   string `yaml:"provider"` // wechat | wechat_stable
-	AppID      string `yaml:"appid"`
+	ID       string `yaml:"id"`
+	Provider string `yaml:"provider"` // wechat | wechat_stable | wecom | feishu | dingtalk
+	// AppID is the account: WeCom corpid, Feishu app_id, DingTalk appkey.
+	AppID string `yaml:"appid"`
+	// AgentID is a WeCom app's AgentId (digits), for agent_config
+	// signatures; wecom only.
+	AgentID    string `yaml:"agentid"`
 	SecretEnv  string `yaml:"secret_env"`
-	SecretFile string `yaml:"secret_file"`
-	Secret     string `yaml:"secret"` // literal: allowed, warned about
-	BaseURL    string `yaml:"base_url"`
+	SecretFile string `yaml:"secret_file"` // re-read when the file changes
+	Secret     string `yaml:"secret"`      // literal: allowed, warned about
+	BaseURL    string `yaml:"base_url"`    // default: the provider's (providers.go)
+	// Tickets are the ticket kinds to keep, each its own credential
+	// "<id>:<kind>" (providers.go lists the kinds of each provider).
+	Tickets []string `yaml:"tickets"`
+	// Probe checks the stored token this often with a cheap authenticated
+	// call; 0 (default) is off.
+	Probe offDuration `yaml:"probe"`
 
-	secret string // resolved
+	secret string // resolved at start
 }
 
-// Providers are the provider names config accepts.
-var providers = map[string]bool{"wechat": true, "wechat_stable": true}
+// offDuration is a duration where a bare 0 (YAML int) means off, as well
+// as 0s.
+type offDuration time.Duration
+
+// UnmarshalYAML accepts 0 and Go duration strings; anything else is the
+// YAML type error a time.Duration gets.
+func (d *offDuration) UnmarshalYAML(n *yaml.Node) error {
+	if n.ShortTag() == "!!int" && n.Value == "0" {
+		*d = 0
+		return nil
+	}
+	var v time.Duration
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*d = offDuration(v)
+	return nil
+}
 
 // configError names the field at fault; it makes tokend exit 2.
 type configError struct {
@@ -236,8 +262,8 @@ func yamlError(data []byte, err error) error {
 		match = func(k, v *yaml.Node) bool { return k.Value == m[1] }
 	} else if m := badValue.FindStringSubmatch(detail); m != nil {
 		// Never echo the value: a secret pasted into the wrong field.
-		detail = fmt.Sprintf("invalid value, a YAML %s where %s is wanted", m[1], m[2])
-		match = func(k, v *yaml.Node) bool { return v.ShortTag() == "!!"+m[1] }
+		detail = fmt.Sprintf("invalid value, a YAML %s where %s is wanted", m[1], m[3])
+		match = func(k, v *yaml.Node) bool { return v.ShortTag() == "!!"+m[1] && quotedValue(v.Value, m[2]) }
 	} else {
 		detail = "invalid value"
 	}
@@ -255,8 +281,22 @@ func yamlError(data []byte, err error) error {
 
 var (
 	unknownField = regexp.MustCompile(`^field (\S+) not found`)
-	badValue     = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: .*)? into (\\S+)$")
+	badValue     = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 )
+
+// quotedValue reports whether a scalar's value is the one yaml quoted in
+// a type error ("" when it quoted none): yaml shortens values over 10
+// bytes to their first 7 and "...". It only picks the key at fault on a
+// line; the value is never echoed.
+func quotedValue(value, quoted string) bool {
+	if quoted == "" {
+		return true
+	}
+	if len(value) > 10 {
+		return strings.HasSuffix(quoted, "...") && strings.HasPrefix(value, strings.TrimSuffix(quoted, "..."))
+	}
+	return value == quoted
+}
 
 // pathAtLine returns the dotted path (apps[1].id) of the first key on line
 // for which match holds, or "".

@@ -80,7 +80,7 @@ func TestParseConfig_bad(t *testing.T) {
 		{"missing app id", repl("  - id: mp-main", "  - id: \"\""), "apps[0].id"},
 		{"invalid app id", repl("id: mp-main", "id: mp main"), "apps[0].id"},
 		{"duplicate app id", goodConfig + "  - id: mp-main\n    provider: wechat\n    appid: wx1\n    secret_env: MP_SECRET\n", "apps[1].id"},
-		{"unknown provider", repl("provider: wechat", "provider: wecom"), "apps[0].provider"},
+		{"unknown provider", repl("provider: wechat", "provider: weixin"), "apps[0].provider"},
 		{"missing appid", repl("appid: wx1234567890abcdef", "appid: \"\""), "apps[0].appid"},
 		{"unset secret env", repl("MP_SECRET", "NOPE"), "apps[0].secret_env"},
 		{"two secret sources", repl("secret_env: MP_SECRET", "secret_env: MP_SECRET\n    secret: x"), "apps[0].secret_env"},

@@ -87,7 +87,7 @@ func (d *daemon) wire() error {
 	}
 	apps := make([]httpapi.App, 0, len(cfg.Apps))
 	for _, a := range cfg.Apps {
-		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider})
+		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets})
 	}
 	d.api, err = httpapi.New(httpapi.Config{
 		Store: p.store, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
@@ -110,7 +110,7 @@ func authWarning(listen string, tokens int, open bool) string {
 	if listen == "" || tokens > 0 || open {
 		return ""
 	}
-	return "tokend: no bearer tokens configured: GET /v1/apps/{app}/token and POST /v1/apps/{app}/refresh answer 403; " +
+	return "tokend: no bearer tokens configured: the token, ticket, refresh and signature routes under /v1/apps answer 403; " +
 		"to open them set http.auth_tokens_env to an environment variable holding comma-separated tokens"
 }
 

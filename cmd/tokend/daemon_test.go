@@ -177,6 +177,7 @@ func TestBinary_devMode(t *testing.T) {
 	if code != 200 || len(ans.AccessToken) < 64 || ans.ExpiresIn < 7000 || ans.ExpiresIn > 7200 {
 		t.Fatalf("dev token: %d %+v", code, ans)
 	}
+	checkDevTicket(t, base)
 	cmd.Process.Signal(syscall.SIGTERM)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

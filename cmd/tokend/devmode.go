@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 
 	"github.com/alicebob/miniredis/v2"
 
@@ -17,12 +18,15 @@ const (
 	devApp    = "demo"
 	devAppID  = "wxdemo0000000001"
 	devSecret = "dev-mode-secret"
+	// devTicket is the ticket kind the demo app keeps (the fake serves
+	// /cgi-bin/ticket/getticket).
+	devTicket = "jsapi"
 )
 
 // runDev runs a single replica with an embedded Redis (miniredis, TTLs
 // ticking with the clock) on 127.0.0.1:6379, or a free port when 6379 is
 // taken, and the fake WeChat upstream in-process, one demo app and the HTTP
-// API open on loopback.
+// API open on loopback. The demo app keeps a jsapi ticket too.
 func runDev(ctx context.Context, log *slog.Logger, repeats *logrepeat.Limiter, listen string, stdout io.Writer) error {
 	mr, err := startDevRedis(log, devRedisAddr)
 	if err != nil {
@@ -45,6 +49,7 @@ func runDev(ctx context.Context, log *slog.Logger, repeats *logrepeat.Limiter, l
 		HTTP:      HTTPConfig{Listen: &listen},
 		Apps: []AppConfig{{
 			ID: devApp, Provider: "wechat", AppID: devAppID, BaseURL: up.URL, secret: devSecret,
+			Tickets: []string{devTicket},
 		}},
 	}
 	cfg.setDefaults(nil)
@@ -58,17 +63,22 @@ func runDev(ctx context.Context, log *slog.Logger, repeats *logrepeat.Limiter, l
 }
 
 func printBanner(w io.Writer, api, redisHost, redisPort, upstream string) {
-	fmt.Fprintf(w, `
-tokend dev mode: embedded Redis at %s:%s, fake WeChat upstream at %s, app %q.
-Nothing here talks to WeChat; the token is issued by the fake.
+	r := strings.NewReplacer("{api}", api, "{rhost}", redisHost, "{rport}", redisPort,
+		"{upstream}", upstream, "{app}", devApp, "{kind}", devTicket)
+	fmt.Fprint(w, r.Replace(`
+tokend dev mode: embedded Redis at {rhost}:{rport}, fake WeChat upstream at {upstream}, app "{app}".
+Nothing here talks to WeChat; the token and the ticket are issued by the fake.
 
-  Read the token over HTTP:   curl -s http://%s/v1/apps/%s/token
-  Read it from Redis:         redis-cli -h %s -p %s GET '{tokend}:token:%s'
-  Report it as bad:           curl -s -X POST -d '{"invalid_token":"<token>"}' http://%s/v1/apps/%s/refresh
-  Status and metrics:         curl -s http://%s/v1/status ; curl -s http://%s/metrics
+  Read the token over HTTP:   curl -s http://{api}/v1/apps/{app}/token
+  Read it from Redis:         redis-cli -h {rhost} -p {rport} GET '{tokend}:token:{app}'
+  Report it as bad:           curl -s -X POST -d '{"invalid_token":"<token>"}' http://{api}/v1/apps/{app}/refresh
+  Read the JS-SDK ticket:     curl -s http://{api}/v1/apps/{app}/tickets/{kind}
+  Read it from Redis:         redis-cli -h {rhost} -p {rport} GET '{tokend}:token:{app}:{kind}'
+  Sign a page (wx.config):    curl -s -X POST -d '{"url":"http://127.0.0.1:3000/page?id=1"}' http://{api}/v1/apps/{app}/signature
+  Status and metrics:         curl -s http://{api}/v1/status ; curl -s http://{api}/metrics
 
 Stop with Ctrl-C.
-`, redisHost, redisPort, upstream, devApp, api, devApp, redisHost, redisPort, devApp, api, devApp, api, api)
+`))
 }
 
 // devRedisAddr is where dev mode's embedded Redis listens when it can.

@@ -3,16 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
-	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
@@ -35,6 +35,10 @@ type partHooks struct {
 	onCorrupt func(*store.CorruptError)
 	observer  refresher.Observer
 	log       *slog.Logger
+	// readFile and stat re-read secret_file (secretFile); default
+	// os.ReadFile and os.Stat.
+	readFile func(string) ([]byte, error)
+	stat     func(string) (fs.FileInfo, error)
 }
 
 // newParts builds the store, elector, providers and refresher of cfg on
@@ -68,12 +72,18 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 		return nil, libError(err, "")
 	}
 	apps := make([]refresher.App, 0, len(cfg.Apps))
+	var owner []int // owner[n]: the config index of refresher app n
 	for i, a := range cfg.Apps {
-		p, err := newProvider(a, cfg.Refresh.MinExpiresIn)
+		path := fmt.Sprintf("apps[%d]", i)
+		secret := secretSource(a, path+".secret_file", h, logger)
+		built, err := buildApp(a, secret, cfg.Refresh.MinExpiresIn)
 		if err != nil {
-			return nil, libError(err, fmt.Sprintf("apps[%d]", i))
+			return nil, libError(err, path)
 		}
-		apps = append(apps, refresher.App{ID: a.ID, Provider: p, Kind: a.Provider})
+		apps = append(apps, built...)
+		for range built {
+			owner = append(owner, i)
+		}
 	}
 	ref, err := refresher.New(refresher.Config{
 		Store: st, Elector: el, Apps: apps,
@@ -82,18 +92,30 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 		Observer: h.observer, Logger: h.log, Events: hub,
 	})
 	if err != nil {
-		return nil, libError(err, "")
+		return nil, libError(ownerIndex(err, owner), "")
 	}
 	return &parts{store: st, lock: el, ref: ref, hub: hub}, nil
 }
 
-func newProvider(a AppConfig, minExpiresIn time.Duration) (upstream.Provider, error) {
-	wc := wechat.Config{AppID: a.AppID, Secret: a.secret, BaseURL: a.BaseURL, MinExpiresIn: minExpiresIn}
-	if a.Provider == "wechat_stable" {
-		return wechat.NewStable(wc)
+// ownerIndex rewrites a refresher error about Apps[n] (n counts tickets
+// too) to the index of the configured app n belongs to.
+func ownerIndex(err error, owner []int) error {
+	var re *refresher.FieldError
+	if !errors.As(err, &re) {
+		return err
 	}
-	return wechat.NewClassic(wc)
+	m := appsIndex.FindStringSubmatch(re.Field)
+	if m == nil {
+		return err
+	}
+	n, _ := strconv.Atoi(m[1])
+	if n < 0 || n >= len(owner) {
+		return err
+	}
+	return &refresher.FieldError{Field: fmt.Sprintf("Apps[%d]%s", owner[n], m[2]), Msg: re.Msg}
 }
+
+var appsIndex = regexp.MustCompile(`^Apps\[(\d+)\](.*)$`)
 
 // checkParts builds the parts of cfg as a start would, on a client that
 // is never dialled, and drops them.
@@ -160,6 +182,9 @@ func libError(err error, app string) error {
 		}
 	case errors.As(err, &we):
 		field, msg, paths = we.Field, we.Msg, wechatPaths
+	// TODO(lead): wecom.FieldError, feishu.FieldError and dingtalk.FieldError
+	// here, each with its Go field -> YAML path map like wechatPaths
+	// (CorpID, AppKey, ... -> "{app}.appid"; SecretFunc -> "{app}.secret").
 	default:
 		return err
 	}

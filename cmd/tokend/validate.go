@@ -4,12 +4,16 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/store"
 )
 
 // validate checks what only tokend knows: the YAML shape (explicit zeros
@@ -108,35 +112,121 @@ func checkAddrs(field string, addrs []string) error {
 
 func (c *Config) validateApps(getenv func(string) string, readFile func(string) ([]byte, error)) ([]string, error) {
 	var warnings []string
-	upstream := map[[2]string]string{} // (provider, appid) -> app id
+	accounts := map[string]string{} // accountKey -> app id
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		f := func(name string) string { return fmt.Sprintf("apps[%d].%s", i, name) }
-		if !providers[a.Provider] {
-			return nil, fieldErr(f("provider"), "want wechat or wechat_stable, got %q", a.Provider)
+		spec, ok := providerSpecs[a.Provider]
+		if !ok {
+			return nil, fieldErr(f("provider"), "want %s, got %q", providerNames, a.Provider)
 		}
-		// The app's id, appid and base_url are refresher.New's and the
+		if a.ID != "" && !store.ValidApp(a.ID) {
+			// refresher.New takes any credential id; an app's id must leave
+			// room for its tickets' ("<id>:<kind>").
+			return nil, fieldErr(f("id"), "%q must match [A-Za-z0-9_.-]{1,64}", a.ID)
+		}
+		if a.BaseURL == "" {
+			a.BaseURL = spec.baseURL
+		}
+		// A missing id, appid and base_url are refresher.New's and the
 		// provider's to check.
-		if appid := strings.TrimSpace(a.AppID); appid != "" {
-			key := [2]string{a.Provider, appid}
-			if other, dup := upstream[key]; dup {
-				// One upstream credential fetched by two apps: each fetch
-				// retires the other's token (UPSTREAM.md), the failure tokend
-				// exists to prevent. wechat and wechat_stable tokens of one
-				// appid are isolated upstream, so that pair is allowed.
-				return nil, fieldErr(f("appid"), "app %q already uses provider %s with this appid; two apps would retire each other's tokens", other, a.Provider)
-			}
-			upstream[key] = a.ID
-		}
-		warn, err := a.resolveSecret(f, getenv, readFile)
+		warn, err := a.validateExtras(spec, f)
 		if err != nil {
 			return nil, err
 		}
-		if warn != "" {
-			warnings = append(warnings, warn)
+		warnings = append(warnings, warn...)
+		w, err := a.resolveSecret(f, getenv, readFile)
+		if err != nil {
+			return nil, err
 		}
+		if w != "" {
+			warnings = append(warnings, w)
+		}
+		if strings.TrimSpace(a.AppID) == "" {
+			continue
+		}
+		key := a.accountKey(spec)
+		if other, dup := accounts[key]; dup {
+			// One upstream credential kept by two apps: for WeChat's classic
+			// endpoint each fetch retires the other's token (UPSTREAM.md),
+			// the failure tokend exists to prevent.
+			if spec.bySecret {
+				return nil, fieldErr(a.secretField(f), "app %q already uses this %s with the same secret; %s", other, appIDName(a.Provider), spec.dupReason)
+			}
+			return nil, fieldErr(f("appid"), "app %q already uses provider %s with this appid; %s", other, a.Provider, spec.dupReason)
+		}
+		accounts[key] = a.ID
 	}
 	return warnings, nil
+}
+
+// agentIDPattern is a WeCom AgentId: digits.
+var agentIDPattern = regexp.MustCompile(`^[0-9]{1,18}$`)
+
+// validateExtras checks agentid, tickets and probe against the provider
+// table; it returns warnings for a config that works but not fully.
+func (a *AppConfig) validateExtras(spec providerSpec, f func(string) string) ([]string, error) {
+	if a.AgentID != "" {
+		if !spec.agentID {
+			return nil, fieldErr(f("agentid"), "only wecom apps have an agentid, this app's provider is %s", a.Provider)
+		}
+		if !agentIDPattern.MatchString(a.AgentID) {
+			return nil, fieldErr(f("agentid"), "want the app's AgentId (digits, e.g. \"1000002\"), got %q", a.AgentID)
+		}
+	}
+	if spec.bySecret && strings.TrimSpace(a.AppID) != "" && !store.ValidApp(strings.TrimSpace(a.AppID)) {
+		// The corpid names the corp's ticket budget in Redis.
+		return nil, fieldErr(f("appid"), "want a corpid, [A-Za-z0-9_.-]{1,64}")
+	}
+	seen := map[string]bool{}
+	for j, kind := range a.Tickets {
+		fj := fmt.Sprintf("%s[%d]", f("tickets"), j)
+		switch {
+		case len(spec.tickets) == 0:
+			return nil, fieldErr(fj, "%s apps have no tickets; remove tickets", a.Provider)
+		case !slices.Contains(spec.tickets, kind):
+			return nil, fieldErr(fj, "%s apps keep %s tickets, got %q", a.Provider, strings.Join(spec.tickets, " or "), kind)
+		case seen[kind]:
+			return nil, fieldErr(fj, "duplicate kind %q", kind)
+		}
+		seen[kind] = true
+	}
+	switch p := time.Duration(a.Probe); {
+	case p < 0:
+		return nil, fieldErr(f("probe"), "must not be negative (0 or omitted: off)")
+	case p > 0 && !spec.probe:
+		return nil, fieldErr(f("probe"), "%s has no probe call; remove probe", a.Provider)
+	case p > 0 && (p < minProbe || p > maxProbe):
+		return nil, fieldErr(f("probe"), "must be between %s and %s (0: off), got %s", minProbe, maxProbe, p)
+	}
+	if seen["agent_config"] && a.AgentID == "" {
+		return []string{f("agentid") + ": not set, so agent_config signatures are refused (400); the agent_config ticket is still kept"}, nil
+	}
+	return nil, nil
+}
+
+// appIDName is what appid means for provider, for messages.
+func appIDName(provider string) string {
+	switch provider {
+	case "wecom":
+		return "corpid"
+	case "feishu":
+		return "app_id"
+	case "dingtalk":
+		return "appkey"
+	}
+	return "appid"
+}
+
+// secretField is the path of the secret source a sets.
+func (a *AppConfig) secretField(f func(string) string) string {
+	switch {
+	case a.SecretEnv != "":
+		return f("secret_env")
+	case a.SecretFile != "":
+		return f("secret_file")
+	}
+	return f("secret")
 }
 
 // resolveSecret reads the app's secret from exactly one source. Messages

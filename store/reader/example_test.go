@@ -80,9 +80,31 @@ func ExampleReader_ReportAndWait() {
 	// Output: token-2 2
 }
 
-// exampleRedis starts an in-memory Redis holding the token a tokend leader
-// wrote for mp-main (token-1, valid 2h), and a stand-in leader that answers
-// a report of the current token with the next one. stop ends both.
+func ExampleReader_Signature() {
+	rdb, stop := exampleRedis() // tokend also keeps mp-main's jsapi ticket there
+	defer stop()
+
+	r, err := reader.New(rdb, reader.Config{Prefix: "tokend"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	// The page's location.href, as the browser sends it: the fragment is
+	// not signed, nothing else is changed.
+	sig, err := r.Signature(context.Background(), "mp-main", "jsapi", "https://example.com/pay?order=42#top")
+	if err != nil {
+		log.Fatal(err) // a *jssdk.URLError, or reader.ErrNoToken: no valid ticket
+	}
+	// wx.config({appId, timestamp: sig.Timestamp, nonceStr: sig.NonceStr, signature: sig.Signature, ...})
+	fmt.Println(sig.URL, len(sig.NonceStr), len(sig.Signature))
+	// Output: https://example.com/pay?order=42 16 40
+}
+
+// exampleRedis starts an in-memory Redis holding what a tokend leader
+// wrote for mp-main (token-1, valid 2h) and its jsapi ticket (ticket-1),
+// and a stand-in leader that answers a report of the current token with
+// the next one. stop ends both.
 func exampleRedis() (rdb *redis.Client, stop func()) {
 	mr, err := miniredis.Run()
 	if err != nil {
@@ -108,6 +130,13 @@ func exampleRedis() (rdb *redis.Client, stop func()) {
 		}
 	}
 	write()
+	rdb.Set(ctx, st.Keys().Lease(), "example-lease", time.Minute)
+	if tk, err := st.TakeTicket(ctx, "mp-main:jsapi", "example-lease", 0); err != nil {
+		log.Fatal(err)
+	} else if _, err := st.WriteToken(ctx, store.Write{App: "mp-main:jsapi", Ticket: tk,
+		Token: "ticket-1", ExpiresIn: 2 * time.Hour, SafetyMargin: time.Minute}); err != nil {
+		log.Fatal(err)
+	}
 	sub := st.Subscribe(ctx)
 	if _, err := sub.Receive(ctx); err != nil {
 		log.Fatal(err)

@@ -59,9 +59,10 @@ type Client interface {
 type Config struct {
 	// Prefix is the key prefix inside the hash tag. Default "tokend".
 	Prefix string
-	// Clock judges the expiry of cached tokens, and nothing else. Default:
-	// the real clock, read as monotonic time. With any other clock every
-	// read consults it (tests use k8s.io/utils/clock/testing.FakeClock).
+	// Clock judges the expiry of cached tokens and gives the timestamps
+	// of signatures (Signature), and nothing else. Default: the real
+	// clock, read as monotonic time. With any other clock every read
+	// consults it (tests use k8s.io/utils/clock/testing.FakeClock).
 	Clock clock.PassiveClock
 	// RefreshBefore: a cached token this close to its expiry is re-read
 	// from Redis in the background (about once a second) until a newer one

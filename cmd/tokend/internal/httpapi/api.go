@@ -1,8 +1,8 @@
 // Package httpapi serves tokend's HTTP API: health, readiness, metrics,
-// status, token reads and refresh reports, with bearer-token auth and JSON
-// errors. It reads tokens through a reader.Reader and the store; it never
-// fetches upstream (the leader does) and holds no state beyond the waits of
-// open refresh requests.
+// status, token and ticket reads, refresh reports and JS-SDK signatures,
+// with bearer-token auth and JSON errors. It reads credentials through a
+// reader.Reader and the store; it never fetches upstream (the leader does)
+// and holds no state beyond the waits of open refresh requests.
 package httpapi
 
 import (
@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/jssdk"
 	"github.com/tokend/tokend/store/reader"
 )
 
@@ -35,12 +36,14 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
-// TokenReader serves tokens and reports: reader.Reader (library mode), so
-// token reads come from memory and reports wait on change events.
+// TokenReader serves credentials (tokens and tickets, by credential id),
+// reports and signatures: reader.Reader (library mode), so reads come from
+// memory and reports wait on change events.
 type TokenReader interface {
 	Token(ctx context.Context, app string) (reader.Token, error)
 	ReportAndWait(ctx context.Context, app, token string) (reader.Token, error)
 	ReportInvalid(ctx context.Context, app, token string) error
+	Signature(ctx context.Context, app, kind, url string) (jssdk.Signature, error)
 }
 
 // Leader is what the API shows of the local refresher.
@@ -64,6 +67,15 @@ type Repeats interface {
 type App struct {
 	ID       string
 	Provider string // the provider kind, e.g. "wechat"
+	// AppID is the account signatures name: appid, WeCom corpid, DingTalk
+	// appkey.
+	AppID string
+	// AgentID is a WeCom app's agentid ("" if none): agent_config
+	// signatures need it.
+	AgentID string
+	// Tickets are the ticket kinds kept for the app, each the credential
+	// "<ID>:<kind>".
+	Tickets []string
 }
 
 // Config configures a Server. Store, Tokens, Leader and Metrics are
@@ -95,11 +107,11 @@ type Config struct {
 
 // Server serves the CONTRACT HTTP API. Safe for concurrent use.
 type Server struct {
-	store    Store
-	leader   Leader
-	apps     []App
-	appKinds map[string]string
-	replica  string
+	store   Store
+	leader  Leader
+	apps    []App
+	byID    map[string]App
+	replica string
 	// tokens are SHA-256 digests of the configured bearer tokens, so that
 	// comparisons are constant-time and length-independent.
 	tokens       [][32]byte
@@ -132,12 +144,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		store: cfg.Store, tokensR: cfg.Tokens, leader: cfg.Leader, metrics: cfg.Metrics,
-		apps: append([]App(nil), cfg.Apps...), appKinds: map[string]string{}, replica: cfg.ReplicaID,
+		apps: append([]App(nil), cfg.Apps...), byID: map[string]App{}, replica: cfg.ReplicaID,
 		open: cfg.Open, refreshWait: cfg.RefreshWait, cooldown: cfg.Cooldown,
 		stopping: make(chan struct{}), log: cfg.Logger, repeats: cfg.Repeats,
 	}
-	for _, a := range cfg.Apps {
-		s.appKinds[a.ID] = a.Provider
+	for _, a := range s.apps {
+		a.Tickets = append([]string(nil), a.Tickets...)
+		s.byID[a.ID] = a
 	}
 	for _, t := range cfg.AuthTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
@@ -165,6 +178,9 @@ func (a *Server) routes() []struct {
 		{"GET", "/v1/status", a.auth(a.status, false)},
 		{"GET", "/v1/apps/{app}/token", a.auth(a.token, true)},
 		{"POST", "/v1/apps/{app}/refresh", a.auth(a.refresh, true)},
+		{"GET", "/v1/apps/{app}/tickets/{kind}", a.auth(a.ticket, true)},
+		{"POST", "/v1/apps/{app}/tickets/{kind}/refresh", a.auth(a.ticketRefresh, true)},
+		{"POST", "/v1/apps/{app}/signature", a.auth(a.signature, true)},
 	}
 }
 
@@ -294,38 +310,38 @@ type tokenAnswer struct {
 	Refreshed   *bool  `json:"refreshed,omitempty"`
 }
 
-func answerOf(tok reader.Token) tokenAnswer {
-	return tokenAnswer{AccessToken: tok.Value, ExpiresIn: max(int64(time.Until(tok.ExpiresAt)/time.Second), 0)}
+// expiresIn is the remaining life of tok in whole seconds.
+func expiresIn(tok reader.Token) int64 {
+	return max(int64(time.Until(tok.ExpiresAt)/time.Second), 0)
 }
 
 // knownApp answers 404 and returns false for an app not configured.
-func (a *Server) knownApp(w http.ResponseWriter, r *http.Request) (string, bool) {
-	app := r.PathValue("app")
-	if _, ok := a.appKinds[app]; !ok {
+func (a *Server) knownApp(w http.ResponseWriter, r *http.Request) (App, bool) {
+	app, ok := a.byID[r.PathValue("app")]
+	if !ok {
 		writeError(w, http.StatusNotFound, "unknown app")
-		return "", false
 	}
-	return app, true
+	return app, ok
 }
 
 func (a *Server) token(w http.ResponseWriter, r *http.Request) {
-	app, ok := a.knownApp(w, r)
-	if !ok {
-		return
-	}
-	tok, err := a.tokensR.Token(r.Context(), app)
-	switch {
-	case errors.Is(err, reader.ErrNoToken):
-		writeError(w, http.StatusServiceUnavailable, "no valid token")
-	case err != nil:
-		a.warnRepeated(r.Context(), "api: read token failed", "app", app, "err", err)
-		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
-	default:
-		writeJSON(w, http.StatusOK, answerOf(tok))
+	if app, ok := a.knownApp(w, r); ok {
+		a.serve(w, r, tokenCredential(app.ID))
 	}
 }
 
-func withRefreshed(t tokenAnswer, refreshed bool) tokenAnswer {
-	t.Refreshed = &refreshed
-	return t
+// serve answers the current value of c: 200 in c's shape, 503 when there
+// is no valid one or Redis cannot be read (stale-if-error: a cached value
+// is served until it expires).
+func (a *Server) serve(w http.ResponseWriter, r *http.Request, c credential) {
+	tok, err := a.tokensR.Token(r.Context(), c.id)
+	switch {
+	case errors.Is(err, reader.ErrNoToken):
+		writeError(w, http.StatusServiceUnavailable, "no valid "+c.noun)
+	case err != nil:
+		a.warnRepeated(r.Context(), "api: read "+c.noun+" failed", "app", c.id, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
+	default:
+		writeJSON(w, http.StatusOK, c.answer(tok, nil))
+	}
 }

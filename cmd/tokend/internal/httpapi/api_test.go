@@ -34,6 +34,11 @@ type apiEnv struct {
 
 func newAPIEnv(t *testing.T, tokens []string, open bool) *apiEnv {
 	t.Helper()
+	return newAPIEnvApps(t, tokens, open, []App{{ID: "mp-main", Provider: "wechat"}})
+}
+
+func newAPIEnvApps(t *testing.T, tokens []string, open bool, apps []App) *apiEnv {
+	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
@@ -47,7 +52,7 @@ func newAPIEnv(t *testing.T, tokens []string, open bool) *apiEnv {
 	}
 	t.Cleanup(func() { rd.Close() })
 	a, err := New(Config{
-		Store: st, Tokens: rd, Leader: fakeLeader{}, Apps: []App{{ID: "mp-main", Provider: "wechat"}},
+		Store: st, Tokens: rd, Leader: fakeLeader{}, Apps: apps,
 		ReplicaID: "r1", AuthTokens: tokens, Open: open,
 		RefreshWait: 2 * time.Second, Metrics: metrics.New(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -45,19 +45,22 @@ func retryAfter(d time.Duration) string {
 	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10)
 }
 
-// refresh is compare-and-refresh: a report of a token that is no longer
-// current answers the current one at once; a report of the current token
-// is handed to the leader through Redis and the answer waits, bounded by
-// refreshWait, for the new token (reporting again if a late report of an
-// older token replaced it; see reader.Reader.ReportAndWait). Inside the
-// cooldown the answer says so and when the fetch will happen; when the
-// cooldown outlasts the wait, it answers at once.
+// refresh is compare-and-refresh of an app's token (compareAndRefresh).
 func (a *Server) refresh(w http.ResponseWriter, r *http.Request) {
-	app, ok := a.knownApp(w, r)
-	if !ok {
-		return
+	if app, ok := a.knownApp(w, r); ok {
+		a.compareAndRefresh(w, r, tokenCredential(app.ID))
 	}
-	reported, ok := readReport(w, r)
+}
+
+// compareAndRefresh answers a report of c's value: a value that is no
+// longer current answers the current one at once; a report of the current
+// value is handed to the leader through Redis and the answer waits,
+// bounded by refreshWait, for the new one (reporting again if a late
+// report of an older value replaced it; see reader.Reader.ReportAndWait).
+// Inside the cooldown the answer says so and when the fetch will happen;
+// when the cooldown outlasts the wait, it answers at once.
+func (a *Server) compareAndRefresh(w http.ResponseWriter, r *http.Request, c credential) {
+	reported, ok := readReport(w, r, c.field)
 	if !ok {
 		return
 	}
@@ -70,62 +73,78 @@ func (a *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 		}
 	}()
-	if cur, err := a.tokensR.Token(ctx, app); err == nil && cur.Value != reported {
-		writeJSON(w, http.StatusOK, withRefreshed(answerOf(cur), false))
+	if cur, err := a.tokensR.Token(ctx, c.id); err == nil && cur.Value != reported {
+		writeJSON(w, http.StatusOK, c.answer(cur, new(false)))
 		return
 	}
-	a.log.Info("api: token reported invalid", "app", app, "fingerprint", store.Fingerprint(reported))
+	a.log.Info("api: "+c.noun+" reported invalid", "app", c.id, "fingerprint", store.Fingerprint(reported))
 	plan := refreshPlan{wait: true}
-	if rec, err := a.store.Record(ctx, app); err == nil && rec.Token == reported {
+	if rec, err := a.store.Record(ctx, c.id); err == nil && rec.Token == reported {
 		plan = planRefresh(rec.FetchedAt, rec.Now, a.cooldown, a.refreshWait)
 	}
 	if !plan.wait {
-		if err := a.tokensR.ReportInvalid(ctx, app, reported); err != nil {
+		if err := a.tokensR.ReportInvalid(ctx, c.id, reported); err != nil {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusServiceUnavailable, "redis unavailable; the report was not recorded")
 			return
 		}
-		a.writeCooldown(w, plan)
+		a.writeCooldown(w, c, plan)
 		return
 	}
-	tok, err := a.tokensR.ReportAndWait(ctx, app, reported)
+	tok, err := a.tokensR.ReportAndWait(ctx, c.id, reported)
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "no new token yet; the report stays pending")
+		writeError(w, http.StatusServiceUnavailable, "no new "+c.noun+" yet; the report stays pending")
 		return
 	}
-	writeJSON(w, http.StatusOK, withRefreshed(answerOf(tok), true))
+	writeJSON(w, http.StatusOK, c.answer(tok, new(true)))
 }
 
 // writeCooldown answers 503 for a report held by the cooldown, with
 // Retry-After (seconds, rounded up) and the time of the fetch.
-func (a *Server) writeCooldown(w http.ResponseWriter, p refreshPlan) {
+func (a *Server) writeCooldown(w http.ResponseWriter, c credential, p refreshPlan) {
 	w.Header().Set("Retry-After", retryAfter(p.cooldownLeft))
 	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf(
-		"no new token yet: the current token was fetched less than refresh.cooldown (%s) ago; the report is recorded and the leader fetches a new one at %s (in %ss)",
-		a.cooldown, p.fetchAt.UTC().Format(time.RFC3339), retryAfter(p.cooldownLeft)))
+		"no new %[1]s yet: the current %[1]s was fetched less than refresh.cooldown (%[2]s) ago; the report is recorded and the leader fetches a new one at %[3]s (in %[4]ss)",
+		c.noun, a.cooldown, p.fetchAt.UTC().Format(time.RFC3339), retryAfter(p.cooldownLeft)))
 }
 
-// readReport decodes {"invalid_token":"..."}, answering 400 or 413 and
-// returning false when the body is not that.
-func readReport(w http.ResponseWriter, r *http.Request) (string, bool) {
-	var body struct {
-		InvalidToken string `json:"invalid_token"`
+// readReport decodes {"<field>":"..."}, answering 400 or 413 and returning
+// false when the body is not that.
+func readReport(w http.ResponseWriter, r *http.Request, field string) (string, bool) {
+	usage := fmt.Sprintf(`body must be JSON {"%s":"..."}`, field)
+	var body map[string]json.RawMessage
+	if !decodeBody(w, r, &body, usage) {
+		return "", false
 	}
+	var reported string
+	for k, raw := range body {
+		if k != field || json.Unmarshal(raw, &reported) != nil {
+			writeError(w, http.StatusBadRequest, usage)
+			return "", false
+		}
+	}
+	if reported == "" {
+		writeError(w, http.StatusBadRequest, field+" is required")
+		return "", false
+	}
+	return reported, true
+}
+
+// decodeBody decodes a JSON body of at most maxBody bytes into v (unknown
+// fields refused), answering 413 or 400 with usage and returning false
+// when it cannot.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, usage string) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
+	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, "body too large")
-			return "", false
+			return false
 		}
-		writeError(w, http.StatusBadRequest, `body must be JSON {"invalid_token":"..."}`)
-		return "", false
+		writeError(w, http.StatusBadRequest, usage)
+		return false
 	}
-	if body.InvalidToken == "" {
-		writeError(w, http.StatusBadRequest, "invalid_token is required")
-		return "", false
-	}
-	return body.InvalidToken, true
+	return true
 }

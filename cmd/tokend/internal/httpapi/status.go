@@ -11,9 +11,13 @@ import (
 	"github.com/tokend/tokend/store"
 )
 
+// appStatus is one credential's entry: an app's token (kind "token") or
+// one of its tickets (kind jsapi, wx_card, agent_config; parent the app).
 type appStatus struct {
 	ID            string     `json:"id"`
 	Provider      string     `json:"provider"`
+	Kind          string     `json:"kind"`
+	Parent        string     `json:"parent,omitempty"`
 	Valid         bool       `json:"valid"`
 	Fingerprint   string     `json:"token_fingerprint,omitempty"`
 	ExpiresAt     *time.Time `json:"expires_at"`
@@ -58,7 +62,8 @@ func (a *Server) status(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Server) buildStatus(ctx context.Context) (statusAnswer, error) {
-	ans := statusAnswer{Replica: a.replica, Apps: make([]appStatus, len(a.apps))}
+	creds := statusEntries(a.apps)
+	ans := statusAnswer{Replica: a.replica, Apps: make([]appStatus, len(creds))}
 	epoch, leading := a.leader.Leading()
 	ans.Leader = leading
 	l, err := a.store.Leader(ctx)
@@ -73,9 +78,9 @@ func (a *Server) buildStatus(ctx context.Context) (statusAnswer, error) {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
-	for i, app := range a.apps {
+	for i, c := range creds {
 		g.Go(func() error {
-			st, err := a.appStatus(gctx, app)
+			st, err := a.appStatus(gctx, c)
 			ans.Apps[i] = st
 			return err
 		})
@@ -83,9 +88,23 @@ func (a *Server) buildStatus(ctx context.Context) (statusAnswer, error) {
 	return ans, g.Wait()
 }
 
-func (a *Server) appStatus(ctx context.Context, app App) (appStatus, error) {
-	out := appStatus{ID: app.ID, Provider: app.Provider}
-	rec, err := a.store.Record(ctx, app.ID)
+// statusEntries lists the credentials of apps in status order: each app's
+// token, then its tickets. Only the identifying fields are set.
+func statusEntries(apps []App) []appStatus {
+	var out []appStatus
+	for _, app := range apps {
+		out = append(out, appStatus{ID: app.ID, Provider: app.Provider, Kind: "token"})
+		for _, kind := range app.Tickets {
+			out = append(out, appStatus{ID: app.ID + ":" + kind, Provider: app.Provider, Kind: kind, Parent: app.ID})
+		}
+	}
+	return out
+}
+
+// appStatus fills entry out (statusEntries) from Redis: never a value,
+// only its fingerprint.
+func (a *Server) appStatus(ctx context.Context, out appStatus) (appStatus, error) {
+	rec, err := a.store.Record(ctx, out.ID)
 	if errors.Is(err, store.ErrCorrupt) {
 		// One app's broken keys never fail the whole status: the entry says
 		// what is wrong (the key's name, never its value).
@@ -102,7 +121,7 @@ func (a *Server) appStatus(ctx context.Context, app App) (appStatus, error) {
 			out.Fingerprint = store.Fingerprint(rec.Token)
 		}
 	}
-	st, err := a.store.Status(ctx, app.ID)
+	st, err := a.store.Status(ctx, out.ID)
 	if errors.Is(err, store.ErrCorrupt) {
 		out.LastError = err.Error()
 		return out, nil

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/upstream"
+	"github.com/tokend/tokend/refresher/wechat"
+	"github.com/tokend/tokend/store"
+)
+
+// providerSpec is what tokend knows of one provider name: the one table
+// that config validation (validate.go) and wiring (buildApp) follow. The
+// facts themselves (base URLs, ticket kinds, repeat semantics) belong to
+// the provider packages; the table only points at them.
+type providerSpec struct {
+	// baseURL is the default base_url.
+	baseURL string
+	// tickets are the ticket kinds the provider can keep (apps[].tickets).
+	tickets []string
+	// probe: the provider has a cheap authenticated call (apps[].probe).
+	probe bool
+	// agentID: apps[].agentid is allowed (wecom).
+	agentID bool
+	// family names the upstream accounts: two apps of one family with the
+	// same appid are one upstream credential. wechat and wechat_stable are
+	// two families: WeChat keeps classic and stable tokens apart (fetching
+	// one never retires the other), so one appid under both is two
+	// credentials, as README has always promised.
+	family string
+	// bySecret: an account is the appid AND the secret (WeCom: one corpid,
+	// one secret per app of the corp).
+	bySecret bool
+	// dupReason says why a second app of the same account is refused.
+	dupReason string
+	// token builds the access-token provider; ticket the provider of one
+	// ticket kind; prober the probe (only when probe).
+	token  func(a AppConfig, secret func() string, minExpiresIn time.Duration) (upstream.Provider, error)
+	ticket func(a AppConfig, kind string, minExpiresIn time.Duration) (upstream.Provider, error)
+	prober func(a AppConfig) (upstream.Prober, error)
+	// tokenRepeat and ticketRepeat are used only while a provider type has
+	// no Repeat method. TODO(lead): drop both once every provider has
+	// Repeat() (then repeatOf can require it).
+	tokenRepeat, ticketRepeat upstream.Repeat
+	// ticketBudgets are the caps of one ticket credential besides the
+	// daily budget (WeCom's hourly limits); nil: none.
+	ticketBudgets func(a AppConfig, id string) []store.Budget
+}
+
+// WeCom's hourly limits on ticket calls (UPSTREAM.md, WeCom): 100 an hour
+// per app and 400 an hour per corp. TODO(lead): use the wecom package's
+// constants if it exports them.
+const (
+	wecomTicketsPerApp  = 100
+	wecomTicketsPerCorp = 400
+)
+
+// wecomCorpBudget is the budget key WeCom ticket credentials of one corp
+// share ("wecom-corp.<corpid>").
+func wecomCorpBudget(corpid string) string { return "wecom-corp." + corpid }
+
+// The range of apps[].probe when set (0 is off).
+const (
+	minProbe = time.Second
+	maxProbe = 24 * time.Hour
+)
+
+// providerSpecs is the provider table, by the name apps[].provider takes.
+// Read-only.
+var providerSpecs = map[string]providerSpec{
+	"wechat": wechatSpec("wechat", upstream.RepeatNew, func(c wechat.Config) (upstream.Provider, error) {
+		return wechat.NewClassic(c)
+	}),
+	"wechat_stable": wechatSpec("wechat_stable", upstream.RepeatSameTrusted, func(c wechat.Config) (upstream.Provider, error) {
+		return wechat.NewStable(c)
+	}),
+	"wecom": {
+		// TODO(lead): wecom.DefaultBaseURL and wecom.TicketKinds.
+		baseURL: "https://qyapi.weixin.qq.com", tickets: []string{"jsapi", "agent_config"}, probe: true, agentID: true,
+		family: "wecom", bySecret: true,
+		dupReason: "a corpid with its secret is one WeCom app; configure it once (each app of a corp has its own secret)",
+		// TODO(lead): wecom.New(wecom.Config{CorpID: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}).
+		token: func(AppConfig, func() string, time.Duration) (upstream.Provider, error) {
+			return notWired("wecom.New"), nil
+		},
+		// TODO(lead): wecom.NewTicket(..., kind, ...).
+		ticket: func(AppConfig, string, time.Duration) (upstream.Provider, error) {
+			return notWired("wecom.NewTicket"), nil
+		},
+		// TODO(lead): wecom.NewProber(...).
+		prober:        func(AppConfig) (upstream.Prober, error) { return notWired("wecom.NewProber"), nil },
+		tokenRepeat:   upstream.RepeatSameTrusted,
+		ticketRepeat:  upstream.RepeatSameFirstSeen,
+		ticketBudgets: wecomTicketBudgets,
+	},
+	"feishu": {
+		// TODO(lead): feishu.DefaultBaseURL.
+		baseURL: "https://open.feishu.cn", family: "feishu",
+		dupReason: "two apps would be one Feishu app fetched twice",
+		// TODO(lead): feishu.New(feishu.Config{AppID: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}).
+		token: func(AppConfig, func() string, time.Duration) (upstream.Provider, error) {
+			return notWired("feishu.New"), nil
+		},
+		tokenRepeat: upstream.RepeatSameTrusted,
+	},
+	"dingtalk": {
+		// TODO(lead): dingtalk.DefaultBaseURL and dingtalk.TicketKinds.
+		baseURL: "https://oapi.dingtalk.com", tickets: []string{"jsapi"}, family: "dingtalk",
+		dupReason: "two apps would be one DingTalk app fetched twice",
+		// TODO(lead): dingtalk.New(dingtalk.Config{AppKey: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}).
+		token: func(AppConfig, func() string, time.Duration) (upstream.Provider, error) {
+			return notWired("dingtalk.New"), nil
+		},
+		// TODO(lead): dingtalk.NewTicket(...).
+		ticket: func(AppConfig, string, time.Duration) (upstream.Provider, error) {
+			return notWired("dingtalk.NewTicket"), nil
+		},
+		tokenRepeat:  upstream.RepeatSameTrusted,
+		ticketRepeat: upstream.RepeatSameFirstSeen,
+	},
+}
+
+// wechatTickets are the ticket kinds of WeChat accounts. TODO(lead):
+// wechat.TicketKinds.
+var wechatTickets = []string{"jsapi", "wx_card"}
+
+// providerNames lists the provider names for messages, in a fixed order.
+const providerNames = "wechat, wechat_stable, wecom, feishu or dingtalk"
+
+// wechatSpec is the spec of a WeChat token endpoint: the provider name
+// (its own family), its repeat semantics and constructor.
+func wechatSpec(name string, repeat upstream.Repeat, newToken func(wechat.Config) (upstream.Provider, error)) providerSpec {
+	return providerSpec{
+		baseURL: wechat.DefaultBaseURL, tickets: wechatTickets, probe: true,
+		family: name, dupReason: "two apps would retire each other's tokens",
+		token: func(a AppConfig, secret func() string, minExp time.Duration) (upstream.Provider, error) {
+			return newToken(wechatConfig(a, secret, minExp))
+		},
+		ticket:       wechatTicket,
+		prober:       wechatProber,
+		tokenRepeat:  repeat,
+		ticketRepeat: upstream.RepeatSameFirstSeen,
+	}
+}
+
+func wechatConfig(a AppConfig, secret func() string, minExp time.Duration) wechat.Config {
+	_ = secret // TODO(lead): SecretFunc: secret, once wechat.Config has it (secret_file rotation).
+	return wechat.Config{AppID: a.AppID, Secret: a.secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}
+}
+
+// TODO(lead): wechat.NewTicket(wechat.TicketConfig{Kind: kind, BaseURL: a.BaseURL, MinExpiresIn: minExp}).
+func wechatTicket(AppConfig, string, time.Duration) (upstream.Provider, error) {
+	return notWired("wechat.NewTicket"), nil
+}
+
+// TODO(lead): wechat.NewProber(...).
+func wechatProber(AppConfig) (upstream.Prober, error) { return notWired("wechat.NewProber"), nil }
+
+func wecomTicketBudgets(a AppConfig, id string) []store.Budget {
+	return []store.Budget{
+		{Key: id, Limit: wecomTicketsPerApp, Window: time.Hour},
+		{Key: wecomCorpBudget(strings.TrimSpace(a.AppID)), Limit: wecomTicketsPerCorp, Window: time.Hour},
+	}
+}
+
+// accountKey names the upstream account a configures: two apps with one
+// key are one upstream credential. It holds a digest of the secret for
+// providers told apart by it, never the secret.
+func (a *AppConfig) accountKey(spec providerSpec) string {
+	key := spec.family + "\x00" + strings.TrimSpace(a.AppID)
+	if spec.bySecret {
+		sum := sha256.Sum256([]byte(a.secret))
+		key += "\x00" + hex.EncodeToString(sum[:])
+	}
+	return key
+}
+
+// buildApp returns the refresher apps of one configured app: its token,
+// then one ticket credential per configured kind ("<app>:<kind>", fetched
+// with the app's token). secret is the app's secret as it is now (re-read
+// from secret_file when the file changes). A constructor's error is the
+// provider package's *FieldError (libError maps it).
+func buildApp(a AppConfig, secret func() string, minExpiresIn time.Duration) ([]refresher.App, error) {
+	spec, ok := providerSpecs[a.Provider]
+	if !ok {
+		return nil, fmt.Errorf("tokend: unknown provider %q", a.Provider) // validate refuses it first
+	}
+	p, err := spec.token(a, secret, minExpiresIn)
+	if err != nil {
+		return nil, err
+	}
+	tok := refresher.App{ID: a.ID, Provider: p, Kind: a.Provider, Repeat: repeatOf(p, spec.tokenRepeat)}
+	if a.Probe > 0 {
+		if tok.Prober, err = spec.prober(a); err != nil {
+			return nil, err
+		}
+		tok.ProbeEvery = time.Duration(a.Probe)
+	}
+	out := []refresher.App{tok}
+	for _, kind := range a.Tickets {
+		tp, err := spec.ticket(a, kind, minExpiresIn)
+		if err != nil {
+			return nil, err
+		}
+		id := a.ID + ":" + kind
+		t := refresher.App{ID: id, Provider: tp, Kind: kind, Parent: a.ID, Repeat: repeatOf(tp, spec.ticketRepeat)}
+		if spec.ticketBudgets != nil {
+			t.Budgets = spec.ticketBudgets(a, id)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// repeatOf is p's Repeat(), or def for a provider type without one.
+func repeatOf(p upstream.Provider, def upstream.Repeat) upstream.Repeat {
+	if r, ok := p.(interface{ Repeat() upstream.Repeat }); ok {
+		return r.Repeat()
+	}
+	return def
+}
+
+// notWired stands in for a provider constructor this tree does not have
+// yet: check accepts the config, and a start fails every fetch loudly (a
+// configuration error in status and logs) instead of calling an upstream.
+// TODO(lead): every notWired is replaced by the real constructor.
+type notWired string
+
+func (n notWired) err() *upstream.Error {
+	return &upstream.Error{Class: upstream.ClassConfig, Message: fmt.Sprintf("tokend: %s is not wired into this build", string(n))}
+}
+
+func (n notWired) Fetch(context.Context, upstream.FetchRequest) (upstream.Token, error) {
+	return upstream.Token{}, n.err()
+}
+
+// Probe fails as a probe that could not run (ClassConfig, not
+// ClassTokenRejected): it says nothing about the token.
+func (n notWired) Probe(context.Context, string) error { return n.err() }
