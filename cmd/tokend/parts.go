@@ -13,7 +13,7 @@ import (
 
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
-	"github.com/tokend/tokend/refresher/wechat"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 )
@@ -146,9 +146,11 @@ var (
 		"Apps": "apps", "BeforeExpiry": "refresh.before_expiry", "SafetyMargin": "refresh.safety_margin",
 		"Cooldown": "refresh.cooldown", "DailyBudget": "refresh.daily_budget",
 	}
-	// wechatPaths: {app} is the app's own path (apps[i]).
-	wechatPaths = map[string]string{
-		"AppID": "{app}.appid", "Secret": "{app}.secret", "BaseURL": "{app}.base_url",
+	// providerPaths: a provider package's *upstream.FieldError fields (every
+	// provider's); {app} is the app's own path (apps[i]).
+	providerPaths = map[string]string{
+		"AppID": "{app}.appid", "CorpID": "{app}.appid", "AppKey": "{app}.appid",
+		"Secret": "{app}.secret", "SecretFunc": "{app}.secret", "BaseURL": "{app}.base_url", "Kind": "{app}.tickets",
 		"MinExpiresIn": "refresh.min_expires_in",
 	}
 )
@@ -168,7 +170,7 @@ func libError(err error, app string) error {
 		le         *lock.FieldError
 		se         *store.FieldError
 		re         *refresher.FieldError
-		we         *wechat.FieldError
+		we         *upstream.FieldError
 	)
 	switch {
 	case errors.As(err, &le):
@@ -181,10 +183,7 @@ func libError(err error, app string) error {
 			return &configError{field: "apps[" + m[1] + "].id", msg: msg}
 		}
 	case errors.As(err, &we):
-		field, msg, paths = we.Field, we.Msg, wechatPaths
-	// TODO(lead): wecom.FieldError, feishu.FieldError and dingtalk.FieldError
-	// here, each with its Go field -> YAML path map like wechatPaths
-	// (CorpID, AppKey, ... -> "{app}.appid"; SecretFunc -> "{app}.secret").
+		field, msg, paths = we.Field, we.Msg, providerPaths
 	default:
 		return err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -9,8 +8,11 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/dingtalk"
+	"github.com/tokend/tokend/refresher/feishu"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat"
+	"github.com/tokend/tokend/refresher/wecom"
 	"github.com/tokend/tokend/store"
 )
 
@@ -42,19 +44,14 @@ type providerSpec struct {
 	// ticket kind; prober the probe (only when probe).
 	token  func(a AppConfig, secret func() string, minExpiresIn time.Duration) (upstream.Provider, error)
 	ticket func(a AppConfig, kind string, minExpiresIn time.Duration) (upstream.Provider, error)
-	prober func(a AppConfig) (upstream.Prober, error)
-	// tokenRepeat and ticketRepeat are used only while a provider type has
-	// no Repeat method. TODO(lead): drop both once every provider has
-	// Repeat() (then repeatOf can require it).
-	tokenRepeat, ticketRepeat upstream.Repeat
+	prober func(a AppConfig, secret func() string) (upstream.Prober, error)
 	// ticketBudgets are the caps of one ticket credential besides the
 	// daily budget (WeCom's hourly limits); nil: none.
 	ticketBudgets func(a AppConfig, id string) []store.Budget
 }
 
 // WeCom's hourly limits on ticket calls (UPSTREAM.md, WeCom): 100 an hour
-// per app and 400 an hour per corp. TODO(lead): use the wecom package's
-// constants if it exports them.
+// per app and 400 an hour per corp, enforced as store budgets.
 const (
 	wecomTicketsPerApp  = 100
 	wecomTicketsPerCorp = 400
@@ -73,93 +70,76 @@ const (
 // providerSpecs is the provider table, by the name apps[].provider takes.
 // Read-only.
 var providerSpecs = map[string]providerSpec{
-	"wechat": wechatSpec("wechat", upstream.RepeatNew, func(c wechat.Config) (upstream.Provider, error) {
+	"wechat": wechatSpec("wechat", func(c wechat.Config) (upstream.Provider, error) {
 		return wechat.NewClassic(c)
 	}),
-	"wechat_stable": wechatSpec("wechat_stable", upstream.RepeatSameTrusted, func(c wechat.Config) (upstream.Provider, error) {
+	"wechat_stable": wechatSpec("wechat_stable", func(c wechat.Config) (upstream.Provider, error) {
 		return wechat.NewStable(c)
 	}),
 	"wecom": {
-		// TODO(lead): wecom.DefaultBaseURL and wecom.TicketKinds.
-		baseURL: "https://qyapi.weixin.qq.com", tickets: []string{"jsapi", "agent_config"}, probe: true, agentID: true,
+		baseURL: wecom.DefaultBaseURL, tickets: wecom.TicketKinds, probe: true, agentID: true,
 		family: "wecom", bySecret: true,
 		dupReason: "a corpid with its secret is one WeCom app; configure it once (each app of a corp has its own secret)",
-		// TODO(lead): wecom.New(wecom.Config{CorpID: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}).
-		token: func(AppConfig, func() string, time.Duration) (upstream.Provider, error) {
-			return notWired("wecom.New"), nil
+		token: func(a AppConfig, secret func() string, minExp time.Duration) (upstream.Provider, error) {
+			return wecom.New(wecom.Config{CorpID: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp})
 		},
-		// TODO(lead): wecom.NewTicket(..., kind, ...).
-		ticket: func(AppConfig, string, time.Duration) (upstream.Provider, error) {
-			return notWired("wecom.NewTicket"), nil
+		ticket: func(a AppConfig, kind string, minExp time.Duration) (upstream.Provider, error) {
+			return wecom.NewTicket(ticketConfig(a, kind, minExp))
 		},
-		// TODO(lead): wecom.NewProber(...).
-		prober:        func(AppConfig) (upstream.Prober, error) { return notWired("wecom.NewProber"), nil },
-		tokenRepeat:   upstream.RepeatSameTrusted,
-		ticketRepeat:  upstream.RepeatSameFirstSeen,
+		prober: func(a AppConfig, secret func() string) (upstream.Prober, error) {
+			return wecom.NewProber(wecom.Config{CorpID: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL})
+		},
 		ticketBudgets: wecomTicketBudgets,
 	},
 	"feishu": {
-		// TODO(lead): feishu.DefaultBaseURL.
-		baseURL: "https://open.feishu.cn", family: "feishu",
+		baseURL: feishu.DefaultBaseURL, family: "feishu",
 		dupReason: "two apps would be one Feishu app fetched twice",
-		// TODO(lead): feishu.New(feishu.Config{AppID: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}).
-		token: func(AppConfig, func() string, time.Duration) (upstream.Provider, error) {
-			return notWired("feishu.New"), nil
+		token: func(a AppConfig, secret func() string, minExp time.Duration) (upstream.Provider, error) {
+			return feishu.New(feishu.Config{AppID: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp})
 		},
-		tokenRepeat: upstream.RepeatSameTrusted,
 	},
 	"dingtalk": {
-		// TODO(lead): dingtalk.DefaultBaseURL and dingtalk.TicketKinds.
-		baseURL: "https://oapi.dingtalk.com", tickets: []string{"jsapi"}, family: "dingtalk",
+		baseURL: dingtalk.DefaultBaseURL, tickets: dingtalk.TicketKinds, family: "dingtalk",
 		dupReason: "two apps would be one DingTalk app fetched twice",
-		// TODO(lead): dingtalk.New(dingtalk.Config{AppKey: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}).
-		token: func(AppConfig, func() string, time.Duration) (upstream.Provider, error) {
-			return notWired("dingtalk.New"), nil
+		token: func(a AppConfig, secret func() string, minExp time.Duration) (upstream.Provider, error) {
+			return dingtalk.New(dingtalk.Config{AppKey: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp})
 		},
-		// TODO(lead): dingtalk.NewTicket(...).
-		ticket: func(AppConfig, string, time.Duration) (upstream.Provider, error) {
-			return notWired("dingtalk.NewTicket"), nil
+		ticket: func(a AppConfig, kind string, minExp time.Duration) (upstream.Provider, error) {
+			return dingtalk.NewTicket(ticketConfig(a, kind, minExp))
 		},
-		tokenRepeat:  upstream.RepeatSameTrusted,
-		ticketRepeat: upstream.RepeatSameFirstSeen,
 	},
 }
-
-// wechatTickets are the ticket kinds of WeChat accounts. TODO(lead):
-// wechat.TicketKinds.
-var wechatTickets = []string{"jsapi", "wx_card"}
 
 // providerNames lists the provider names for messages, in a fixed order.
 const providerNames = "wechat, wechat_stable, wecom, feishu or dingtalk"
 
 // wechatSpec is the spec of a WeChat token endpoint: the provider name
-// (its own family), its repeat semantics and constructor.
-func wechatSpec(name string, repeat upstream.Repeat, newToken func(wechat.Config) (upstream.Provider, error)) providerSpec {
+// (its own family) and constructor.
+func wechatSpec(name string, newToken func(wechat.Config) (upstream.Provider, error)) providerSpec {
 	return providerSpec{
-		baseURL: wechat.DefaultBaseURL, tickets: wechatTickets, probe: true,
+		baseURL: wechat.DefaultBaseURL, tickets: wechat.TicketKinds, probe: true,
 		family: name, dupReason: "two apps would retire each other's tokens",
 		token: func(a AppConfig, secret func() string, minExp time.Duration) (upstream.Provider, error) {
 			return newToken(wechatConfig(a, secret, minExp))
 		},
-		ticket:       wechatTicket,
-		prober:       wechatProber,
-		tokenRepeat:  repeat,
-		ticketRepeat: upstream.RepeatSameFirstSeen,
+		ticket: func(a AppConfig, kind string, minExp time.Duration) (upstream.Provider, error) {
+			return wechat.NewTicket(ticketConfig(a, kind, minExp))
+		},
+		prober: func(a AppConfig, secret func() string) (upstream.Prober, error) {
+			return wechat.NewProber(wechatConfig(a, secret, 0))
+		},
 	}
 }
 
 func wechatConfig(a AppConfig, secret func() string, minExp time.Duration) wechat.Config {
-	_ = secret // TODO(lead): SecretFunc: secret, once wechat.Config has it (secret_file rotation).
-	return wechat.Config{AppID: a.AppID, Secret: a.secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}
+	return wechat.Config{AppID: a.AppID, SecretFunc: secret, BaseURL: a.BaseURL, MinExpiresIn: minExp}
 }
 
-// TODO(lead): wechat.NewTicket(wechat.TicketConfig{Kind: kind, BaseURL: a.BaseURL, MinExpiresIn: minExp}).
-func wechatTicket(AppConfig, string, time.Duration) (upstream.Provider, error) {
-	return notWired("wechat.NewTicket"), nil
+// ticketConfig configures a ticket provider of a: tickets are fetched
+// with the parent token from a's base_url, no secret.
+func ticketConfig(a AppConfig, kind string, minExp time.Duration) upstream.TicketConfig {
+	return upstream.TicketConfig{Kind: kind, BaseURL: a.BaseURL, MinExpiresIn: minExp}
 }
-
-// TODO(lead): wechat.NewProber(...).
-func wechatProber(AppConfig) (upstream.Prober, error) { return notWired("wechat.NewProber"), nil }
 
 func wecomTicketBudgets(a AppConfig, id string) []store.Budget {
 	return []store.Budget{
@@ -194,9 +174,9 @@ func buildApp(a AppConfig, secret func() string, minExpiresIn time.Duration) ([]
 	if err != nil {
 		return nil, err
 	}
-	tok := refresher.App{ID: a.ID, Provider: p, Kind: a.Provider, Repeat: repeatOf(p, spec.tokenRepeat)}
+	tok := refresher.App{ID: a.ID, Provider: p, Kind: a.Provider, Repeat: repeatOf(p)}
 	if a.Probe > 0 {
-		if tok.Prober, err = spec.prober(a); err != nil {
+		if tok.Prober, err = spec.prober(a, secret); err != nil {
 			return nil, err
 		}
 		tok.ProbeEvery = time.Duration(a.Probe)
@@ -208,7 +188,7 @@ func buildApp(a AppConfig, secret func() string, minExpiresIn time.Duration) ([]
 			return nil, err
 		}
 		id := a.ID + ":" + kind
-		t := refresher.App{ID: id, Provider: tp, Kind: kind, Parent: a.ID, Repeat: repeatOf(tp, spec.ticketRepeat)}
+		t := refresher.App{ID: id, Provider: tp, Kind: kind, Parent: a.ID, Repeat: repeatOf(tp)}
 		if spec.ticketBudgets != nil {
 			t.Budgets = spec.ticketBudgets(a, id)
 		}
@@ -217,28 +197,12 @@ func buildApp(a AppConfig, secret func() string, minExpiresIn time.Duration) ([]
 	return out, nil
 }
 
-// repeatOf is p's Repeat(), or def for a provider type without one.
-func repeatOf(p upstream.Provider, def upstream.Repeat) upstream.Repeat {
+// repeatOf is p's Repeat(): every provider package states its repeat
+// semantics; a provider without one is taken as issuing a new value per
+// fetch (written as fetched, the safe default).
+func repeatOf(p upstream.Provider) upstream.Repeat {
 	if r, ok := p.(interface{ Repeat() upstream.Repeat }); ok {
 		return r.Repeat()
 	}
-	return def
+	return upstream.RepeatNew
 }
-
-// notWired stands in for a provider constructor this tree does not have
-// yet: check accepts the config, and a start fails every fetch loudly (a
-// configuration error in status and logs) instead of calling an upstream.
-// TODO(lead): every notWired is replaced by the real constructor.
-type notWired string
-
-func (n notWired) err() *upstream.Error {
-	return &upstream.Error{Class: upstream.ClassConfig, Message: fmt.Sprintf("tokend: %s is not wired into this build", string(n))}
-}
-
-func (n notWired) Fetch(context.Context, upstream.FetchRequest) (upstream.Token, error) {
-	return upstream.Token{}, n.err()
-}
-
-// Probe fails as a probe that could not run (ClassConfig, not
-// ClassTokenRejected): it says nothing about the token.
-func (n notWired) Probe(context.Context, string) error { return n.err() }
