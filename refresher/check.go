@@ -26,7 +26,6 @@ type checkResult = board.Result
 // may be pending (an event or the poll saw one). It returns when to look
 // again.
 func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts int, hint bool) checkResult {
-	defer r.checking(app.ID)()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
 	defer cancel()
 	now := r.cfg.Clock.Now()

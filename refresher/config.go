@@ -205,15 +205,8 @@ func validateApp(f string, a App, byID map[string]App) error {
 	case a.Prober != nil && a.Parent != "":
 		return fieldErr(f+"Prober", "only an access token is probed, not a ticket")
 	}
-	seen := map[string]bool{}
-	for j, b := range a.Budgets {
-		k := store.Budget{Key: b.Key, Window: b.Window}
-		if err := store.CheckBudget(b); err != nil {
-			return fieldErr(fmt.Sprintf("%sBudgets[%d]", f, j), "%s", strings.TrimPrefix(err.Error(), "store: "))
-		} else if seen[fmt.Sprint(k)] {
-			return fieldErr(fmt.Sprintf("%sBudgets[%d]", f, j), "duplicate budget %s per %s", b.Key, b.Window)
-		}
-		seen[fmt.Sprint(k)] = true
+	if err := store.CheckBudgets(a.Budgets); err != nil {
+		return fieldErr(f+"Budgets", "%s", strings.TrimPrefix(err.Error(), "store: "))
 	}
 	return nil
 }

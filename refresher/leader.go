@@ -144,8 +144,10 @@ func (l *leaderRun) dispatch(ctx context.Context) {
 			return
 		}
 		l.wg.Add(1)
+		done := l.r.checking(id) // until the loop has the result
 		go func() {
 			defer l.wg.Done()
+			defer done()
 			res := l.r.check(ctx, l.term, l.r.apps[id], attempts, hint)
 			select {
 			case l.results <- res:

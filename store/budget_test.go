@@ -98,6 +98,9 @@ func TestStore_TakeTicketBudgets(t *testing.T) {
 		if _, err := take(s, "b:jsapi", 10, Budget{Key: "bad key"}); err == nil {
 			t.Fatal("an invalid budget was accepted")
 		}
+		if _, err := take(s, "b:jsapi", 10, corp, corp); err == nil {
+			t.Fatal("a budget given twice was accepted: one fetch would count twice")
+		}
 	})
 }
 

@@ -54,6 +54,23 @@ func CheckBudget(b Budget) error {
 	return nil
 }
 
+// CheckBudgets checks each budget (CheckBudget) and that no two count
+// under one key (same Key and Window): one fetch would count twice.
+func CheckBudgets(budgets []Budget) error {
+	seen := map[string]bool{}
+	for i, b := range budgets {
+		if err := CheckBudget(b); err != nil {
+			return fmt.Errorf("%w (budget %d)", err, i)
+		}
+		k := (Keys{}).Window(b)
+		if seen[k] {
+			return fmt.Errorf("store: budget %s per %s given twice (budget %d)", b.Key, b.Window, i)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
 // BudgetError is a ticket a budget refused; nothing was counted anywhere.
 // errors.Is(err, ErrBudgetExhausted) holds.
 type BudgetError struct {
@@ -116,10 +133,10 @@ func (s *Store) TakeTicketBudgets(ctx context.Context, app, leaseValue string, d
 	dailyBudget = max(dailyBudget, 0) // <= 0: no cap
 	keys := []string{s.keys.Lease(), s.keys.Ticket(app), s.keys.Budget(app), s.keys.Meta(app), s.keys.Token(app)}
 	args := []any{leaseValue, dailyBudget, int64(BudgetDayOffset / time.Second)}
+	if err := CheckBudgets(budgets); err != nil {
+		return Ticket{}, err
+	}
 	for _, b := range budgets {
-		if err := CheckBudget(b); err != nil {
-			return Ticket{}, err
-		}
 		keys = append(keys, s.keys.Window(b))
 		args = append(args, b.Limit, b.Window.Milliseconds())
 	}
