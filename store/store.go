@@ -1,6 +1,8 @@
 // Package store owns tokend's Redis contract: the key layout under the
-// {prefix} hash tag, the fetch-ticket and fenced-write scripts, reads of an
-// app's record, refresh reports and change events. The in-process token
+// {prefix} hash tag, the fetch-ticket script with its budgets (daily and
+// windowed, all or nothing), the fenced-write script with its same-value
+// rules (SameValue), reads of a credential's record, refresh reports and
+// change events. The in-process token
 // cache for business apps (library mode) is package store/reader; it reads
 // through Records, the part of Store a client with only the reader's
 // commands can serve.
@@ -13,7 +15,8 @@
 // one; see the README's "Fencing" section for the residual window.
 //
 // store knows nothing about upstreams or scheduling, and nothing about how
-// the lease is held: the lease value is passed in by the caller.
+// the lease is held: the lease value is passed in by the caller. Nor does
+// it know what a same-value rule is for: the caller picks it per upstream.
 package store
 
 import (
