@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/internal/board"
+	"github.com/tokend/tokend/refresher/internal/memo"
+	"github.com/tokend/tokend/refresher/internal/plan"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
@@ -14,22 +17,8 @@ import (
 // which runs even after the check's own context ended.
 const writeTimeout = 5 * time.Second
 
-// writeAttempts bounds the attempts of one write of a fetched token; the
-// first retry waits writeRetryWait, then twice as long.
-const (
-	writeAttempts  = 3
-	writeRetryWait = 100 * time.Millisecond
-)
-
-type checkResult struct {
-	app       string
-	next      time.Time
-	transient bool // a transient failure: the backoff grows
-	failed    bool // next is the error class's retry time
-	// cooldownUntil is set when a pending report is held by the cooldown
-	// until then (local clock): further reports need no Redis round trip.
-	cooldownUntil time.Time
-}
+// checkResult is a check's outcome, for the leader's board.
+type checkResult = board.Result
 
 // check looks at one app and fetches if it must: no valid token, due, or a
 // report of the current token past the cooldown. A fetched token whose
@@ -51,19 +40,19 @@ func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return r.failed(ctx, app, err, attempts, now, rec.Now, false)
 	}
-	r.logs.ok("store", "refresher: Redis answers again")
+	r.logs.OK("store", "refresher: Redis answers again")
 	if rec.Valid() {
-		r.setKeyUntil(app.ID, now.Add(rec.TTL))
+		r.mem.SetKeyUntil(app.ID, now.Add(rec.TTL))
 	} else {
-		r.setKeyUntil(app.ID, time.Time{})
+		r.mem.SetKeyUntil(app.ID, time.Time{})
 	}
-	if w, ok := r.pendingWrite(rec); ok {
+	if w, ok := r.mem.Pending(rec); ok {
 		return r.writePending(ctx, app, w, attempts, now, rec.Now)
 	}
-	if w, ok := r.lostWrite(rec); ok {
+	if w, ok := r.mem.Lost(rec); ok {
 		return r.rewrite(ctx, app, w, attempts, now, rec.Now)
 	}
-	due := r.dueAt(rec, now)
+	due, rollover := r.dueAt(rec, now)
 	reported := ""
 	if hint || due.Compare(now) <= 0 {
 		if reported, err = r.cfg.Store.PendingReport(ctx, app.ID); err != nil {
@@ -71,39 +60,54 @@ func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts
 				return r.failed(ctx, app, err, attempts, now, rec.Now, false)
 			}
 			// A broken reports key must not stop this app's refreshes.
-			r.logs.warn(errorLevel, "reports-corrupt", "refresher: pending reports unreadable, ignoring them", "err", err)
+			r.logs.Warn(errorLevel, "reports-corrupt", "refresher: pending reports unreadable, ignoring them", "err", err)
 			reported = ""
 		}
 	}
-	d := decide(checkInput{rec: rec, reported: reported, now: now, due: due, cooldown: r.cfg.Cooldown})
-	if d.clearStale {
+	d := plan.Decide(plan.Check{Rec: rec, Reported: reported, Now: now, Due: due, Cooldown: r.cfg.Cooldown})
+	if d.ClearStale {
 		_, _ = r.cfg.Store.ClearReport(ctx, app.ID, reported)
 	}
-	if d.outcome != "" {
-		r.cfg.Observer.Report(app.ID, d.outcome)
+	if d.Outcome != "" {
+		r.cfg.Observer.Report(app.ID, d.Outcome)
 	}
-	if d.fetch {
-		return r.fetch(ctx, term, app, d.passive, attempts, now, rec.Now)
+	if !d.Fetch {
+		res := r.scheduled(ctx, app, d.Next, waitIf(rollover, waitRollover, ""))
+		res.CooldownUntil = d.CooldownUntil
+		return res
 	}
-	res := r.scheduled(ctx, app, d.next)
-	res.cooldownUntil = d.cooldownUntil
-	return res
+	call := fetchCall{req: upstream.FetchRequest{Invalid: d.Passive}}
+	if app.Parent != "" {
+		parent, res, ok := r.parentFor(ctx, app, attempts, now, rec.Now)
+		if !ok {
+			return res
+		}
+		call.parent, call.req.ParentToken = parent, parent.Token
+	}
+	return r.fetch(ctx, term, app, call, attempts, now, rec.Now)
+}
+
+// fetchCall is one upstream call: its request and, for a ticket, the
+// parent's record its token came from.
+type fetchCall struct {
+	req    upstream.FetchRequest
+	parent store.Record
 }
 
 // fetch takes a ticket, calls the upstream and writes the token. Once the
 // ticket is taken the upstream call is not cancelled by the end of
 // leadership or by shutdown (bounded by FetchTimeout): an answered request
 // may have retired the previous token, so its token must reach Redis.
-func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported string, attempts int, now, redisNow time.Time) checkResult {
+func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, call fetchCall, attempts int, now, redisNow time.Time) checkResult {
 	log := r.cfg.Logger.With("app", app.ID)
-	tk, err := r.cfg.Store.TakeTicket(ctx, app.ID, term.Value, r.cfg.DailyBudget)
+	tk, err := r.takeTicket(ctx, term, app)
 	if err == nil && !tk.Acked {
 		// Taken on the master: tickets still grow after a failover (TIME).
 		log.Warn("refresher: ticket not acknowledged by enough replicas")
 	}
 	if errors.Is(err, store.ErrNotLeader) {
 		log.Warn("refresher: lease lost, not fetching")
-		return checkResult{app: app.ID, next: now.Add(r.cfg.ReportPoll)}
+		return checkResult{ID: app.ID, Next: now.Add(r.cfg.ReportPoll)}
 	}
 	if !tk.IssuedAt.IsZero() {
 		redisNow = tk.IssuedAt
@@ -113,7 +117,7 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 	}
 	start := r.cfg.Clock.Now()
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.FetchTimeout)
-	tok, err := app.Provider.Fetch(fctx, upstream.FetchRequest{Invalid: reported})
+	tok, err := app.Provider.Fetch(fctx, call.req)
 	fcancel()
 	took := r.cfg.Clock.Since(start)
 	r.updateState(app.ID, func(s *AppState) { s.Fetches++; s.LastFetch = start; s.BudgetUsed = tk.BudgetUsed })
@@ -121,138 +125,123 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, reported
 		err = &upstream.Error{Message: "provider returned an empty token", Class: upstream.ClassRetry}
 	}
 	if err != nil {
-		var ue *upstream.Error
-		code := 0
-		if errors.As(err, &ue) {
-			code = ue.Code
+		code, class := upstreamCode(err)
+		r.cfg.Observer.Fetched(app.ID, class, code, took)
+		if app.Parent != "" && upstream.ClassOf(err) == upstream.ClassTokenRejected {
+			return r.parentRejected(ctx, app, call.parent, err, now)
 		}
-		r.cfg.Observer.Fetched(app.ID, upstream.ClassOf(err).String(), code, took)
 		return r.failed(ctx, app, err, attempts, now, redisNow, true)
 	}
 	r.cfg.Observer.Fetched(app.ID, "ok", 0, took)
-	r.logs.ok("upstream:"+app.ID, "refresher: upstream answers again", "app", app.ID)
+	r.logs.OK("upstream:"+app.ID, "refresher: upstream answers again", "app", app.ID)
 	w := store.Write{
-		App: app.ID, Ticket: tk, Token: tok.Value, ExpiresIn: tok.ExpiresIn,
-		SafetyMargin: min(r.cfg.SafetyMargin, tok.ExpiresIn/10), Epoch: term.Epoch, Leader: term.ID,
+		App: app.ID, Ticket: tk, Token: tok.Value, ExpiresIn: tok.ExpiresIn, SafetyMargin: r.keyMargin(app, tok.ExpiresIn),
+		SameValue: sameValueRule(app.Repeat), Epoch: term.Epoch, Leader: term.ID,
 	}
 	// Written even if leadership ended meanwhile: the ticket decides.
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer wcancel()
-	version, err := r.writeFetched(wctx, w)
-	if errors.Is(err, store.ErrStaleTicket) {
+	res, err := r.writeFetched(wctx, w)
+	switch {
+	case errors.Is(err, store.ErrNotRolledOver):
+		return r.notRolledOver(ctx, app, now)
+	case errors.Is(err, store.ErrStaleTicket):
 		// A newer fetch already won; its token is the live one.
 		r.cfg.Observer.RejectedWrite(app.ID)
 		log.Warn("refresher: write rejected, a newer token is stored", "ticket", tk.N)
-		return r.scheduled(ctx, app, now.Add(r.cfg.RetryMin))
-	}
-	if err != nil && !errors.Is(err, store.ErrExpired) {
+		return r.scheduled(ctx, app, now.Add(r.cfg.RetryMin), waiting{})
+	case err != nil && !errors.Is(err, store.ErrExpired):
 		// Kept, and written before any new fetch of the app.
-		r.setPending(w)
+		r.mem.SetPending(w)
 		log.Error("refresher: a fetched token could not be written yet; it is kept and written before any new fetch",
 			"err", err, "fingerprint", Fingerprint(tok.Value))
 		return r.failed(wctx, app, err, attempts, now, redisNow, false)
-	}
-	if err != nil {
+	case err != nil:
 		return r.failed(wctx, app, err, attempts, now, redisNow, false)
 	}
-	if reported != "" {
-		_, _ = r.cfg.Store.ClearReport(wctx, app.ID, reported)
-		r.cfg.Observer.Report(app.ID, "refreshed")
+	r.mem.SetRejected(app.ID, plan.Rejected{})
+	r.logs.OK("rollover:"+app.ID, "refresher: the upstream rolled over to a new value", "app", app.ID)
+	if call.req.Invalid != "" {
+		_, _ = r.cfg.Store.ClearReport(wctx, app.ID, call.req.Invalid)
+		r.cfg.Observer.Report(app.ID, map[bool]string{true: "refreshed", false: "unchanged"}[res.Changed])
 	}
-	log.Info("refresher: token refreshed", "version", version, "fingerprint", Fingerprint(tok.Value),
-		"expires_in", tok.ExpiresIn, "passive", reported != "", "took", took)
-	return r.written1(wctx, app, w, version, start)
+	log.Info("refresher: token refreshed", "version", res.Version, "fingerprint", Fingerprint(tok.Value),
+		"expires_in", tok.ExpiresIn, "new", res.Changed, "passive", call.req.Invalid != "", "took", took)
+	return r.written1(wctx, app, w, res, start)
 }
 
-// written1 records an accepted write of w, sent at start (local clock),
-// and schedules the app's next check.
-func (r *Refresher) written1(ctx context.Context, app App, w store.Write, version int64, start time.Time) checkResult {
-	expiresAt := w.Ticket.IssuedAt.Add(w.ExpiresIn)
-	r.setWritten(w)
-	r.cfg.Observer.Written(app.ID, expiresAt, w.Ticket.BudgetUsed)
-	r.setKeyUntil(app.ID, start.Add(w.ExpiresIn-w.SafetyMargin))
+// takeTicket takes app's fetch ticket, with its windowed budgets if any.
+func (r *Refresher) takeTicket(ctx context.Context, term lock.Term, app App) (store.Ticket, error) {
+	if len(app.Budgets) == 0 {
+		return r.cfg.Store.TakeTicket(ctx, app.ID, term.Value, r.cfg.DailyBudget)
+	}
+	return r.cfg.Store.TakeTicketBudgets(ctx, app.ID, term.Value, r.cfg.DailyBudget, app.Budgets)
+}
+
+// keyMargin is how long before its expiry a value's token key expires.
+// For an upstream that issues a new value per fetch it is SafetyMargin
+// (at most 10% of the lifetime): the next value is fetched long before,
+// so the margin only keeps readers off a value about to die.
+//
+// For an upstream that answers the same value until it expires (App.Repeat
+// not RepeatNew) it is zero. Such a value cannot be replaced before its
+// expiry, so every millisecond of margin is a gap readers see at each
+// rollover. And zero is safe: the expiry is counted from when the first
+// fetch was sent (Redis TIME at its ticket), never after the upstream
+// issued the value, so when tokend is the only caller the key never
+// outlives the value. The gap is then the time from the expiry to the
+// first ask that gets the new value: plan.Pace asks at the expiry and then
+// every RetryMin, so at most one RetryMin plus one fetch.
+func (r *Refresher) keyMargin(app App, expiresIn time.Duration) time.Duration {
+	if app.Repeat != upstream.RepeatNew {
+		return 0
+	}
+	return min(r.cfg.SafetyMargin, expiresIn/10)
+}
+
+// sameValueRule is the store's write rule for an upstream's Repeat.
+func sameValueRule(rep upstream.Repeat) store.SameValue {
+	switch rep {
+	case upstream.RepeatSameTrusted:
+		return store.SameValueKeepLater
+	case upstream.RepeatSameFirstSeen:
+		return store.SameValueKeepStored
+	}
+	return store.SameValueAsNew
+}
+
+// written1 records an accepted write of w (res), sent at start (local
+// clock), and schedules the app's next check from the effective expiry.
+func (r *Refresher) written1(ctx context.Context, app App, w store.Write, res store.WriteResult, start time.Time) checkResult {
+	// Remembered as written, with the effective expiry: a rewrite after a
+	// failover restores exactly what Redis lost.
+	if !res.Acked {
+		// Written on the master; fetching again would retire this token.
+		r.cfg.Logger.Warn("refresher: token write not acknowledged by enough replicas", "app", app.ID)
+	}
+	eff := w
+	eff.ExpiresIn, eff.SameValue = res.ExpiresAt.Sub(w.Ticket.IssuedAt), store.SameValueAsNew
+	r.mem.SetWritten(eff)
+	r.cfg.Observer.Written(app.ID, res.ExpiresAt, w.Ticket.BudgetUsed)
+	expires := start.Add(eff.ExpiresIn) // local clock
+	r.mem.SetKeyUntil(app.ID, expires.Add(-w.SafetyMargin))
 	now := r.cfg.Clock.Now()
-	due := now.Add(max(r.dueIn(w.ExpiresIn-now.Sub(start), w.ExpiresIn), 0))
-	r.setPlan(app.ID, version, w.Ticket.N, due)
+	next, rollover := plan.AfterWrite(now, expires, res.ExpiresAt.Sub(res.FetchedAt), r.cfg.BeforeExpiry, r.cfg.RetryMin)
+	r.mem.SetPlan(app.ID, memo.Plan{Version: res.Version, Ticket: w.Ticket.N, Due: next, Rollover: rollover})
 	r.updateState(app.ID, func(s *AppState) {
-		s.LastError, s.LastErrorCode, s.LastErrorClass, s.ExpiresAt = "", 0, "", expiresAt
+		s.LastError, s.LastErrorCode, s.LastErrorClass, s.ExpiresAt = "", 0, "", res.ExpiresAt
 	})
-	return r.scheduled(ctx, app, due)
+	return r.scheduled(ctx, app, next, waitIf(rollover, waitRollover, ""))
 }
 
-// writeFetched writes w, retrying a failed attempt (bounded, with backoff)
-// with the same ticket. A write rejected as stale is checked against the
-// stored record: an earlier attempt may have been applied with its answer
-// lost. It returns store.ErrStaleTicket only when a newer token is stored.
-func (r *Refresher) writeFetched(ctx context.Context, w store.Write) (int64, error) {
-	wait := writeRetryWait
-	for attempt := 1; ; attempt++ {
-		res, err := r.cfg.Store.WriteToken(ctx, w)
-		switch {
-		case err == nil:
-			if !res.Acked {
-				// Written on the master; fetching again would retire this token.
-				r.cfg.Logger.Warn("refresher: token write not acknowledged by enough replicas", "app", w.App)
-			}
-			return res.Version, nil
-		case errors.Is(err, store.ErrStaleTicket):
-			return r.confirmWrite(ctx, w)
-		case errors.Is(err, store.ErrExpired):
-			return 0, err
-		case attempt >= writeAttempts || ctx.Err() != nil:
-			return 0, err
-		}
-		select {
-		case <-r.cfg.Clock.After(wait):
-		case <-ctx.Done():
-			return 0, err
-		}
-		wait *= 2
-	}
-}
-
-// confirmWrite: a write of w was rejected as stale. If Redis holds w's
-// ticket and token, an earlier attempt was applied: a success.
-func (r *Refresher) confirmWrite(ctx context.Context, w store.Write) (int64, error) {
-	rec, err := r.cfg.Store.Record(ctx, w.App)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return 0, err
-	}
-	if rec.Ticket == w.Ticket.N && rec.Token == w.Token {
-		return rec.Version, nil
-	}
-	return 0, store.ErrStaleTicket
-}
-
-// writePending writes a fetched token whose earlier write failed, with its
-// own ticket, instead of fetching again.
-func (r *Refresher) writePending(ctx context.Context, app App, w store.Write, attempts int, now, redisNow time.Time) checkResult {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
-	defer cancel()
-	v, err := r.writeFetched(wctx, w)
-	switch {
-	case err == nil:
-		r.cfg.Logger.Info("refresher: kept token written", "app", app.ID, "version", v, "fingerprint", Fingerprint(w.Token))
-		return r.written1(wctx, app, w, v, now.Add(-redisNow.Sub(w.Ticket.IssuedAt)))
-	case errors.Is(err, store.ErrStaleTicket) || errors.Is(err, store.ErrExpired):
-		r.mu.Lock()
-		delete(r.pending, app.ID)
-		r.mu.Unlock()
-		r.cfg.Logger.Warn("refresher: kept token dropped", "app", app.ID, "err", err)
-		return checkResult{app: app.ID, next: now}
-	}
-	return r.failed(wctx, app, err, attempts, now, redisNow, false)
-}
-
-// rewrite writes this replica's last token of app again, with its own
-// ticket: Redis lost it (failover) and holds an older token the upstream
-// has retired. No upstream call is made.
-func (r *Refresher) rewrite(ctx context.Context, app App, w store.Write, attempts int, now, redisNow time.Time) checkResult {
-	_, err := r.cfg.Store.WriteToken(ctx, w) // unacknowledged: on the master, like any write
-	if err != nil && !errors.Is(err, store.ErrStaleTicket) {
-		return r.failed(ctx, app, err, attempts, now, redisNow, false)
-	}
-	r.cfg.Logger.Warn("refresher: Redis had lost the newest token, wrote it again", "app", app.ID,
-		"ticket", w.Ticket.N, "fingerprint", Fingerprint(w.Token), "err", err)
-	return checkResult{app: app.ID, next: now} // re-check at once against the rewritten record
+// notRolledOver: the upstream answered the stored value past its kept
+// expiry. Not a failure: the next value comes only now; asked again every
+// RetryMin (no backoff growth), and nothing else wakes the app earlier.
+func (r *Refresher) notRolledOver(ctx context.Context, app App, now time.Time) checkResult {
+	r.mem.SetKeyUntil(app.ID, time.Time{})
+	r.logs.Warn(infoLevel, "rollover:"+app.ID, "refresher: the upstream still answers the expired value; asking again",
+		"app", app.ID, "every", r.cfg.RetryMin)
+	res := r.scheduled(ctx, app, plan.Pace(now, now, r.cfg.RetryMin), waiting{state: waitRollover})
+	res.Hold = true
+	return res
 }

@@ -10,11 +10,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"k8s.io/utils/clock"
-	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tokend/tokend/integration/redisserver"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/internal/writer"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
@@ -79,8 +79,8 @@ func TestRefresher_failedWrite_keptAndRetried(t *testing.T) {
 		fails   int
 		applied bool
 	}{
-		{"retried within the check", writeAttempts - 1, false},
-		{"kept for the next check", writeAttempts + 2, false},
+		{"retried within the check", writer.Attempts - 1, false},
+		{"kept for the next check", writer.Attempts + 2, false},
 		{"applied but unanswered", 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,28 +137,6 @@ func TestRefresher_budgetExhausted_localClockAhead(t *testing.T) {
 	}
 	if p.Calls() != 0 {
 		t.Fatal("fetched beyond the budget")
-	}
-}
-
-func TestQuotaRetryAt(t *testing.T) {
-	cst := func(h, m int) time.Time { // h:m on 2026-11-25 in UTC+8
-		return time.Date(2026, 11, 25, h, m, 0, 0, time.UTC).Add(-store.BudgetDayOffset)
-	}
-	for _, tc := range []struct {
-		name         string
-		local, redis time.Time
-		want         time.Duration
-	}{
-		{"clocks agree", cst(23, 58), cst(23, 58), 3 * time.Minute},
-		{"local 7m ahead, across midnight", cst(23, 58).Add(7 * time.Minute), cst(23, 58), 3 * time.Minute},
-		{"local 7m behind", cst(23, 58).Add(-7 * time.Minute), cst(23, 58), 3 * time.Minute},
-		{"redis just past midnight, local behind", cst(23, 55), cst(24, 0), 24*time.Hour + time.Minute},
-		{"redis a second before midnight", cst(24, 5), cst(23, 59).Add(59 * time.Second), time.Minute + time.Second},
-		{"unknown redis time: local", cst(23, 58), time.Time{}, 3 * time.Minute},
-	} {
-		if got := quotaRetryAt(tc.local, tc.redis).Sub(tc.local); got != tc.want {
-			t.Errorf("%s: retry in %s, want %s", tc.name, got, tc.want)
-		}
 	}
 }
 
@@ -267,31 +245,6 @@ func TestRefresher_corruptKey(t *testing.T) {
 	wait.For(t, 5*time.Second, "the bad app's token after the repair", func() bool { return token(t, rdb, s, "bad") != "" })
 	if n := logs.count("repaired by the store"); n != 1 {
 		t.Fatalf("repair logged %d times", n)
-	}
-}
-
-// TestLogLimiter_repeats (item 14): the first line, then at most one a
-// minute with the count of repeats, and one when it recovers.
-func TestLogLimiter_repeats(t *testing.T) {
-	logs := &logRecorder{}
-	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
-	l := newLogLimiter(slog.New(logs), clk)
-	for range 100 {
-		l.warn(slog.LevelWarn, "k", "refresher: read pending reports")
-		clk.Step(100 * time.Millisecond) // 10 s in all
-	}
-	if n := logs.count("read pending reports"); n != 1 {
-		t.Fatalf("%d lines in 10s, want 1", n)
-	}
-	clk.Step(time.Minute)
-	l.warn(slog.LevelWarn, "k", "refresher: read pending reports")
-	if n := logs.count("repeated=99"); n != 1 {
-		t.Fatalf("the minute's line does not count 99 repeats: %q", logs.msgs)
-	}
-	l.ok("k", "refresher: recovered")
-	l.ok("k", "refresher: recovered")
-	if n := logs.count("recovered"); n != 1 || l.active("k") {
-		t.Fatalf("%d recovery lines, want 1", n)
 	}
 }
 

@@ -81,7 +81,23 @@ type countingObserver struct {
 	nopObserver
 	rejected, written atomic.Int32
 	mu                sync.Mutex
-	reports           map[string]int
+	reports, probes   map[string]int
+}
+
+func (o *countingObserver) Probed(app, outcome string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.probes == nil {
+		o.probes = map[string]int{}
+	}
+	o.probes[outcome]++
+}
+
+// count returns the count of key in m (one of the maps above).
+func (o *countingObserver) count(m *map[string]int, key string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return (*m)[key]
 }
 
 func (o *countingObserver) RejectedWrite(string)           { o.rejected.Add(1) }

@@ -3,45 +3,28 @@ package refresher
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/internal/board"
 	"github.com/tokend/tokend/store/event"
 )
 
-// leaderRun is one term's scheduling state. Only the loop goroutine touches
-// its maps; workers talk back through results.
+// leaderRun is one term: the loop and the checks it runs. Only the loop
+// goroutine touches the board; checks talk back through results.
 type leaderRun struct {
-	r        *Refresher
-	term     lock.Term
-	sched    *schedule       // next check of every app not running
-	inflight map[string]bool // a check is running
-	running  int             // len of the true entries of inflight
-	recheck  map[string]bool // an event arrived while running
-	attempts map[string]int  // consecutive transient failures
-	// blocked holds, after a failed check, when the error class allows the
-	// next attempt (backoff, slow retry, quota day): reports do not wake the
-	// app earlier.
-	blocked map[string]time.Time
-	// cooldown holds, for an app whose pending report the last check found
-	// held by the cooldown, when the cooldown ends: reports before then
-	// are coalesced without a Redis round trip.
-	cooldown map[string]time.Time
-	// hinted: a report of the app may be pending (event or poll);
-	// hintRun: the running check was hinted.
-	hinted, hintRun map[string]bool
-	auditNext       int // index into cfg.Apps of the next app to audit
-	results         chan checkResult
-	wg              sync.WaitGroup
+	r         *Refresher
+	term      lock.Term
+	board     *board.Board
+	auditNext int // index into cfg.Apps of the next app to audit
+	results   chan checkResult
+	wg        sync.WaitGroup
 }
 
 // lead is the lock.LeadFunc: it runs the schedule until ctx is cancelled,
 // then waits for running checks. Leading() turns false the moment ctx is
 // cancelled, before the running checks have drained.
 func (r *Refresher) lead(ctx context.Context, term lock.Term) {
-	r.mu.Lock()
-	clear(r.published) // another leader may have written statuses meanwhile
-	r.mu.Unlock()
+	r.mem.ForgetPublished() // another leader may have written statuses meanwhile
 	r.setTerm(term)
 	r.cfg.Observer.Leading(true, term.Epoch)
 	ended := make(chan struct{})
@@ -54,18 +37,11 @@ func (r *Refresher) lead(ctx context.Context, term lock.Term) {
 		}
 	}()
 	l := &leaderRun{
-		r: r, term: term,
-		sched:    newSchedule(),
-		inflight: map[string]bool{},
-		recheck:  map[string]bool{},
-		attempts: map[string]int{},
-		blocked:  map[string]time.Time{},
-		cooldown: map[string]time.Time{},
-		hinted:   map[string]bool{},
-		hintRun:  map[string]bool{},
-		results:  make(chan checkResult),
+		r: r, term: term, results: make(chan checkResult),
+		board: board.New(r.ids, r.children, r.cfg.Clock.Now()), // the sweep: every app is checked at once
 	}
 	defer l.wg.Wait()
+	r.startProbes(ctx, &l.wg)
 	l.loop(ctx)
 }
 
@@ -74,11 +50,6 @@ func (l *leaderRun) loop(ctx context.Context) {
 	events, unsubscribe := l.r.subscribe(ctx)
 	defer unsubscribe()
 
-	now := clk.Now()
-	for _, a := range l.r.cfg.Apps { // sweep: every app is checked at once
-		l.sched.set(a.ID, now)
-		l.hinted[a.ID] = true
-	}
 	poll := clk.NewTicker(l.r.cfg.ReportPoll)
 	defer poll.Stop()
 	timer := clk.NewTimer(0)
@@ -91,7 +62,7 @@ func (l *leaderRun) loop(ctx context.Context) {
 			default:
 			}
 		}
-		timer.Reset(l.nextWake())
+		timer.Reset(l.board.NextIn(clk.Now(), l.r.cfg.Workers, l.r.cfg.ReportPoll))
 		select {
 		case <-ctx.Done():
 			l.drain()
@@ -103,18 +74,18 @@ func (l *leaderRun) loop(ctx context.Context) {
 			}
 			switch {
 			case n.Kind == event.KindEvent && n.Event.Type == event.Report:
-				l.reported(n.Event.App)
+				l.board.Reported(n.Event.App, clk.Now())
+			case n.Kind == event.KindEvent && n.Event.Type == event.Token:
+				l.board.ParentWritten(n.Event.App, clk.Now())
 			case n.Kind == event.KindSubscribed && n.Again:
 				// The subscription came back: Redis restarted or failed
 				// over and may have lost the newest writes. Every app is
 				// re-checked once, as on gaining leadership, so a lost
 				// token is written again now, not at its next audit.
-				for _, a := range l.r.cfg.Apps {
-					l.wake(a.ID)
-				}
+				l.wakeAll(l.r.ids)
 			}
 		case res := <-l.results:
-			l.finish(res)
+			l.board.Finish(res, clk.Now())
 		case <-poll.C():
 			l.pollReports(ctx)
 			l.sweep(ctx)
@@ -157,103 +128,32 @@ func (r *Refresher) subscribe(ctx context.Context) (<-chan event.Notice, func())
 	}
 }
 
-// reported handles a report of app (event or poll). While the last check
-// found the report held by the cooldown, nothing is done: that check
-// already scheduled the app for the cooldown's end.
-func (l *leaderRun) reported(app string) {
-	if _, ok := l.r.apps[app]; !ok {
-		return
+// wakeAll wakes every app of ids.
+func (l *leaderRun) wakeAll(ids []string) {
+	now := l.r.cfg.Clock.Now()
+	for _, id := range ids {
+		l.board.Wake(id, now)
 	}
-	if until, ok := l.cooldown[app]; ok && until.After(l.r.cfg.Clock.Now()) {
-		return
-	}
-	l.hinted[app] = true
-	l.wake(app)
-}
-
-// wake schedules an app's check now (or right after the running one, or
-// when its failure's retry time allows).
-func (l *leaderRun) wake(app string) {
-	if _, ok := l.r.apps[app]; !ok {
-		return
-	}
-	if l.inflight[app] {
-		l.recheck[app] = true
-		return
-	}
-	at := l.r.cfg.Clock.Now()
-	if until, ok := l.blocked[app]; ok && until.After(at) {
-		at = until
-	}
-	if cur, ok := l.sched.at(app); ok && !cur.After(at) {
-		return // already due as early
-	}
-	l.sched.set(app, at)
-}
-
-// nextWake is how long until the earliest scheduled app, at most
-// ReportPoll. With every worker busy, a result wakes the loop instead.
-func (l *leaderRun) nextWake() time.Duration {
-	next := l.r.cfg.ReportPoll
-	if e, ok := l.sched.peek(); ok && l.running < l.r.cfg.Workers {
-		next = min(next, e.at.Sub(l.r.cfg.Clock.Now()))
-	}
-	return max(next, 0)
 }
 
 // dispatch starts checks of due apps, at most Workers at a time.
 func (l *leaderRun) dispatch(ctx context.Context) {
-	now := l.r.cfg.Clock.Now()
-	for l.running < l.r.cfg.Workers {
-		id, ok := l.sched.popDue(now)
+	for {
+		id, attempts, hint, ok := l.board.Start(l.r.cfg.Clock.Now(), l.r.cfg.Workers)
 		if !ok {
 			return
 		}
-		l.inflight[id] = true
-		l.running++
 		l.wg.Add(1)
-		app, attempts, hint := l.r.apps[id], l.attempts[id], l.hinted[id]
-		delete(l.hinted, id)
-		l.hintRun[id] = hint
+		done := l.r.checking(id) // until the loop has the result
 		go func() {
 			defer l.wg.Done()
-			res := l.r.check(ctx, l.term, app, attempts, hint)
+			defer done()
+			res := l.r.check(ctx, l.term, l.r.apps[id], attempts, hint)
 			select {
 			case l.results <- res:
 			case <-ctx.Done():
 			}
 		}()
-	}
-}
-
-// finish records a check's result and schedules the app's next check.
-func (l *leaderRun) finish(res checkResult) {
-	delete(l.inflight, res.app)
-	l.running--
-	if l.hintRun[res.app] && (res.failed || !res.cooldownUntil.IsZero()) {
-		// The report is still pending: the next check must read it.
-		l.hinted[res.app] = true
-	}
-	delete(l.hintRun, res.app)
-	if res.transient {
-		l.attempts[res.app]++
-	} else {
-		l.attempts[res.app] = 0
-	}
-	l.sched.set(res.app, res.next)
-	if res.failed {
-		l.blocked[res.app] = res.next
-	} else {
-		delete(l.blocked, res.app)
-	}
-	if res.cooldownUntil.IsZero() {
-		delete(l.cooldown, res.app)
-	} else {
-		l.cooldown[res.app] = res.cooldownUntil
-	}
-	if l.recheck[res.app] {
-		delete(l.recheck, res.app)
-		l.reported(res.app)
 	}
 }
 

@@ -14,10 +14,15 @@ type Observer interface {
 	// RejectedWrite: a newer ticket won; the fetched token was dropped.
 	RejectedWrite(app string)
 	// Report: a refresh report was handled; outcome is "refreshed",
+	// "unchanged" (fetched, and the upstream answered the same value),
 	// "stale" (the token was already replaced), or "cooldown".
 	Report(app, outcome string)
 	// Leading: leadership changed.
 	Leading(leading bool, epoch int64)
+	// Probed: a stored token was probed (App.Prober); outcome is "ok",
+	// "rejected" (reported for a refresh) or "failed" (the probe itself
+	// failed; nothing is known about the token).
+	Probed(app, outcome string)
 }
 
 type nopObserver struct{}
@@ -27,3 +32,4 @@ func (nopObserver) Written(string, time.Time, int)             {}
 func (nopObserver) RejectedWrite(string)                       {}
 func (nopObserver) Report(string, string)                      {}
 func (nopObserver) Leading(bool, int64)                        {}
+func (nopObserver) Probed(string, string)                      {}

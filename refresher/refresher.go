@@ -1,17 +1,30 @@
-// Package refresher keeps each configured app's token fresh in Redis. It
-// takes part in the leader election (package lock) and, only while leading,
-// schedules proactive refreshes before expiry, handles refresh reports with
-// compare-and-refresh, takes a fetch ticket right before each upstream call,
-// and writes through package store, whose fencing decides which token wins.
+// Package refresher keeps each configured credential fresh in Redis: an
+// app's access token, or a ticket derived from one. It takes part in the
+// leader election (package lock) and, only while leading, schedules
+// proactive refreshes before expiry, handles refresh reports with
+// compare-and-refresh, takes a fetch ticket right before each upstream
+// call, and writes through package store, whose fencing decides which
+// value wins.
 //
-// Rules: an app is due at expires_at - BeforeExpiry, never before half its
-// token's life, jittered; times come from Redis (TTL and TIME), not from
-// local clocks. A failed fetch never replaces the stored token; transient
+// Rules: a credential is due at expires_at - BeforeExpiry, never before
+// half its life, jittered; times come from Redis (TTL and TIME), not from
+// local clocks. A failed fetch never replaces the stored value; transient
 // errors back off exponentially (RetryMin..RetryMax, jittered),
 // configuration errors retry every ConfigRetry, the daily quota (45009) and
 // the daily budget stop calls until the next quota day (UTC+8 on Redis's
-// clock). Corrupt keys (store.ErrCorrupt) never cause a fetch: they are
-// reported once and retried every ConfigRetry.
+// clock), a windowed budget (App.Budgets) until its window ends. Corrupt
+// keys (store.ErrCorrupt) never cause a fetch: they are reported once and
+// retried every ConfigRetry.
+//
+// Kinds (App.Parent, App.Repeat): a ticket is fetched with its parent's
+// token as stored right before the fetch, and waits while there is none; a
+// ticket call that rejects that token reports it (compare-and-refresh of
+// the parent) and the ticket is fetched again once the parent changed. An
+// upstream that answers the stored value again keeps its expiry by the
+// App.Repeat rule, atomically in the write; near the expiry such a value
+// is asked for at a bounded rate (package plan's Pace) until a new one
+// arrives. Tokens with a Prober are probed about every App.ProbeEvery; a
+// rejected token is reported like a business app's report.
 //
 // A fetched token is never thrown away: once the ticket is taken the
 // upstream call is not cancelled by a step-down or shutdown (bounded by
@@ -23,20 +36,25 @@
 // record audit of every app per 2 h; due times are kept per stored version
 // and status is written only when it changes.
 //
-// Providers live in subpackages (refresher/wechat) and implement upstream.Provider (package refresher/upstream).
+// What it does NOT promise: that a value is valid upstream until its
+// expiry when another caller fetched it first (a first-seen expiry is then
+// later than the truth), nor that a probe catches a rotation sooner than
+// one ProbeEvery.
+//
+// Providers live in subpackages (refresher/wechat) and implement
+// upstream.Provider (package refresher/upstream).
 package refresher
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/internal/logonce"
+	"github.com/tokend/tokend/refresher/internal/memo"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
@@ -45,12 +63,17 @@ import (
 type Store interface {
 	Record(ctx context.Context, app string) (store.Record, error)
 	TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (store.Ticket, error)
+	// TakeTicketBudgets is TakeTicket with windowed budgets; used only for
+	// credentials that have App.Budgets.
+	TakeTicketBudgets(ctx context.Context, app, leaseValue string, dailyBudget int, budgets []store.Budget) (store.Ticket, error)
 	WriteToken(ctx context.Context, w store.Write) (store.WriteResult, error)
 	PendingReportsFor(ctx context.Context, apps []string) (map[string]string, error)
 	PruneReports(ctx context.Context, known []string) (int, error)
 	RepairRecord(ctx context.Context, app, leaseValue string) (store.Record, error)
 	PendingReport(ctx context.Context, app string) (string, error)
 	ClearReport(ctx context.Context, app, token string) (bool, error)
+	// Report files a report of a rejected token, as business apps do.
+	Report(ctx context.Context, app, token string) error
 	SetStatus(ctx context.Context, app string, st store.Status) error
 	Subscribe(ctx context.Context) *redis.PubSub
 }
@@ -96,203 +119,25 @@ type App struct {
 	Budgets []store.Budget
 }
 
-// Defaults of Config, and the daily budget's bounds.
-const (
-	DefaultBeforeExpiry = 10 * time.Minute
-	DefaultSafetyMargin = time.Minute
-	DefaultCooldown     = 30 * time.Second
-	DefaultDailyBudget  = 1000
-	// MaxDailyBudget is WeChat's daily quota of token calls per app, the
-	// quota every provider tokend has counts against: a budget above it
-	// would never bind.
-	MaxDailyBudget = 2000
-	// NoDailyBudget as Config.DailyBudget turns the budget off.
-	NoDailyBudget = -1
-)
-
-// Config configures a Refresher. Zero durations take the defaults named.
-type Config struct {
-	Store   Store
-	Elector Elector
-	// Apps are the apps to keep fresh: at least one, ids valid
-	// (store.ValidCredential) and unique, each with a Provider.
-	Apps []App
-	// BeforeExpiry: refresh this long before expiry. Default
-	// DefaultBeforeExpiry (10m). Must be greater than SafetyMargin.
-	BeforeExpiry time.Duration
-	// SafetyMargin is taken off expires_at for the token key's TTL, capped
-	// at 10% of the lifetime. Default DefaultSafetyMargin (1m).
-	SafetyMargin time.Duration
-	// Cooldown: a report does not cause a fetch until the current token is
-	// this old. Default DefaultCooldown (30s).
-	Cooldown time.Duration
-	// DailyBudget caps fetches per app and day: 1 to MaxDailyBudget, or
-	// NoDailyBudget (-1) for no cap. Default DefaultDailyBudget (1000).
-	DailyBudget int
-	// Workers bounds concurrent fetches. Default 8.
-	Workers int
-	// FetchTimeout bounds one check (reads, upstream call, write). Default 15s.
-	FetchTimeout time.Duration
-	// RetryMin and RetryMax bound the backoff of transient errors.
-	// Defaults 1s and 1m.
-	RetryMin, RetryMax time.Duration
-	// ConfigRetry is the retry interval after configuration or permission
-	// errors. Default 5m.
-	ConfigRetry time.Duration
-	// ReportPoll: how often pending reports are read even without an
-	// event and token keys are checked for existence (a lost key is
-	// refetched within it). Default 30s.
-	ReportPoll time.Duration
-	// Observer receives metrics events. Optional.
-	Observer Observer
-	Clock    clock.WithTicker
-	Logger   *slog.Logger
-
-	// Events, when set, is the process's shared subscription to the
-	// events channel (an *event.Hub the caller runs): the leader listens
-	// to it for reports. Default nil: each term subscribes through Store.
-	Events EventSource
-}
-
-// FieldError is a Config field New rejects (Apps[1].ID for an app's).
-// Msg names other fields by their Go names (SafetyMargin), so that a
-// caller can map them, with Field, to its own configuration's names.
-type FieldError struct {
-	Field string // "BeforeExpiry"
-	Msg   string // "must be greater than SafetyMargin (1m0s): ..."
-}
-
-func (e *FieldError) Error() string { return "refresher: " + e.Field + ": " + e.Msg }
-
-func fieldErr(field, format string, args ...any) error {
-	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
-}
-
-func (c *Config) setDefaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.BeforeExpiry, DefaultBeforeExpiry)
-	def(&c.SafetyMargin, DefaultSafetyMargin)
-	def(&c.Cooldown, DefaultCooldown)
-	def(&c.FetchTimeout, 15*time.Second)
-	def(&c.RetryMin, time.Second)
-	def(&c.RetryMax, time.Minute)
-	def(&c.ConfigRetry, 5*time.Minute)
-	def(&c.ReportPoll, 30*time.Second)
-	if c.DailyBudget == 0 {
-		c.DailyBudget = DefaultDailyBudget
-	}
-	if c.Workers == 0 {
-		c.Workers = 8
-	}
-	if c.Observer == nil {
-		c.Observer = nopObserver{}
-	}
-	if c.Clock == nil {
-		c.Clock = clock.RealClock{}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-}
-
-func (c *Config) validate() error {
-	switch {
-	case c.Store == nil:
-		return fieldErr("Store", "required")
-	case c.Elector == nil:
-		return fieldErr("Elector", "required")
-	}
-	if err := c.validateApps(); err != nil {
-		return err
-	}
-	for _, d := range []struct {
-		name string
-		d    time.Duration
-	}{
-		{"BeforeExpiry", c.BeforeExpiry}, {"SafetyMargin", c.SafetyMargin}, {"Cooldown", c.Cooldown},
-		{"FetchTimeout", c.FetchTimeout}, {"RetryMin", c.RetryMin}, {"RetryMax", c.RetryMax},
-		{"ConfigRetry", c.ConfigRetry}, {"ReportPoll", c.ReportPoll},
-	} {
-		if d.d < 0 {
-			return fieldErr(d.name, "must not be negative")
-		}
-	}
-	switch {
-	case c.BeforeExpiry <= c.SafetyMargin:
-		// The key expires SafetyMargin before the token: refreshing later
-		// than that leaves readers without a token.
-		return fieldErr("BeforeExpiry", "must be greater than SafetyMargin (%s): the key expires that much before the token", c.SafetyMargin)
-	case c.RetryMin > c.RetryMax:
-		return fieldErr("RetryMin", "must not exceed RetryMax (%s)", c.RetryMax)
-	case c.Workers < 0:
-		return fieldErr("Workers", "must not be negative")
-	case c.DailyBudget < NoDailyBudget || c.DailyBudget > MaxDailyBudget:
-		return fieldErr("DailyBudget", "must be from 1 to %d (WeChat's daily limit), or %d for no budget; omit it for %d, got %d",
-			MaxDailyBudget, NoDailyBudget, DefaultDailyBudget, c.DailyBudget)
-	}
-	return nil
-}
-
-func (c *Config) validateApps() error {
-	if len(c.Apps) == 0 {
-		return fieldErr("Apps", "at least one app required")
-	}
-	seen := map[string]bool{}
-	for i, a := range c.Apps {
-		f := fmt.Sprintf("Apps[%d].", i)
-		switch {
-		case a.ID == "":
-			return fieldErr(f+"ID", "required")
-		case !store.ValidCredential(a.ID):
-			return fieldErr(f+"ID", "%q is not a credential id: an app id [A-Za-z0-9_.-]{1,64}, optionally with /<appid> and :<kind>", a.ID)
-		case seen[a.ID]:
-			return fieldErr(f+"ID", "duplicate id %q", a.ID)
-		case a.Provider == nil:
-			return fieldErr(f+"Provider", "required")
-		}
-		seen[a.ID] = true
-	}
-	return nil
-}
-
 // Refresher keeps tokens fresh while its replica leads. Its methods are
 // safe for concurrent use; Run may be called once.
 type Refresher struct {
 	cfg  Config
 	apps map[string]App
 	ids  []string // the configured app ids, in config order
+	// children are the tickets of each token that has some.
+	children map[string][]string
 
-	logs *logLimiter
+	logs *logonce.Limiter
+
+	// mem is what the refresher remembers per app between checks.
+	mem *memo.Memo
 
 	mu     sync.Mutex // guards the fields below
 	states map[string]AppState
 	term   lock.Term
-	// written is the last token write this replica made per app, to write
-	// again if Redis loses it in a failover (never logged).
-	written map[string]store.Write
-	// pending is a fetched token whose write failed, per app: written
-	// before any new fetch of the app while it is valid (never logged).
-	pending map[string]store.Write
-	// plans is the due time chosen for each app's stored version: a
-	// re-check of an unchanged record keeps it (no jitter re-roll).
-	plans map[string]plan
-	// keyUntil is until when (local clock) each app's token key should
-	// exist, as last seen; zero when it should not.
-	keyUntil map[string]time.Time
-	// published is the last status written per app (UpdatedAt zero).
-	published map[string]store.Status
-	// corrupt is the last corrupt-key error reported per app.
-	corrupt map[string]string
-}
-
-// plan is the due time picked for one stored version of an app's token.
-type plan struct {
-	version, ticket int64
-	due             time.Time
+	// running: the app's check runs (probes wait for it).
+	running map[string]bool
 }
 
 // New validates cfg (copying it) and returns a Refresher. It does no I/O
@@ -304,15 +149,19 @@ func New(cfg Config) (*Refresher, error) {
 	}
 	cfg.Apps = append([]App(nil), cfg.Apps...)
 	r := &Refresher{
-		cfg: cfg, apps: map[string]App{}, states: map[string]AppState{}, written: map[string]store.Write{},
-		pending: map[string]store.Write{}, plans: map[string]plan{}, keyUntil: map[string]time.Time{},
-		published: map[string]store.Status{}, corrupt: map[string]string{},
-		logs: newLogLimiter(cfg.Logger, cfg.Clock),
+		cfg: cfg, apps: map[string]App{}, states: map[string]AppState{}, mem: memo.New(), running: map[string]bool{},
+		children: map[string][]string{}, logs: logonce.New(cfg.Logger, cfg.Clock),
 	}
 	for _, a := range cfg.Apps {
+		if _, kind := store.Parent(a.ID); a.Parent != "" && a.Kind == "" {
+			a.Kind = kind
+		}
 		r.apps[a.ID] = a
 		r.ids = append(r.ids, a.ID)
-		r.states[a.ID] = AppState{ID: a.ID, Kind: a.Kind}
+		r.states[a.ID] = AppState{ID: a.ID, Kind: a.Kind, Parent: a.Parent, Repeat: a.Repeat.String()}
+		if a.Parent != "" {
+			r.children[a.Parent] = append(r.children[a.Parent], a.ID)
+		}
 	}
 	return r, nil
 }
@@ -323,12 +172,29 @@ func (r *Refresher) Run(ctx context.Context) error {
 	return r.cfg.Elector.Run(ctx, r.lead)
 }
 
-// AppState is the leader-side view of one app. It holds no token.
+// AppState is the leader-side view of one credential. It holds no token.
 type AppState struct {
-	ID, Kind string
-	// ExpiresAt is when the token this replica last wrote expires.
+	// Kind is App.Kind (a ticket's kind when not set); Parent App.Parent;
+	// Repeat the App.Repeat rule ("new", "same_trusted", "same_first_seen").
+	ID, Kind, Parent, Repeat string
+	// ExpiresAt is when the value this replica last wrote expires (the
+	// effective expiry, after the Repeat rule).
 	ExpiresAt   time.Time
 	NextRefresh time.Time
+	// Waiting is what the credential waits for besides its due time:
+	// "" (nothing), "rollover" (the upstream still answers the stored
+	// value: asked at a bounded rate until a new one arrives), "parent" (a
+	// ticket with no usable parent token yet) or "budget" (a budget refused
+	// the fetch). WaitingFor names the parent or the budget ("daily", or
+	// "<key> <limit>/<window>"); WaitUntil is when a budget's wait ends
+	// (local clock).
+	Waiting, WaitingFor string
+	WaitUntil           time.Time
+	// Probe is the last probe's outcome ("ok", "rejected", "failed"; ""
+	// before the first or when not probed), LastProbe when it ran and
+	// ProbeError the error of a failed probe.
+	Probe, ProbeError string
+	LastProbe         time.Time
 	// LastError is the last failed check's error (empty after a success),
 	// LastErrorCode the upstream errcode if any, LastErrorClass its class.
 	LastError      string

@@ -26,20 +26,21 @@ func (l *leaderRun) pollReports(ctx context.Context) {
 	reports, err := l.r.cfg.Store.PendingReportsFor(rctx, l.r.ids)
 	if err != nil {
 		if ctx.Err() == nil {
-			l.r.logs.warn(slog.LevelWarn, "pending-reports", "refresher: read pending reports", "err", err)
+			l.r.logs.Warn(slog.LevelWarn, "pending-reports", "refresher: read pending reports", "err", err)
 		}
 		return
 	}
-	l.r.logs.ok("pending-reports", "refresher: pending reports readable again")
+	l.r.logs.OK("pending-reports", "refresher: pending reports readable again")
+	now := l.r.cfg.Clock.Now()
 	for app := range reports {
-		l.reported(app)
+		l.board.Reported(app, now)
 	}
 	// Reports of ids no replica serves (ghosts, which anyone with the
 	// reader ACL can add) are removed, one HSCAN step per poll. During a
 	// rolling config change a report for an app only the next config knows
 	// may go too: its reporter reports again.
 	if n, err := l.r.cfg.Store.PruneReports(rctx, l.r.ids); err != nil && ctx.Err() == nil {
-		l.r.logs.warn(slog.LevelWarn, "prune-reports", "refresher: remove reports of unknown apps", "err", err)
+		l.r.logs.Warn(slog.LevelWarn, "prune-reports", "refresher: remove reports of unknown apps", "err", err)
 	} else if n > 0 {
 		l.r.cfg.Logger.Info("refresher: removed reports of unknown apps", "removed", n)
 	}
@@ -52,9 +53,7 @@ func (l *leaderRun) pollReports(ctx context.Context) {
 func (l *leaderRun) sweep(ctx context.Context) {
 	counter, ok := l.r.cfg.Store.(TokenKeyCounter)
 	if !ok {
-		for _, a := range l.r.cfg.Apps {
-			l.wake(a.ID)
-		}
+		l.wakeAll(l.r.ids)
 		return
 	}
 	// Keys that may expire before the next poll are left out: those apps
@@ -62,7 +61,7 @@ func (l *leaderRun) sweep(ctx context.Context) {
 	safe := l.r.cfg.Clock.Now().Add(2 * l.r.cfg.ReportPoll)
 	batch := make([]string, 0, min(existsBatch, len(l.r.cfg.Apps)))
 	for _, a := range l.r.cfg.Apps {
-		if l.inflight[a.ID] || !l.r.keyDeadline(a.ID).After(safe) {
+		if l.board.Running(a.ID) || !l.r.mem.KeyUntil(a.ID).After(safe) {
 			continue
 		}
 		if batch = append(batch, a.ID); len(batch) == existsBatch {
@@ -86,23 +85,19 @@ func (l *leaderRun) countKeys(ctx context.Context, counter TokenKeyCounter, batc
 	n, err := counter.CountTokenKeys(rctx, batch)
 	if redis.HasErrorPrefix(err, "NOPERM") {
 		// An ACL without EXISTS: re-check the batch's apps one by one.
-		l.r.logs.warn(slog.LevelWarn, "count-keys-noperm", "refresher: EXISTS not allowed by the Redis ACL; sweeping app by app (add +exists)", "err", err)
-		for _, app := range batch {
-			l.wake(app)
-		}
+		l.r.logs.Warn(slog.LevelWarn, "count-keys-noperm", "refresher: EXISTS not allowed by the Redis ACL; sweeping app by app (add +exists)", "err", err)
+		l.wakeAll(batch)
 		return true
 	}
 	if err != nil {
 		if ctx.Err() == nil {
-			l.r.logs.warn(slog.LevelWarn, "count-keys", "refresher: count token keys", "err", err)
+			l.r.logs.Warn(slog.LevelWarn, "count-keys", "refresher: count token keys", "err", err)
 		}
 		return false
 	}
-	l.r.logs.ok("count-keys", "refresher: token keys countable again")
+	l.r.logs.OK("count-keys", "refresher: token keys countable again")
 	if n < len(batch) {
-		for _, app := range batch {
-			l.wake(app)
-		}
+		l.wakeAll(batch)
 	}
 	return true
 }
@@ -113,7 +108,7 @@ func (l *leaderRun) audit() {
 	k := int((int64(len(apps))*int64(l.r.cfg.ReportPoll) + int64(auditPeriod) - 1) / int64(auditPeriod))
 	for range min(max(k, 1), len(apps)) {
 		l.auditNext %= len(apps)
-		l.wake(apps[l.auditNext].ID)
+		l.board.Wake(apps[l.auditNext].ID, l.r.cfg.Clock.Now())
 		l.auditNext++
 	}
 }

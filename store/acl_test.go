@@ -10,7 +10,7 @@ import (
 )
 
 // TestStore_deployACL: the scripts' checks and repairs, and the new report
-// calls, work as the users of deploy/redis-users.acl (the Reader as
+// calls, and the windowed budgets, work as the users of deploy/redis-users.acl (the Reader as
 // tokend-lib: store/reader's TestReader_deployACL) (no TYPE there: the
 // scripts detect wrong types with pcall; PruneReports needs HSCAN).
 func TestStore_deployACL(t *testing.T) {
@@ -31,6 +31,15 @@ func TestStore_deployACL(t *testing.T) {
 	}
 	if _, err := write(t, s, "app", "tok-1", tk, time.Hour); err != nil {
 		t.Fatal(err)
+	}
+	// Windowed budgets, and the repair of a garbage one (no PEXPIREAT).
+	b := Budget{Key: "corp", Limit: 5, Window: time.Hour}
+	if _, err := s.TakeTicketBudgets(ctx, "app:jsapi", lease, 10, []Budget{b}); err != nil {
+		t.Fatalf("TakeTicketBudgets: %v", err)
+	}
+	rdb.HSet(ctx, s.Keys().Window(b), "used", "x")
+	if _, err := s.TakeTicketBudgets(ctx, "app:jsapi", lease, 10, []Budget{b}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("TakeTicketBudgets over garbage: %v, want ErrCorrupt", err)
 	}
 	rdb.HSet(ctx, s.Keys().Reports(), "ghost", "x")
 	if m, err := s.PendingReportsFor(ctx, []string{"app"}); err != nil || len(m) != 0 {

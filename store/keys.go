@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -98,17 +99,14 @@ func (k Keys) Reports() string { return k.tag + ":reports" }
 // and used; days cut in UTC+8 like WeChat's quota).
 func (k Keys) Budget(app string) string { return k.tag + ":budget:" + app }
 
+// Window is the hash counting the fetches of a windowed budget b
+// (Budget): fields window (the window's number, Redis TIME in ms
+// divided by its length) and used; it expires when the window ends. Named
+// "{prefix}:window:<budget key>:<window in seconds>", so that caps with
+// one key and different windows count apart.
+func (k Keys) Window(b Budget) string {
+	return k.tag + ":window:" + b.Key + ":" + strconv.FormatInt(int64(b.Window/time.Second), 10)
+}
+
 // Status is the hash with the leader's view of app: last error, next refresh.
 func (k Keys) Status(app string) string { return k.tag + ":status:" + app }
-
-// Budget is a cap on fetches of a credential besides the daily budget: at
-// most Limit fetch tickets per Window (windows aligned on Redis's clock),
-// counted under Key: the credential id for a cap of its own, or a shared
-// name for a cap several credentials share (WeCom's 400 ticket calls an
-// hour per corp: "wecom-corp.<corpid>"). Key matches
-// [A-Za-z0-9_.:/-]{1,128} and never holds a secret.
-type Budget struct {
-	Key    string
-	Limit  int
-	Window time.Duration
-}

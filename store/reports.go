@@ -141,14 +141,29 @@ func (s *Store) ClearReport(ctx context.Context, app, token string) (bool, error
 	return n == 1, nil
 }
 
-// Status is the leader's view of an app, kept in Redis so that every replica
-// can show it. It never holds a token or a secret.
+// Status is the leader's view of a credential, kept in Redis so that every
+// replica can show it. It never holds a token or a secret.
 type Status struct {
+	// Kind is the provider ("wechat", ...) or, for a ticket, its kind
+	// ("jsapi", ...); Parent the token a ticket is fetched with ("" for a
+	// token).
+	Kind, Parent  string
 	NextRefresh   time.Time
 	LastError     string // empty when the last fetch succeeded
 	LastErrorCode int
 	BudgetUsed    int
-	UpdatedAt     time.Time
+	// Waiting is what the credential waits for besides its due time: ""
+	// (nothing), "rollover" (the upstream still answers the stored value;
+	// asked again at a bounded rate), "parent" (no usable parent token
+	// yet) or "budget" (a budget refused the fetch). WaitingFor names the
+	// parent or the budget ("daily", or the budget's key and window), and
+	// WaitUntil is when a budget's window ends.
+	Waiting, WaitingFor string
+	WaitUntil           time.Time
+	// Probe is the last probe's outcome ("ok", "rejected", "failed"; ""
+	// when the credential is not probed).
+	Probe     string
+	UpdatedAt time.Time
 }
 
 // SetStatus stores app's status. A status key of the wrong type is
@@ -176,10 +191,16 @@ func (s *Store) SetStatus(ctx context.Context, app string, st Status) error {
 
 func (s *Store) setStatus(ctx context.Context, app string, st Status) error {
 	return s.rdb.HSet(ctx, s.keys.Status(app),
+		"kind", st.Kind,
+		"parent", st.Parent,
 		"next_refresh", st.NextRefresh.UnixMilli(),
 		"last_error", st.LastError,
 		"last_error_code", st.LastErrorCode,
 		"budget_used", st.BudgetUsed,
+		"waiting", st.Waiting,
+		"waiting_for", st.WaitingFor,
+		"wait_until", st.WaitUntil.UnixMilli(),
+		"probe", st.Probe,
 		"updated_at", st.UpdatedAt.UnixMilli(),
 	).Err()
 }
@@ -210,10 +231,16 @@ func (s *Store) Status(ctx context.Context, app string) (Status, error) {
 	code, _ := strconv.Atoi(m["last_error_code"])
 	used, _ := strconv.Atoi(m["budget_used"])
 	return Status{
+		Kind:          m["kind"],
+		Parent:        m["parent"],
 		NextRefresh:   ms("next_refresh"),
 		LastError:     m["last_error"],
 		LastErrorCode: code,
 		BudgetUsed:    used,
+		Waiting:       m["waiting"],
+		WaitingFor:    m["waiting_for"],
+		WaitUntil:     ms("wait_until"),
+		Probe:         m["probe"],
 		UpdatedAt:     ms("updated_at"),
 	}, nil
 }

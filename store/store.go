@@ -1,6 +1,8 @@
 // Package store owns tokend's Redis contract: the key layout under the
-// {prefix} hash tag, the fetch-ticket and fenced-write scripts, reads of an
-// app's record, refresh reports and change events. The in-process token
+// {prefix} hash tag, the fetch-ticket script with its budgets (daily and
+// windowed, all or nothing), the fenced-write script with its same-value
+// rules (SameValue), reads of a credential's record, refresh reports and
+// change events. The in-process token
 // cache for business apps (library mode) is package store/reader; it reads
 // through Records, the part of Store a client with only the reader's
 // commands can serve.
@@ -13,7 +15,8 @@
 // one; see the README's "Fencing" section for the residual window.
 //
 // store knows nothing about upstreams or scheduling, and nothing about how
-// the lease is held: the lease value is passed in by the caller.
+// the lease is held: the lease value is passed in by the caller. Nor does
+// it know what a same-value rule is for: the caller picks it per upstream.
 package store
 
 import (
@@ -25,16 +28,15 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/tokend/tokend/store/event"
 )
 
 var (
 	// ErrNotLeader: the lease key does not hold the caller's lease value,
 	// so no ticket was taken.
 	ErrNotLeader = errors.New("store: lease not held")
-	// ErrBudgetExhausted: the app's daily fetch budget is used up.
-	ErrBudgetExhausted = errors.New("store: daily fetch budget exhausted")
+	// ErrBudgetExhausted: a fetch budget of the credential (daily or
+	// windowed) is used up; the *BudgetError returned says which.
+	ErrBudgetExhausted = errors.New("store: fetch budget exhausted")
 	// ErrStaleTicket: a token with a newer ticket is already stored; the
 	// write was rejected and nothing changed.
 	ErrStaleTicket = errors.New("store: stale ticket, a newer token is stored")
@@ -142,64 +144,6 @@ func New(cfg Config) (*Store, error) {
 // Keys returns the key layout in use.
 func (s *Store) Keys() Keys { return s.keys }
 
-// Ticket is a fetch ticket: the fencing number of one upstream fetch.
-type Ticket struct {
-	N int64
-	// IssuedAt is Redis TIME when the ticket was taken: the fetch's send
-	// time on Redis's clock, from which expires_at is counted.
-	IssuedAt time.Time
-	// BudgetUsed counts the app's fetches today, this one included.
-	BudgetUsed int
-	// Acked: Config.MinReplicasAck replicas acknowledged the ticket within
-	// Config.WaitTimeout (always true without MinReplicasAck). When false
-	// the ticket is taken on the master only; tickets still grow after a
-	// failover (they follow Redis TIME), so it may be used.
-	Acked bool
-}
-
-// TakeTicket takes a fetch ticket for app, in one script: refused with
-// ErrNotLeader unless the lease key holds leaseValue; refused with
-// ErrBudgetExhausted when dailyBudget (> 0) fetches were already taken today;
-// otherwise ticket = max(last ticket + 1, Redis TIME in ms). With
-// Config.MinReplicasAck, Ticket.Acked says whether enough replicas
-// acknowledged it.
-//
-// Redis content is input: before counting the fetch, the script checks
-// every key of app the write depends on. A garbage ticket key is repaired
-// (max(meta ticket + 1, Redis TIME)), a garbage budget hash is reset (no
-// worse than the DEL anyone with write access could send), and garbage in
-// the meta hash or a wrong-typed token key is left to the write, which
-// replaces it and cannot fail on it. Each is handed to Config.OnCorrupt.
-func (s *Store) TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (Ticket, error) {
-	if err := checkApp(app); err != nil {
-		return Ticket{}, err
-	}
-	if leaseValue == "" {
-		return Ticket{}, ErrNotLeader
-	}
-	if dailyBudget > maxSafeInt {
-		return Ticket{}, errors.New("store: take ticket: daily budget out of range")
-	}
-	dailyBudget = max(dailyBudget, 0) // <= 0: no cap
-	keys := []string{s.keys.Lease(), s.keys.Ticket(app), s.keys.Budget(app), s.keys.Meta(app), s.keys.Token(app)}
-	cmd, acked, err := s.runScript(ctx, takeTicketScript, keys, leaseValue, dailyBudget, int64(BudgetDayOffset/time.Second))
-	if err != nil {
-		return Ticket{}, fmt.Errorf("store: take ticket: %w", err)
-	}
-	n, corrupt, err := s.scriptReply(cmd, app, 3)
-	if err != nil {
-		return Ticket{}, fmt.Errorf("store: take ticket: %w", err)
-	}
-	s.recs.noteCorrupt(corrupt)
-	switch n[0] {
-	case -1:
-		return Ticket{}, ErrNotLeader
-	case -2:
-		return Ticket{BudgetUsed: int(n[1])}, ErrBudgetExhausted
-	}
-	return Ticket{N: n[0], IssuedAt: time.UnixMilli(n[2]), BudgetUsed: int(n[1]), Acked: acked}, nil
-}
-
 // scriptReply decodes a reply {int, ..., corrupt list} with want integers.
 func (s *Store) scriptReply(cmd *redis.Cmd, app string, want int) ([]int64, []*CorruptError, error) {
 	res, err := cmd.Slice()
@@ -218,95 +162,6 @@ func (s *Store) scriptReply(cmd *redis.Cmd, app string, want int) ([]int64, []*C
 		n[i] = v
 	}
 	return n, parseCorrupt(res[want], app), nil
-}
-
-// Write is one fenced token write.
-type Write struct {
-	App    string
-	Ticket Ticket
-	// Token is the raw token; never logged.
-	Token string
-	// ExpiresIn is the lifetime the upstream announced; expires_at is
-	// Ticket.IssuedAt + ExpiresIn (counted from when the fetch started).
-	ExpiresIn time.Duration
-	// SafetyMargin is taken off expires_at for the token key's TTL.
-	SafetyMargin time.Duration
-	// Epoch and Leader identify the writer (term and replica id).
-	Epoch  int64
-	Leader string
-}
-
-func (w Write) check() error {
-	switch {
-	case w.Token == "" || w.Ticket.N <= 0:
-		return errors.New("store: write needs a token and a ticket")
-	case w.Ticket.N > maxSafeInt || w.Epoch < 0 || w.Epoch > maxSafeInt:
-		return errors.New("store: write: ticket or epoch out of range")
-	case w.Ticket.IssuedAt.UnixMilli() < 0 || w.ExpiresIn < 0 || w.SafetyMargin < 0 ||
-		w.Ticket.IssuedAt.UnixMilli()+w.ExpiresIn.Milliseconds() > maxSafeInt:
-		return errors.New("store: write: times out of range")
-	}
-	return nil
-}
-
-// WriteResult is the outcome of an accepted token write.
-type WriteResult struct {
-	// Version is the app's version after the write (the stored one for an
-	// idempotent retry).
-	Version int64
-	// Acked: Config.MinReplicasAck replicas acknowledged the write within
-	// Config.WaitTimeout (always true without MinReplicasAck). When false
-	// the token is written on the master only: it may still reach the
-	// replicas, or be lost if the master fails over first. Do not fetch
-	// again because of it: a new fetch would retire this token.
-	Acked bool
-}
-
-// WriteToken stores w if its ticket is greater than the stored token's: it
-// sets the token key with PX = expires_at - margin - now, updates the meta
-// hash, bumps version and publishes a token event, all in one script. It
-// returns the new version (and, with Config.MinReplicasAck, whether enough
-// replicas acknowledged it), ErrStaleTicket when a newer token is stored,
-// or ErrExpired when the token would be written already expired.
-//
-// A retry is idempotent: when the stored token already has w's ticket and
-// token (a write applied whose reply was lost), WriteToken returns the
-// stored version and nil, writes nothing and publishes nothing.
-//
-// Redis content is input: every key is checked before the first write, and
-// token key and meta hash are written together or not at all. A meta hash
-// of the wrong type is replaced; a garbage meta field is overwritten; when
-// the meta ticket is garbage the write is fenced by the newest ticket taken
-// (accepted if w's ticket >= the ticket key), and a garbage version becomes
-// the ticket number (larger than any counter, so every reader reloads).
-// Each repair is handed to Config.OnCorrupt.
-func (s *Store) WriteToken(ctx context.Context, w Write) (WriteResult, error) {
-	if err := checkApp(w.App); err != nil {
-		return WriteResult{}, err
-	}
-	if err := w.check(); err != nil {
-		return WriteResult{}, err
-	}
-	keys := []string{s.keys.Token(w.App), s.keys.Meta(w.App), s.keys.Ticket(w.App)}
-	evPrefix, evSuffix := event.TokenTemplate(w.App)
-	cmd, acked, err := s.runScript(ctx, writeTokenScript, keys,
-		w.Ticket.N, w.Token, w.Ticket.IssuedAt.UnixMilli(), w.ExpiresIn.Milliseconds(),
-		w.SafetyMargin.Milliseconds(), w.Epoch, w.Leader, s.keys.Events(), evPrefix, evSuffix)
-	if err != nil {
-		return WriteResult{}, fmt.Errorf("store: write token: %w", err)
-	}
-	n, corrupt, err := s.scriptReply(cmd, w.App, 3)
-	if err != nil {
-		return WriteResult{}, fmt.Errorf("store: write token: %w", err)
-	}
-	s.recs.noteCorrupt(corrupt)
-	switch n[0] {
-	case -1:
-		return WriteResult{}, ErrStaleTicket
-	case -2:
-		return WriteResult{}, ErrExpired
-	}
-	return WriteResult{Version: n[1], Acked: acked}, nil
 }
 
 // Record is an app's stored state. Token is empty once the token key has

@@ -29,6 +29,7 @@ type Metrics struct {
 	budgetUsed *prometheus.GaugeVec
 	httpReqs   *prometheus.CounterVec
 	corrupt    *prometheus.CounterVec
+	probes     *prometheus.CounterVec
 }
 
 // New returns Metrics on a registry of its own, with the Go and process
@@ -53,7 +54,7 @@ func New() *Metrics {
 			Name: "tokend_token_expiry_timestamp_seconds", Help: "When the app's stored token expires (unix seconds), as last written by this replica.",
 		}, []string{"app"}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tokend_refresh_reports_total", Help: "Refresh reports handled by the leader, by outcome (refreshed, stale, cooldown).",
+			Name: "tokend_refresh_reports_total", Help: "Refresh reports handled by the leader, by outcome (refreshed, unchanged, stale, cooldown).",
 		}, []string{"app", "outcome"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_rejected_writes_total", Help: "Token writes rejected because a newer ticket won.",
@@ -67,8 +68,11 @@ func New() *Metrics {
 		corrupt: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_corrupt_keys_total", Help: "Keys or fields in Redis that tokend did not write (wrong type, unparsable), by app (empty for shared keys) and whether they were repaired.",
 		}, []string{"app", "repaired"}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_probes_total", Help: "Probes of stored tokens by the leader, by app and outcome (ok, rejected: reported for a refresh, failed: the probe itself failed).",
+		}, []string{"app", "outcome"}),
 	}
-	m.reg.MustRegister(m.leader, m.epoch, m.fetches, m.fetchTime, m.expiry, m.reports, m.rejected, m.budgetUsed, m.httpReqs, m.corrupt,
+	m.reg.MustRegister(m.leader, m.epoch, m.fetches, m.fetchTime, m.expiry, m.reports, m.rejected, m.budgetUsed, m.httpReqs, m.corrupt, m.probes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -91,6 +95,9 @@ func (m *Metrics) Corrupt(app string, repaired bool) {
 func (m *Metrics) RejectedWrite(app string) { m.rejected.WithLabelValues(app).Inc() }
 
 func (m *Metrics) Report(app, outcome string) { m.reports.WithLabelValues(app, outcome).Inc() }
+
+// Probed counts a probe of app's stored token by outcome.
+func (m *Metrics) Probed(app, outcome string) { m.probes.WithLabelValues(app, outcome).Inc() }
 
 func (m *Metrics) Leading(leading bool, epoch int64) {
 	if leading {

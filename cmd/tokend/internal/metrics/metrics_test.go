@@ -28,3 +28,19 @@ func TestMetrics_leaderOnlySeriesDropped(t *testing.T) {
 		t.Fatal("leader gauge or fetch counter wrong after stepping down")
 	}
 }
+
+// TestMetrics_probes: probes are counted per app and outcome, and survive
+// a step-down (a counter, not a leader-only gauge).
+func TestMetrics_probes(t *testing.T) {
+	m := New()
+	m.Probed("mp-main", "ok")
+	m.Probed("mp-main", "ok")
+	m.Probed("mp-main", "rejected")
+	m.Leading(false, 1)
+	if got := testutil.ToFloat64(m.probes.WithLabelValues("mp-main", "ok")); got != 2 {
+		t.Fatalf("ok probes = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.probes.WithLabelValues("mp-main", "rejected")); got != 1 {
+		t.Fatalf("rejected probes = %v, want 1", got)
+	}
+}
