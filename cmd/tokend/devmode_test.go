@@ -6,6 +6,9 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tokend/tokend/integration/wait"
 
 	"github.com/tokend/tokend/store/jssdk"
 )
@@ -65,24 +68,20 @@ func checkDevTicket(t *testing.T, base string) {
 		st.Apps[1].ID != "demo:jsapi" || st.Apps[1].Kind != "jsapi" || st.Apps[1].Parent != "demo" {
 		t.Fatalf("status: %d %+v", code, st)
 	}
-	// TODO(lead): once wechat.NewTicket is wired (providers.go), poll for
-	// 200 here: until then the ticket provider is notWired and the routes
-	// answer 503.
 	var ticket struct {
 		Ticket string `json:"ticket"`
 	}
-	code := getJSON(t, "GET", base+"/v1/apps/demo/tickets/jsapi", "", &ticket)
+	wait.For(t, 10*time.Second, "the demo app's jsapi ticket", func() bool {
+		return getJSON(t, "GET", base+"/v1/apps/demo/tickets/jsapi", "", &ticket) == 200
+	})
 	var sig map[string]any
-	sigCode := getJSON(t, "POST", base+"/v1/apps/demo/signature", `{"url":"http://127.0.0.1:3000/page?id=1#top"}`, &sig)
-	switch {
-	case code == 200 && sigCode == 200:
-		nonce, _ := sig["nonce_str"].(string)
-		ts, _ := sig["timestamp"].(float64)
-		if sig["appid"] != devAppID || sig["signature"] != jssdk.Sign(ticket.Ticket, nonce, int64(ts), "http://127.0.0.1:3000/page?id=1") {
-			t.Fatalf("signature %v does not verify against the ticket", sig)
-		}
-	case code == 503 && sigCode == 503:
-	default:
-		t.Fatalf("ticket route %d, signature route %d (%v)", code, sigCode, sig)
+	if code := getJSON(t, "POST", base+"/v1/apps/demo/signature", `{"url":"http://127.0.0.1:3000/page?id=1#top"}`, &sig); code != 200 {
+		t.Fatalf("signature route: %d (%v)", code, sig)
+	}
+	nonce, _ := sig["nonce_str"].(string)
+	ts, _ := sig["timestamp"].(float64)
+	if sig["appid"] != devAppID || sig["url"] != "http://127.0.0.1:3000/page?id=1" ||
+		sig["signature"] != jssdk.Sign(ticket.Ticket, nonce, int64(ts), "http://127.0.0.1:3000/page?id=1") {
+		t.Fatalf("signature %v does not verify against the ticket", sig)
 	}
 }
