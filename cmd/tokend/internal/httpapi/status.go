@@ -27,6 +27,13 @@ type appStatus struct {
 	LastError     string     `json:"last_error"`
 	LastErrorCode int        `json:"last_error_code"`
 	BudgetUsed    int        `json:"budget_used"`
+	// Waiting is what the credential waits for besides its due time
+	// ("rollover", "parent", "budget"), WaitingFor the parent or the
+	// budget, WaitUntil a budget's end; Probe the last probe's outcome.
+	Waiting    string     `json:"waiting,omitempty"`
+	WaitingFor string     `json:"waiting_for,omitempty"`
+	WaitUntil  *time.Time `json:"wait_until,omitempty"`
+	Probe      string     `json:"probe,omitempty"`
 }
 
 type statusAnswer struct {
@@ -130,5 +137,6 @@ func (a *Server) appStatus(ctx context.Context, out appStatus) (appStatus, error
 		return out, err
 	}
 	out.NextRefresh, out.LastError, out.LastErrorCode, out.BudgetUsed = timePtr(st.NextRefresh), st.LastError, st.LastErrorCode, st.BudgetUsed
+	out.Waiting, out.WaitingFor, out.WaitUntil, out.Probe = st.Waiting, st.WaitingFor, timePtr(st.WaitUntil), st.Probe
 	return out, nil
 }

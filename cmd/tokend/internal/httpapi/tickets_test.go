@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/integration/wait"
+	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/jssdk"
 )
 
@@ -215,6 +216,15 @@ func TestAPI_status_tickets(t *testing.T) {
 	e := newAPIEnvApps(t, nil, false, ticketApps[:2])
 	e.writeToken(t, "mp-main", "tok-SECRETVALUE")
 	e.writeToken(t, "mp-main:jsapi", "ticket-SECRETVALUE")
+	until := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	if err := e.store.SetStatus(context.Background(), "hr:agent_config", store.Status{
+		Kind: "agent_config", Parent: "hr", Waiting: "budget", WaitingFor: "wecom-corp.ww1 400/1h0m0s", WaitUntil: until,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetStatus(context.Background(), "mp-main", store.Status{Kind: "wechat", Probe: "rejected"}); err != nil {
+		t.Fatal(err)
+	}
 	r := e.do(t, "GET", "/v1/status", "", "")
 	if r.code != 200 || strings.Contains(r.raw, "SECRETVALUE") {
 		t.Fatalf("status: %d %s", r.code, r.raw)
@@ -240,5 +250,11 @@ func TestAPI_status_tickets(t *testing.T) {
 	}
 	if a := st.Apps[2]; a.Valid || a.ExpiresAt != nil {
 		t.Errorf("unwritten wx_card entry %+v", a)
+	}
+	if a := st.Apps[5]; a.Waiting != "budget" || a.WaitingFor != "wecom-corp.ww1 400/1h0m0s" || a.WaitUntil == nil || !a.WaitUntil.Equal(until) {
+		t.Errorf("budget-waiting agent_config entry %+v", a)
+	}
+	if a := st.Apps[0]; a.Probe != "rejected" || a.Waiting != "" {
+		t.Errorf("probed token entry %+v", a)
 	}
 }
