@@ -50,7 +50,7 @@ type providerSpec struct {
 	ticketBudgets func(a AppConfig, id string) []store.Budget
 }
 
-// WeCom's hourly limits on ticket calls (UPSTREAM.md, WeCom): 100 an hour
+// WeCom's hourly limits on ticket calls (README, "Credential kinds"): 100 an hour
 // per app and 400 an hour per corp, enforced as store budgets.
 const (
 	wecomTicketsPerApp  = 100

@@ -148,7 +148,7 @@ func (c *Config) validateApps(getenv func(string) string, readFile func(string) 
 		key := a.accountKey(spec)
 		if other, dup := accounts[key]; dup {
 			// One upstream credential kept by two apps: for WeChat's classic
-			// endpoint each fetch retires the other's token (UPSTREAM.md),
+			// endpoint each fetch retires the other's token (README, "Credential kinds"),
 			// the failure tokend exists to prevent.
 			if spec.bySecret {
 				return nil, fieldErr(a.secretField(f), "app %q already uses this %s with the same secret; %s", other, appIDName(a.Provider), spec.dupReason)

@@ -17,7 +17,7 @@ func ticketKind(kind string) upstream.TicketKind {
 }
 
 // TicketKinds are the JS-SDK ticket kinds of an Official Account, in
-// DESIGN order: "jsapi" (wx.config) and "wx_card" (card APIs). Changing
+// README order: "jsapi" (wx.config) and "wx_card" (card APIs). Changing
 // it changes nothing: NewTicket checks its own copy.
 var TicketKinds = upstream.KindNames(ticketKinds)
 

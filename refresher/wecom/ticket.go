@@ -51,7 +51,7 @@ var ticketKinds = []upstream.TicketKind{
 	{Kind: "agent_config", Call: upstream.Call{Op: "ticket/get", Path: "/cgi-bin/ticket/get", Query: url.Values{"type": {"agent_config"}}, Shape: ticketShape}},
 }
 
-// TicketKinds are WeCom's JS-SDK ticket kinds, in DESIGN order: "jsapi"
+// TicketKinds are WeCom's JS-SDK ticket kinds, in README order: "jsapi"
 // (the corp ticket, for wx.config) and "agent_config" (the app ticket, for
 // wx.agentConfig). Changing it changes nothing: NewTicket checks its own
 // copy.
