@@ -13,7 +13,7 @@ import (
 type tokenObserver struct {
 	countingObserver
 	tmu    sync.Mutex // guards tokens
-	tokens []string // "app fingerprint version"
+	tokens []string   // "app fingerprint version"
 }
 
 func (o *tokenObserver) WrittenToken(app, fp string, version int64) {
