@@ -86,15 +86,13 @@ func (s *Store) DeleteReplica(ctx context.Context, id string) error {
 // wrong type returns no entries and a *CorruptError; an entry that does
 // not parse is returned with Corrupt set.
 func (s *Store) Replicas(ctx context.Context) ([]Replica, error) {
-	p := s.rdb.TxPipeline()
-	timeCmd := p.Time(ctx)
-	mapCmd := p.HGetAll(ctx, s.keys.Replicas())
-	_, _ = p.Exec(ctx)
-	now, err := timeCmd.Result()
+	// Two calls, not one MULTI: TIME has no key, so on Redis Cluster it
+	// could not share a transaction with the registry's slot.
+	now, err := s.rdb.Time(ctx).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: replicas: %w", err)
 	}
-	m, err := mapCmd.Result()
+	m, err := s.rdb.HGetAll(ctx, s.keys.Replicas()).Result()
 	if isWrongType(err) {
 		c := &CorruptError{Key: s.keys.Replicas(), Detail: "wrong type"}
 		s.recs.noteCorrupt([]*CorruptError{c})

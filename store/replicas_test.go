@@ -175,7 +175,7 @@ func TestStore_Audit_capped(t *testing.T) {
 
 // TestStore_deployACL_registryAndAudit: the registry and the audit stream
 // work as deploy/redis-users.acl's tokend user (TIME, HSET, HDEL,
-// MULTI/EXEC with HGETALL, XADD with MAXLEN ~, XREVRANGE).
+// HGETALL, XADD with MAXLEN ~, XREVRANGE).
 func TestStore_deployACL_registryAndAudit(t *testing.T) {
 	srv := redisserver.StartACL(t, "../deploy/redis-users.acl")
 	ctx := context.Background()

@@ -101,9 +101,14 @@ func newBrowser(t *testing.T) *browser {
 		dir = d
 	}
 	b := &browser{t: t, ctx: ctx, log: &netLog{urls: map[network.RequestID]string{}, bytes: map[string]float64{}}, dir: dir}
-	// The first call starts the browser: no timeout on it (a timeout would
-	// stop the browser when it ends); the test's own deadline bounds it.
-	if err := b.log.listen(ctx); err != nil {
+	// The first call starts the browser: no timeout on its context (that
+	// would stop the browser when it ends); a watchdog bounds it instead.
+	watchdog := time.AfterFunc(30*time.Second, cancel)
+	err := b.log.listen(ctx)
+	if !watchdog.Stop() {
+		t.Fatalf("browser: chromium did not start within 30s (%v)", err)
+	}
+	if err != nil {
 		t.Fatalf("browser: start chromium: %v", err)
 	}
 	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)

@@ -27,7 +27,7 @@ const (
 	weightBound = 100 << 10
 )
 
-// row is the CSS selector of the replica row id.
+// replicaRow is the CSS selector of the replica row id.
 func replicaRow(id string) string { return `tr[data-replica="` + id + `"]` }
 
 // TestConsole drives the console of a 2-replica tokend in headless
@@ -81,7 +81,7 @@ func TestConsole(t *testing.T) {
 
 	// Both replicas, and the leader marked (in text, not only colour).
 	b.waitJS(10*time.Second, "both replicas listed", `document.querySelector('`+replicaRow(leader.ID)+`') && document.querySelector('`+replicaRow(follower.ID)+`')`)
-	b.waitJS(10*time.Second, "the leader marked", `document.querySelector('tr[data-leader] ') &&
+	b.waitJS(10*time.Second, "the leader marked", `document.querySelector('tr[data-leader]') &&
 		document.querySelector('tr[data-leader]').dataset.replica === "`+leader.ID+`" &&
 		document.querySelector('tr[data-leader]').textContent.includes("leader")`)
 	b.screenshot("02-replicas-and-leader")
