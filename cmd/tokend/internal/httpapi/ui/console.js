@@ -12,6 +12,8 @@
   });
   let timer = 0;
   let firstRender = true;
+  let skew = 0; // server clock minus this browser's, from the Date header
+  const now = () => Date.now() + skew;
 
   function el(tag, text, cls) {
     const e = document.createElement(tag);
@@ -42,7 +44,7 @@
   }
   function rel(iso) {
     if (!iso) return "";
-    const d = Date.parse(iso) - Date.now();
+    const d = Date.parse(iso) - now();
     return d >= 0 ? "in " + dur(d) : dur(d);
   }
   function clock(iso) { return iso ? new Date(iso).toLocaleTimeString() : ""; }
@@ -63,6 +65,8 @@
     const key = sessionStorage.getItem(KEY);
     const headers = key ? { Authorization: "Bearer " + key } : {};
     const r = await fetch(path, { headers, cache: "no-store" });
+    const date = Date.parse(r.headers.get("Date") || "");
+    if (date) skew = Math.abs(date - Date.now()) > 2000 ? date - Date.now() : 0; // Date has whole seconds
     if (r.status === 401 || r.status === 403) {
       const e = new Error("auth"); e.status = r.status; e.hadKey = !!key; throw e;
     }
@@ -78,6 +82,7 @@
   function askKey(msg) {
     $("keymsg").textContent = msg;
     $("keyform").hidden = false;
+    $("updated").textContent = "Waiting for an API key.";
     $("key").focus();
   }
 
@@ -87,7 +92,7 @@
       const lead = r.id === st.leader_id;
       const tr = row([el("code", r.id), lead ? label("\u2605 leader", "ok") : el("span", "follower", "muted"),
         r.corrupt ? label("unreadable entry", "bad") : r.stale ? label("stale", "warn") : label("live", "ok"),
-        r.seen ? dur(Date.parse(r.seen) - Date.now()) : "", r.version, r.listen]);
+        r.seen ? dur(Date.parse(r.seen) - now()) : "", r.version, r.listen]);
       tr.dataset.replica = r.id;
       if (lead) tr.dataset.leader = "true";
       if (r.stale) tr.className = "stale";
@@ -112,7 +117,7 @@
   }
   // tick moves one validity bar to now; the bars count down between polls.
   function tick(box) {
-    const life = Number(box.dataset.life), left = Math.max(Number(box.dataset.exp) - Date.now(), 0);
+    const life = Number(box.dataset.life), left = Math.max(Number(box.dataset.exp) - now(), 0);
     box.firstChild.value = left;
     box.lastChild.textContent = left ? dur(left) + " left (" + Math.round((100 * left) / life) + "%)" : "expired";
   }
@@ -148,7 +153,9 @@
   async function poll() {
     clearTimeout(timer);
     try {
-      const [st, audit] = await Promise.all([get("/v1/status"), get("/v1/audit?limit=50")]);
+      // The audit list is optional: its failure never hides the status.
+      const [st, audit] = await Promise.all([get("/v1/status"),
+        get("/v1/audit?limit=50").catch((e) => { if (e.message === "auth") throw e; return { entries: [], error: "Recent events unavailable: " + e.message }; })]);
       $("keyform").hidden = true;
       problem("");
       renderReplicas(st);
