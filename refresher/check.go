@@ -223,6 +223,9 @@ func (r *Refresher) written1(ctx context.Context, app App, w store.Write, res st
 	eff.ExpiresIn, eff.SameValue = res.ExpiresAt.Sub(w.Ticket.IssuedAt), store.SameValueAsNew
 	r.mem.SetWritten(eff)
 	r.cfg.Observer.Written(app.ID, res.ExpiresAt, w.Ticket.BudgetUsed)
+	if o, ok := r.cfg.Observer.(TokenObserver); ok {
+		o.WrittenToken(app.ID, Fingerprint(w.Token), res.Version)
+	}
 	expires := start.Add(eff.ExpiresIn) // local clock
 	r.mem.SetKeyUntil(app.ID, expires.Add(-w.SafetyMargin))
 	now := r.cfg.Clock.Now()

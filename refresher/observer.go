@@ -25,6 +25,13 @@ type Observer interface {
 	Probed(app, outcome string)
 }
 
+// TokenObserver is optionally implemented by an Observer that also wants
+// each accepted write's token fingerprint (Fingerprint) and version, for
+// an audit trail. Called right after Written, under the same rules.
+type TokenObserver interface {
+	WrittenToken(app, fingerprint string, version int64)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Fetched(string, string, int, time.Duration) {}

@@ -61,6 +61,10 @@ type Client interface {
 	Exists(ctx context.Context, keys ...string) *redis.IntCmd
 	Publish(ctx context.Context, channel string, message interface{}) *redis.IntCmd
 	Ping(ctx context.Context) *redis.StatusCmd
+	HDel(ctx context.Context, key string, fields ...string) *redis.IntCmd
+	Time(ctx context.Context) *redis.TimeCmd
+	XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd
+	XRevRangeN(ctx context.Context, stream, start, stop string, count int64) *redis.XMessageSliceCmd
 }
 
 // Config configures a Store.

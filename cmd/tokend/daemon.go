@@ -48,6 +48,7 @@ type daemon struct {
 	api     *httpapi.Server
 	reader  *reader.Reader
 	hub     *event.Hub
+	audit   *auditObserver
 }
 
 func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
@@ -71,10 +72,12 @@ func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, erro
 
 func (d *daemon) wire() error {
 	cfg := d.cfg
-	p, err := newParts(cfg, d.rdb, partHooks{onCorrupt: d.corrupt, observer: d.metrics, log: d.log})
+	d.audit = newAuditObserver(d.metrics, cfg.ReplicaID, d.log, clock.RealClock{}, d.warnLimited)
+	p, err := newParts(cfg, d.rdb, partHooks{onCorrupt: d.corrupt, observer: d.audit, log: d.log})
 	if err != nil {
 		return err
 	}
+	d.audit.st = p.store
 	d.store, d.ref, d.hub = p.store, p.ref, p.hub
 	var tokens []string
 	if cfg.HTTP.AuthTokensEnv != "" {
@@ -133,11 +136,14 @@ func (d *daemon) run(ctx context.Context) error {
 	g.Add(func() error { return d.ref.Run(ctx) }, func(error) { cancel() })
 	g.Add(func() error { return d.hub.Run(ctx) }, func(error) { cancel() })
 	g.Add(func() error { return d.opts.repeats.Run(ctx) }, func(error) { cancel() })
+	g.Add(func() error { return d.audit.Run(ctx) }, func(error) { cancel() })
+	var listenAddr string
 	if listen := *d.cfg.HTTP.Listen; listen != "" {
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {
 			return fmt.Errorf("http.listen: %w", err)
 		}
+		listenAddr = ln.Addr().String()
 		srv := &http.Server{
 			Handler: d.api.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
@@ -161,6 +167,8 @@ func (d *daemon) run(ctx context.Context) error {
 			_ = srv.Shutdown(sctx)
 		})
 	}
+	reg := d.registry(listenAddr)
+	g.Add(func() error { return reg.Run(ctx) }, func(error) { cancel() })
 	if !d.opts.open { // dev mode's embedded Redis never evicts
 		cctx, ccancel := context.WithTimeout(ctx, 2*d.cfg.Redis.Timeout+time.Second)
 		checkEviction(cctx, d.rdb, d.log)
@@ -170,6 +178,26 @@ func (d *daemon) run(ctx context.Context) error {
 	err := g.Run()
 	d.log.Info("tokend: stopped")
 	return err
+}
+
+// registry is this replica's entry in {prefix}:replicas, listening on
+// listen ("" without the HTTP API).
+func (d *daemon) registry(listen string) *registry {
+	leading := refresherLeading{d.ref}
+	return &registry{
+		st: d.store, clock: clock.RealClock{}, interval: replicaInterval, timeout: 2*d.cfg.Redis.Timeout + time.Second,
+		warn: d.warnLimited,
+		info: func() store.ReplicaInfo {
+			_, lead := leading.Leading()
+			return store.ReplicaInfo{ID: d.cfg.ReplicaID, Leader: lead, Version: version, Listen: listen}
+		},
+	}
+}
+
+// warnLimited logs a WARN that may repeat (a Redis write failing every few
+// seconds) once, then at most once a minute with a count.
+func (d *daemon) warnLimited(ctx context.Context, msg string, args ...any) {
+	d.opts.repeats.Log(ctx, slog.LevelWarn, msg, msg, args...)
 }
 
 // corrupt reports a corrupt key the store found (store.Config.OnCorrupt):

@@ -104,6 +104,14 @@ apps: [{id: app, provider: wechat, appid: wxlogtest, secret_env: SECRET, base_ur
 	if code := getJSON(t, "GET", base+"/v1/apps/app/token", "", &ans); code != 200 || ans.AccessToken != second {
 		t.Fatalf("token after refresh: %d", code)
 	}
+	// The replica registry and the audit trail (refreshes, the report).
+	if v := rdb.HGet(ctx, "{tokend}:replicas", "logtest").Val(); !strings.Contains(v, `"listen":"`+strings.TrimPrefix(base, "http://")+`"`) {
+		t.Errorf("registry entry %q", v)
+	}
+	wait.Poll(5*time.Second, func() bool { return rdb.XLen(ctx, "{tokend}:audit").Val() >= 3 })
+	if n := rdb.XLen(ctx, "{tokend}:audit").Val(); n < 3 {
+		t.Errorf("%d audit entries, want leader + 2 refreshes + report", n)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
@@ -111,8 +119,11 @@ apps: [{id: app, provider: wechat, appid: wxlogtest, secret_env: SECRET, base_ur
 	if rdb.Exists(context.Background(), "{tokend}:lease").Val() != 0 {
 		t.Fatal("lease not released on shutdown")
 	}
+	if rdb.HExists(context.Background(), "{tokend}:replicas", "logtest").Val() {
+		t.Error("registry entry left after a clean shutdown")
+	}
 	out := logs.String()
-	if !strings.Contains(out, "token refreshed") || !strings.Contains(out, "reported invalid") {
+	if !strings.Contains(out, "token refreshed") || !strings.Contains(out, "reported invalid") || !strings.Contains(out, `"msg":"audit"`) {
 		t.Fatalf("logs do not show the refreshes:\n%s", out)
 	}
 	for name, s := range map[string]string{"secret": secret, "first token": first, "second token": second} {

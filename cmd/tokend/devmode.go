@@ -76,6 +76,7 @@ Nothing here talks to WeChat; the token and the ticket are issued by the fake.
   Read it from Redis:         redis-cli -h {rhost} -p {rport} GET '{tokend}:token:{app}:{kind}'
   Sign a page (wx.config):    curl -s -X POST -d '{"url":"http://127.0.0.1:3000/page?id=1"}' http://{api}/v1/apps/{app}/signature
   Status and metrics:         curl -s http://{api}/v1/status ; curl -s http://{api}/metrics
+  Console (open in a browser): http://{api}/ui/
 
 Stop with Ctrl-C.
 `))

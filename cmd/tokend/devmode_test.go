@@ -47,6 +47,7 @@ func TestPrintBanner(t *testing.T) {
 		"redis-cli -h 127.0.0.1 -p 6379 GET '{tokend}:token:demo:jsapi'",
 		`curl -s -X POST -d '{"url":"http://127.0.0.1:3000/page?id=1"}' http://127.0.0.1:8080/v1/apps/demo/signature`,
 		"fake WeChat upstream at http://127.0.0.1:9999",
+		"Console (open in a browser): http://127.0.0.1:8080/ui/",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("banner lacks %q:\n%s", want, out)

@@ -1,6 +1,7 @@
 // Package httpapi serves tokend's HTTP API: health, readiness, metrics,
 // status, token and ticket reads, refresh reports and JS-SDK signatures,
-// with bearer-token auth and JSON errors. It reads credentials through a
+// the recent audit entries and the console (/ui/), with bearer-token auth
+// and JSON errors. It reads credentials through a
 // reader.Reader and the store; it never fetches upstream (the leader does)
 // and holds no state beyond the waits of open refresh requests.
 package httpapi
@@ -34,6 +35,8 @@ type Store interface {
 	Status(ctx context.Context, app string) (store.Status, error)
 	Leader(ctx context.Context) (store.Leader, error)
 	Ping(ctx context.Context) error
+	Replicas(ctx context.Context) ([]store.Replica, error)
+	RecentAudit(ctx context.Context, limit int) ([]store.AuditEntry, error)
 }
 
 // TokenReader serves credentials (tokens and tickets, by credential id),
@@ -181,6 +184,8 @@ func (a *Server) routes() []struct {
 		{"GET", "/v1/apps/{app}/tickets/{kind}", a.auth(a.ticket, true)},
 		{"POST", "/v1/apps/{app}/tickets/{kind}/refresh", a.auth(a.ticketRefresh, true)},
 		{"POST", "/v1/apps/{app}/signature", a.auth(a.signature, true)},
+		{"GET", "/v1/audit", a.auth(a.audit, false)},
+		{"GET", "/ui/", http.HandlerFunc(a.console)},
 	}
 }
 

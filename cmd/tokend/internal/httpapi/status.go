@@ -42,6 +42,10 @@ type statusAnswer struct {
 	LeaderID string      `json:"leader_id"`
 	Epoch    int64       `json:"epoch"`
 	Apps     []appStatus `json:"apps"`
+	// Replicas is the registry ({prefix}:replicas); ReplicasError says why
+	// it could not be read (status answers anyway).
+	Replicas      []replicaStatus `json:"replicas"`
+	ReplicasError string          `json:"replicas_error,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -83,6 +87,7 @@ func (a *Server) buildStatus(ctx context.Context) (statusAnswer, error) {
 	if leading {
 		ans.LeaderID, ans.Epoch = a.replica, epoch
 	}
+	ans.Replicas, ans.ReplicasError = a.replicas(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
 	for i, c := range creds {

@@ -1,0 +1,90 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tokend/tokend/store"
+)
+
+// replicaStatus is one entry of status "replicas": the registry as read,
+// stale when not rewritten for store.ReplicaStale (killed, cut off),
+// corrupt when the entry is not tokend's JSON.
+type replicaStatus struct {
+	ID      string     `json:"id"`
+	Seen    *time.Time `json:"seen"`
+	Leader  bool       `json:"leader"`
+	Version string     `json:"version"`
+	Listen  string     `json:"listen"`
+	Stale   bool       `json:"stale"`
+	Corrupt bool       `json:"corrupt,omitempty"`
+}
+
+// replicas reads the registry for status; an error becomes the answer's
+// replicas_error, never a failed status.
+func (a *Server) replicas(ctx context.Context) ([]replicaStatus, string) {
+	list, err := a.store.Replicas(ctx)
+	out := make([]replicaStatus, 0, len(list))
+	for _, r := range list {
+		out = append(out, replicaStatus{ID: r.ID, Seen: timePtr(r.Seen), Leader: r.Leader, Version: r.Version,
+			Listen: r.Listen, Stale: r.Stale, Corrupt: r.Corrupt})
+	}
+	if err != nil {
+		a.warnRepeated(ctx, "api: read replica registry failed", "key", "replicas", "err", err)
+		return out, "replica registry unreadable: " + err.Error()
+	}
+	return out, ""
+}
+
+// auditEntry is one entry of GET /v1/audit: never a token, only its
+// fingerprint.
+type auditEntry struct {
+	ID          string     `json:"id"`
+	Time        *time.Time `json:"time"`
+	Replica     string     `json:"replica"`
+	App         string     `json:"app"`
+	Action      string     `json:"action"`
+	Outcome     string     `json:"outcome"`
+	Errcode     int        `json:"errcode"`
+	Fingerprint string     `json:"token_fingerprint,omitempty"`
+	Detail      string     `json:"detail,omitempty"`
+}
+
+// maxAuditLimit caps GET /v1/audit?limit=.
+const maxAuditLimit = 500
+
+// audit answers GET /v1/audit?limit=N (default 50, 1..500): the newest
+// entries of the audit stream, newest first.
+func (a *Server) audit(w http.ResponseWriter, r *http.Request) {
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxAuditLimit {
+			writeError(w, http.StatusBadRequest, "limit: want an integer from 1 to 500")
+			return
+		}
+		limit = n
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	list, err := a.store.RecentAudit(ctx, limit)
+	if errors.Is(err, store.ErrCorrupt) {
+		// A broken key is named, and the console goes on.
+		writeJSON(w, http.StatusOK, map[string]any{"entries": []auditEntry{}, "error": err.Error()})
+		return
+	}
+	if err != nil {
+		a.warnRepeated(ctx, "api: read audit stream failed", "key", "audit", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "audit stream unreadable")
+		return
+	}
+	out := make([]auditEntry, 0, len(list))
+	for _, e := range list {
+		out = append(out, auditEntry{ID: e.ID, Time: timePtr(e.Time), Replica: e.Replica, App: e.App,
+			Action: e.Action, Outcome: e.Outcome, Errcode: e.Errcode, Fingerprint: e.Fingerprint, Detail: e.Detail})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+}

@@ -1,0 +1,88 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// AuditMaxLen is the approximate cap of the audit stream (XADD MAXLEN ~).
+const AuditMaxLen = 10000
+
+// maxAuditRead bounds RecentAudit's limit.
+const maxAuditRead = 500
+
+// AuditEntry is one audit trail entry: what happened to which credential,
+// on which replica. It never carries a token or key value: Fingerprint is
+// store.Fingerprint of the token concerned, if any.
+type AuditEntry struct {
+	ID          string    // the stream entry id (set when read)
+	Time        time.Time // when it happened (the writer's clock)
+	Replica     string    // the replica that wrote it
+	App         string    // the credential id
+	Action      string    // "refresh", "report", "probe", "leader", ...
+	Outcome     string    // "ok", an error class, a report outcome, ...
+	Errcode     int       // the upstream errcode, 0 if none
+	Fingerprint string    // the token's fingerprint, "" if none
+	Detail      string    // a short free-form note (an epoch, a version)
+}
+
+// Audit is the capped stream of audit entries (XADD MAXLEN ~ AuditMaxLen).
+func (k Keys) Audit() string { return k.tag + ":audit" }
+
+// AppendAudit adds e to the audit stream, trimming it to about
+// AuditMaxLen entries. A key of the wrong type returns a *CorruptError.
+func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
+	err := s.rdb.XAdd(ctx, &redis.XAddArgs{
+		Stream: s.keys.Audit(), MaxLen: AuditMaxLen, Approx: true,
+		Values: []any{
+			"time", e.Time.UnixMilli(), "replica", e.Replica, "app", e.App, "action", e.Action,
+			"outcome", e.Outcome, "errcode", e.Errcode, "fp", e.Fingerprint, "detail", e.Detail,
+		},
+	}).Err()
+	if isWrongType(err) {
+		c := &CorruptError{Key: s.keys.Audit(), Detail: "wrong type"}
+		s.recs.noteCorrupt([]*CorruptError{c})
+		return c
+	}
+	if err != nil {
+		return fmt.Errorf("store: audit: %w", err)
+	}
+	return nil
+}
+
+// RecentAudit returns the newest limit entries (at most 500), newest
+// first. Fields that do not parse read as zero; a key of the wrong type
+// returns no entries and a *CorruptError.
+func (s *Store) RecentAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
+	limit = max(1, min(limit, maxAuditRead))
+	msgs, err := s.rdb.XRevRangeN(ctx, s.keys.Audit(), "+", "-", int64(limit)).Result()
+	if isWrongType(err) {
+		c := &CorruptError{Key: s.keys.Audit(), Detail: "wrong type"}
+		s.recs.noteCorrupt([]*CorruptError{c})
+		return nil, c
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: audit: %w", err)
+	}
+	out := make([]AuditEntry, 0, len(msgs))
+	for _, m := range msgs {
+		str := func(k string) string {
+			v, _ := m.Values[k].(string)
+			return capString(v, 200)
+		}
+		e := AuditEntry{
+			ID: m.ID, Replica: str("replica"), App: str("app"), Action: str("action"),
+			Outcome: str("outcome"), Fingerprint: str("fp"), Detail: str("detail"),
+		}
+		if ms, err := strconv.ParseInt(str("time"), 10, 64); err == nil && ms > 0 {
+			e.Time = time.UnixMilli(ms)
+		}
+		e.Errcode, _ = strconv.Atoi(str("errcode"))
+		out = append(out, e)
+	}
+	return out, nil
+}

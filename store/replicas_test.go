@@ -1,0 +1,201 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/integration/redisserver"
+)
+
+func TestParseReplica(t *testing.T) {
+	now := time.UnixMilli(1_800_000_000_000)
+	seen := func(d time.Duration) string {
+		return `{"seen":` + strconv.FormatInt(now.Add(-d).UnixMilli(), 10) +
+			`,"leader":true,"version":"v1","listen":"127.0.0.1:8080"}`
+	}
+	tests := []struct {
+		name           string
+		v              string
+		stale, corrupt bool
+	}{
+		{"fresh", seen(time.Second), false, false},
+		{"exactly a minute", seen(ReplicaStale), false, false},
+		{"a minute and a ms", seen(ReplicaStale + time.Millisecond), true, false},
+		{"seen in the future (skew)", seen(-time.Second), false, false},
+		{"not json", "garbage", true, true},
+		{"no seen", `{"leader":true}`, true, true},
+		{"seen of the wrong type", `{"seen":"x"}`, true, true},
+		{"empty", "", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := parseReplica("r1", tt.v, now)
+			if r.Stale != tt.stale || r.Corrupt != tt.corrupt || r.ID != "r1" {
+				t.Fatalf("parseReplica(%q) = %+v, want stale %v corrupt %v", tt.v, r, tt.stale, tt.corrupt)
+			}
+			if !tt.corrupt && (!r.Leader || r.Version != "v1" || r.Listen != "127.0.0.1:8080") {
+				t.Fatalf("fields lost: %+v", r)
+			}
+		})
+	}
+}
+
+func TestStore_Replicas(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+		ctx := context.Background()
+		if err := s.PutReplica(ctx, ReplicaInfo{ID: "r2", Version: "v1", Listen: ":8080"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutReplica(ctx, ReplicaInfo{ID: "r1", Leader: true, Version: "v1"}); err != nil {
+			t.Fatal(err)
+		}
+		rdb.HSet(ctx, s.Keys().Replicas(), "r3", "garbage")
+		old := `{"seen":1000,"leader":true,"version":"v0","listen":""}`
+		rdb.HSet(ctx, s.Keys().Replicas(), "r4", old)
+		got, err := s.Replicas(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 4 {
+			t.Fatalf("Replicas = %+v, want 4 entries", got)
+		}
+		want := []struct {
+			id                     string
+			leader, stale, corrupt bool
+		}{{"r1", true, false, false}, {"r2", false, false, false}, {"r3", false, true, true}, {"r4", true, true, false}}
+		for i, w := range want {
+			r := got[i]
+			if r.ID != w.id || r.Leader != w.leader || r.Stale != w.stale || r.Corrupt != w.corrupt {
+				t.Errorf("entry %d = %+v, want %+v", i, r, w)
+			}
+		}
+		if got[1].Listen != ":8080" || got[1].Seen.IsZero() {
+			t.Errorf("r2 = %+v", got[1])
+		}
+		if err := s.DeleteReplica(ctx, "r2"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Replicas(ctx); len(got) != 3 || got[1].ID != "r3" {
+			t.Fatalf("after DeleteReplica: %+v", got)
+		}
+	})
+}
+
+func TestStore_Replicas_wrongType(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+		ctx := context.Background()
+		rdb.Set(ctx, s.Keys().Replicas(), "x", 0)
+		if got, err := s.Replicas(ctx); !errors.Is(err, ErrCorrupt) || len(got) != 0 {
+			t.Fatalf("Replicas over a string key: %v, %v; want ErrCorrupt", got, err)
+		}
+		if err := s.PutReplica(ctx, ReplicaInfo{ID: "r1"}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("PutReplica over a string key: %v; want ErrCorrupt", err)
+		}
+		if err := s.DeleteReplica(ctx, "r1"); err != nil {
+			t.Fatalf("DeleteReplica over a string key: %v", err)
+		}
+	})
+}
+
+func TestStore_Audit(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+		ctx := context.Background()
+		at := time.UnixMilli(1_800_000_000_123)
+		for i := range 3 {
+			e := AuditEntry{Time: at, Replica: "r1", App: "mp", Action: "refresh", Outcome: "config",
+				Errcode: 40164 + i, Fingerprint: "abcd0123"}
+			if err := s.AppendAudit(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.Keys().Audit(), Values: []any{"time", "x", "errcode", "y", "junk", "z"}})
+		got, err := s.RecentAudit(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 {
+			t.Fatalf("RecentAudit(3) = %d entries", len(got))
+		}
+		if g := got[0]; g.ID == "" || !g.Time.IsZero() || g.Errcode != 0 || g.App != "" {
+			t.Errorf("garbage entry read as %+v, want zero fields", g)
+		}
+		want := AuditEntry{ID: got[1].ID, Time: at, Replica: "r1", App: "mp", Action: "refresh", Outcome: "config",
+			Errcode: 40166, Fingerprint: "abcd0123"}
+		if got[1] != want {
+			t.Errorf("newest entry = %+v, want %+v", got[1], want)
+		}
+		if got[2].Errcode != 40165 {
+			t.Errorf("order: %+v", got)
+		}
+	})
+}
+
+func TestStore_Audit_wrongType(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+		ctx := context.Background()
+		rdb.Set(ctx, s.Keys().Audit(), "x", 0)
+		if err := s.AppendAudit(ctx, AuditEntry{App: "mp"}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("AppendAudit over a string key: %v", err)
+		}
+		if got, err := s.RecentAudit(ctx, 5); !errors.Is(err, ErrCorrupt) || got != nil {
+			t.Fatalf("RecentAudit over a string key: %v, %v", got, err)
+		}
+	})
+}
+
+func TestStore_Audit_capped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	rdb := backends()[1]
+	t.Run(rdb.name, func(t *testing.T) {
+		s, raw := rdb.open(t)
+		ctx := context.Background()
+		for range AuditMaxLen + 500 {
+			if err := s.AppendAudit(ctx, AuditEntry{App: "mp", Action: "probe", Outcome: "ok"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n := raw.XLen(ctx, s.Keys().Audit()).Val()
+		// MAXLEN ~ trims whole radix-tree nodes (100 entries by default).
+		if n < AuditMaxLen || n > AuditMaxLen+200 {
+			t.Fatalf("XLEN = %d, want about %d", n, AuditMaxLen)
+		}
+		if !strings.HasPrefix(s.Keys().Audit(), "{tokend}:") {
+			t.Fatal(s.Keys().Audit())
+		}
+	})
+}
+
+// TestStore_deployACL_registryAndAudit: the registry and the audit stream
+// work as deploy/redis-users.acl's tokend user (TIME, HSET, HDEL,
+// HGETALL, XADD with MAXLEN ~, XREVRANGE).
+func TestStore_deployACL_registryAndAudit(t *testing.T) {
+	srv := redisserver.StartACL(t, "../deploy/redis-users.acl")
+	ctx := context.Background()
+	s, err := New(Config{Client: srv.User("tokend", "change-me-tokend")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutReplica(ctx, ReplicaInfo{ID: "r1", Leader: true}); err != nil {
+		t.Fatalf("PutReplica: %v", err)
+	}
+	if got, err := s.Replicas(ctx); err != nil || len(got) != 1 || got[0].Stale {
+		t.Fatalf("Replicas: %+v, %v", got, err)
+	}
+	if err := s.DeleteReplica(ctx, "r1"); err != nil {
+		t.Fatalf("DeleteReplica: %v", err)
+	}
+	if err := s.AppendAudit(ctx, AuditEntry{App: "mp", Action: "probe", Outcome: "ok"}); err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	if got, err := s.RecentAudit(ctx, 10); err != nil || len(got) != 1 {
+		t.Fatalf("RecentAudit: %+v, %v", got, err)
+	}
+}
