@@ -29,6 +29,7 @@ type Metrics struct {
 	budgetUsed *prometheus.GaugeVec
 	httpReqs   *prometheus.CounterVec
 	corrupt    *prometheus.CounterVec
+	wrongSec   *prometheus.CounterVec
 }
 
 // New returns Metrics on a registry of its own, with the Go and process
@@ -67,8 +68,11 @@ func New() *Metrics {
 		corrupt: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_corrupt_keys_total", Help: "Keys or fields in Redis that tokend did not write (wrong type, unparsable), by app (empty for shared keys) and whether they were repaired.",
 		}, []string{"app", "repaired"}),
+		wrongSec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_compat_wrong_secret_total", Help: "WeChat-shaped token requests with a wrong secret, by app.",
+		}, []string{"app"}),
 	}
-	m.reg.MustRegister(m.leader, m.epoch, m.fetches, m.fetchTime, m.expiry, m.reports, m.rejected, m.budgetUsed, m.httpReqs, m.corrupt,
+	m.reg.MustRegister(m.leader, m.epoch, m.fetches, m.fetchTime, m.expiry, m.reports, m.rejected, m.budgetUsed, m.httpReqs, m.corrupt, m.wrongSec,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -109,6 +113,10 @@ func (m *Metrics) Leading(leading bool, epoch int64) {
 func (m *Metrics) Request(route string, code int) {
 	m.httpReqs.WithLabelValues(route, strconv.Itoa(code)).Inc()
 }
+
+// WrongSecret counts a WeChat-shaped token request for app with a wrong
+// secret (never the secret).
+func (m *Metrics) WrongSecret(app string) { m.wrongSec.WithLabelValues(app).Inc() }
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
