@@ -128,12 +128,19 @@ type okTicketBody struct {
 	ExpiresIn int64  `json:"expires_in"`
 }
 
-// write answers v with HTTP 200 in p's Content-Type.
+// write answers v with HTTP 200 in p's Content-Type. The body is the JSON
+// alone, without the newline json.Encoder adds: the upstreams send none,
+// and co-wechat-api's parser (which escapes control characters before
+// JSON.parse) refuses a body that ends with one.
 func (p *platform) write(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // strings and numbers only: cannot happen
+		b = []byte(`{"errcode":-1,"errmsg":"system busy"}`)
+	}
 	w.Header().Set("Content-Type", p.contentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(b)
 }
 
 // fail answers errcode code with p's text for it, followed by hint (a
