@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -170,15 +171,56 @@ func TestSDKs(t *testing.T) {
 			t.Errorf("%s: signature differs from tokend's: %v", r.Name, r.FirstMismatch)
 		}
 	}
-	versions, err := reps[0].versions(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	report(t, fams, versions)
+	snap := settle(ctx, t, reps[0], fams)
+	report(t, fams, snap)
 	t.Logf("ticket stand-in writes (0 once tokend's leader fetches tickets itself): %d", standIn.Writes.Load())
 	for _, f := range fams {
-		check(t, f, versions[f.tokendApp], time.Since(start))
+		check(t, f, snap, time.Since(start))
 	}
+}
+
+// snapshot is tokend's writes per app and the upstream fetches per appid
+// at one moment.
+type snapshot struct {
+	writes  map[string]int64
+	fetches map[string]int
+}
+
+// settle reads tokend's writes between two reads of the fakes' fetches
+// and returns them once no fetch happened in between and every tokend
+// app's fetches equal its writes, or the last reading after 20 tries
+// 100 ms apart (a fetch lands just before its write).
+func settle(ctx context.Context, t *testing.T, r *replica, fams []*sdkFamily) snapshot {
+	t.Helper()
+	fetches := func() map[string]int {
+		out := map[string]int{}
+		for _, f := range fams {
+			for k, v := range f.up.Audit().Fetches {
+				if appid, ok := strings.CutSuffix(k, "/token"); ok {
+					out[appid] = v
+				}
+			}
+		}
+		return out
+	}
+	var snap snapshot
+	for range 20 {
+		before := fetches()
+		writes, err := r.versions(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap = snapshot{writes: writes, fetches: fetches()}
+		same := maps.Equal(before, snap.fetches)
+		for _, f := range fams {
+			same = same && int64(snap.fetches[f.tokend.appid]) == writes[f.tokendApp]
+		}
+		if same {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return snap
 }
 
 // nodeMode pairs a run.js instance with the mode it counts for.
@@ -226,39 +268,44 @@ func (m *mode) totals() (cred, api, dead, deadTickets int64, perInstance []int64
 }
 
 // report prints both modes of every family side by side.
-func report(t *testing.T, fams []*sdkFamily, versions map[string]int64) {
+func report(t *testing.T, fams []*sdkFamily, snap snapshot) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%-32s %-7s %8s %9s %9s %7s %11s %11s %s\n", "SDK (4 instances)", "via", "upstream", "SDK token", "API calls", "failed", "40001/42001", "dead", "failed calls by code")
 	fmt.Fprintf(&b, "%-32s %-7s %8s %9s %9s %7s %11s %11s\n", "", "", "fetches", "+ticket", "", "", "answers", "tickets")
 	for _, f := range fams {
-		audit := f.up.Audit()
 		for _, row := range []struct {
 			via string
 			m   *mode
 		}{{"tokend", f.tokend}, {"direct", f.direct}} {
 			cred, api, dead, deadT, _ := row.m.totals()
-			fmt.Fprintf(&b, "%-32s %-7s %8d %9d %9d %7d %11d %11d %v\n", f.name, row.via, audit.Fetches[row.m.appid+"/token"],
+			fmt.Fprintf(&b, "%-32s %-7s %8d %9d %9d %7d %11d %11d %v\n", f.name, row.via, snap.fetches[row.m.appid],
 				cred, api, row.m.failed+row.m.ticketFailed, dead, deadT, row.m.codes)
 		}
 	}
-	fmt.Fprintf(&b, "tokend's writes per app (its schedule): %v; wechat-jssdk signatures compared with tokend's: %d\n", versions, fams[1].tokend.signatures)
+	fmt.Fprintf(&b, "tokend's writes per credential (its schedule): %v; wechat-jssdk signatures compared with tokend's: %d\n", snap.writes, fams[1].tokend.signatures)
 	t.Log(b.String())
 }
 
 // check asserts the tokend mode of f: fetches are the writes of tokend's
-// schedule (at most one per half lifetime), no failed call, no dead
-// ticket, every instance renewed several times, and (wechat-jssdk) equal
-// signatures; and that the direct mode really ran against the upstream.
-func check(t *testing.T, f *sdkFamily, writes int64, elapsed time.Duration) {
+// schedule (at most one per half lifetime), no failed API call, no dead
+// ticket, no failed ticket call but -1 at a rollover, every instance
+// renewed several times, and (wechat-jssdk) equal signatures; and that
+// the direct mode really ran against the upstream.
+func check(t *testing.T, f *sdkFamily, snap snapshot, elapsed time.Duration) {
 	t.Helper()
-	audit := f.up.Audit()
-	fetches := int64(audit.Fetches[f.tokend.appid+"/token"])
-	if max := 2 + int64(elapsed/(f.life/2)); fetches != writes || fetches > max || fetches < 1 {
-		t.Errorf("%s behind tokend: %d upstream fetches, tokend wrote %d (its schedule allows at most %d in %s)", f.name, fetches, writes, max, elapsed.Round(time.Second))
+	fetches, writes := int64(snap.fetches[f.tokend.appid]), snap.writes[f.tokendApp]
+	if limit := 2 + int64(elapsed/(f.life/2)); fetches != writes || fetches > limit || fetches < 1 {
+		t.Errorf("%s behind tokend: %d upstream fetches, tokend wrote %d (its schedule allows at most %d in %s)", f.name, fetches, writes, limit, elapsed.Round(time.Second))
 	}
+	// A ticket call at the instant a ticket rolls over may be answered -1
+	// (retry): the upstream hands out the new ticket only once the old one
+	// expired, and tokend stops serving the old one safety_margin earlier.
+	// That is no dead credential; any other failure is.
+	busy := f.tokend.codes["ticket:-1"] + f.tokend.codes["renew:-1"]
 	_, api, _, deadT, per := f.tokend.totals()
-	if f.tokend.failed != 0 || f.tokend.ticketFailed != 0 || deadT != 0 {
-		t.Errorf("%s behind tokend: %d failed API calls, %d failed ticket calls, %d dead tickets (codes %v)", f.name, f.tokend.failed, f.tokend.ticketFailed, deadT, f.tokend.codes)
+	if f.tokend.failed != 0 || f.tokend.ticketFailed != busy || deadT != 0 {
+		t.Errorf("%s behind tokend: %d failed API calls, %d failed ticket calls (%d of them -1 at a ticket rollover), %d dead tickets (codes %v)",
+			f.name, f.tokend.failed, f.tokend.ticketFailed, busy, deadT, f.tokend.codes)
 	}
 	for i, n := range per {
 		if n < 3 {
@@ -271,7 +318,7 @@ func check(t *testing.T, f *sdkFamily, writes int64, elapsed time.Duration) {
 	if f.tokend.mismatches != 0 || (f.tokendApp == "js-mp" && f.tokend.signatures == 0) {
 		t.Errorf("%s: %d of %d signatures differ from tokend's", f.name, f.tokend.mismatches, f.tokend.signatures)
 	}
-	if direct := audit.Fetches[f.direct.appid+"/token"]; direct < instances {
+	if direct := snap.fetches[f.direct.appid]; direct < instances {
 		t.Errorf("%s direct: %d upstream fetches: the instances did not reach the upstream", f.name, direct)
 	}
 }

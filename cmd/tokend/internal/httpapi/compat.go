@@ -26,9 +26,11 @@ import (
 // constant time (SHA-256 digests, crypto/subtle); a wrong one is counted
 // per app (Metrics.WrongSecret) and answered no differently than the
 // upstream would. Ticket routes find the app by the access token presented
-// (tokenIndex). Bad input (missing, unknown or repeated parameters, a bad
-// grant_type, an oversized query or body, the wrong method) gets the
-// upstream's own refusal, never a token and never a 5xx.
+// (tokenIndex). Bad input (missing or repeated parameters, a bad
+// grant_type, a body that is not a JSON object of the fields, an oversized
+// query or body, the wrong method) gets the upstream's own refusal, never
+// a token and never a 5xx. Parameters a route does not read are ignored,
+// as the upstreams ignore them.
 //
 // Not promised: client keys in the secret field (clients are a later
 // feature: until then only the real secret authenticates); anything the
@@ -48,7 +50,9 @@ type compatRoute struct {
 	path string
 	post bool // the upstream wants POST with a JSON body; else GET with a query
 	p    *platform
-	// params are the parameters the route takes; any other is refused.
+	// params are the parameters the route reads. Others are ignored, as
+	// the upstreams ignore them: SDKs send their own (PowerWeChat adds
+	// neededText= to the token call). One of params given twice is refused.
 	params []string
 	// bools are the params that are JSON booleans (POST only).
 	bools []string
@@ -98,7 +102,8 @@ func compatHandler(rt compatRoute) http.Handler {
 }
 
 // readQuery reads rt's parameters from the query: an oversized query, one
-// that does not parse, an unknown or a repeated parameter is refused.
+// that does not parse or that repeats one of rt's parameters is refused;
+// other parameters are ignored.
 func readQuery(_ http.ResponseWriter, r *http.Request, rt compatRoute) (map[string]string, int, string) {
 	if len(r.URL.RawQuery) > maxCompatQuery {
 		return nil, rt.p.badArgs, fmt.Sprintf("query longer than %d bytes", maxCompatQuery)
@@ -107,10 +112,13 @@ func readQuery(_ http.ResponseWriter, r *http.Request, rt compatRoute) (map[stri
 	if err != nil {
 		return nil, rt.p.badArgs, "query does not parse"
 	}
-	in := make(map[string]string, len(vals))
+	in := make(map[string]string, len(rt.params))
 	for k, vs := range vals {
-		if code, hint := checkParam(rt, k, len(vs)); code != 0 {
-			return nil, code, hint
+		if !slices.Contains(rt.params, k) {
+			continue // ignored, as the upstream ignores it
+		}
+		if len(vs) > 1 {
+			return nil, rt.p.badArgs, "repeated parameter " + k
 		}
 		in[k] = vs[0]
 	}
@@ -118,7 +126,8 @@ func readQuery(_ http.ResponseWriter, r *http.Request, rt compatRoute) (map[stri
 }
 
 // readJSONBody reads rt's parameters from a JSON object body of at most
-// maxBody bytes: strings, and booleans for rt.bools.
+// maxBody bytes: strings, and booleans for rt.bools. A key given twice is
+// refused; other fields are ignored.
 func readJSONBody(w http.ResponseWriter, r *http.Request, rt compatRoute) (map[string]string, int, string) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	var tooBig *http.MaxBytesError
@@ -134,16 +143,14 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, rt compatRoute) (map[s
 	var dup duplicateKeyError
 	switch {
 	case errors.As(err, &dup):
-		if code, hint := checkParam(rt, string(dup), 2); code != 0 {
-			return nil, code, hint
-		}
+		return nil, rt.p.badArgs, "repeated field " + paramName(string(dup))
 	case err != nil:
 		return nil, rt.p.badBody, "want a JSON object"
 	}
-	in := make(map[string]string, len(fields))
+	in := make(map[string]string, len(rt.params))
 	for k, v := range fields {
-		if code, hint := checkParam(rt, k, 1); code != 0 {
-			return nil, code, hint
+		if !slices.Contains(rt.params, k) {
+			continue // ignored, as the upstream ignores it
 		}
 		isBool := slices.Contains(rt.bools, k)
 		switch v := v.(type) {
@@ -163,23 +170,10 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, rt compatRoute) (map[s
 	return in, 0, ""
 }
 
-// checkParam refuses a parameter rt does not take, or one given n > 1
-// times.
-func checkParam(rt compatRoute, name string, n int) (int, string) {
-	switch {
-	case !slices.Contains(rt.params, name):
-		return rt.p.badArgs, "unexpected parameter " + paramName(name)
-	case n > 1:
-		return rt.p.badArgs, "repeated parameter " + name
-	}
-	return 0, ""
-}
-
 var plainName = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
 
-// paramName quotes a parameter name from the request for an answer, or
-// says only that it was odd: a value pasted where a name goes is never
-// echoed.
+// paramName quotes a field name from the request for an answer, or says
+// only that it was odd: a value pasted where a name goes is never echoed.
 func paramName(name string) string {
 	if plainName.MatchString(name) {
 		return `"` + name + `"`
