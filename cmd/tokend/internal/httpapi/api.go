@@ -117,8 +117,7 @@ type Config struct {
 	Compat bool
 	// Events is the process's subscription to token events (an
 	// *event.Hub), from which Run keeps the compat routes' token index
-	// current; nil: the index re-reads Redis only on a miss and every
-	// minute.
+	// current; nil: the index re-reads Redis only on a miss.
 	Events interface{ Subscribe() *event.Subscription }
 	// Clock judges the compat token index's expiries. Default: the real
 	// clock.
@@ -178,12 +177,14 @@ func New(cfg Config) (*Server, error) {
 		stopping: make(chan struct{}), log: cfg.Logger, repeats: cfg.Repeats,
 		compat: cfg.Compat, events: cfg.Events,
 	}
-	overlap := map[string]time.Duration{}
+	overlap := map[string]time.Duration{} // the apps the ticket routes serve
 	for i, a := range s.apps {
 		a.Tickets = append([]string(nil), a.Tickets...)
 		s.apps[i] = a
 		s.byID[a.ID] = a
-		overlap[a.ID] = previousOverlap(a.Provider)
+		if len(a.Tickets) > 0 {
+			overlap[a.ID] = previousOverlap(a.Provider)
+		}
 	}
 	s.accounts = compatAccounts(s.apps)
 	s.index = newTokenIndex(overlap, cfg.Store.Record, cfg.Clock, cfg.Logger)

@@ -20,14 +20,14 @@ const (
 	// maxTokenLen: a presented token longer than any tokend stores
 	// (validated at fetch: at most 2048 bytes) is unknown without hashing.
 	maxTokenLen = 2048
-	// fullSyncEvery: a miss re-reads every app at most this often, so
-	// unknown tokens (a client's stale one, or an attacker's) cost one
-	// sync a second at most, whatever their rate.
-	fullSyncEvery = time.Second
+	// fullSyncEvery: a miss re-reads every indexed app at most this
+	// often, and at most once per fullSyncPerApp per app, so unknown
+	// tokens (a client's stale one, or an attacker's) cost one record read
+	// per app per second at most, however many arrive.
+	fullSyncEvery  = time.Second
+	fullSyncPerApp = time.Millisecond
 	// fullSyncTimeout bounds one re-read of every app.
 	fullSyncTimeout = 2 * time.Second
-	// resyncEvery re-reads every app even without a miss or an event.
-	resyncEvery = time.Minute
 	// classicOverlap is how long WeChat keeps a replaced token working
 	// (UPSTREAM.md: 5 minutes, classic and stable alike).
 	classicOverlap = 5 * time.Minute
@@ -60,13 +60,15 @@ type indexEntry struct {
 // ticket routes find an app by the token presented, in O(1).
 //
 // It learns from Redis (store records), never from a client: after a token
-// event of an app it re-reads that app; on a miss it re-reads every app, at
-// most once per fullSyncEvery; and every resyncEvery. Reads are serialized,
-// so each app's records are seen in Redis order and a replaced token is
-// known to be the previous one. What it does NOT promise: a replica that
-// first sees an app after a rotation (started later, or missed the
-// events and the write both) does not know the token that rotation
-// replaced, and answers it like an unknown one.
+// event of an indexed app it re-reads that app; after every
+// (re)subscription, and on a miss (at most once per gap: fullSyncEvery, or
+// fullSyncPerApp per app), it re-reads every indexed app. Nothing is read
+// while nothing happens. Reads are serialized, so each app's records are
+// seen in Redis order and a replaced token is known to be the previous
+// one. What it does NOT promise: a replica that first sees an app after a
+// rotation (started later, or missed the event) does not know the token
+// that rotation replaced, and answers it like an unknown one; a rotation
+// learnt late (a missed event healed by a miss) starts the overlap late.
 //
 // Safe for concurrent use.
 type tokenIndex struct {
@@ -102,8 +104,8 @@ func newTokenIndex(overlap map[string]time.Duration, record func(context.Context
 }
 
 // lookup returns the app whose current (or overlapping previous) token is
-// tok. A miss re-reads every app first, unless that was done less than
-// fullSyncEvery ago.
+// tok. A miss re-reads every app first, unless that was done less than a
+// gap ago (syncGap).
 func (x *tokenIndex) lookup(ctx context.Context, tok string) (string, bool) {
 	if tok == "" || len(tok) > maxTokenLen {
 		return "", false
@@ -127,25 +129,21 @@ func (x *tokenIndex) find(d digest) (string, bool) {
 }
 
 // run keeps the index current from the events of sub until ctx ends: a
-// token event of an indexed app re-reads it; every (re)subscription, and
-// every resyncEvery, re-reads all apps.
+// token event of an indexed app re-reads it; every (re)subscription
+// re-reads all apps (events may have been missed meanwhile).
 func (x *tokenIndex) run(ctx context.Context, sub *event.Subscription) {
-	tick := time.NewTicker(resyncEvery)
-	defer tick.Stop()
-	var notices <-chan event.Notice
-	if sub != nil {
-		notices = sub.C()
+	if sub == nil {
+		<-ctx.Done()
+		return
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-			x.syncAll(ctx, true)
-		case n, ok := <-notices:
+		case n, ok := <-sub.C():
 			if !ok {
-				notices = nil
-				continue
+				<-ctx.Done()
+				return
 			}
 			switch {
 			case n.Kind == event.KindSubscribed:
@@ -159,15 +157,20 @@ func (x *tokenIndex) run(ctx context.Context, sub *event.Subscription) {
 	}
 }
 
+// syncGap is the least time between two full syncs a miss starts.
+func (x *tokenIndex) syncGap() time.Duration {
+	return max(fullSyncEvery, time.Duration(len(x.overlap))*fullSyncPerApp)
+}
+
 // syncAll re-reads every indexed app; unless force, not when the last full
-// sync started less than fullSyncEvery ago. Concurrent callers share one
+// sync started less than syncGap ago. Concurrent callers share one
 // sync (run under the first caller's ctx).
 func (x *tokenIndex) syncAll(ctx context.Context, force bool) {
 	ch := x.flight.DoChan("all", func() (any, error) {
 		x.syncMu.Lock()
 		defer x.syncMu.Unlock()
 		now := x.clock.Now()
-		if !force && !x.lastFull.IsZero() && now.Sub(x.lastFull) < fullSyncEvery && now.Sub(x.lastFull) >= 0 {
+		if !force && !x.lastFull.IsZero() && now.Sub(x.lastFull) < x.syncGap() && now.Sub(x.lastFull) >= 0 {
 			return nil, nil
 		}
 		last := x.lastFull

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -149,5 +150,20 @@ func TestCompat_run_events(t *testing.T) {
 	e.writeToken(t, "mp:jsapi", "ticket-1") // a ticket's event re-reads nothing
 	if r := e.do(t, "GET", "/cgi-bin/ticket/getticket?type=jsapi&access_token=tok-1", "", ""); r.body["ticket"] != "ticket-1" {
 		t.Fatalf("ticket by the previous token: %s", r.raw)
+	}
+}
+
+// TestTokenIndex_syncGap: misses re-read every app at most once a second,
+// and at most once per millisecond per app: one record read per app per
+// second at most, however many apps.
+func TestTokenIndex_syncGap(t *testing.T) {
+	for n, want := range map[int]time.Duration{0: time.Second, 10: time.Second, 1000: time.Second, 1001: 1001 * time.Millisecond, 10000: 10 * time.Second} {
+		overlap := map[string]time.Duration{}
+		for i := range n {
+			overlap[strconv.Itoa(i)] = 0
+		}
+		if got := newTokenIndex(overlap, nil, clocktesting.NewFakeClock(compatT0), slog.New(slog.DiscardHandler)).syncGap(); got != want {
+			t.Errorf("%d apps: gap %s, want %s", n, got, want)
+		}
 	}
 }

@@ -26,7 +26,7 @@ func compatApps() []App {
 		{ID: "dual-classic", Provider: "wechat", AppID: "wxdual", Secret: secretOf("dual-secret")},
 		{ID: "dual-stable", Provider: "wechat_stable", AppID: "wxdual", Secret: secretOf("dual-secret")},
 		{ID: "hr", Provider: "wecom", AppID: "ww1", AgentID: "1000002", Secret: secretOf("hr-secret"), Tickets: []string{"jsapi", "agent_config"}},
-		{ID: "hr2", Provider: "wecom", AppID: "ww1", AgentID: "1000003", Secret: secretOf("hr2-secret")},
+		{ID: "hr2", Provider: "wecom", AppID: "ww1", AgentID: "1000003", Secret: secretOf("hr2-secret"), Tickets: []string{"jsapi"}},
 		{ID: "fs", Provider: "feishu", AppID: "cli_1", Secret: secretOf("fs-secret")},
 		{ID: "dt", Provider: "dingtalk", AppID: "dingkey", Secret: secretOf("dt-secret"), Tickets: []string{"jsapi"}},
 	}
@@ -110,6 +110,7 @@ func TestCompat_badInput(t *testing.T) {
 		{"ticket unknown token", "GET", tk + "?access_token=tok-nope&type=jsapi", "", 40001},
 		{"ticket huge token", "GET", tk + "?access_token=" + strings.Repeat("t", 3000) + "&type=jsapi", "", 40001},
 		{"ticket WeCom token", "GET", tk + "?access_token=tok-hr&type=jsapi", "", 40001},
+		{"ticket token of an app without tickets", "GET", tk + "?access_token=tok-dual-classic&type=jsapi", "", 40001},
 		{"ticket no type", "GET", tk + "?access_token=tok-mp", "", 40097},
 		{"ticket bad type", "GET", tk + "?access_token=tok-mp&type=agent_config", "", 40097},
 		{"ticket kind not kept", "GET", tk + "?access_token=tok-st&type=wx_card", "", 40097},
