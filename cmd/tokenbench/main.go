@@ -15,7 +15,9 @@
 //     operations per second;
 //   - idle cost: 10,000 idle apps on 3 replicas with default timings, Redis
 //     commands per second (total and per replica) over at least 2 minutes
-//     (not run with -quick unless named in -only).
+//     (not run with -quick unless named in -only);
+//   - the WeChat-shaped GET /cgi-bin/token: requests per second and p99,
+//     beside /v1/apps/{app}/token and redis-benchmark GET on the same Redis.
 //
 // It starts its own redis-server on a free loopback port (or uses -redis),
 // the fake WeChat upstream in-process on 127.0.0.1 with compressed token
@@ -122,7 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, replica logs)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
-	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, scale, idle)")
+	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, scale, idle, compat)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -174,7 +176,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 
 // partNames are the parts of the bench, in the order they run ("takeover"
 // includes the report storms).
-var partNames = []string{"reader", "cycles", "takeover", "scale", "idle"}
+var partNames = []string{"reader", "cycles", "takeover", "scale", "idle", "compat"}
 
 // bench is one run: its child processes, Redis, fake upstreams and results.
 type bench struct {
@@ -302,6 +304,7 @@ func (b *bench) sections(ctx context.Context) {
 		{"takeover", b.takeoverAndStorm},
 		{"scale", b.scaleFigures},
 		{"idle", b.idleFigure},
+		{"compat", b.compatFigures},
 	}
 	for _, p := range parts {
 		if ctx.Err() != nil {

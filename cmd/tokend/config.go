@@ -64,6 +64,9 @@ type HTTPConfig struct {
 	// Listen is host:port; empty disables the API. Default 127.0.0.1:8080.
 	Listen        *string `yaml:"listen"`
 	AuthTokensEnv string  `yaml:"auth_tokens_env"` // comma-separated bearer tokens
+	// Compat serves the WeChat-shaped routes (/cgi-bin/token, ...) that
+	// existing SDKs call. Default true.
+	Compat *bool `yaml:"compat"`
 }
 
 // ElectionConfig are the lease timings.
@@ -222,6 +225,10 @@ func (c *Config) setDefaults(present map[string]bool) {
 	if c.HTTP.Listen == nil {
 		def := "127.0.0.1:8080"
 		c.HTTP.Listen = &def
+	}
+	if c.HTTP.Compat == nil {
+		on := true
+		c.HTTP.Compat = &on
 	}
 	for _, r := range c.durationRules() {
 		if !present[r.path] && *r.p == 0 {

@@ -89,13 +89,14 @@ func (d *daemon) wire() error {
 		return err
 	}
 	apps := make([]httpapi.App, 0, len(cfg.Apps))
-	for _, a := range cfg.Apps {
-		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets})
+	for i, a := range cfg.Apps {
+		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets, Secret: p.secrets[i]})
 	}
 	d.api, err = httpapi.New(httpapi.Config{
 		Store: p.store, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
 		Apps: apps, ReplicaID: cfg.ReplicaID, AuthTokens: tokens, Open: d.opts.open,
 		Cooldown: cfg.Refresh.Cooldown, Logger: d.log, Repeats: d.opts.repeats,
+		Compat: *cfg.HTTP.Compat, Events: d.hub,
 	})
 	if err != nil {
 		_ = d.reader.Close()
@@ -137,6 +138,7 @@ func (d *daemon) run(ctx context.Context) error {
 	g.Add(func() error { return d.hub.Run(ctx) }, func(error) { cancel() })
 	g.Add(func() error { return d.opts.repeats.Run(ctx) }, func(error) { cancel() })
 	g.Add(func() error { return d.audit.Run(ctx) }, func(error) { cancel() })
+	g.Add(func() error { return d.api.Run(ctx) }, func(error) { cancel() })
 	var listenAddr string
 	if listen := *d.cfg.HTTP.Listen; listen != "" {
 		ln, err := net.Listen("tcp", listen)

@@ -27,6 +27,9 @@ type parts struct {
 	lock  *lock.Elector
 	ref   *refresher.Refresher
 	hub   *event.Hub // the one subscription to the events channel, shared by all three
+	// secrets[i] gives cfg.Apps[i]'s current secret (the WeChat-shaped
+	// routes check it).
+	secrets []func() string
 }
 
 // partHooks are what a running replica adds to the parts; check leaves
@@ -73,9 +76,11 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 	}
 	apps := make([]refresher.App, 0, len(cfg.Apps))
 	var owner []int // owner[n]: the config index of refresher app n
+	secrets := make([]func() string, 0, len(cfg.Apps))
 	for i, a := range cfg.Apps {
 		path := fmt.Sprintf("apps[%d]", i)
 		secret := secretSource(a, path+".secret_file", h, logger)
+		secrets = append(secrets, secret)
 		built, err := buildApp(a, secret, cfg.Refresh.MinExpiresIn)
 		if err != nil {
 			return nil, libError(err, path)
@@ -94,7 +99,7 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 	if err != nil {
 		return nil, libError(ownerIndex(err, owner), "")
 	}
-	return &parts{store: st, lock: el, ref: ref, hub: hub}, nil
+	return &parts{store: st, lock: el, ref: ref, hub: hub, secrets: secrets}, nil
 }
 
 // ownerIndex rewrites a refresher error about Apps[n] (n counts tickets

@@ -1,9 +1,11 @@
 // Package httpapi serves tokend's HTTP API: health, readiness, metrics,
 // status, token and ticket reads, refresh reports and JS-SDK signatures,
 // the recent audit entries and the console (/ui/), with bearer-token auth
-// and JSON errors. It reads credentials through a
-// reader.Reader and the store; it never fetches upstream (the leader does)
-// and holds no state beyond the waits of open refresh requests.
+// and JSON errors; and, with Config.Compat, the WeChat-shaped routes
+// existing SDKs call (compat.go). It reads credentials through a
+// reader.Reader and the store; it never fetches upstream (the leader
+// does). Its only state is the waits of open refresh requests and the
+// compat routes' in-memory token index (Run keeps it current).
 package httpapi
 
 import (
@@ -20,8 +22,10 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/event"
 	"github.com/tokend/tokend/store/jssdk"
 	"github.com/tokend/tokend/store/reader"
 )
@@ -57,6 +61,9 @@ type Leader interface {
 // Metrics counts requests and serves GET /metrics.
 type Metrics interface {
 	Request(route string, code int)
+	// WrongSecret counts a WeChat-shaped token request for app with a
+	// wrong secret.
+	WrongSecret(app string)
 	Handler() http.Handler
 }
 
@@ -79,6 +86,9 @@ type App struct {
 	// Tickets are the ticket kinds kept for the app, each the credential
 	// "<ID>:<kind>".
 	Tickets []string
+	// Secret returns the app's current secret, for the WeChat-shaped token
+	// routes; nil: no secret matches.
+	Secret func() string
 }
 
 // Config configures a Server. Store, Tokens, Leader and Metrics are
@@ -106,6 +116,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Repeats limits repeated WARN lines; nil: log every line.
 	Repeats Repeats
+	// Compat serves the WeChat-shaped routes (http.compat).
+	Compat bool
+	// Events is the process's subscription to token events (an
+	// *event.Hub), from which Run keeps the compat routes' token index
+	// current; nil: the index re-reads Redis only on a miss.
+	Events interface{ Subscribe() *event.Subscription }
+	// Clock judges the compat token index's expiries. Default: the real
+	// clock.
+	Clock clock.PassiveClock
 }
 
 // Server serves the CONTRACT HTTP API. Safe for concurrent use.
@@ -129,6 +148,12 @@ type Server struct {
 	metrics      Metrics
 	log          *slog.Logger
 	repeats      Repeats // nil: log every line
+	// compat: the WeChat-shaped routes are served; accounts are the apps
+	// by family and appid, index finds an app by its access token.
+	compat   bool
+	accounts map[string][]App
+	index    *tokenIndex
+	events   interface{ Subscribe() *event.Subscription }
 }
 
 // New returns a Server for cfg, or an error naming a missing dependency.
@@ -145,20 +170,47 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	s := &Server{
 		store: cfg.Store, tokensR: cfg.Tokens, leader: cfg.Leader, metrics: cfg.Metrics,
 		apps: append([]App(nil), cfg.Apps...), byID: map[string]App{}, replica: cfg.ReplicaID,
 		open: cfg.Open, refreshWait: cfg.RefreshWait, cooldown: cfg.Cooldown,
 		stopping: make(chan struct{}), log: cfg.Logger, repeats: cfg.Repeats,
+		compat: cfg.Compat, events: cfg.Events,
 	}
-	for _, a := range s.apps {
+	overlap := map[string]time.Duration{} // the apps the ticket routes serve
+	for i, a := range s.apps {
 		a.Tickets = append([]string(nil), a.Tickets...)
+		s.apps[i] = a
 		s.byID[a.ID] = a
+		if len(a.Tickets) > 0 {
+			overlap[a.ID] = previousOverlap(a.Provider)
+		}
 	}
+	s.accounts = compatAccounts(s.apps)
+	s.index = newTokenIndex(overlap, cfg.Store.Record, cfg.Clock, cfg.Logger)
 	for _, t := range cfg.AuthTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
 	return s, nil
+}
+
+// Run keeps the compat routes' token index current from Config.Events
+// until ctx ends; it returns nil. Without Compat it only waits.
+func (a *Server) Run(ctx context.Context) error {
+	if !a.compat {
+		<-ctx.Done()
+		return nil
+	}
+	var sub *event.Subscription
+	if a.events != nil {
+		sub = a.events.Subscribe()
+		defer sub.Close()
+	}
+	a.index.run(ctx, sub)
+	return nil
 }
 
 // Shutdown ends every refresh wait (they answer 503). Safe to call twice.
@@ -210,6 +262,11 @@ func (a *Server) Handler() http.Handler {
 			w.Header().Set("Allow", methods)
 			writeError(w, http.StatusMethodNotAllowed, "method not allowed; allowed: "+methods)
 		})
+	}
+	if a.compat {
+		for _, rt := range a.compatRoutes() {
+			mux.Handle(rt.path, compatHandler(rt))
+		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route")

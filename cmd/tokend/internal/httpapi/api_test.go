@@ -39,6 +39,13 @@ func newAPIEnv(t *testing.T, tokens []string, open bool) *apiEnv {
 
 func newAPIEnvApps(t *testing.T, tokens []string, open bool, apps []App) *apiEnv {
 	t.Helper()
+	return newAPIEnvWith(t, func(c *Config) { c.Apps, c.AuthTokens, c.Open = apps, tokens, open })
+}
+
+// newAPIEnvWith is an API on miniredis whose Config set adjusts; no app,
+// no bearer token, not open unless set says.
+func newAPIEnvWith(t *testing.T, set func(*Config)) *apiEnv {
+	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
@@ -51,11 +58,12 @@ func newAPIEnvApps(t *testing.T, tokens []string, open bool, apps []App) *apiEnv
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rd.Close() })
-	a, err := New(Config{
-		Store: st, Tokens: rd, Leader: fakeLeader{}, Apps: apps,
-		ReplicaID: "r1", AuthTokens: tokens, Open: open,
+	cfg := Config{
+		Store: st, Tokens: rd, Leader: fakeLeader{}, ReplicaID: "r1",
 		RefreshWait: 2 * time.Second, Metrics: metrics.New(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	set(&cfg)
+	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

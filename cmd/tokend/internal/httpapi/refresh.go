@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/reader"
 )
 
 // refreshPlan is how the refresh route answers a report of the current
@@ -52,11 +53,9 @@ func (a *Server) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// compareAndRefresh answers a report of c's value: a value that is no
-// longer current answers the current one at once; a report of the current
-// value is handed to the leader through Redis and the answer waits,
-// bounded by refreshWait, for the new one (reporting again if a late
-// report of an older value replaced it; see reader.Reader.ReportAndWait).
+// compareAndRefresh answers a report of c's value (casRefresh, waiting
+// at most refreshWait): a value that is no longer current answers the
+// current one at once; a report of the current value answers the new one.
 // Inside the cooldown the answer says so and when the fetch will happen;
 // when the cooldown outlasts the wait, it answers at once.
 func (a *Server) compareAndRefresh(w http.ResponseWriter, r *http.Request, c credential) {
@@ -64,9 +63,52 @@ func (a *Server) compareAndRefresh(w http.ResponseWriter, r *http.Request, c cre
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.refreshWait)
+	res := a.casRefresh(r.Context(), c, reported, a.refreshWait)
+	switch res.outcome {
+	case casStale:
+		writeJSON(w, http.StatusOK, c.answer(res.tok, new(false)))
+	case casRefreshed:
+		writeJSON(w, http.StatusOK, c.answer(res.tok, new(true)))
+	case casCooldown:
+		a.writeCooldown(w, c, res.plan)
+	case casUnrecorded:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable; the report was not recorded")
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "no new "+c.noun+" yet; the report stays pending")
+	}
+}
+
+// casOutcome is what a compare-and-refresh came to.
+type casOutcome int
+
+const (
+	casTimeout    casOutcome = iota // recorded; no new value within the wait
+	casStale                        // the reported value is not the current one: tok is
+	casRefreshed                    // tok is the new value
+	casCooldown                     // recorded; the cooldown outlasts the wait (plan says when)
+	casUnrecorded                   // the report could not be recorded (Redis)
+)
+
+// casResult is casRefresh's answer: the outcome, the value to answer
+// (casStale, casRefreshed) and the cooldown plan (casCooldown).
+type casResult struct {
+	outcome casOutcome
+	tok     reader.Token
+	plan    refreshPlan
+}
+
+// casRefresh is compare-and-refresh of c's value reported: a value that is
+// no longer current returns the current one; a report of the current
+// value is handed to the leader through Redis and waits, at most maxWait
+// and not past shutdown, for the new one (reporting again if a late report
+// of an older value replaced it; see reader.Reader.ReportAndWait). Inside
+// the cooldown it waits only if the fetch falls within maxWait.
+func (a *Server) casRefresh(ctx context.Context, c credential, reported string, maxWait time.Duration) casResult {
+	ctx, cancel := context.WithTimeout(ctx, maxWait)
 	defer cancel()
-	go func() { // shutdown ends the wait: 503 now rather than a cut connection
+	go func() { // shutdown ends the wait: an answer now rather than a cut connection
 		select {
 		case <-a.stopping:
 			cancel()
@@ -74,30 +116,24 @@ func (a *Server) compareAndRefresh(w http.ResponseWriter, r *http.Request, c cre
 		}
 	}()
 	if cur, err := a.tokensR.Token(ctx, c.id); err == nil && cur.Value != reported {
-		writeJSON(w, http.StatusOK, c.answer(cur, new(false)))
-		return
+		return casResult{outcome: casStale, tok: cur}
 	}
 	a.log.Info("api: "+c.noun+" reported invalid", "app", c.id, "fingerprint", store.Fingerprint(reported))
 	plan := refreshPlan{wait: true}
 	if rec, err := a.store.Record(ctx, c.id); err == nil && rec.Token == reported {
-		plan = planRefresh(rec.FetchedAt, rec.Now, a.cooldown, a.refreshWait)
+		plan = planRefresh(rec.FetchedAt, rec.Now, a.cooldown, maxWait)
 	}
 	if !plan.wait {
 		if err := a.tokensR.ReportInvalid(ctx, c.id, reported); err != nil {
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, "redis unavailable; the report was not recorded")
-			return
+			return casResult{outcome: casUnrecorded}
 		}
-		a.writeCooldown(w, c, plan)
-		return
+		return casResult{outcome: casCooldown, plan: plan}
 	}
 	tok, err := a.tokensR.ReportAndWait(ctx, c.id, reported)
 	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "no new "+c.noun+" yet; the report stays pending")
-		return
+		return casResult{outcome: casTimeout}
 	}
-	writeJSON(w, http.StatusOK, c.answer(tok, new(true)))
+	return casResult{outcome: casRefreshed, tok: tok}
 }
 
 // writeCooldown answers 503 for a report held by the cooldown, with

@@ -30,6 +30,7 @@ type Metrics struct {
 	httpReqs   *prometheus.CounterVec
 	corrupt    *prometheus.CounterVec
 	probes     *prometheus.CounterVec
+	wrongSec   *prometheus.CounterVec
 }
 
 // New returns Metrics on a registry of its own, with the Go and process
@@ -71,8 +72,11 @@ func New() *Metrics {
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_probes_total", Help: "Probes of stored tokens by the leader, by app and outcome (ok, rejected: reported for a refresh, failed: the probe itself failed).",
 		}, []string{"app", "outcome"}),
+		wrongSec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_compat_wrong_secret_total", Help: "WeChat-shaped token requests with a wrong secret, by app.",
+		}, []string{"app"}),
 	}
-	m.reg.MustRegister(m.leader, m.epoch, m.fetches, m.fetchTime, m.expiry, m.reports, m.rejected, m.budgetUsed, m.httpReqs, m.corrupt, m.probes,
+	m.reg.MustRegister(m.leader, m.epoch, m.fetches, m.fetchTime, m.expiry, m.reports, m.rejected, m.budgetUsed, m.httpReqs, m.corrupt, m.probes, m.wrongSec,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -116,6 +120,10 @@ func (m *Metrics) Leading(leading bool, epoch int64) {
 func (m *Metrics) Request(route string, code int) {
 	m.httpReqs.WithLabelValues(route, strconv.Itoa(code)).Inc()
 }
+
+// WrongSecret counts a WeChat-shaped token request for app with a wrong
+// secret (never the secret).
+func (m *Metrics) WrongSecret(app string) { m.wrongSec.WithLabelValues(app).Inc() }
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -1,0 +1,149 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/tokend/tokend/store/reader"
+)
+
+// wechatToken serves GET /cgi-bin/token (prefer "wechat") and POST
+// /cgi-bin/stable_token (prefer "wechat_stable") for the WeChat app with
+// that appid; either provider answers either route, the preferred one
+// first when an appid is configured under both. force_refresh: true is a
+// compare-and-refresh report of the current token (forceRefresh).
+func (a *Server) wechatToken(prefer string) func(http.ResponseWriter, *http.Request, map[string]string) {
+	p := wechatPlatform
+	return func(w http.ResponseWriter, r *http.Request, in map[string]string) {
+		switch {
+		case in["appid"] == "":
+			p.fail(w, p.missingApp, "")
+			return
+		case in["secret"] == "":
+			p.fail(w, p.missingSecret, "")
+			return
+		case in["grant_type"] != "client_credential":
+			p.fail(w, 40002, "")
+			return
+		}
+		app, ok := a.authApp(w, p, a.candidates("wechat", in["appid"], prefer), in["secret"])
+		if !ok {
+			return
+		}
+		if in["force_refresh"] == "true" {
+			a.forceRefresh(w, r, p, app)
+			return
+		}
+		a.compatServe(w, r, p, app.ID, wechatTokenAnswer)
+	}
+}
+
+func wechatTokenAnswer(tok reader.Token) any {
+	return wechatTokenBody{AccessToken: tok.Value, ExpiresIn: expiresIn(tok)}
+}
+
+func okTokenAnswer(tok reader.Token) any {
+	return okTokenBody{Errmsg: "ok", AccessToken: tok.Value, ExpiresIn: expiresIn(tok)}
+}
+
+func feishuTokenAnswer(tok reader.Token) any {
+	exp := expiresIn(tok)
+	return feishuBody{Msg: "ok", TenantAccessToken: tok.Value, Expire: &exp}
+}
+
+// secretToken serves the token route of WeCom (corpid, corpsecret),
+// Feishu (app_id, app_secret) or DingTalk (appkey, appsecret): the app of
+// that provider with that id and secret. A WeCom corp has one app per
+// secret, so the secret picks among the corp's apps.
+func (a *Server) secretToken(p *platform, provider, idParam, secretParam string) func(http.ResponseWriter, *http.Request, map[string]string) {
+	answer := okTokenAnswer
+	if provider == "feishu" {
+		answer = feishuTokenAnswer
+	}
+	return func(w http.ResponseWriter, r *http.Request, in map[string]string) {
+		switch {
+		case in[idParam] == "":
+			p.fail(w, p.missingApp, idParam)
+			return
+		case in[secretParam] == "":
+			p.fail(w, p.missingSecret, secretParam)
+			return
+		}
+		if app, ok := a.authApp(w, p, a.candidates(provider, in[idParam], provider), in[secretParam]); ok {
+			a.compatServe(w, r, p, app.ID, answer)
+		}
+	}
+}
+
+// compatServe answers the current value of credential id with answer, or
+// p's busy refusal when there is none (the SDK retries).
+func (a *Server) compatServe(w http.ResponseWriter, r *http.Request, p *platform, id string, answer func(reader.Token) any) {
+	tok, err := a.tokensR.Token(r.Context(), id)
+	if err != nil {
+		a.compatBusy(w, r, p, id, err)
+		return
+	}
+	p.write(w, answer(tok))
+}
+
+func (a *Server) compatBusy(w http.ResponseWriter, r *http.Request, p *platform, id string, err error) {
+	if !errors.Is(err, reader.ErrNoToken) {
+		a.warnRepeated(r.Context(), "api: compat read failed", "app", id, "err", err)
+	}
+	p.fail(w, p.busy, "")
+}
+
+// forceRefresh answers stable_token's force_refresh: a compare-and-refresh
+// report of the app's current token (the cooldown applies), never an
+// upstream force: the new token if it arrives within compatRefreshWait,
+// else the current one while it is valid.
+func (a *Server) forceRefresh(w http.ResponseWriter, r *http.Request, p *platform, app App) {
+	c := tokenCredential(app.ID)
+	cur, err := a.tokensR.Token(r.Context(), c.id)
+	if err != nil {
+		a.compatBusy(w, r, p, c.id, err)
+		return
+	}
+	res := a.casRefresh(r.Context(), c, cur.Value, min(a.refreshWait, compatRefreshWait))
+	if res.outcome == casStale || res.outcome == casRefreshed {
+		p.write(w, wechatTokenAnswer(res.tok))
+		return
+	}
+	a.compatServe(w, r, p, c.id, wechatTokenAnswer)
+}
+
+// compatTicket serves a ticket route of p: the ticket of kind (from the
+// typeParam parameter when it is set, else the only one of kinds) of the
+// app whose current or overlapping previous access token is presented.
+// The token must be of an app of p's platform.
+func (a *Server) compatTicket(p *platform, typeParam string, kinds ...string) func(http.ResponseWriter, *http.Request, map[string]string) {
+	return func(w http.ResponseWriter, r *http.Request, in map[string]string) {
+		tok := in["access_token"]
+		if tok == "" {
+			p.fail(w, p.missingToken, "")
+			return
+		}
+		id, ok := a.index.lookup(r.Context(), tok)
+		app := a.byID[id]
+		if !ok || family(app.Provider) != p.name {
+			p.fail(w, p.unknownToken, "")
+			return
+		}
+		kind := kinds[0]
+		if typeParam != "" {
+			kind = in[typeParam]
+		}
+		switch {
+		case !slices.Contains(kinds, kind):
+			p.fail(w, p.badArgs, typeParam)
+			return
+		case !slices.Contains(app.Tickets, kind):
+			p.fail(w, p.badArgs, "tokend keeps no "+kind+" ticket for this app (add it to apps[].tickets)")
+			return
+		}
+		a.compatServe(w, r, p, app.ID+":"+kind, func(t reader.Token) any {
+			return okTicketBody{Errmsg: "ok", Ticket: t.Value, ExpiresIn: expiresIn(t)}
+		})
+	}
+}
