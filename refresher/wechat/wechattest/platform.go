@@ -56,9 +56,13 @@ type platform struct {
 }
 
 func (p *platform) writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		body = []byte(`{"errcode":-1,"errmsg":"fake: encode answer"}`)
+	}
 	w.Header().Set("Content-Type", p.contentType)
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body) // no trailing newline, like the real APIs (co-wechat-api refuses one)
 }
 
 // writeError answers the platform's error envelope; msg defaults to the
