@@ -76,7 +76,7 @@ func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts
 		res.CooldownUntil = d.CooldownUntil
 		return res
 	}
-	call := fetchCall{req: upstream.FetchRequest{Invalid: d.Passive}}
+	call := fetchCall{req: upstream.FetchRequest{Invalid: d.Passive}, stored: rec}
 	if app.Parent != "" {
 		parent, res, ok := r.parentFor(ctx, app, attempts, now, rec.Now)
 		if !ok {
@@ -87,11 +87,12 @@ func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts
 	return r.fetch(ctx, term, app, call, attempts, now, rec.Now)
 }
 
-// fetchCall is one upstream call: its request and, for a ticket, the
-// parent's record its token came from.
+// fetchCall is one upstream call: its request, the credential's own
+// record as the check read it, and, for a ticket, the parent's record its
+// token came from.
 type fetchCall struct {
-	req    upstream.FetchRequest
-	parent store.Record
+	req            upstream.FetchRequest
+	stored, parent store.Record
 }
 
 // fetch takes a ticket, calls the upstream and writes the token. Once the
@@ -129,6 +130,9 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, call fet
 		r.cfg.Observer.Fetched(app.ID, class, code, took)
 		if app.Parent != "" && upstream.ClassOf(err) == upstream.ClassTokenRejected {
 			return r.parentRejected(ctx, app, call.parent, err, now)
+		}
+		if app.Repeat != upstream.RepeatNew && upstream.IsShortLife(err) && call.stored.Token != "" {
+			return r.shortRepeat(ctx, app, call.stored, now)
 		}
 		return r.failed(ctx, app, err, attempts, now, redisNow, true)
 	}
@@ -235,6 +239,21 @@ func (r *Refresher) written1(ctx context.Context, app App, w store.Write, res st
 		s.LastError, s.LastErrorCode, s.LastErrorClass, s.ExpiresAt = "", 0, "", res.ExpiresAt
 	})
 	return r.scheduled(ctx, app, next, waitIf(rollover, waitRollover, ""))
+}
+
+// shortRepeat: an upstream that answers the same value until it expires
+// answered one whose remaining life is below MinExpiresIn while a value is
+// stored: the stored value near its end (WeCom answers its true remaining
+// life). Not a failure and nothing is written; asked again halfway to the
+// stored expiry (at least RetryMin apart), then every RetryMin, like any
+// rollover.
+func (r *Refresher) shortRepeat(ctx context.Context, app App, stored store.Record, now time.Time) checkResult {
+	expires := now.Add(stored.ExpiresAt.Sub(stored.Now)) // local clock
+	r.logs.Warn(infoLevel, "rollover:"+app.ID, "refresher: the upstream answers a value near its end; waiting for the rollover",
+		"app", app.ID)
+	res := r.scheduled(ctx, app, plan.Pace(now, expires, r.cfg.RetryMin), waiting{state: waitRollover})
+	res.Hold = true
+	return res
 }
 
 // notRolledOver: the upstream answered the stored value past its kept

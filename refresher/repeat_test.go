@@ -26,19 +26,24 @@ func TestRefresher_sameValue_rollover(t *testing.T) {
 		trusted bool
 		lag     time.Duration // the upstream rolls over this long after the announced expiry
 		maxGap  time.Duration
+		minIn   time.Duration // the provider refuses answers with less life left (short-life errors)
 	}{
 		// tokend is the only caller: its first-seen expiry is the truth.
-		{"first-seen, rolls over at the expiry", upstream.RepeatSameFirstSeen, false, 0, step},
+		{"first-seen, rolls over at the expiry", upstream.RepeatSameFirstSeen, false, 0, step, 0},
 		// The value was issued later than tokend's send time: the upstream
 		// answers it (past the expiry tokend keeps) for 0.7s more.
-		{"first-seen, rolls over 0.7s late", upstream.RepeatSameFirstSeen, false, 700 * time.Millisecond, 700*time.Millisecond + retry + step},
+		{"first-seen, rolls over 0.7s late", upstream.RepeatSameFirstSeen, false, 700 * time.Millisecond, 700*time.Millisecond + retry + step, 0},
 		// wechat_stable: a new value 3s before the old one's expiry.
-		{"trusted, rolls over 3s early", upstream.RepeatSameTrusted, true, -3 * time.Second, 0},
+		{"trusted, rolls over 3s early", upstream.RepeatSameTrusted, true, -3 * time.Second, 0, 0},
+		// WeCom: the same token with its true remaining life until it
+		// expires; near the end the answer is below MinExpiresIn. That is
+		// a rollover to wait for, not an error with growing backoff.
+		{"trusted, short answers near the end", upstream.RepeatSameTrusted, true, 0, retry + step, 3 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, rdb, mr := miniStore(t)
 			v := newVTime(t, mr)
-			up := &sameUpstream{clk: v.clk, life: life, lag: tc.lag, trusted: tc.trusted}
+			up := &sameUpstream{clk: v.clk, life: life, lag: tc.lag, trusted: tc.trusted, minIn: tc.minIn}
 			cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "app", Provider: up, Repeat: tc.repeat})
 			cfg.Clock, cfg.BeforeExpiry, cfg.SafetyMargin, cfg.RetryMin, cfg.RetryMax, cfg.ReportPoll = v.clk, before, time.Second, retry, 10*time.Second, time.Hour
 			r, err := New(cfg)
@@ -49,11 +54,18 @@ func TestRefresher_sameValue_rollover(t *testing.T) {
 			start(t, r)
 			v.settle()
 			var log readerLog
-			rollover := false
+			rollover, lastErr := false, ""
 			for range int((2*life + 3*time.Second) / step) { // two rollovers
 				log.read(t, rdb, s.Keys().Token("app"), v.clk.Now(), up.deadAt)
-				rollover = rollover || r.States()[0].Waiting == waitRollover
+				st := r.States()[0]
+				rollover = rollover || st.Waiting == waitRollover
+				if st.LastError != "" {
+					lastErr = st.LastError
+				}
 				v.advance(step)
+			}
+			if lastErr != "" {
+				t.Fatalf("a rollover showed as an error: %s", lastErr)
 			}
 			if log.deadHandout != "" {
 				t.Fatalf("a reader was handed a dead value: %s", log.deadHandout)

@@ -77,6 +77,10 @@ type sameUpstream struct {
 	clk       clock.Clock
 	life, lag time.Duration
 	trusted   bool
+	// minIn, when set, is the provider's MinExpiresIn: a trusted answer
+	// with less life left is refused as a short-life error, as the
+	// providers' answer parsing does.
+	minIn time.Duration
 
 	mu           sync.Mutex // guards the fields below
 	n            int
@@ -103,6 +107,9 @@ func (u *sameUpstream) Fetch(_ context.Context, req upstream.FetchRequest) (upst
 	in := u.life
 	if u.trusted {
 		in = u.issued.Add(u.life).Sub(now)
+	}
+	if in < u.minIn {
+		return upstream.Token{}, &upstream.Error{Message: "invalid expires_in: out of range", Class: upstream.ClassRetry, ShortLife: true}
 	}
 	return upstream.Token{Value: fmt.Sprintf("v%d", u.n), ExpiresIn: in}, nil
 }

@@ -10,6 +10,5 @@
 //
 // What it does NOT cover: other SDKs; the WeCom, Feishu and DingTalk
 // routes (their envelopes and refusals are table-tested in
-// cmd/tokend/internal/httpapi); tokend's leader fetching tickets (this
-// base's refresher does not yet: a stand-in writes them, standin_test.go).
+// cmd/tokend/internal/httpapi); ticket rollovers (integration's TestKinds).
 package sdk

@@ -139,7 +139,9 @@ func ParseExpiresIn(name string, n json.Number, minExpiresIn time.Duration) (tim
 		lo++ // round the lower bound up: secs*1s must be >= minExpiresIn
 	}
 	if secs < lo || secs > hi {
-		return 0, retryError(fmt.Sprintf("invalid %s: %d s out of range [%s, %s]", name, secs, minExpiresIn, MaxExpiresIn))
+		e := retryError(fmt.Sprintf("invalid %s: %d s out of range [%s, %s]", name, secs, minExpiresIn, MaxExpiresIn))
+		e.ShortLife = secs >= 0 && secs < lo
+		return 0, e
 	}
 	return time.Duration(secs) * time.Second, nil
 }

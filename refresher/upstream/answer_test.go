@@ -92,6 +92,14 @@ func TestParseExpiresIn(t *testing.T) {
 			t.Errorf("ParseExpiresIn(%q, %s) = %s, %v", tc.n, tc.min, d, err)
 		}
 	}
+	// Only a well-formed, non-negative answer below the minimum is a short
+	// life (a rollover near for same-value upstreams); garbage is not.
+	for n, short := range map[json.Number]bool{"59": true, "0": true, "-1": false, "86401": false, "x": false, "": false} {
+		_, err := ParseExpiresIn("expires_in", n, time.Minute)
+		if IsShortLife(err) != short {
+			t.Errorf("ParseExpiresIn(%q): short life %v, want %v (%v)", n, IsShortLife(err), short, err)
+		}
+	}
 }
 
 func mustSeconds(t *testing.T, n json.Number) time.Duration {

@@ -101,6 +101,18 @@ type Error struct {
 	Message    string
 	HTTPStatus int
 	Class      Class
+	// ShortLife: the answer was well formed but its expires_in was shorter
+	// than the provider's MinExpiresIn. From an upstream that answers the
+	// same value until it expires this is the stored value near its end
+	// (a rollover to wait for), not a bad answer; the value itself is
+	// never handed on.
+	ShortLife bool
+}
+
+// IsShortLife reports whether err is an *Error with ShortLife set.
+func IsShortLife(err error) bool {
+	var ue *Error
+	return errors.As(err, &ue) && ue.ShortLife
 }
 
 func (e *Error) Error() string {

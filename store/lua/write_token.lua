@@ -23,8 +23,10 @@
 -- taken (the ticket key), so a late write of an ex-leader still loses.
 -- Same value: when the token equals the one in meta (kept after the token
 -- key expired) and the rule is not 0, expires_at is the stored one (rule
--- 2) or the later of the stored and the written one (rule 1), and
--- fetched_at stays the first-seen one.
+-- 2) or the later of the stored and the written one (rule 1); fetched_at
+-- stays the first-seen one unless an answer extended the life (rule 1),
+-- which renews it from this fetch (so the next due time is planned from
+-- the renewed life, not from a lifetime that grows with every repeat).
 -- A garbage version becomes the ticket (larger than any counter), so every
 -- reader moves forward. Everything is checked before the first write, and
 -- token key and meta are written together or not at all.
@@ -42,8 +44,10 @@ elseif ticket < meta.ticket or (ticket == meta.ticket and meta.token ~= token) t
 end
 local same = meta.token == token
 local kept = same and rule > 0 and meta.expires_at ~= nil and meta.expires_at > 0
-if kept then
-  if rule == 2 or meta.expires_at > expires_at then expires_at = meta.expires_at end
+if kept and (rule == 2 or meta.expires_at >= expires_at) then
+  -- The stored expiry stands, and so does its first-seen fetched_at. An
+  -- answer that extends the life (rule 1) renews it from this fetch.
+  expires_at = meta.expires_at
   if meta.fetched_at and meta.fetched_at > 0 then fetched_at = meta.fetched_at end
 end
 local changed = 1
