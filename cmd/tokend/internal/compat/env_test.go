@@ -12,11 +12,16 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/reader"
 )
+
+// TestMain checks that no test leaves a goroutine behind (Run, the index's
+// shared syncs, the reader's).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // env is Routes on miniredis, registered on a mux with the metrics at
 // /metrics; force_refresh answers the current token (noRefresh) unless the
