@@ -2,10 +2,14 @@
 // status, token and ticket reads, refresh reports and JS-SDK signatures,
 // the recent audit entries and the console (/ui/), with bearer-token auth
 // and JSON errors; and, with Config.Compat, the WeChat-shaped routes
-// existing SDKs call (compat.go). It reads credentials through a
-// reader.Reader and the store; it never fetches upstream (the leader
-// does). Its only state is the waits of open refresh requests and the
-// compat routes' in-memory token index (Run keeps it current).
+// existing SDKs call, which package compat serves and httpapi mounts
+// behind its request metrics (compat.go). httpapi importing compat is the
+// one import between cmd/tokend/internal packages: compat takes the
+// shared compare-and-refresh as a function, so it imports nothing back.
+// It reads credentials through a reader.Reader and the store; it never
+// fetches upstream (the leader does). Its only state is the waits of open
+// refresh requests and the compat routes' in-memory token index (Run
+// keeps it current).
 package httpapi
 
 import (
@@ -24,6 +28,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/utils/clock"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/compat"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 	"github.com/tokend/tokend/store/jssdk"
@@ -148,12 +153,8 @@ type Server struct {
 	metrics      Metrics
 	log          *slog.Logger
 	repeats      Repeats // nil: log every line
-	// compat: the WeChat-shaped routes are served; accounts are the apps
-	// by family and appid, index finds an app by its access token.
-	compat   bool
-	accounts map[string][]App
-	index    *tokenIndex
-	events   interface{ Subscribe() *event.Subscription }
+	// compat serves the WeChat-shaped routes; nil: not served.
+	compat *compat.Routes
 }
 
 // New returns a Server for cfg, or an error naming a missing dependency.
@@ -170,27 +171,23 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
 	s := &Server{
 		store: cfg.Store, tokensR: cfg.Tokens, leader: cfg.Leader, metrics: cfg.Metrics,
 		apps: append([]App(nil), cfg.Apps...), byID: map[string]App{}, replica: cfg.ReplicaID,
 		open: cfg.Open, refreshWait: cfg.RefreshWait, cooldown: cfg.Cooldown,
 		stopping: make(chan struct{}), log: cfg.Logger, repeats: cfg.Repeats,
-		compat: cfg.Compat, events: cfg.Events,
 	}
-	overlap := map[string]time.Duration{} // the apps the ticket routes serve
 	for i, a := range s.apps {
 		a.Tickets = append([]string(nil), a.Tickets...)
 		s.apps[i] = a
 		s.byID[a.ID] = a
-		if len(a.Tickets) > 0 {
-			overlap[a.ID] = previousOverlap(a.Provider)
+	}
+	if cfg.Compat {
+		var err error
+		if s.compat, err = s.newCompat(cfg); err != nil {
+			return nil, err
 		}
 	}
-	s.accounts = compatAccounts(s.apps)
-	s.index = newTokenIndex(overlap, cfg.Store.Record, cfg.Clock, cfg.Logger)
 	for _, t := range cfg.AuthTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
@@ -200,17 +197,11 @@ func New(cfg Config) (*Server, error) {
 // Run keeps the compat routes' token index current from Config.Events
 // until ctx ends; it returns nil. Without Compat it only waits.
 func (a *Server) Run(ctx context.Context) error {
-	if !a.compat {
+	if a.compat == nil {
 		<-ctx.Done()
 		return nil
 	}
-	var sub *event.Subscription
-	if a.events != nil {
-		sub = a.events.Subscribe()
-		defer sub.Close()
-	}
-	a.index.run(ctx, sub)
-	return nil
+	return a.compat.Run(ctx)
 }
 
 // Shutdown ends every refresh wait (they answer 503). Safe to call twice.
@@ -263,10 +254,8 @@ func (a *Server) Handler() http.Handler {
 			writeError(w, http.StatusMethodNotAllowed, "method not allowed; allowed: "+methods)
 		})
 	}
-	if a.compat {
-		for _, rt := range a.compatRoutes() {
-			mux.Handle(rt.path, compatHandler(rt))
-		}
+	if a.compat != nil {
+		a.compat.Register(mux)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route")

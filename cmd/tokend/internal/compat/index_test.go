@@ -1,4 +1,4 @@
-package httpapi
+package compat
 
 import (
 	"context"
@@ -92,30 +92,30 @@ func TestCompat_ticket_previousToken(t *testing.T) {
 	e, clk := newCompatEnv(t)
 	e.writeAll(t)
 	path := func(tok string) string { return "/cgi-bin/ticket/getticket?type=jsapi&access_token=" + tok }
-	if r := e.do(t, "GET", path("tok-mp"), "", ""); r.body["ticket"] != "ticket-mp-jsapi" {
+	if r := e.do(t, "GET", path("tok-mp"), ""); r.body["ticket"] != "ticket-mp-jsapi" {
 		t.Fatalf("current token: %s", r.raw)
 	}
 	e.writeToken(t, "mp", "tok-mp-2") // the leader rotates
 	clk.Step(2 * time.Second)         // past fullSyncEvery: the next miss re-reads
-	if r := e.do(t, "GET", path("tok-mp-2"), "", ""); r.body["ticket"] != "ticket-mp-jsapi" {
+	if r := e.do(t, "GET", path("tok-mp-2"), ""); r.body["ticket"] != "ticket-mp-jsapi" {
 		t.Fatalf("new token: %s", r.raw)
 	}
 	clk.Step(5*time.Minute - time.Nanosecond) // learnt 5 minutes ago, less 1ns
-	if r := e.do(t, "GET", path("tok-mp"), "", ""); r.body["ticket"] != "ticket-mp-jsapi" {
+	if r := e.do(t, "GET", path("tok-mp"), ""); r.body["ticket"] != "ticket-mp-jsapi" {
 		t.Fatalf("previous token inside the overlap: %s", r.raw)
 	}
 	clk.Step(time.Nanosecond)
-	if r := e.do(t, "GET", path("tok-mp"), "", ""); errcodeOf(r) != 40001 {
+	if r := e.do(t, "GET", path("tok-mp"), ""); errcodeOf(r) != 40001 {
 		t.Fatalf("previous token past the overlap: %s", r.raw)
 	}
 	// Misses re-read Redis at most once per fullSyncEvery: a token written
 	// now is unknown until then.
 	e.writeToken(t, "mp", "tok-mp-3")
-	if r := e.do(t, "GET", path("tok-mp-3"), "", ""); errcodeOf(r) != 40001 {
+	if r := e.do(t, "GET", path("tok-mp-3"), ""); errcodeOf(r) != 40001 {
 		t.Fatalf("a miss right after a sync re-read Redis: %s", r.raw)
 	}
 	clk.Step(fullSyncEvery)
-	if r := e.do(t, "GET", path("tok-mp-3"), "", ""); r.body["ticket"] != "ticket-mp-jsapi" {
+	if r := e.do(t, "GET", path("tok-mp-3"), ""); r.body["ticket"] != "ticket-mp-jsapi" {
 		t.Fatalf("a miss a second later: %s", r.raw)
 	}
 }
@@ -124,19 +124,20 @@ func TestCompat_ticket_previousToken(t *testing.T) {
 // without a miss, and keeps the replaced token; it returns when ctx ends.
 func TestCompat_run_events(t *testing.T) {
 	clk := clocktesting.NewFakeClock(compatT0)
-	var hub *event.Hub
-	e := newAPIEnvWith(t, func(c *Config) {
-		hub, _ = event.NewHub(event.HubConfig{Subscribe: c.Store.(*store.Store).Subscribe, Logger: slog.New(slog.DiscardHandler)})
-		c.Apps, c.Compat, c.Clock, c.Events = compatApps(), true, clk, hub
-	})
-	e.api.index.lastFull = compatT0 // the frozen clock: misses never re-read
+	e := newEnvWith(t, func(c *Config) { c.Apps, c.Clock = compatApps(), clk })
+	hub, err := event.NewHub(event.HubConfig{Subscribe: e.store.Subscribe, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.routes.events = hub              // Config.Events: the hub needs the env's store
+	e.routes.index.lastFull = compatT0 // the frozen clock: misses never re-read
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() { _ = hub.Run(ctx); done <- struct{}{} }()
-	go func() { _ = e.api.Run(ctx); done <- struct{}{} }()
+	go func() { _ = e.routes.Run(ctx); done <- struct{}{} }()
 	defer func() { cancel(); <-done; <-done }()
 	known := func(tok string) bool {
-		_, ok := e.api.index.find(digest(sha256.Sum256([]byte(tok))))
+		_, ok := e.routes.index.find(digest(sha256.Sum256([]byte(tok))))
 		return ok
 	}
 	e.writeToken(t, "mp", "tok-1")
@@ -148,7 +149,7 @@ func TestCompat_run_events(t *testing.T) {
 		t.Fatalf("after tok-2: tok-2 %v, tok-1 %v", known("tok-2"), known("tok-1"))
 	}
 	e.writeToken(t, "mp:jsapi", "ticket-1") // a ticket's event re-reads nothing
-	if r := e.do(t, "GET", "/cgi-bin/ticket/getticket?type=jsapi&access_token=tok-1", "", ""); r.body["ticket"] != "ticket-1" {
+	if r := e.do(t, "GET", "/cgi-bin/ticket/getticket?type=jsapi&access_token=tok-1", ""); r.body["ticket"] != "ticket-1" {
 		t.Fatalf("ticket by the previous token: %s", r.raw)
 	}
 }

@@ -1,4 +1,4 @@
-package httpapi
+package compat
 
 import (
 	"crypto/rand"

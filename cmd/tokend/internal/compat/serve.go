@@ -1,9 +1,10 @@
-package httpapi
+package compat
 
 import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/tokend/tokend/store/reader"
 )
@@ -13,7 +14,7 @@ import (
 // that appid; either provider answers either route, the preferred one
 // first when an appid is configured under both. force_refresh: true is a
 // compare-and-refresh report of the current token (forceRefresh).
-func (a *Server) wechatToken(prefer string) func(http.ResponseWriter, *http.Request, map[string]string) {
+func (a *Routes) wechatToken(prefer string) func(http.ResponseWriter, *http.Request, map[string]string) {
 	p := wechatPlatform
 	return func(w http.ResponseWriter, r *http.Request, in map[string]string) {
 		switch {
@@ -56,7 +57,7 @@ func feishuTokenAnswer(tok reader.Token) any {
 // Feishu (app_id, app_secret) or DingTalk (appkey, appsecret): the app of
 // that provider with that id and secret. A WeCom corp has one app per
 // secret, so the secret picks among the corp's apps.
-func (a *Server) secretToken(p *platform, provider, idParam, secretParam string) func(http.ResponseWriter, *http.Request, map[string]string) {
+func (a *Routes) secretToken(p *platform, provider, idParam, secretParam string) func(http.ResponseWriter, *http.Request, map[string]string) {
 	answer := okTokenAnswer
 	if provider == "feishu" {
 		answer = feishuTokenAnswer
@@ -78,8 +79,8 @@ func (a *Server) secretToken(p *platform, provider, idParam, secretParam string)
 
 // compatServe answers the current value of credential id with answer, or
 // p's busy refusal when there is none (the SDK retries).
-func (a *Server) compatServe(w http.ResponseWriter, r *http.Request, p *platform, id string, answer func(reader.Token) any) {
-	tok, err := a.tokensR.Token(r.Context(), id)
+func (a *Routes) compatServe(w http.ResponseWriter, r *http.Request, p *platform, id string, answer func(reader.Token) any) {
+	tok, err := a.tokens.Token(r.Context(), id)
 	if err != nil {
 		a.compatBusy(w, r, p, id, err)
 		return
@@ -87,9 +88,9 @@ func (a *Server) compatServe(w http.ResponseWriter, r *http.Request, p *platform
 	p.write(w, answer(tok))
 }
 
-func (a *Server) compatBusy(w http.ResponseWriter, r *http.Request, p *platform, id string, err error) {
+func (a *Routes) compatBusy(w http.ResponseWriter, r *http.Request, p *platform, id string, err error) {
 	if !errors.Is(err, reader.ErrNoToken) {
-		a.warnRepeated(r.Context(), "api: compat read failed", "app", id, "err", err)
+		a.warn(r.Context(), "api: compat read failed", "app", id, "err", err)
 	}
 	p.fail(w, p.busy, "")
 }
@@ -98,26 +99,24 @@ func (a *Server) compatBusy(w http.ResponseWriter, r *http.Request, p *platform,
 // report of the app's current token (the cooldown applies), never an
 // upstream force: the new token if it arrives within compatRefreshWait,
 // else the current one while it is valid.
-func (a *Server) forceRefresh(w http.ResponseWriter, r *http.Request, p *platform, app App) {
-	c := tokenCredential(app.ID)
-	cur, err := a.tokensR.Token(r.Context(), c.id)
+func (a *Routes) forceRefresh(w http.ResponseWriter, r *http.Request, p *platform, app App) {
+	cur, err := a.tokens.Token(r.Context(), app.ID)
 	if err != nil {
-		a.compatBusy(w, r, p, c.id, err)
+		a.compatBusy(w, r, p, app.ID, err)
 		return
 	}
-	res := a.casRefresh(r.Context(), c, cur.Value, min(a.refreshWait, compatRefreshWait))
-	if res.outcome == casStale || res.outcome == casRefreshed {
-		p.write(w, wechatTokenAnswer(res.tok))
+	if tok, ok := a.refresh(r.Context(), app.ID, cur.Value, compatRefreshWait); ok {
+		p.write(w, wechatTokenAnswer(tok))
 		return
 	}
-	a.compatServe(w, r, p, c.id, wechatTokenAnswer)
+	a.compatServe(w, r, p, app.ID, wechatTokenAnswer)
 }
 
 // compatTicket serves a ticket route of p: the ticket of kind (from the
 // typeParam parameter when it is set, else the only one of kinds) of the
 // app whose current or overlapping previous access token is presented.
 // The token must be of an app of p's platform.
-func (a *Server) compatTicket(p *platform, typeParam string, kinds ...string) func(http.ResponseWriter, *http.Request, map[string]string) {
+func (a *Routes) compatTicket(p *platform, typeParam string, kinds ...string) func(http.ResponseWriter, *http.Request, map[string]string) {
 	return func(w http.ResponseWriter, r *http.Request, in map[string]string) {
 		tok := in["access_token"]
 		if tok == "" {
@@ -146,4 +145,9 @@ func (a *Server) compatTicket(p *platform, typeParam string, kinds ...string) fu
 			return okTicketBody{Errmsg: "ok", Ticket: t.Value, ExpiresIn: expiresIn(t)}
 		})
 	}
+}
+
+// expiresIn is the remaining life of tok in whole seconds.
+func expiresIn(tok reader.Token) int64 {
+	return max(int64(time.Until(tok.ExpiresAt)/time.Second), 0)
 }
