@@ -174,7 +174,7 @@ func assertCred(t *testing.T, c cred, f credFigures) {
 //   - every other same-value kind: one new value per value life (the
 //     upstream decides when; at least window/(life+gap) - 1 of them show
 //     the rollovers happened), each written once, and no more calls than
-//     rolloverCalls per value, +2 for the kill (a call in flight, and the
+//     harness.RolloverCalls per value, +2 for the kill (a call in flight, and the
 //     successor's first look).
 func assertCredFetches(t *testing.T, c cred, f credFigures) {
 	t.Helper()
@@ -195,42 +195,9 @@ func assertCredFetches(t *testing.T, c cred, f credFigures) {
 		if f.writes != f.issued {
 			t.Errorf("%s: %d writes for %d new values, want one write per new value", c.id, f.writes, f.issued)
 		}
-		if limit := (f.issued+1)*rolloverCalls(c.lifeHi, kindRetry) + 2; f.calls > limit {
+		if limit := (f.issued+1)*harness.RolloverCalls(c.lifeHi, kindRetry) + 2; f.calls > limit {
 			t.Errorf("%s: %d upstream calls for %d new values, want <= %d (%d per rollover, +2 for the kill)",
-				c.id, f.calls, f.issued, limit, rolloverCalls(c.lifeHi, kindRetry))
-		}
-	}
-}
-
-// rolloverCalls is the most calls tokend makes for one value of a
-// same-value kind that expires l after it was first fetched, up to the
-// call that gets the next value (README "Rollover of same-value kinds"):
-// at its due time (half its life, jittered earlier by up to 5% of it),
-// then halfway to the expiry each time but at least retry apart, at the
-// expiry, and once more retry later (the upstream's value outlives
-// tokend's first-seen expiry by the first fetch's latency).
-func rolloverCalls(l, retry time.Duration) int {
-	at, n := l*45/100, 1
-	for at < l {
-		at = min(at+max((l-at)/2, retry), l)
-		n++
-	}
-	return n + 1
-}
-
-// TestRolloverCalls pins the bound used above: for a 5 s value asked
-// first at 2.25 s with a 1 s retry: 2.25, 3.625, 4.625, 5 (expiry), 6.
-func TestRolloverCalls(t *testing.T) {
-	for _, tt := range []struct {
-		l, retry time.Duration
-		want     int
-	}{
-		{5 * time.Second, time.Second, 5},
-		{2 * time.Hour, time.Second, 15}, // 3240 s, 5220, 6210, ... 7199, 7200, 7201
-		{time.Second, time.Second, 3},    // 0.45, 1 (expiry), 2
-	} {
-		if got := rolloverCalls(tt.l, tt.retry); got != tt.want {
-			t.Errorf("rolloverCalls(%s, %s) = %d, want %d", tt.l, tt.retry, got, tt.want)
+				c.id, f.calls, f.issued, limit, harness.RolloverCalls(c.lifeHi, kindRetry))
 		}
 	}
 }

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -288,11 +287,6 @@ func TestKinds(t *testing.T) {
 				e.waitAll(10*time.Second, "the first value of every credential")
 				kindRollovers(e)
 				kindGarbage(e)
-				if os.Getenv("KIT_DEBUG") != "" {
-					for _, p := range e.cluster.Procs() {
-						t.Logf("DEBUG %s:\n%s", p.ID, p.LogTail(400))
-					}
-				}
 			})
 		})
 	}

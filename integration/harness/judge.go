@@ -107,3 +107,21 @@ func Gaps(rs []Rollover) []time.Duration {
 	}
 	return out
 }
+
+// RolloverCalls is the most upstream calls tokend makes for one value of a
+// same-value kind (a ticket, a WeCom token) that expires l after tokend
+// first fetched it, up to the call that gets the next value, given its
+// retry interval (README "Rollover of same-value kinds"): at its due time
+// (half its life, jittered earlier by up to 5% of it), then halfway to the
+// expiry each time but at least retry apart, at the expiry, and once more
+// retry later (the upstream's value outlives tokend's first-seen expiry by
+// the first fetch's latency). It is the tests' own statement of the rule,
+// not the refresher's code.
+func RolloverCalls(l, retry time.Duration) int {
+	at, n := l*45/100, 1
+	for at < l {
+		at = min(at+max((l-at)/2, retry), l)
+		n++
+	}
+	return n + 1
+}
