@@ -43,7 +43,7 @@ func (c *ticketCred) id() string { return c.app.ID + ":" + c.kind }
 // reader, plain GET or reader.Reader, went without a valid ticket across
 // it). Dead tickets handed to readers break an invariant.
 func (b *bench) ticketFigures(ctx context.Context) error {
-	life := max(2*time.Second, (b.opts.lifetime/2).Truncate(time.Second))
+	life := max(2*time.Second, (b.opts.lifetime / 2).Truncate(time.Second))
 	rollovers := 6
 	if b.opts.quick {
 		life, rollovers = 2*time.Second, 3
