@@ -269,7 +269,9 @@ func stopAll(chks []*harness.Checker) []harness.Stats {
 // TestKinds runs every credential kind on its own redis-server, fake
 // upstream and three tokend replicas, all kinds at once (each subtest runs
 // in its own goroutine: they share nothing, and -parallel would hold them
-// to GOMAXPROCS). Per kind, in order:
+// to GOMAXPROCS). Like the other credential scenarios it is parallel: it
+// runs after the sequential tests, beside TestTicket_parentRotatedOutOfBand
+// and TestProbe_outOfBandRotation. Per kind, in order:
 //
 //   - rollovers (kindRollovers): several lifetimes of the token and its
 //     tickets, with a leader SIGKILL when every credential is mid-life;
@@ -277,6 +279,7 @@ func stopAll(chks []*harness.Checker) []harness.Stats {
 //     from every endpoint of the kind, then one endpoint failing for a
 //     whole value's life.
 func TestKinds(t *testing.T) {
+	t.Parallel()
 	var wg sync.WaitGroup
 	for _, kc := range kindCases() {
 		wg.Go(func() {
