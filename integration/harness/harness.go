@@ -3,8 +3,10 @@
 // writes each replica's YAML configuration, starts the processes with their
 // logs captured to files, waits for /readyz, and controls them with signals
 // (SIGKILL, SIGSTOP/SIGCONT, SIGTERM). It also has the invariant Checker
-// (readers that keep reading the token and calling the fake upstream's
-// protected API) and a TCP Proxy that can cut a replica off from Redis.
+// (readers that keep reading a credential, any platform's access token or
+// a JS-SDK ticket, and judge each value with the fake upstream, counting
+// dead values, gaps and rollovers) and a TCP Proxy that can cut a replica
+// off from Redis.
 //
 // The redis section of the generated configuration is pluggable
 // (Config.Redis takes any value that marshals to the YAML block, or
