@@ -150,9 +150,10 @@ func (c cred) issued(a wechattest.Audit) int {
 	return a.Issued[c.issuedKey]
 }
 
-// creds lists the app's token and tickets; app is the tokend app id.
-func (kc kindCase) creds(app string) []cred {
-	lo, hi := kc.life(kindLifetime)
+// creds lists the app's token and tickets; app is the tokend app id, l
+// and tl the fake's token and ticket lifetimes.
+func (kc kindCase) creds(app string, l, tl time.Duration) []cred {
+	lo, hi := kc.life(l)
 	out := []cred{{
 		id: app, check: harness.CheckToken, owner: kc.key, kind: kc.family,
 		callsKey: kc.key + "/" + kc.family, issuedKey: kc.key + "/" + kc.family,
@@ -163,7 +164,7 @@ func (kc kindCase) creds(app string) []cred {
 		out = append(out, cred{
 			id: app + ":" + k, check: harness.CheckTicket, owner: kc.owner[k], kind: k, ticket: true,
 			callsKey: kc.key + "/" + k, issuedKey: kc.owner[k] + "/" + k,
-			ep: kc.ticketEP[k], empty: emptyTicket, lifeLo: kindLifetime, lifeHi: kindLifetime,
+			ep: kc.ticketEP[k], empty: emptyTicket, lifeLo: tl, lifeHi: tl,
 		})
 	}
 	return out
@@ -174,7 +175,6 @@ func (kc kindCase) creds(app string) []cred {
 type kindEnv struct {
 	t       *testing.T
 	kc      kindCase
-	app     string
 	rdb     *redis.Client
 	st      *store.Store
 	srv     *wechattest.Server
@@ -212,8 +212,8 @@ func newKindEnvWith(t *testing.T, kc kindCase, fake wechattest.Config, tweak fun
 		t.Fatal(err)
 	}
 	return &kindEnv{
-		t: t, kc: kc, app: app.ID, rdb: rs.Client(), st: st, srv: srv,
-		cluster: harness.NewCluster(t, cfg), creds: kc.creds(app.ID),
+		t: t, kc: kc, rdb: rs.Client(), st: st, srv: srv,
+		cluster: harness.NewCluster(t, cfg), creds: kc.creds(app.ID, fake.Lifetime, fake.TicketLifetime),
 	}
 }
 

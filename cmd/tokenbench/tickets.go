@@ -127,7 +127,7 @@ func (b *bench) ticketRow(c *ticketCred, life time.Duration, calls, issued int, 
 	status := goalStatus(len(gaps) > 0 && gaps.max() <= ticketRetry+ticketGapSlack)
 	if st.DeadTotal() > 0 {
 		status = statusFail
-		b.fail("%s: readers were handed %d dead tickets", c.label, st.DeadTotal())
+		b.fail("%s: readers were handed %d dead tickets (by errcode: get %v, reader %v)", c.label, st.DeadTotal(), st.Get.DeadByCode, st.Lib.DeadByCode)
 	}
 	if issued == 0 || calls > (issued+1)*bound {
 		status = statusFail

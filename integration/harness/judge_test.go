@@ -49,10 +49,13 @@ func TestChecker_judge(t *testing.T) {
 	if got := c.judge(tick, read); got != 0 {
 		t.Errorf("expired after the read began: judge = %d, want 0", got)
 	}
-	if got := c.judge(tick, clk.Now()); got != wechattest.CodeExpired {
-		t.Errorf("expired when the read began: judge = %d, want %d", got, wechattest.CodeExpired)
+	if got := c.judge(tick, clk.Now().Add(ExpiryGrain-time.Microsecond)); got != 0 {
+		t.Errorf("expired within ExpiryGrain before the read began: judge = %d, want 0", got)
 	}
-	if got := tc.judge(tok, clk.Now()); got != wechattest.CodeExpired {
+	if got := c.judge(tick, clk.Now().Add(ExpiryGrain)); got != wechattest.CodeExpired {
+		t.Errorf("expired ExpiryGrain before the read began: judge = %d, want %d", got, wechattest.CodeExpired)
+	}
+	if got := tc.judge(tok, clk.Now().Add(time.Second)); got != wechattest.CodeExpired {
 		t.Errorf("token expired when the read began: judge = %d, want %d", got, wechattest.CodeExpired)
 	}
 	// Rotated out of band: dead at once, whatever the read's start.
