@@ -13,6 +13,8 @@
 //     new token;
 //   - 10,000 apps: time to the first token of all, leader RSS and CPU, Redis
 //     operations per second;
+//   - JS-SDK ticket rollovers (WeChat, WeCom, DingTalk): upstream calls per
+//     rollover and the reader gap at each rollover;
 //   - idle cost: 10,000 idle apps on 3 replicas with default timings, Redis
 //     commands per second (total and per replica) over at least 2 minutes
 //     (not run with -quick unless named in -only);
@@ -124,7 +126,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, replica logs)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
-	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, scale, idle, compat)")
+	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, tickets, scale, idle, compat)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -176,7 +178,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 
 // partNames are the parts of the bench, in the order they run ("takeover"
 // includes the report storms).
-var partNames = []string{"reader", "cycles", "takeover", "scale", "idle", "compat"}
+var partNames = []string{"reader", "cycles", "takeover", "tickets", "scale", "idle", "compat"}
 
 // bench is one run: its child processes, Redis, fake upstreams and results.
 type bench struct {
@@ -302,6 +304,7 @@ func (b *bench) sections(ctx context.Context) {
 		{"reader", b.readerFigures},
 		{"cycles", b.cycleFigures},
 		{"takeover", b.takeoverAndStorm},
+		{"tickets", b.ticketFigures},
 		{"scale", b.scaleFigures},
 		{"idle", b.idleFigure},
 		{"compat", b.compatFigures},

@@ -37,7 +37,8 @@ func TestRun_quick(t *testing.T) {
 	for _, want := range []string{
 		"| figure", "Reader hit", "propagation", "upstream fetches per refresh cycle, 3 replica(s)",
 		"takeover after SIGTERM", "takeover after SIGKILL", "report storm over HTTP",
-		"report storm via Reader.ReportInvalid", "scale: leader RSS", "all invariants held",
+		"report storm via Reader.ReportInvalid", "ticket rollover, WeChat jsapi", "ticket rollover, WeCom agent_config",
+		"ticket rollover, DingTalk jsapi", "scale: leader RSS", "all invariants held",
 	} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q", want)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"sync"
@@ -31,14 +32,25 @@ type CheckerConfig struct {
 	ReaderRedis redis.UniversalClient
 	// Prefix is the deployment's key prefix. Default "tokend".
 	Prefix string
-	// App is the tokend app id; AppID its upstream appid. Required.
-	App, AppID string
-	// GetReaders read the key with GET and check the token with
-	// Server.Check. Default 3; -1 for none.
-	GetReaders int
-	// LibReaders read through one reader.Reader and call the fake's
-	// protected API (GET /cgi-bin/getcallbackip) over HTTP. Default 2; -1
+	// App is the credential id read (an app id, or "<app>:<kind>" for a
+	// ticket). Required.
+	App string
+	// AppID is the upstream appid of a WeChat token. Required with
+	// CheckWeChatAPI; unused otherwise.
+	AppID string
+	// Check says how a value read is judged. Default CheckWeChatAPI.
+	Check CheckMode
+	// Owner and Kind, when set, are what the fake must say of a value
+	// (wechattest.Status App and Kind) with CheckToken and CheckTicket: a
+	// live value of another app or kind is counted as dead (40014).
+	Owner, Kind string
+	// GetReaders read the key with GET and judge the value. Default 3; -1
 	// for none.
+	GetReaders int
+	// LibReaders read through one reader.Reader and use the value: with
+	// CheckWeChatAPI they call the fake's protected API (GET
+	// /cgi-bin/getcallbackip) over HTTP, otherwise they judge it like the
+	// plain readers. Default 2; -1 for none.
 	LibReaders int
 	// Interval between two reads of one reader. Default 5ms.
 	Interval time.Duration
@@ -53,40 +65,46 @@ type CheckerConfig struct {
 
 // PathStats are the figures of one kind of reader.
 type PathStats struct {
-	Reads  int64 // a token was returned
-	Empty  int64 // no token (key absent, ErrNoToken)
+	Reads  int64 // a value was returned
+	Empty  int64 // no value (key absent, ErrNoToken)
 	Errors int64 // Redis or HTTP errors
-	// Dead counts tokens the upstream rejected (40001, 40014, 42001).
+	// Dead counts values the upstream rejected (40001, 40014, 42001).
 	Dead       int64
 	DeadByCode map[int]int64
 	Reports    int64
 	FirstDead  time.Time
 	LastDead   time.Time
-	// MaxGap is the longest time one reader went without a valid token.
+	// MaxGap is the longest time one reader went without a valid value.
 	MaxGap time.Duration
 }
 
 // Stats are a Checker's figures so far.
 type Stats struct {
 	Get, Lib PathStats
-	// Tokens is the number of distinct tokens handed to readers.
+	// Tokens is the number of distinct values handed to readers.
 	Tokens int
+	// Rollovers are the changes of the valid value readers saw, oldest
+	// first (see Rollover).
+	Rollovers []Rollover
 }
 
-// DeadTotal is the number of dead tokens handed to any reader.
+// DeadTotal is the number of dead values handed to any reader.
 func (s Stats) DeadTotal() int64 { return s.Get.Dead + s.Lib.Dead }
+
+// MaxGap is the longest time any reader went without a valid value.
+func (s Stats) MaxGap() time.Duration { return max(s.Get.MaxGap, s.Lib.MaxGap) }
 
 // String summarises the figures for t.Logf.
 func (s Stats) String() string {
-	return fmt.Sprintf("reads get=%d lib=%d, dead get=%d %v lib=%d %v, empty get=%d lib=%d, errors get=%d lib=%d, reports=%d, max gap get=%s lib=%s, distinct tokens=%d",
+	return fmt.Sprintf("reads get=%d lib=%d, dead get=%d %v lib=%d %v, empty get=%d lib=%d, errors get=%d lib=%d, reports=%d, max gap get=%s lib=%s, distinct tokens=%d, rollovers=%d",
 		s.Get.Reads, s.Lib.Reads, s.Get.Dead, s.Get.DeadByCode, s.Lib.Dead, s.Lib.DeadByCode,
 		s.Get.Empty, s.Lib.Empty, s.Get.Errors, s.Lib.Errors, s.Get.Reports+s.Lib.Reports,
-		s.Get.MaxGap.Round(time.Millisecond), s.Lib.MaxGap.Round(time.Millisecond), s.Tokens)
+		s.Get.MaxGap.Round(time.Millisecond), s.Lib.MaxGap.Round(time.Millisecond), s.Tokens, len(s.Rollovers))
 }
 
-// Checker is the invariant checker: reader goroutines that keep reading the
-// token and use it against the fake upstream, counting what they were
-// handed. Safe for concurrent use.
+// Checker is the invariant checker: reader goroutines that keep reading a
+// credential and judge or use each value with the fake upstream, counting
+// what they were handed. Safe for concurrent use.
 type Checker struct {
 	cfg    CheckerConfig
 	st     *store.Store
@@ -96,16 +114,33 @@ type Checker struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex // guards stats and tokens
+	mu     sync.Mutex // guards stats, tokens and rolls
 	stats  Stats
 	tokens map[string]bool
+	rolls  rollovers
 }
 
-// StartChecker starts the readers; they stop at Stop or when the test ends.
+// StartChecker starts the readers (NewChecker); they stop at Stop or when
+// the test ends. A bad config fails tb.
 func StartChecker(tb testing.TB, cfg CheckerConfig) *Checker {
 	tb.Helper()
-	if cfg.Server == nil || cfg.Redis == nil || cfg.App == "" || cfg.AppID == "" {
-		tb.Fatal("harness: CheckerConfig needs Server, Redis, App and AppID")
+	if cfg.ReaderConfig.Logger == nil {
+		cfg.ReaderConfig.Logger = slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	c, err := NewChecker(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Stop() })
+	return c
+}
+
+// NewChecker starts the readers of cfg; the caller must call Stop. It is
+// StartChecker for programs (cmd/tokenbench); the reader.Reader logs
+// nowhere unless cfg.ReaderConfig.Logger is set.
+func NewChecker(cfg CheckerConfig) (*Checker, error) {
+	if cfg.Server == nil || cfg.Redis == nil || cfg.App == "" || cfg.Check == CheckWeChatAPI && cfg.AppID == "" {
+		return nil, errors.New("harness: CheckerConfig needs Server, Redis, App, and AppID with CheckWeChatAPI")
 	}
 	if cfg.ReaderRedis == nil {
 		cfg.ReaderRedis = cfg.Redis
@@ -128,14 +163,14 @@ func StartChecker(tb testing.TB, cfg CheckerConfig) *Checker {
 		ro.ResyncInterval = 2 * time.Second
 	}
 	if ro.Logger == nil {
-		ro.Logger = slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+		ro.Logger = slog.New(slog.DiscardHandler)
 	}
 	if ro.PingInterval == 0 {
 		ro.PingInterval = time.Second
 	}
 	st, err := store.New(store.Config{Client: cfg.Redis, Prefix: cfg.Prefix})
 	if err != nil {
-		tb.Fatalf("harness: checker: %v", err)
+		return nil, fmt.Errorf("harness: checker: %w", err)
 	}
 	c := &Checker{
 		cfg: cfg, st: st, key: st.Keys().Token(cfg.App),
@@ -143,22 +178,20 @@ func StartChecker(tb testing.TB, cfg CheckerConfig) *Checker {
 		tokens: map[string]bool{},
 	}
 	c.stats.Get.DeadByCode, c.stats.Lib.DeadByCode = map[int]int64{}, map[int]int64{}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
 	if cfg.LibReaders > 0 {
-		c.reader, err = reader.New(cfg.ReaderRedis, ro)
-		if err != nil {
-			tb.Fatalf("harness: checker: %v", err)
+		if c.reader, err = reader.New(cfg.ReaderRedis, ro); err != nil {
+			return nil, fmt.Errorf("harness: checker: %w", err)
 		}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
 	for range max(cfg.GetReaders, 0) {
 		c.wg.Go(func() { c.run(ctx, false) })
 	}
 	for range max(cfg.LibReaders, 0) {
 		c.wg.Go(func() { c.run(ctx, true) })
 	}
-	tb.Cleanup(func() { c.Stop() })
-	return c
+	return c, nil
 }
 
 // Stop stops the readers (idempotent) and returns the final figures.
@@ -176,18 +209,11 @@ func (c *Checker) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
-	s.Get.DeadByCode = copyCodes(s.Get.DeadByCode)
-	s.Lib.DeadByCode = copyCodes(s.Lib.DeadByCode)
+	s.Get.DeadByCode = maps.Clone(s.Get.DeadByCode)
+	s.Lib.DeadByCode = maps.Clone(s.Lib.DeadByCode)
 	s.Tokens = len(c.tokens)
+	s.Rollovers = c.rolls.list()
 	return s
-}
-
-func copyCodes(m map[int]int64) map[int]int64 {
-	out := make(map[int]int64, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // readResult is the outcome of one read.
@@ -204,7 +230,7 @@ func (c *Checker) run(ctx context.Context, lib bool) {
 	tick := time.NewTicker(c.cfg.Interval)
 	defer tick.Stop()
 	lastOK := time.Now()
-	reported := ""
+	last, reported := "", ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -216,34 +242,16 @@ func (c *Checker) run(ctx context.Context, lib bool) {
 		if ctx.Err() != nil {
 			continue
 		}
-		c.mu.Lock()
-		ps := &c.stats.Get
-		if lib {
-			ps = &c.stats.Lib
-		}
 		now := time.Now()
-		switch res {
-		case readOK:
-			ps.Reads++
-			c.tokens[tok] = true
-		case readEmpty:
-			ps.Empty++
-		case readError:
-			ps.Errors++
-		case readDead:
-			ps.Reads++
-			ps.Dead++
-			ps.DeadByCode[code]++
-			if ps.FirstDead.IsZero() {
-				ps.FirstDead = now
-			}
-			ps.LastDead = now
-			c.tokens[tok] = true
-		}
-		c.mu.Unlock()
+		c.count(lib, tok, res, code, now)
 		if res == readOK {
 			c.gap(lib, now.Sub(lastOK))
-			lastOK = now
+			if last != "" && tok != last {
+				c.mu.Lock()
+				c.rolls.note(tok, now, now.Sub(lastOK))
+				c.mu.Unlock()
+			}
+			last, lastOK = tok, now
 		}
 		if res == readDead && c.cfg.Report && tok != reported {
 			reported = tok
@@ -252,13 +260,43 @@ func (c *Checker) run(ctx context.Context, lib bool) {
 	}
 }
 
+// count adds one read's outcome to the figures.
+func (c *Checker) count(lib bool, tok string, res readResult, code int, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ps := c.path(lib)
+	switch res {
+	case readOK:
+		ps.Reads++
+		c.tokens[tok] = true
+	case readEmpty:
+		ps.Empty++
+	case readError:
+		ps.Errors++
+	case readDead:
+		ps.Reads++
+		ps.Dead++
+		ps.DeadByCode[code]++
+		if ps.FirstDead.IsZero() {
+			ps.FirstDead = now
+		}
+		ps.LastDead = now
+		c.tokens[tok] = true
+	}
+}
+
+// path is the figures of one kind of reader; c.mu must be held.
+func (c *Checker) path(lib bool) *PathStats {
+	if lib {
+		return &c.stats.Lib
+	}
+	return &c.stats.Get
+}
+
 func (c *Checker) gap(lib bool, d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ps := &c.stats.Get
-	if lib {
-		ps = &c.stats.Lib
-	}
+	ps := c.path(lib)
 	ps.MaxGap = max(ps.MaxGap, d)
 }
 
@@ -273,47 +311,49 @@ func (c *Checker) report(ctx context.Context, lib bool, tok string) {
 	}
 	if err == nil {
 		c.mu.Lock()
-		if lib {
-			c.stats.Lib.Reports++
-		} else {
-			c.stats.Get.Reports++
-		}
+		c.path(lib).Reports++
 		c.mu.Unlock()
 	}
 }
 
-// readOnce reads a token one way and uses it.
+// readOnce reads a value one way and judges or uses it.
 func (c *Checker) readOnce(ctx context.Context, lib bool) (string, readResult, int) {
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
+	start := time.Now()
+	var tok string
 	if !lib {
-		tok, err := c.cfg.Redis.Get(rctx, c.key).Result()
+		v, err := c.cfg.Redis.Get(rctx, c.key).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
 			return "", readEmpty, 0
 		case err != nil:
 			return "", readError, 0
 		}
-		if code := c.cfg.Server.Check(tok); isDead(code) {
-			return tok, readDead, code
+		tok = v
+	} else {
+		v, err := c.reader.Token(rctx, c.cfg.App)
+		switch {
+		case errors.Is(err, reader.ErrNoToken):
+			return "", readEmpty, 0
+		case err != nil:
+			return "", readError, 0
 		}
-		return tok, readOK, 0
+		tok = v.Value
 	}
-	tok, err := c.reader.Token(rctx, c.cfg.App)
-	switch {
-	case errors.Is(err, reader.ErrNoToken):
-		return "", readEmpty, 0
-	case err != nil:
-		return "", readError, 0
-	}
-	code, err := c.callbackIP(rctx, tok.Value)
-	if err != nil {
-		return "", readError, 0
+	code := 0
+	if lib && c.cfg.Check == CheckWeChatAPI {
+		var err error
+		if code, err = c.callbackIP(rctx, tok); err != nil {
+			return "", readError, 0
+		}
+	} else {
+		code = c.judge(tok, start)
 	}
 	if isDead(code) {
-		return tok.Value, readDead, code
+		return tok, readDead, code
 	}
-	return tok.Value, readOK, 0
+	return tok, readOK, 0
 }
 
 // callbackIP calls the fake's protected API like a business app would.
@@ -339,8 +379,4 @@ func (c *Checker) callbackIP(ctx context.Context, tok string) (int, error) {
 		return 0, err
 	}
 	return ans.Errcode, nil
-}
-
-func isDead(code int) bool {
-	return code == wechattest.CodeNotLatest || code == wechattest.CodeIllegal || code == wechattest.CodeExpired
 }

@@ -3,8 +3,10 @@
 // writes each replica's YAML configuration, starts the processes with their
 // logs captured to files, waits for /readyz, and controls them with signals
 // (SIGKILL, SIGSTOP/SIGCONT, SIGTERM). It also has the invariant Checker
-// (readers that keep reading the token and calling the fake upstream's
-// protected API) and a TCP Proxy that can cut a replica off from Redis.
+// (readers that keep reading a credential, any platform's access token or
+// a JS-SDK ticket, and judge each value with the fake upstream, counting
+// dead values, gaps and rollovers) and a TCP Proxy that can cut a replica
+// off from Redis.
 //
 // The redis section of the generated configuration is pluggable
 // (Config.Redis takes any value that marshals to the YAML block, or
@@ -128,10 +130,35 @@ type Config struct {
 // App is one app of the generated config.
 type App struct {
 	ID       string // tokend app id
-	AppID    string // upstream appid
+	AppID    string // upstream appid (WeCom: the corpid; Feishu: app_id; DingTalk: appkey)
 	Secret   string // passed through the environment (secret_env)
 	BaseURL  string // the fake upstream's URL
 	Provider string // default "wechat"
+	AgentID  string // agentid (wecom only); "" leaves it out
+	// Tickets are the ticket kinds kept as credentials <ID>:<kind>; nil
+	// leaves the key out.
+	Tickets []string
+	// Probe is the probe interval; 0 leaves it out (no probe).
+	Probe time.Duration
+}
+
+// yaml is the app's entry of the generated config; secret_env names the
+// variable env sets for app i.
+func (a App) yaml(i int) map[string]any {
+	m := map[string]any{
+		"id": a.ID, "provider": a.Provider, "appid": a.AppID,
+		"secret_env": secretEnv(i), "base_url": a.BaseURL,
+	}
+	if a.AgentID != "" {
+		m["agentid"] = a.AgentID
+	}
+	if len(a.Tickets) > 0 {
+		m["tickets"] = a.Tickets
+	}
+	if a.Probe > 0 {
+		m["probe"] = a.Probe.String()
+	}
+	return m
 }
 
 func (c *Config) setDefaults() {
@@ -198,10 +225,7 @@ const apiTokensEnv = "TOKEND_IT_API_TOKENS"
 func (c *Config) render(id, listen string) ([]byte, error) {
 	apps := make([]map[string]any, 0, len(c.Apps))
 	for i, a := range c.Apps {
-		apps = append(apps, map[string]any{
-			"id": a.ID, "provider": a.Provider, "appid": a.AppID,
-			"secret_env": secretEnv(i), "base_url": a.BaseURL,
-		})
+		apps = append(apps, a.yaml(i))
 	}
 	doc := map[string]any{
 		"replica_id": id,

@@ -64,11 +64,13 @@ type Refresh struct {
 }
 
 type App struct {
-	ID        string `yaml:"id"`
-	Provider  string `yaml:"provider"`
-	AppID     string `yaml:"appid"`
-	SecretEnv string `yaml:"secret_env"`
-	BaseURL   string `yaml:"base_url"`
+	ID        string   `yaml:"id"`
+	Provider  string   `yaml:"provider"`
+	AppID     string   `yaml:"appid"`
+	AgentID   string   `yaml:"agentid,omitempty"`
+	SecretEnv string   `yaml:"secret_env"`
+	BaseURL   string   `yaml:"base_url"`
+	Tickets   []string `yaml:"tickets,omitempty"`
 }
 
 // Deployment is a set of tokend replicas sharing one prefix. The exported
