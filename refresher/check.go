@@ -131,7 +131,7 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, call fet
 		if app.Parent != "" && upstream.ClassOf(err) == upstream.ClassTokenRejected {
 			return r.parentRejected(ctx, app, call.parent, err, now)
 		}
-		if app.Repeat != upstream.RepeatNew && upstream.IsShortLife(err) && call.stored.Token != "" {
+		if app.Repeat != upstream.RepeatNew && upstream.IsShortLife(err) && call.stored.Version > 0 {
 			return r.shortRepeat(ctx, app, call.stored, now)
 		}
 		return r.failed(ctx, app, err, attempts, now, redisNow, true)
@@ -242,9 +242,11 @@ func (r *Refresher) written1(ctx context.Context, app App, w store.Write, res st
 }
 
 // shortRepeat: an upstream that answers the same value until it expires
-// answered one whose remaining life is below MinExpiresIn while a value is
-// stored: the stored value near its end (WeCom answers its true remaining
-// life). Not a failure and nothing is written; asked again halfway to the
+// answered one whose remaining life is below MinExpiresIn after a value
+// was stored (its key may have just expired: the meta hash remains): the
+// stored value near or at its end (WeCom answers its true remaining life).
+// Before anything was ever stored, a short life stays an error, so a
+// min_expires_in above the upstream's lifetime shows in status. Not a failure and nothing is written; asked again halfway to the
 // stored expiry (at least RetryMin apart), then every RetryMin, like any
 // rollover.
 func (r *Refresher) shortRepeat(ctx context.Context, app App, stored store.Record, now time.Time) checkResult {

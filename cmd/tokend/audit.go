@@ -54,7 +54,8 @@ var _ refresher.TokenObserver = (*auditObserver)(nil)
 // add logs e and queues it for Redis, or drops it when the queue is full.
 func (a *auditObserver) add(e store.AuditEntry) {
 	e.Time, e.Replica = a.clock.Now(), a.replica
-	a.log.Info("audit", "replica", e.Replica, "app", e.App, "action", e.Action, "outcome", e.Outcome,
+	// The process logger already carries replica (main: log.With).
+	a.log.Info("audit", "app", e.App, "action", e.Action, "outcome", e.Outcome,
 		"errcode", e.Errcode, "fingerprint", e.Fingerprint, "detail", e.Detail)
 	select {
 	case a.queue <- e:

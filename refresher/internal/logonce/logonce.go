@@ -69,7 +69,7 @@ func (l *Limiter) OK(key, msg string, args ...any) {
 	delete(l.seen, key)
 	l.mu.Unlock()
 	if found {
-		l.log.Info(msg, append(args, "after", rp.total, "failures")...)
+		l.log.Info(msg, append(args, "after_failures", rp.total)...)
 	}
 }
 
