@@ -13,11 +13,9 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
-	"github.com/tokend/tokend/store"
 )
 
 func TestParseConfig_httpCompat(t *testing.T) {
@@ -106,14 +104,15 @@ apps: [{id: app, provider: wechat, appid: wxcompat, secret_file: "` + secretFile
 	if up.CheckToken(tok).Code != wechattest.CodeOK {
 		t.Fatalf("token %q: not the live one; logs:\n%s", tok, logs.String())
 	}
-	// The ticket, written as the leader writes it (this base's refresher
-	// does not fetch tickets yet), is served for the token presented.
-	const ticket = "ticket-0123456789"
-	writeTicket(t, mr, "app:jsapi", ticket)
+	// The leader's ticket is served for the token presented, and it is
+	// the upstream's live one.
+	var ticket string
 	if _, ok := wait.Poll(5*time.Second, func() bool {
-		return compatGet(t, "GET", base+"/cgi-bin/ticket/getticket?type=jsapi&access_token="+tok, "")["ticket"] == ticket
+		ticket, _ = mr.Get("{tokend}:token:app:jsapi")
+		return ticket != "" && compatGet(t, "GET", base+"/cgi-bin/ticket/getticket?type=jsapi&access_token="+tok, "")["ticket"] == ticket &&
+			up.CheckTicket(ticket).Code == wechattest.CodeOK
 	}); !ok {
-		t.Fatal("the ticket is not served for the token")
+		t.Fatalf("the leader's live ticket is not served for the token; logs:\n%s", logs.String())
 	}
 	// The secret file changes: the new secret is accepted, the old one
 	// refused.
@@ -142,25 +141,5 @@ apps: [{id: app, provider: wechat, appid: wxcompat, secret_file: "` + secretFile
 		if strings.Contains(out, s) {
 			t.Errorf("the %s appears in the logs", name)
 		}
-	}
-}
-
-// writeTicket writes credential id through the store under the lease the
-// leader holds, as the leader writes a ticket it fetched.
-func writeTicket(t *testing.T, mr *miniredis.Miniredis, id, ticket string) {
-	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	st, err := store.New(store.Config{Client: rdb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	tk, err := st.TakeTicket(ctx, id, rdb.Get(ctx, st.Keys().Lease()).Val(), 0)
-	if err == nil {
-		_, err = st.WriteToken(ctx, store.Write{App: id, Ticket: tk, Token: ticket, ExpiresIn: time.Hour})
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 }
