@@ -1,0 +1,169 @@
+package errcodes
+
+// What tokend does, said once for each refresher class.
+const (
+	doRetry  = "Retries with backoff (1 s to 1 min, jittered); the stored token is served meanwhile."
+	doConfig = "Logs an error with the code, shows it in /v1/status, the console and metrics, keeps serving " +
+		"the stored token until it expires and retries every 5 min."
+	doRejected = "A ticket fetch or probe that gets it reports the token: the leader fetches a new one at once. " +
+		"Clients that get it report the token the same way (POST /v1/apps/{app}/refresh or the compat routes)."
+	doCompatMissing = "The compat routes answer it to a request that carries no token."
+	doNothing       = "Nothing: tokend never makes this call itself."
+)
+
+// What the operator does, said once.
+const (
+	opNone        = ""
+	opCallerBug   = "Fix the caller: it sent no token."
+	opOtherCaller = "Find what else calls the token endpoint with this secret (another server, an SDK with its " +
+		"own cache) and point it at tokend."
+	opWaitIP = "An administrator of the account confirms the IP in WeChat; tokend's next retry then succeeds."
+	opExpiry = "If clients see it often, they keep tokens past expires_in: have them read tokend on every use."
+)
+
+// table is the guide. Sources:
+//   - WeChat: the token endpoint's documentation
+//     (https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/Get_access_token.html)
+//     and the global return codes (as mirrored by WxJava's WxMpErrorMsgEnum
+//     and WxOpenErrorMsgEnum: 40164 "invalid ip, not in whitelist", 45009
+//     "reach max api daily quota limit, clear_quota restores it", 48006
+//     "forbid to clear quota because of reaching the limit", 61004 "access
+//     clientip is not registered", 61005/61006 component ticket expired /
+//     invalid, 61023 "refresh_token is invalid", 89501-89507 risk control),
+//     ../shared/UPSTREAM.md, and refresher/wechat's Classify.
+//   - WeCom: the global error codes, https://developer.work.weixin.qq.com/document/path/90313
+//     (as WxJava's WxCpErrorMsgEnum mirrors them), and refresher/wecom's Classify.
+//   - Feishu: refresher/feishu's Classify (10003, 10014, 99991400), the
+//     generic error codes (https://open.larkoffice.com/document/server-docs/api-call-guide/generic-error-code)
+//     and the compat routes (99991661, 99991663).
+//   - DingTalk: refresher/dingtalk's Classify and the answers it cites.
+var table = []Entry{
+	// WeChat.
+	{Platform: WeChat, Code: -1, Meaning: "WeChat is busy (system error)", Tokend: doRetry,
+		Operator: "Nothing, unless it lasts for many minutes.", Class: ClassRetry, TokenCall: ClassRetry},
+	{Platform: WeChat, Code: 40001, Meaning: "wrong AppSecret (token endpoint), or a token that is invalid or no longer the latest (any other call)",
+		Tokend: "Token endpoint: as every configuration error. " + doConfig + " Other calls: " + doRejected,
+		Operator: "Token endpoint: check the app's secret against the admin console (after a reset, update tokend first). " +
+			"Other calls: " + opOtherCaller, Class: ClassConfig, TokenCall: ClassTokenRejected},
+	{Platform: WeChat, Code: 40002, Meaning: "invalid grant_type", Tokend: doConfig,
+		Operator: "tokend always sends client_credential: check that base_url points at WeChat's API.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 40013, Meaning: "invalid AppID", Tokend: doConfig,
+		Operator: "Check apps[].appid (case, stray characters) and that the secret is this AppID's.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 40014, Meaning: "invalid access_token (never issued, of another account, or long expired)",
+		Tokend:   doRejected + " The compat routes answer it to a token tokend does not know.",
+		Operator: "A client that keeps getting it sends a token of another app or environment.", Class: ClassRetry, TokenCall: ClassTokenRejected},
+	{Platform: WeChat, Code: 40125, Meaning: "invalid AppSecret", Tokend: doConfig,
+		Operator: "Check the secret (copied whole, no spaces); if it was reset, put the new one in tokend's secret_env or secret_file.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 40164, Meaning: "this host's IP is not in the WeChat whitelist", Tokend: doConfig,
+		Operator: "Add the egress IP of every tokend replica (any replica may lead) to the account's IP whitelist " +
+			"(Official Account: 开发 → 基本配置 → IP白名单). The errmsg names the IP WeChat saw.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 40243, Meaning: "the AppSecret is frozen", Tokend: doConfig,
+		Operator: "Unfreeze the AppSecret in the admin console (mp.weixin.qq.com); tokend's next retry then succeeds.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 41001, Meaning: "access_token missing", Tokend: doRejected + " " + doCompatMissing,
+		Operator: opCallerBug, Class: ClassRetry, TokenCall: ClassTokenRejected},
+	{Platform: WeChat, Code: 41002, Meaning: "appid missing", Tokend: doConfig,
+		Operator: "tokend sends the configured appid: check that nothing at base_url (a proxy) drops query parameters.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 41004, Meaning: "appsecret missing", Tokend: doConfig,
+		Operator: "Check that the secret variable or file is not empty and that no proxy at base_url drops parameters.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 42001, Meaning: "access_token expired", Tokend: doRejected,
+		Operator: opExpiry, Class: ClassRetry, TokenCall: ClassTokenRejected},
+	{Platform: WeChat, Code: 45009, Meaning: "daily API quota reached (the token endpoint allows 2000 calls a day)",
+		Tokend: "Stops calling for this credential until the next quota day (midnight UTC+8 by Redis's clock, plus a minute); " +
+			"the stored token is served until it expires.",
+		Operator: opOtherCaller + " If the stored token expires before the reset, reset the quota: POST /cgi-bin/clear_quota/v2 " +
+			`{"appid","appsecret"}, at most 10 times a month (48006 after that).`, Class: ClassQuota, TokenCall: ClassQuota},
+	{Platform: WeChat, Code: 45011, Meaning: "per-minute API limit reached", Tokend: doRetry,
+		Operator: opNone, Class: ClassRetry, TokenCall: ClassRetry},
+	{Platform: WeChat, Code: 48001, Meaning: "the account has no permission for this API (e.g. a ticket kind)",
+		Tokend: doConfig, Operator: "Remove the ticket kind from apps[].tickets, or obtain the permission for the account.",
+		Class: ClassRetry, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 48006, Meaning: "clear_quota refused: the monthly number of quota resets is used up", Tokend: doNothing,
+		Operator: "Wait for the next quota day (midnight UTC+8).", Class: ClassRetry, TokenCall: ClassRetry},
+	{Platform: WeChat, Code: 61004, Meaning: "Open Platform: this host's IP is not registered for the component",
+		Tokend: "Component tokens: as 40164.", Operator: "Add every replica's egress IP to the third-party platform's IP whitelist (open.weixin.qq.com)."},
+	{Platform: WeChat, Code: 61005, Meaning: "Open Platform: the component verify ticket expired",
+		Tokend:   "Waits for WeChat's next push (every 10 min); with no ticket for 20 min it calls api_start_push_ticket.",
+		Operator: "Check that WeChat reaches POST /callback/components/{id} (the authorization event URL) and that its token and EncodingAESKey match."},
+	{Platform: WeChat, Code: 61006, Meaning: "Open Platform: the component verify ticket is invalid",
+		Tokend: "Waits for WeChat's next push, as for 61005.", Operator: "As for 61005."},
+	{Platform: WeChat, Code: 61023, Meaning: "Open Platform: the authorizer's refresh token is invalid; the account must re-authorize",
+		Tokend:   "Marks the authorizer \"needs re-authorization\" in status.",
+		Operator: "Have the account's administrator authorize the platform again (or remove the authorizer if it left)."},
+	{Platform: WeChat, Code: 89501, Meaning: "risk control: this IP waits for an administrator's confirmation", Tokend: doConfig,
+		Operator: opWaitIP, Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 89503, Meaning: "risk control: calls from this IP need an administrator's confirmation", Tokend: doConfig,
+		Operator: opWaitIP, Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 89506, Meaning: "risk control: an administrator refused this IP twice in 24 h; it is blocked for 24 h", Tokend: doConfig,
+		Operator: "Wait 24 h (or call from another IP), then have an administrator confirm the IP.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 89507, Meaning: "risk control: an administrator refused this IP in the last hour; it is blocked for 1 h", Tokend: doConfig,
+		Operator: "Wait an hour, then have an administrator confirm the IP.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeChat, Code: 89500, Last: 89599, Meaning: "risk control (the rest of the 895xx family)", Tokend: doConfig,
+		Operator: "Read the errmsg: an administrator of the account usually has to act in WeChat.", Class: ClassConfig, TokenCall: ClassConfig},
+
+	// WeCom.
+	{Platform: WeCom, Code: -1, Meaning: "WeCom is busy", Tokend: doRetry, Operator: opNone, Class: ClassRetry, TokenCall: ClassRetry},
+	{Platform: WeCom, Code: 40001, Meaning: "invalid secret (on gettoken it is the corpsecret, not a token)", Tokend: doConfig,
+		Operator: "Check the app's secret: every WeCom app (agent) has its own.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeCom, Code: 40013, Meaning: "invalid corpid", Tokend: doConfig,
+		Operator: "Check apps[].appid: the corpid from the admin console (我的企业).", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeCom, Code: 40014, Meaning: "invalid access_token", Tokend: doRejected,
+		Operator: "A client that keeps getting it sends a token of another app.", Class: ClassRetry, TokenCall: ClassTokenRejected},
+	{Platform: WeCom, Code: 40091, Meaning: "invalid secret: probably another corp's", Tokend: doConfig,
+		Operator: "Use the secret of an app of this corpid.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeCom, Code: 41001, Meaning: "access_token missing", Tokend: doRejected + " " + doCompatMissing,
+		Operator: opCallerBug, Class: ClassRetry, TokenCall: ClassTokenRejected},
+	{Platform: WeCom, Code: 41002, Meaning: "corpid missing", Tokend: doConfig,
+		Operator: "Check that no proxy at base_url drops query parameters.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeCom, Code: 41004, Meaning: "corpsecret missing", Tokend: doConfig,
+		Operator: "Check that the secret variable or file is not empty.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeCom, Code: 42001, Meaning: "access_token expired (WeCom may end a token early)", Tokend: doRejected,
+		Operator: opExpiry, Class: ClassRetry, TokenCall: ClassTokenRejected},
+	{Platform: WeCom, Code: 45009, Meaning: "call frequency limit reached (WeCom counts per minute and per hour)", Tokend: doRetry,
+		Operator: "If it lasts: " + opOtherCaller, Class: ClassRetry, TokenCall: ClassRetry},
+	{Platform: WeCom, Code: 45033, Meaning: "too many concurrent calls", Tokend: doRetry, Operator: opNone, Class: ClassRetry, TokenCall: ClassRetry},
+	{Platform: WeCom, Code: 48002, Meaning: "the app may not call this API", Tokend: doConfig,
+		Operator: "Grant the app the API in the admin console, or remove the ticket kind or probe that needs it.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeCom, Code: 48006, Meaning: "the app's permission was revoked", Tokend: doConfig,
+		Operator: "An administrator re-enables the app's permission in the admin console.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeCom, Code: 50003, Meaning: "the app is disabled", Tokend: doConfig,
+		Operator: "Enable the app in the admin console (应用管理).", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: WeCom, Code: 60020, Meaning: "this host's IP is not in the app's trusted IPs", Tokend: doConfig,
+		Operator: "Add the egress IP of every tokend replica to the app's trusted IPs (企业可信IP, in the app's settings).", Class: ClassConfig, TokenCall: ClassConfig},
+
+	// Feishu.
+	{Platform: Feishu, Code: 10003, Meaning: "invalid param: app_id missing or unknown", Tokend: doConfig,
+		Operator: "Check apps[].appid (the App ID, cli_...).", Class: ClassConfig},
+	{Platform: Feishu, Code: 10014, Meaning: "app secret invalid", Tokend: doConfig,
+		Operator: "Check the App Secret in the developer console; after a reset, update tokend.", Class: ClassConfig},
+	{Platform: Feishu, Code: 99991400, Meaning: "request rate limit reached", Tokend: doRetry, Operator: opNone, Class: ClassRetry},
+	{Platform: Feishu, Code: 99991661, Meaning: "access token missing", Tokend: doCompatMissing, Operator: opCallerBug, Class: ClassRetry},
+	{Platform: Feishu, Code: 99991663, Meaning: "invalid tenant_access_token",
+		Tokend: "The compat routes answer it to a token tokend does not know. A report fetches again, but Feishu answers the same " +
+			"token while 30 min or more remain.",
+		Operator: "A client that gets it with tokend's current token sends it to another app or tenant.", Class: ClassRetry},
+	{Platform: Feishu, Code: 99991664, Meaning: "invalid app_access_token",
+		Tokend:   "Nothing: tokend keeps tenant_access_token only.",
+		Operator: "The API wants an app_access_token, which tokend does not serve.", Class: ClassRetry},
+
+	// DingTalk.
+	{Platform: DingTalk, Code: -1, Meaning: "DingTalk is busy", Tokend: doRetry, Operator: opNone, Class: ClassRetry, TokenCall: ClassRetry},
+	{Platform: DingTalk, Code: 88, Meaning: "authentication error with a sub_code, often a passing throttle", Tokend: doRetry,
+		Operator: "If it lasts, read the sub_code in the last error.", Class: ClassRetry, TokenCall: ClassRetry},
+	{Platform: DingTalk, Code: 40001, Meaning: "wrong secret (gettoken), or an invalid access_token (other calls)",
+		Tokend:   "gettoken: " + doConfig + " Other calls: " + doRejected,
+		Operator: "gettoken: check the AppSecret. Other calls: " + opOtherCaller, Class: ClassConfig, TokenCall: ClassTokenRejected},
+	{Platform: DingTalk, Code: 40014, Meaning: "invalid access_token (DingTalk also answers it for an expired one)", Tokend: doRejected,
+		Operator: opExpiry, Class: ClassRetry, TokenCall: ClassTokenRejected},
+	{Platform: DingTalk, Code: 40035, Meaning: "missing parameter", Tokend: "The compat routes answer it to a request without appkey or appsecret.",
+		Operator: "Fix the caller: it left out a parameter.", Class: ClassRetry, TokenCall: ClassRetry},
+	{Platform: DingTalk, Code: 40089, Meaning: "invalid appkey or appsecret (as DingTalk's global table lists it)", Tokend: doConfig,
+		Operator: "Check apps[].appid (the AppKey) and the AppSecret.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: DingTalk, Code: 40096, Meaning: "invalid appkey or appsecret (as gettoken answers it)", Tokend: doConfig,
+		Operator: "Check apps[].appid (the AppKey) and the AppSecret.", Class: ClassConfig, TokenCall: ClassConfig},
+	{Platform: DingTalk, Code: 41001, Meaning: "access_token missing", Tokend: doRejected + " " + doCompatMissing,
+		Operator: opCallerBug, Class: ClassRetry, TokenCall: ClassTokenRejected},
+	{Platform: DingTalk, Code: 42001, Meaning: "access_token expired", Tokend: doRejected,
+		Operator: opExpiry, Class: ClassRetry, TokenCall: ClassTokenRejected},
+	{Platform: DingTalk, Code: 60020, Meaning: "this host's IP is not in the app's IP whitelist", Tokend: doConfig,
+		Operator: "Add the egress IP of every tokend replica to the app's server IP whitelist in the developer console.", Class: ClassConfig, TokenCall: ClassConfig},
+}
