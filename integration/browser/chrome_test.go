@@ -161,12 +161,18 @@ func (b *browser) waitJS(timeout time.Duration, what, expr string) time.Duration
 	}
 }
 
-// screenshot writes the viewport as name.png into the test's temp dir.
-func (b *browser) screenshot(name string) {
+// screenshot writes the whole page as name.png into the test's temp dir.
+func (b *browser) screenshot(name string) { b.shot(name, chromedp.FullScreenshot(100)) }
+
+// screenshotView writes the viewport only (a long page at 200% zoom is
+// too big to capture whole in time).
+func (b *browser) screenshotView(name string) { b.shot(name, chromedp.CaptureScreenshot()) }
+
+func (b *browser) shot(name string, capture chromedp.Action[[]byte]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(ctx, capture)
 	if err != nil {
 		b.t.Errorf("browser: screenshot %s: %v", name, err)
 		return
