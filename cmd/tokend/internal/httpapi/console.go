@@ -23,8 +23,8 @@ import (
 var uiFS embed.FS
 
 var (
-	consoleTmpl = template.Must(template.ParseFS(uiFS, "ui/console.html"))
-	guideTmpl   = template.Must(template.ParseFS(uiFS, "ui/errcodes.html"))
+	consoleTmpl = template.Must(template.ParseFS(uiFS, "ui/console.html", "ui/parts.html"))
+	guideTmpl   = template.Must(template.ParseFS(uiFS, "ui/errcodes.html", "ui/parts.html"))
 )
 
 // consolePollMS is how often the page polls, in milliseconds.
