@@ -3,8 +3,8 @@ package errcodes
 // What tokend does, said once for each refresher class.
 const (
 	doRetry  = "Retries with backoff (1 s to 1 min, jittered); the stored token is served meanwhile."
-	doConfig = "Logs an error with the code, shows it in /v1/status, the console and metrics, keeps serving " +
-		"the stored token until it expires and retries every 5 min."
+	doConfig = "Logs an error with the code, shows it in /v1/status, the console and metrics, serves the stored " +
+		"token until it expires, retries every 5 min."
 	doRejected = "A ticket fetch or probe that gets it reports the token: the leader fetches a new one at once. " +
 		"Clients that get it report the token the same way (POST /v1/apps/{app}/refresh or the compat routes)."
 	doCompatMissing = "The compat routes answer it to a request that carries no token."
@@ -15,7 +15,7 @@ const (
 const (
 	opNone        = ""
 	opCallerBug   = "Fix the caller: it sent no token."
-	opOtherCaller = "Find what else calls the token endpoint with this secret (another server, an SDK with its " +
+	opOtherCaller = "find what else calls the token endpoint with this secret (another server, an SDK with its " +
 		"own cache) and point it at tokend."
 	opWaitIP = "An administrator of the account confirms the IP in WeChat; tokend's next retry then succeeds."
 	opExpiry = "If clients see it often, they keep tokens past expires_in: have them read tokend on every use."
@@ -41,9 +41,9 @@ var table = []Entry{
 	// WeChat.
 	retry(WeChat, -1, "WeChat is busy (system error)", "Nothing, unless it lasts for many minutes."),
 	{Platform: WeChat, Code: 40001, Meaning: "wrong AppSecret (token endpoint), or a token that is invalid or no longer the latest (any other call)",
-		Tokend: "Token endpoint: as every configuration error. " + doConfig + " Other calls: " + doRejected,
-		Operator: "Token endpoint: check the app's secret against the admin console (after a reset, update tokend first). " +
-			"Other calls: " + opOtherCaller, Class: ClassConfig, TokenCall: ClassTokenRejected},
+		Tokend: "On the token endpoint: " + doConfig + " On other calls: " + doRejected,
+		Operator: "On the token endpoint: check the app's secret against the admin console (after a reset, update tokend first). " +
+			"On other calls: someone else fetched a newer token; " + opOtherCaller, Class: ClassConfig, TokenCall: ClassTokenRejected},
 	config(WeChat, 40002, "invalid grant_type",
 		"tokend always sends client_credential: check that base_url points at WeChat's API."),
 	config(WeChat, 40013, "invalid AppID",
@@ -68,7 +68,7 @@ var table = []Entry{
 	{Platform: WeChat, Code: 45009, Meaning: "daily API quota reached (the token endpoint allows 2000 calls a day)",
 		Tokend: "Stops calling for this credential until the next quota day (midnight UTC+8 by Redis's clock, plus a minute); " +
 			"the stored token is served until it expires.",
-		Operator: opOtherCaller + " If the stored token expires before the reset, reset the quota: POST /cgi-bin/clear_quota/v2 " +
+		Operator: "Find what else calls the token endpoint with this appid (another server, an SDK with its own cache). If the stored token expires before the reset, reset the quota: POST /cgi-bin/clear_quota/v2 " +
 			`{"appid","appsecret"}, at most 10 times a month (48006 after that).`, Class: ClassQuota, TokenCall: ClassQuota},
 	retry(WeChat, 45011, "per-minute API limit reached", opNone),
 	{Platform: WeChat, Code: 48001, Meaning: "the account has no permission for this API (e.g. a ticket kind)",
@@ -115,7 +115,7 @@ var table = []Entry{
 		"Check that the secret variable or file is not empty."),
 	rejected(WeCom, 42001, "access_token expired (WeCom may end a token early)", doRejected,
 		opExpiry),
-	retry(WeCom, 45009, "call frequency limit reached (WeCom counts per minute and per hour)", "If it lasts: "+opOtherCaller),
+	retry(WeCom, 45009, "call frequency limit reached (WeCom counts per minute and per hour)", "If it lasts, "+opOtherCaller),
 	retry(WeCom, 45033, "too many concurrent calls", opNone),
 	config(WeCom, 48002, "the app may not call this API",
 		"Grant the app the API in the admin console, or remove the ticket kind or probe that needs it."),
@@ -145,8 +145,8 @@ var table = []Entry{
 	retry(DingTalk, -1, "DingTalk is busy", opNone),
 	retry(DingTalk, 88, "authentication error with a sub_code, often a passing throttle", "If it lasts, read the sub_code in the last error."),
 	{Platform: DingTalk, Code: 40001, Meaning: "wrong secret (gettoken), or an invalid access_token (other calls)",
-		Tokend:   "gettoken: " + doConfig + " Other calls: " + doRejected,
-		Operator: "gettoken: check the AppSecret. Other calls: " + opOtherCaller, Class: ClassConfig, TokenCall: ClassTokenRejected},
+		Tokend:   "On gettoken: " + doConfig + " On other calls: " + doRejected,
+		Operator: "On gettoken: check the AppSecret. On other calls: " + opOtherCaller, Class: ClassConfig, TokenCall: ClassTokenRejected},
 	rejected(DingTalk, 40014, "invalid access_token (DingTalk also answers it for an expired one)", doRejected,
 		opExpiry),
 	{Platform: DingTalk, Code: 40035, Meaning: "missing parameter", Tokend: "The compat routes answer it to a request without appkey or appsecret.",
