@@ -68,7 +68,7 @@ func TestConsole(t *testing.T) {
 	// First render (the script's path: key in sessionStorage, status on
 	// screen after the first poll) and page weight.
 	checkPaint(t, b, "key in sessionStorage", `document.body.dataset.state === "ready"`)
-	weight := b.log.size("/ui/") + b.log.size("/ui/console.js") + b.log.size("/ui/console.css")
+	weight := b.log.size("/ui/") + b.log.size("/ui/console.js")
 	t.Logf("figures: page weight %.0f bytes (bound %d)", weight, weightBound)
 	if weight <= 0 || weight >= weightBound {
 		t.Errorf("page weight %.0f bytes, want (0, %d)", weight, weightBound)

@@ -48,16 +48,19 @@ func (b *browser) sendKey(key string) {
 // paintJS reads one load's figures, in ms since navigation start: first
 // contentful paint, the status on screen (the "console-rendered" mark,
 // or the first paint when that came later: a server-rendered status is
-// in the first paint), the HTML's first and last byte.
+// in the first paint), the HTML's first and last byte, the script's last
+// byte, DOMContentLoaded.
 const paintJS = `(() => { const nav = performance.getEntriesByType("navigation")[0];
   const fcp = performance.getEntriesByName("first-contentful-paint")[0].startTime;
-  return [fcp, Math.max(fcp, performance.getEntriesByName("console-rendered")[0].startTime), nav.responseStart, nav.responseEnd]; })()`
+  const js = performance.getEntriesByType("resource").find((r) => r.name.endsWith("/ui/console.js"));
+  return [fcp, Math.max(fcp, performance.getEntriesByName("console-rendered")[0].startTime), nav.responseStart, nav.responseEnd,
+    js ? js.responseEnd : -1, nav.domContentLoadedEventEnd]; })()`
 
 // paintFigures reloads the page loads times, waiting each time until
 // ready holds, and returns the medians of paintJS's figures.
-func paintFigures(b *browser, ready string) [4]float64 {
+func paintFigures(b *browser, ready string) [6]float64 {
 	b.t.Helper()
-	var per [4][]float64
+	var per [6][]float64
 	for range loads {
 		b.do(15*time.Second, "reload", chromedp.Reload())
 		b.waitJS(10*time.Second, "the status after reload", ready)
@@ -66,13 +69,13 @@ func paintFigures(b *browser, ready string) [4]float64 {
 			per[i] = append(per[i], v)
 		}
 	}
-	var med [4]float64
+	var med [6]float64
 	for i := range per {
 		slices.Sort(per[i])
 		med[i] = per[i][loads/2]
 	}
-	b.t.Logf("figures: per load (sorted): first contentful paint %.0f ms; status on screen %.0f ms; HTML first byte %.0f ms, last byte %.0f ms",
-		per[0], per[1], per[2], per[3])
+	b.t.Logf("figures: per load (sorted): first contentful paint %.0f ms; status on screen %.0f ms; HTML first byte %.0f ms, last byte %.0f ms; "+
+		"script last byte %.0f ms; DOMContentLoaded %.0f ms", per[0], per[1], per[2], per[3], per[4], per[5])
 	return med
 }
 
@@ -268,6 +271,9 @@ func checkStateText(t *testing.T, b *browser) {
 		if !slices.Contains(known, s) {
 			t.Errorf("state cell %q is not a known state text", s)
 		}
+	}
+	if !eval[bool](b, `getComputedStyle(document.querySelector(".label")).borderTopStyle === "solid"`) {
+		t.Error("the inline stylesheet is not applied (its CSP hash?)")
 	}
 	if n := eval[int](b, `[...document.querySelectorAll(".label, .ok, .warn, .bad")].filter((e) => !e.textContent.trim()).length`); n != 0 {
 		t.Errorf("%d coloured state marks without text", n)

@@ -37,6 +37,7 @@ func TestConsole_page(t *testing.T) {
 	if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self'") || !strings.Contains(csp, "default-src 'none'") {
 		t.Errorf("CSP %q", csp)
 	}
+	checkInlineStyle(t, hdr.Get("Content-Security-Policy"), body)
 	for _, want := range []string{
 		`<dt data-anchor="wechat-40164"><a href="/ui/errcodes#wechat-40164">wechat 40164</a></dt><dd>this host&#39;s IP is not in the WeChat whitelist</dd>`,
 		`<strong id="served-by">r1</strong>`, `src="/ui/console.js"`, `data-poll-ms="3000"`,
@@ -51,7 +52,7 @@ func TestConsole_page(t *testing.T) {
 		}
 	}
 	total := len(body)
-	for _, f := range []string{"console.js", "console.css"} {
+	for _, f := range []string{"console.js"} {
 		code, hdr, b := e.getRaw(t, "/ui/"+f)
 		if code != 200 || hdr.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("%s: %d %v", f, code, hdr)
@@ -64,7 +65,7 @@ func TestConsole_page(t *testing.T) {
 	if total > 100<<10 {
 		t.Errorf("page weight %d bytes, want < 100 KB", total)
 	}
-	for _, p := range []string{"/ui/other", "/ui/console.html", "/ui/..%2fconsole.go", "/ui/ui/console.js"} {
+	for _, p := range []string{"/ui/other", "/ui/console.html", "/ui/parts.html", "/ui/console.css", "/ui/..%2fconsole.go", "/ui/ui/console.js"} {
 		if code, _, _ := e.getRaw(t, p); code != 404 {
 			t.Errorf("GET %s: %d, want 404", p, code)
 		}
@@ -138,5 +139,19 @@ func TestAPI_status_replicas(t *testing.T) {
 	r = e.do(t, "GET", "/v1/status", "", "")
 	if r.code != 200 || !strings.Contains(r.raw, `"replicas_error":"replica registry unreadable`) {
 		t.Errorf("wrong-typed registry: %d %s", r.code, r.raw)
+	}
+}
+
+// checkInlineStyle: the page's one inline stylesheet is the one the CSP
+// allows by hash (else the browser drops it and the page is unstyled).
+func checkInlineStyle(t *testing.T, csp, body string) {
+	t.Helper()
+	_, rest, ok := strings.Cut(body, "<style>")
+	style, _, ok2 := strings.Cut(rest, "</style>")
+	if !ok || !ok2 || strings.Count(body, "<style") != 1 || style == "" {
+		t.Fatalf("want one inline stylesheet")
+	}
+	if want := "style-src '" + cspHash(style) + "'"; !strings.Contains(csp, want) {
+		t.Errorf("CSP %q lacks the stylesheet's hash (%s)", csp, want)
 	}
 }

@@ -101,6 +101,7 @@ func TestConsole_guide(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") || hdr.Get("Content-Security-Policy") != consoleCSP {
 		t.Fatalf("GET %s: %d %v", errcodes.GuidePath, code, hdr)
 	}
+	checkInlineStyle(t, hdr.Get("Content-Security-Policy"), body)
 	for _, en := range errcodes.All() {
 		if !strings.Contains(body, `<tr id="`+en.Anchor()+`"><th scope="row"><a href="#`+en.Anchor()+`">`+en.CodeText()+`</a></th>`) {
 			t.Errorf("guide lacks the row of %s", en.Anchor())

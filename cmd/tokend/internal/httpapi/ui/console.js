@@ -2,7 +2,9 @@
 // tables. Shows fingerprints only (the API never answers a token here).
 // No external resources; the key, if any, stays in this tab's sessionStorage.
 "use strict";
-(function () {
+// Loaded async (the first paint never waits for it): it starts once the
+// document is parsed.
+function tokendConsole() {
   const KEY = "tokend.console.key";
   const $ = (id) => document.getElementById(id);
   const pollMS = Number(document.body.dataset.pollMs) || 3000;
@@ -209,4 +211,6 @@
   } else {
     poll();
   }
-})();
+}
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", tokendConsole);
+else tokendConsole();
