@@ -14,9 +14,9 @@ import (
 )
 
 // The console: GET /ui/ is a read-only page for operators, rendered from
-// ui/console.html with its first state (console_view.go), with one script
-// (ui/console.js) that polls /v1/status and /v1/audit and one stylesheet;
-// GET /ui/errcodes is the errcode guide (package errcodes). Everything is
+// ui/console.html with its first state (console_view.go) and an inline
+// stylesheet (ui/console.css), with one async script (ui/console.js) that
+// polls /v1/status and /v1/audit; GET /ui/errcodes is the errcode guide (package errcodes). Everything is
 // embedded: the pages load nothing from anywhere else and work without
 // internet. They show fingerprints only, never a token: they carry
 // nothing /v1/status and /v1/audit do not answer.
