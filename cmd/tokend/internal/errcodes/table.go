@@ -102,7 +102,7 @@ var table = []Entry{
 	config(WeCom, 40001, "invalid secret (on gettoken it is the corpsecret, not a token)",
 		"Check the app's secret: every WeCom app (agent) has its own."),
 	config(WeCom, 40013, "invalid corpid",
-		"Check apps[].appid: the corpid from the admin console (我的企业)."),
+		"Check apps[].appid: the corpid (企业ID, shown in the admin console)."),
 	rejected(WeCom, 40014, "invalid access_token", doRejected,
 		"A client that keeps getting it sends a token of another app."),
 	config(WeCom, 40091, "invalid secret: probably another corp's",
@@ -122,7 +122,7 @@ var table = []Entry{
 	config(WeCom, 48006, "the app's permission was revoked",
 		"An administrator re-enables the app's permission in the admin console."),
 	config(WeCom, 50003, "the app is disabled",
-		"Enable the app in the admin console (应用管理)."),
+		"Enable the app again in the admin console (企业应用 / 应用管理)."),
 	config(WeCom, 60020, "this host's IP is not in the app's trusted IPs",
 		"Add the egress IP of every tokend replica to the app's trusted IPs (企业可信IP, in the app's settings)."),
 
