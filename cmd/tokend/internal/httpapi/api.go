@@ -4,8 +4,9 @@
 // and JSON errors; and, with Config.Compat, the WeChat-shaped routes
 // existing SDKs call, which package compat serves and httpapi mounts
 // behind its request metrics (compat.go). httpapi importing compat is the
-// one import between cmd/tokend/internal packages: compat takes the
-// shared compare-and-refresh as a function, so it imports nothing back.
+// one import between cmd/tokend/internal packages besides the leaf table
+// errcodes: compat takes the shared compare-and-refresh as a function, so
+// it imports nothing back.
 // It reads credentials through a reader.Reader and the store; it never
 // fetches upstream (the leader does). Its only state is the waits of open
 // refresh requests and the compat routes' in-memory token index (Run
