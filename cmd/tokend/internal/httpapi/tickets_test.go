@@ -124,7 +124,11 @@ func TestAPI_ticketRefresh(t *testing.T) {
 	}
 	// A report of the current ticket is the ticket's own (not the
 	// parent's), and waits for the leader's new ticket.
+	// The writer is joined before any assertion, so it never outlives
+	// the test (and its store).
+	written := make(chan struct{})
 	go func() {
+		defer close(written)
 		if _, ok := wait.Poll(3*time.Second, func() bool {
 			p, _ := e.store.PendingReport(context.Background(), "mp-main:jsapi")
 			return p == "ticket-A"
@@ -133,6 +137,7 @@ func TestAPI_ticketRefresh(t *testing.T) {
 		}
 	}()
 	r = e.do(t, "POST", path, "", `{"invalid_ticket":"ticket-A"}`)
+	<-written
 	if r.code != 200 || r.body["ticket"] != "ticket-B" || r.body["refreshed"] != true {
 		t.Fatalf("current report: %d %s", r.code, r.raw)
 	}
