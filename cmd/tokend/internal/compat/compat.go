@@ -132,14 +132,12 @@ func New(cfg Config) (*Routes, error) {
 		events: cfg.Events, byID: map[string]App{},
 	}
 	apps := make([]App, 0, len(cfg.Apps))
-	overlap := map[string]time.Duration{} // the apps the ticket routes serve
+	overlap := map[string]time.Duration{} // every app: the ticket routes and AppByToken
 	for _, app := range cfg.Apps {
 		app.Tickets = append([]string(nil), app.Tickets...)
 		apps = append(apps, app)
 		a.byID[app.ID] = app
-		if len(app.Tickets) > 0 {
-			overlap[app.ID] = previousOverlap(app.Provider)
-		}
+		overlap[app.ID] = previousOverlap(app.Provider)
 	}
 	a.accounts = compatAccounts(apps)
 	a.index = newTokenIndex(overlap, cfg.Record, cfg.Clock, cfg.Logger)

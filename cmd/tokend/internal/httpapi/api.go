@@ -29,6 +29,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/cmd/tokend/internal/compat"
+	"github.com/tokend/tokend/cmd/tokend/internal/proxy"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 	"github.com/tokend/tokend/store/jssdk"
@@ -130,6 +131,8 @@ type Config struct {
 	// Clock judges the compat token index's expiries. Default: the real
 	// clock.
 	Clock clock.PassiveClock
+	// Proxy is proxy mode (proxy.go); it needs Compat.
+	Proxy ProxyConfig
 }
 
 // Server serves the CONTRACT HTTP API. Safe for concurrent use.
@@ -155,6 +158,8 @@ type Server struct {
 	repeats      Repeats // nil: log every line
 	// compat serves the WeChat-shaped routes; nil: not served.
 	compat *compat.Routes
+	// proxy forwards API calls (proxy mode); nil: off.
+	proxy *proxy.Proxy
 }
 
 // New returns a Server for cfg, or an error naming a missing dependency.
@@ -187,6 +192,10 @@ func New(cfg Config) (*Server, error) {
 		if s.compat, err = s.newCompat(cfg); err != nil {
 			return nil, err
 		}
+	}
+	var err error
+	if s.proxy, err = s.newProxy(cfg); err != nil {
+		return nil, err
 	}
 	for _, t := range cfg.AuthTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
@@ -257,9 +266,7 @@ func (a *Server) Handler() http.Handler {
 	if a.compat != nil {
 		a.compat.Register(mux)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such route")
-	})
+	mux.Handle("/", a.fallback())
 	return a.instrument(mux)
 }
 
