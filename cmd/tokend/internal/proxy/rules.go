@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -95,7 +96,10 @@ func classify(r *http.Request, hosts []string) (call, *rejection) {
 // literal, localhost, or one of hosts, with any port.
 func hostAllowed(host string, hosts []string) bool {
 	name := host
-	if h, _, err := net.SplitHostPort(host); err == nil {
+	if h, port, err := net.SplitHostPort(host); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return false
+		}
 		name = h
 	}
 	name = strings.TrimSuffix(strings.ToLower(name), ".")

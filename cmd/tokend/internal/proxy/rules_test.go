@@ -30,6 +30,7 @@ func TestClassify(t *testing.T) {
 		{"cgi other", "GET /cgi-bin/whatever?access_token=T", "127.0.0.1", 0, "T", "cgi-bin/other"},
 		{"absolute form", "GET http://api.weixin.qq.com/cgi-bin/user/info?access_token=T", "api.weixin.qq.com", 40097, "", ""},
 		{"host elsewhere", "GET /cgi-bin/user/info?access_token=T", "api.weixin.qq.com", 40097, "", ""},
+		{"host bad port", "GET /cgi-bin/user/info?access_token=T", "127.0.0.1:80.example", 40097, "", ""},
 		{"host userinfo", "GET /cgi-bin/user/info?access_token=T", "a@127.0.0.1", 40097, "", ""},
 		{"method", "DELETE /cgi-bin/user/info?access_token=T", "127.0.0.1", 43001, "", ""},
 		{"dot dot", "GET /cgi-bin/../audit?access_token=T", "127.0.0.1", 40097, "", ""},
