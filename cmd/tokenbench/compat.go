@@ -64,11 +64,11 @@ func (b *bench) compatFigures(ctx context.Context) error {
 	return nil
 }
 
-// loadResult is one measurement: requests per second and the 99th
-// percentile latency (0: not known).
+// loadResult is one measurement: requests per second and the 50th and
+// 99th percentile latencies (0: not known).
 type loadResult struct {
-	rps float64
-	p99 time.Duration
+	rps      float64
+	p50, p99 time.Duration
 }
 
 func compat2str(r loadResult) string {
@@ -84,6 +84,12 @@ func compat2str(r loadResult) string {
 // with the token want: anything else is an error (a broken route, not a
 // slow one).
 func loadHTTP(ctx context.Context, u, bearer, want string, d time.Duration) (loadResult, error) {
+	return loadWith(ctx, d, func(hc *http.Client) error { return getToken(ctx, hc, u, bearer, want) })
+}
+
+// loadWith runs call from compatClients clients over keep-alive
+// connections for d; any error ends the measurement with it.
+func loadWith(ctx context.Context, d time.Duration, call func(*http.Client) error) (loadResult, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: compatClients, MaxConnsPerHost: compatClients}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -100,7 +106,7 @@ func loadHTTP(ctx context.Context, u, bearer, want string, d time.Duration) (loa
 			var own durations
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t := time.Now()
-				if err := getToken(ctx, hc, u, bearer, want); err != nil {
+				if err := call(hc); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = err
@@ -122,7 +128,7 @@ func loadHTTP(ctx context.Context, u, bearer, want string, d time.Duration) (loa
 	if len(lat) == 0 {
 		return loadResult{}, errors.New("no request completed")
 	}
-	return loadResult{rps: float64(len(lat)) / time.Since(start).Seconds(), p99: lat.pct(99)}, nil
+	return loadResult{rps: float64(len(lat)) / time.Since(start).Seconds(), p50: lat.pct(50), p99: lat.pct(99)}, nil
 }
 
 func getToken(ctx context.Context, hc *http.Client, u, bearer, want string) error {
