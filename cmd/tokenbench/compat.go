@@ -132,30 +132,37 @@ func loadWith(ctx context.Context, d time.Duration, call func(*http.Client) erro
 }
 
 func getToken(ctx context.Context, hc *http.Client, u, bearer, want string) error {
+	var ans struct {
+		AccessToken string `json:"access_token"`
+		Errcode     int    `json:"errcode"`
+	}
+	status, err := getJSON(ctx, hc, u, bearer, &ans)
+	switch {
+	case err != nil:
+		return err
+	case status != http.StatusOK || ans.AccessToken != want:
+		return fmt.Errorf("HTTP %d, errcode %d, not the stored token", status, ans.Errcode)
+	}
+	return nil
+}
+
+// getJSON GETs u (with a bearer token unless "") and decodes the answer,
+// at most 64 KiB, into v; it returns the HTTP status.
+func getJSON(ctx context.Context, hc *http.Client, u, bearer string, v any) (int, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
-	var ans struct {
-		AccessToken string `json:"access_token"`
-		Errcode     int    `json:"errcode"`
-	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err == nil {
-		err = json.Unmarshal(body, &ans)
+	if err != nil {
+		return resp.StatusCode, err
 	}
-	switch {
-	case err != nil:
-		return err
-	case resp.StatusCode != http.StatusOK || ans.AccessToken != want:
-		return fmt.Errorf("HTTP %d, errcode %d, not the stored token", resp.StatusCode, ans.Errcode)
-	}
-	return nil
+	return resp.StatusCode, json.Unmarshal(body, v)
 }
 
 // redisBenchmarkGET runs redis-benchmark GETting key on the Redis at

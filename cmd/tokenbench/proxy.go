@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -54,25 +52,16 @@ func (b *bench) proxyFigures(ctx context.Context) error {
 // errcode): anything else is an error.
 func userInfoCall(ctx context.Context, u string) func(*http.Client) error {
 	return func(hc *http.Client) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
 		var ans struct {
 			Errcode int    `json:"errcode"`
 			OpenID  string `json:"openid"`
 		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if err == nil {
-			err = json.Unmarshal(body, &ans)
-		}
+		status, err := getJSON(ctx, hc, u, "", &ans)
 		switch {
 		case err != nil:
 			return err
-		case resp.StatusCode != http.StatusOK || ans.Errcode != 0 || ans.OpenID == "":
-			return fmt.Errorf("HTTP %d, errcode %d", resp.StatusCode, ans.Errcode)
+		case status != http.StatusOK || ans.Errcode != 0 || ans.OpenID == "":
+			return fmt.Errorf("HTTP %d, errcode %d", status, ans.Errcode)
 		}
 		return nil
 	}

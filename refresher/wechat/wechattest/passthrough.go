@@ -70,16 +70,25 @@ func (s *Server) passthroughAuth(w http.ResponseWriter, r *http.Request, ep stri
 	if t, ok := s.tokens[tok]; ok && t.platform == PlatformWeCom {
 		p = s.platforms[PlatformWeCom]
 	}
+	s.mu.Unlock()
+	return p, s.authorizeCounted(w, p, tok, func(owner string) { s.audit.Passthrough[owner+"/"+ep]++ })
+}
+
+// authorizeCounted checks tok as a protected endpoint of p does, counting
+// a valid call with count (under the lock); it answers a refusal itself
+// and reports whether the call may go on.
+func (s *Server) authorizeCounted(w http.ResponseWriter, p *platform, tok string, count func(owner string)) bool {
+	s.mu.Lock()
 	owner, state := s.authorizeLocked(s.now(), p.name, tok)
 	if state == CodeOK {
-		s.audit.Passthrough[owner+"/"+ep]++
+		count(owner)
 	}
 	s.mu.Unlock()
 	if state != CodeOK {
 		p.reject(w, state)
-		return p, false
+		return false
 	}
-	return p, true
+	return true
 }
 
 func (s *Server) handleCustomSend(w http.ResponseWriter, r *http.Request) {

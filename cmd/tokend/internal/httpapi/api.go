@@ -3,9 +3,11 @@
 // the recent audit entries and the console (/ui/), with bearer-token auth
 // and JSON errors; and, with Config.Compat, the WeChat-shaped routes
 // existing SDKs call, which package compat serves and httpapi mounts
-// behind its request metrics (compat.go). httpapi importing compat is the
-// one import between cmd/tokend/internal packages: compat takes the
-// shared compare-and-refresh as a function, so it imports nothing back.
+// behind its request metrics (compat.go); with Config.Proxy, proxy mode
+// (package proxy) answers unmatched paths that name access_token
+// (proxy.go). httpapi importing compat and proxy are the only imports
+// between cmd/tokend/internal packages: both take the shared
+// compare-and-refresh as a function, so they import nothing back.
 // It reads credentials through a reader.Reader and the store; it never
 // fetches upstream (the leader does). Its only state is the waits of open
 // refresh requests and the compat routes' in-memory token index (Run
