@@ -310,3 +310,37 @@ func TestNew_invalid(t *testing.T) {
 		}
 	}
 }
+
+// TestProxy_upstreamTimeout: an upstream that never answers is cut at
+// Timeout: 502 -1, upstream_error.
+func TestProxy_upstreamTimeout(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Timeout = 200 * time.Millisecond })
+	hold := make(chan struct{})
+	defer close(hold)
+	e.up.mu.Lock()
+	e.up.hold = hold
+	e.up.mu.Unlock()
+	w, ans := e.do(t, "GET", "/cgi-bin/user/info?access_token=cur", nil)
+	if w.Code != http.StatusBadGateway || ans["errcode"] != -1.0 {
+		t.Fatalf("HTTP %d %v", w.Code, ans)
+	}
+	if o := e.outcome(t); o != "mp cgi-bin/user upstream_error" {
+		t.Fatalf("observed %q", o)
+	}
+}
+
+// TestProxy_refreshFails: no new token within the wait: the upstream's
+// 40001 passes through, nothing is sent again.
+func TestProxy_refreshFails(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Refresh = func(context.Context, string, string) (string, bool) { return "", false }
+	})
+	e.up.setLive("other")
+	_, ans := e.do(t, "GET", "/cgi-bin/user/info?access_token=cur", nil)
+	if ans["errcode"] != 40001.0 || e.up.calls.Load() != 1 {
+		t.Fatalf("answer %v after %d upstream calls, want 40001 after 1", ans, e.up.calls.Load())
+	}
+	if o := e.outcome(t); o != "mp cgi-bin/user forwarded" {
+		t.Fatalf("observed %q", o)
+	}
+}
