@@ -5,9 +5,10 @@
 // existing SDKs call, which package compat serves and httpapi mounts
 // behind its request metrics (compat.go); with Config.Proxy, proxy mode
 // (package proxy) answers unmatched paths that name access_token
-// (proxy.go). httpapi importing compat and proxy are the only imports
-// between cmd/tokend/internal packages: both take the shared
-// compare-and-refresh as a function, so they import nothing back.
+// (proxy.go). httpapi imports compat and proxy and the leaf table
+// errcodes, and no other cmd/tokend/internal package: compat and proxy
+// take the shared compare-and-refresh as a function, so they import
+// nothing back.
 // It reads credentials through a reader.Reader and the store; it never
 // fetches upstream (the leader does). Its only state is the waits of open
 // refresh requests and the compat routes' in-memory token index (Run
