@@ -64,11 +64,11 @@ func (b *bench) compatFigures(ctx context.Context) error {
 	return nil
 }
 
-// loadResult is one measurement: requests per second and the 99th
-// percentile latency (0: not known).
+// loadResult is one measurement: requests per second and the 50th and
+// 99th percentile latencies (0: not known).
 type loadResult struct {
-	rps float64
-	p99 time.Duration
+	rps      float64
+	p50, p99 time.Duration
 }
 
 func compat2str(r loadResult) string {
@@ -84,6 +84,12 @@ func compat2str(r loadResult) string {
 // with the token want: anything else is an error (a broken route, not a
 // slow one).
 func loadHTTP(ctx context.Context, u, bearer, want string, d time.Duration) (loadResult, error) {
+	return loadWith(ctx, d, func(hc *http.Client) error { return getToken(ctx, hc, u, bearer, want) })
+}
+
+// loadWith runs call from compatClients clients over keep-alive
+// connections for d; any error ends the measurement with it.
+func loadWith(ctx context.Context, d time.Duration, call func(*http.Client) error) (loadResult, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: compatClients, MaxConnsPerHost: compatClients}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -100,7 +106,7 @@ func loadHTTP(ctx context.Context, u, bearer, want string, d time.Duration) (loa
 			var own durations
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t := time.Now()
-				if err := getToken(ctx, hc, u, bearer, want); err != nil {
+				if err := call(hc); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = err
@@ -122,34 +128,41 @@ func loadHTTP(ctx context.Context, u, bearer, want string, d time.Duration) (loa
 	if len(lat) == 0 {
 		return loadResult{}, errors.New("no request completed")
 	}
-	return loadResult{rps: float64(len(lat)) / time.Since(start).Seconds(), p99: lat.pct(99)}, nil
+	return loadResult{rps: float64(len(lat)) / time.Since(start).Seconds(), p50: lat.pct(50), p99: lat.pct(99)}, nil
 }
 
 func getToken(ctx context.Context, hc *http.Client, u, bearer, want string) error {
+	var ans struct {
+		AccessToken string `json:"access_token"`
+		Errcode     int    `json:"errcode"`
+	}
+	status, err := getJSON(ctx, hc, u, bearer, &ans)
+	switch {
+	case err != nil:
+		return err
+	case status != http.StatusOK || ans.AccessToken != want:
+		return fmt.Errorf("HTTP %d, errcode %d, not the stored token", status, ans.Errcode)
+	}
+	return nil
+}
+
+// getJSON GETs u (with a bearer token unless "") and decodes the answer,
+// at most 64 KiB, into v; it returns the HTTP status.
+func getJSON(ctx context.Context, hc *http.Client, u, bearer string, v any) (int, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
-	var ans struct {
-		AccessToken string `json:"access_token"`
-		Errcode     int    `json:"errcode"`
-	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err == nil {
-		err = json.Unmarshal(body, &ans)
+	if err != nil {
+		return resp.StatusCode, err
 	}
-	switch {
-	case err != nil:
-		return err
-	case resp.StatusCode != http.StatusOK || ans.AccessToken != want:
-		return fmt.Errorf("HTTP %d, errcode %d, not the stored token", resp.StatusCode, ans.Errcode)
-	}
-	return nil
+	return resp.StatusCode, json.Unmarshal(body, v)
 }
 
 // redisBenchmarkGET runs redis-benchmark GETting key on the Redis at

@@ -19,7 +19,9 @@
 //     commands per second (total and per replica) over at least 2 minutes
 //     (not run with -quick unless named in -only);
 //   - the WeChat-shaped GET /cgi-bin/token: requests per second and p99,
-//     beside /v1/apps/{app}/token and redis-benchmark GET on the same Redis.
+//     beside /v1/apps/{app}/token and redis-benchmark GET on the same Redis;
+//   - proxy mode: a small JSON API call through tokend's proxy and straight
+//     at the fake upstream: requests per second, p50, p99 and the latency added.
 //
 // It starts its own redis-server on a free loopback port (or uses -redis),
 // the fake WeChat upstream in-process on 127.0.0.1 with compressed token
@@ -132,7 +134,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, replica logs)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
 	fs.StringVar(&o.chart, "chart", "", "chart mode: run only the fetch-cycle figure for each -replicas count (default "+chartDefaults["replicas"]+") and write its SVG chart to this .svg file and its Markdown table beside it (.md)")
-	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, tickets, scale, idle, compat)")
+	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, tickets, scale, idle, compat, proxy)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -186,7 +188,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 
 // partNames are the parts of the bench, in the order they run ("takeover"
 // includes the report storms).
-var partNames = []string{"reader", "cycles", "takeover", "tickets", "scale", "idle", "compat"}
+var partNames = []string{"reader", "cycles", "takeover", "tickets", "scale", "idle", "compat", "proxy"}
 
 // bench is one run: its child processes, Redis, fake upstreams and results.
 type bench struct {
@@ -322,6 +324,7 @@ func (b *bench) sections(ctx context.Context) {
 		{"scale", b.scaleFigures},
 		{"idle", b.idleFigure},
 		{"compat", b.compatFigures},
+		{"proxy", b.proxyFigures}, // proxy.go
 	}
 	for _, p := range parts {
 		if ctx.Err() != nil {

@@ -67,6 +67,8 @@ type HTTPConfig struct {
 	// Compat serves the WeChat-shaped routes (/cgi-bin/token, ...) that
 	// existing SDKs call. Default true.
 	Compat *bool `yaml:"compat"`
+	// HTTPProxyConfig: proxy mode (config_proxy.go).
+	HTTPProxyConfig `yaml:",inline"`
 }
 
 // ElectionConfig are the lease timings.
@@ -230,6 +232,7 @@ func (c *Config) setDefaults(present map[string]bool) {
 		on := true
 		c.HTTP.Compat = &on
 	}
+	c.HTTP.setProxyDefaults(present)
 	for _, r := range c.durationRules() {
 		if !present[r.path] && *r.p == 0 {
 			*r.p = r.def

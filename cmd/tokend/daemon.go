@@ -96,7 +96,7 @@ func (d *daemon) wire() error {
 		Store: p.store, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
 		Apps: apps, ReplicaID: cfg.ReplicaID, AuthTokens: tokens, Open: d.opts.open,
 		Cooldown: cfg.Refresh.Cooldown, Logger: d.log, Repeats: d.opts.repeats,
-		Compat: *cfg.HTTP.Compat, Events: d.hub,
+		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: cfg.proxyConfig(d.metrics),
 	})
 	if err != nil {
 		_ = d.reader.Close()

@@ -33,6 +33,9 @@ func (c *Config) validate(getenv func(string) string, readFile func(string) ([]b
 	if env := c.HTTP.AuthTokensEnv; env != "" && len(authTokens(getenv(env))) == 0 {
 		return nil, fieldErr("http.auth_tokens_env", "environment variable %s is unset or holds no token", env)
 	}
+	if err := c.HTTP.validateProxy(); err != nil {
+		return nil, err
+	}
 	for _, r := range c.durationRules() {
 		if err := r.check(); err != nil {
 			return nil, err

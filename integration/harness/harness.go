@@ -19,6 +19,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,6 +126,8 @@ type Config struct {
 	Env []string
 	// LogLevel is log.level. Default "debug".
 	LogLevel string
+	// HTTP are keys added to the http section (e.g. "proxy": true).
+	HTTP map[string]any
 }
 
 // App is one app of the generated config.
@@ -230,7 +233,7 @@ func (c *Config) render(id, listen string) ([]byte, error) {
 	doc := map[string]any{
 		"replica_id": id,
 		"redis":      c.Redis,
-		"http":       map[string]any{"listen": listen, "auth_tokens_env": apiTokensEnv},
+		"http":       c.httpSection(listen),
 		"election": map[string]any{
 			"lease_ttl": c.LeaseTTL.String(), "renew_interval": c.RenewInterval.String(),
 			"renew_deadline": c.RenewDeadline.String(), "retry_interval": c.RetryInterval.String(),
@@ -244,6 +247,13 @@ func (c *Config) render(id, listen string) ([]byte, error) {
 		"apps": apps,
 	}
 	return yaml.Marshal(doc)
+}
+
+// httpSection is the http section: listen, the API tokens and c.HTTP.
+func (c *Config) httpSection(listen string) map[string]any {
+	m := map[string]any{"listen": listen, "auth_tokens_env": apiTokensEnv}
+	maps.Copy(m, c.HTTP)
+	return m
 }
 
 // env is the environment of a replica: the test's own, minus anything that

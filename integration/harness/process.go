@@ -132,6 +132,9 @@ func (p *Process) Term(timeout time.Duration) time.Duration {
 // stop is the cleanup: resume (it may be stopped) and kill.
 func (p *Process) stop() { p.proc.Kill() }
 
+// Pid is the replica's process id.
+func (p *Process) Pid() int { return p.proc.Pid() }
+
 // LogTail returns the last n lines of the process's log.
 func (p *Process) LogTail(n int) string { return p.proc.LogTail(n) }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -76,9 +77,9 @@ func (r *replica) url() string { return "http://" + r.addr }
 
 // startReplicas starts n tokend processes sharing Redis at redisAddr with
 // compressed election timings, a 1 s safety margin (so an SDK sees nearly
-// the whole lifetime the fake reports) and apps; it waits until every
-// replica serves every app's token.
-func startReplicas(t *testing.T, n int, redisAddr string, apps []tokendApp) []*replica {
+// the whole lifetime the fake reports) and apps, plus httpKeys in their
+// http section; it waits until every replica serves every app's token.
+func startReplicas(t *testing.T, n int, redisAddr string, apps []tokendApp, httpKeys ...map[string]any) []*replica {
 	t.Helper()
 	bin := tokendBinary(t)
 	dir := t.TempDir()
@@ -98,10 +99,14 @@ func startReplicas(t *testing.T, n int, redisAddr string, apps []tokendApp) []*r
 			t.Fatal(err)
 		}
 		r := &replica{id: "r" + strconv.Itoa(i+1), addr: "127.0.0.1:" + strconv.Itoa(port)}
+		httpSection := map[string]any{"listen": r.addr, "auth_tokens_env": "SDK_API_TOKENS"}
+		for _, k := range httpKeys {
+			maps.Copy(httpSection, k)
+		}
 		doc, _ := yaml.Marshal(map[string]any{
 			"replica_id": r.id,
 			"redis":      map[string]any{"url": "redis://" + redisAddr + "/0", "timeout": "250ms"},
-			"http":       map[string]any{"listen": r.addr, "auth_tokens_env": "SDK_API_TOKENS"},
+			"http":       httpSection,
 			"election":   map[string]any{"lease_ttl": "1500ms", "renew_interval": "300ms", "renew_deadline": "1s", "retry_interval": "250ms"},
 			"refresh":    map[string]any{"safety_margin": "1s", "cooldown": "200ms", "daily_budget": -1, "min_expires_in": "1s"},
 			"log":        map[string]any{"format": "text", "level": "info"},

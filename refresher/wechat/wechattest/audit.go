@@ -37,6 +37,12 @@ type Audit struct {
 	// get_api_domain_ip, outbound_ip, user/count) by app and endpoint,
 	// "key/endpoint".
 	Probes map[string]int `json:"probes"`
+	// Passthrough counts successful pass-through API calls
+	// (passthrough.go) by app and endpoint, "key/endpoint".
+	Passthrough map[string]int `json:"passthrough"`
+	// Requests counts every request received but the test hooks', of
+	// any path, answered or not.
+	Requests int `json:"requests"`
 	// Faults counts requests a Fault applied to.
 	Faults int `json:"faults"`
 	// Outcomes of protected calls (probes and ticket calls, every
@@ -59,6 +65,7 @@ func newAudit() Audit {
 		Tickets:       make(map[string]int),
 		TicketsIssued: make(map[string]int),
 		Probes:        make(map[string]int),
+		Passthrough:   make(map[string]int),
 	}
 }
 
@@ -74,6 +81,7 @@ func (s *Server) Audit() Audit {
 	a.Tickets = maps.Clone(a.Tickets)
 	a.TicketsIssued = maps.Clone(a.TicketsIssued)
 	a.Probes = maps.Clone(a.Probes)
+	a.Passthrough = maps.Clone(a.Passthrough)
 	return a
 }
 

@@ -132,17 +132,9 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, ep, tok stri
 		return
 	}
 	p := s.endpoints[ep].platform
-	s.mu.Lock()
-	owner, state := s.authorizeLocked(s.now(), p.name, tok)
-	if state == CodeOK {
-		s.audit.Probes[owner+"/"+ep]++
+	if s.authorizeCounted(w, p, tok, func(owner string) { s.audit.Probes[owner+"/"+ep]++ }) {
+		p.writeJSON(w, http.StatusOK, body)
 	}
-	s.mu.Unlock()
-	if state != CodeOK {
-		p.reject(w, state)
-		return
-	}
-	p.writeJSON(w, http.StatusOK, body)
 }
 
 // Status is what CheckToken and CheckTicket say about a value.

@@ -311,7 +311,8 @@ func (s *Server) routes() http.Handler {
 	s.feishuRoutes(mux)
 	s.dingtalkRoutes(mux)
 	s.hookRoutes(mux)
-	return mux
+	s.passthroughRoutes(mux) // passthrough.go
+	return s.countRequests(mux)
 }
 
 func (s *Server) now() time.Time { return s.cfg.Clock.Now() }

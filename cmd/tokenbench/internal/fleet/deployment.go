@@ -39,6 +39,7 @@ type config struct {
 	HTTP struct {
 		Listen        string `yaml:"listen"`
 		AuthTokensEnv string `yaml:"auth_tokens_env"`
+		Proxy         bool   `yaml:"proxy,omitempty"`
 	} `yaml:"http"`
 	Election Election `yaml:"election"`
 	Refresh  Refresh  `yaml:"refresh"`
@@ -86,6 +87,7 @@ type Deployment struct {
 	Refresh  Refresh
 	RedisTO  string // redis.timeout; default 500ms
 	LogLevel string // log.level; default info
+	Proxy    bool   // http.proxy
 	Reps     []*Replica
 }
 
@@ -141,7 +143,7 @@ func (d *Deployment) startReplica(id string) (*Replica, error) {
 	var cfg config
 	cfg.ReplicaID = id
 	cfg.Redis.URL, cfg.Redis.Prefix, cfg.Redis.Timeout = d.Env.RedisURL, d.Prefix, d.RedisTO
-	cfg.HTTP.Listen, cfg.HTTP.AuthTokensEnv = r.Addr, apiTokenEnv
+	cfg.HTTP.Listen, cfg.HTTP.AuthTokensEnv, cfg.HTTP.Proxy = r.Addr, apiTokenEnv, d.Proxy
 	cfg.Election, cfg.Refresh, cfg.Apps = d.Election, d.Refresh, d.Apps
 	cfg.Log.Level = d.LogLevel
 	data, err := yaml.Marshal(&cfg)

@@ -86,6 +86,9 @@ type Config struct {
 	Events interface{ Subscribe() *event.Subscription }
 	// Clock judges the token index's expiries. Default: the real clock.
 	Clock clock.PassiveClock
+	// IndexAll keeps every app's tokens in the token index, not only
+	// those of apps with tickets: AppByToken (proxy mode) needs them.
+	IndexAll bool
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Warn logs a WARN that repeats on every request (Redis down), keyed
@@ -132,12 +135,12 @@ func New(cfg Config) (*Routes, error) {
 		events: cfg.Events, byID: map[string]App{},
 	}
 	apps := make([]App, 0, len(cfg.Apps))
-	overlap := map[string]time.Duration{} // the apps the ticket routes serve
+	overlap := map[string]time.Duration{} // the apps the ticket routes (and AppByToken) serve
 	for _, app := range cfg.Apps {
 		app.Tickets = append([]string(nil), app.Tickets...)
 		apps = append(apps, app)
 		a.byID[app.ID] = app
-		if len(app.Tickets) > 0 {
+		if len(app.Tickets) > 0 || cfg.IndexAll {
 			overlap[app.ID] = previousOverlap(app.Provider)
 		}
 	}

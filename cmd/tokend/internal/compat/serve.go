@@ -125,7 +125,7 @@ func (a *Routes) compatTicket(p *platform, typeParam string, kinds ...string) fu
 		}
 		id, ok := a.index.lookup(r.Context(), tok)
 		app := a.byID[id]
-		if !ok || family(app.Provider) != p.name {
+		if !ok || family(app.Provider) != p.name || len(app.Tickets) == 0 { // Config.IndexAll indexes apps without tickets
 			p.fail(w, p.unknownToken, "")
 			return
 		}

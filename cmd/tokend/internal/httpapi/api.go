@@ -3,10 +3,12 @@
 // the recent audit entries and the console (/ui/), with bearer-token auth
 // and JSON errors; and, with Config.Compat, the WeChat-shaped routes
 // existing SDKs call, which package compat serves and httpapi mounts
-// behind its request metrics (compat.go). httpapi importing compat is the
-// one import between cmd/tokend/internal packages besides the leaf table
-// errcodes: compat takes the shared compare-and-refresh as a function, so
-// it imports nothing back.
+// behind its request metrics (compat.go); with Config.Proxy, proxy mode
+// (package proxy) answers unmatched paths that name access_token
+// (proxy.go). httpapi imports compat and proxy and the leaf table
+// errcodes, and no other cmd/tokend/internal package: compat and proxy
+// take the shared compare-and-refresh as a function, so they import
+// nothing back.
 // It reads credentials through a reader.Reader and the store; it never
 // fetches upstream (the leader does). Its only state is the waits of open
 // refresh requests and the compat routes' in-memory token index (Run
@@ -30,6 +32,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/cmd/tokend/internal/compat"
+	"github.com/tokend/tokend/cmd/tokend/internal/proxy"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 	"github.com/tokend/tokend/store/jssdk"
@@ -131,6 +134,8 @@ type Config struct {
 	// Clock judges the compat token index's expiries. Default: the real
 	// clock.
 	Clock clock.PassiveClock
+	// Proxy is proxy mode (proxy.go); it needs Compat.
+	Proxy ProxyConfig
 }
 
 // Server serves the CONTRACT HTTP API. Safe for concurrent use.
@@ -156,6 +161,8 @@ type Server struct {
 	repeats      Repeats // nil: log every line
 	// compat serves the WeChat-shaped routes; nil: not served.
 	compat *compat.Routes
+	// proxy forwards API calls (proxy mode); nil: off.
+	proxy *proxy.Proxy
 }
 
 // New returns a Server for cfg, or an error naming a missing dependency.
@@ -188,6 +195,10 @@ func New(cfg Config) (*Server, error) {
 		if s.compat, err = s.newCompat(cfg); err != nil {
 			return nil, err
 		}
+	}
+	var err error
+	if s.proxy, err = s.newProxy(cfg); err != nil {
+		return nil, err
 	}
 	for _, t := range cfg.AuthTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
@@ -258,9 +269,7 @@ func (a *Server) Handler() http.Handler {
 	if a.compat != nil {
 		a.compat.Register(mux)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such route")
-	})
+	mux.Handle("/", a.fallback())
 	return a.instrument(mux)
 }
 
