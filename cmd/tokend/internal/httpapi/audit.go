@@ -45,6 +45,7 @@ type auditEntry struct {
 	ID          string     `json:"id"`
 	Time        *time.Time `json:"time"`
 	Replica     string     `json:"replica"`
+	Client      string     `json:"client,omitempty"`
 	App         string     `json:"app"`
 	Action      string     `json:"action"`
 	Outcome     string     `json:"outcome"`
@@ -57,7 +58,9 @@ type auditEntry struct {
 const maxAuditLimit = 500
 
 // audit answers GET /v1/audit?limit=N (default 50, 1..500): the newest
-// entries of the audit stream, newest first.
+// entries of the audit stream, newest first; to a client, only those of
+// the apps it may see and those of no app (leadership), so it may get
+// fewer than limit.
 func (a *Server) audit(w http.ResponseWriter, r *http.Request) {
 	limit := 50
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -83,7 +86,10 @@ func (a *Server) audit(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]auditEntry, 0, len(list))
 	for _, e := range list {
-		out = append(out, auditEntry{ID: e.ID, Time: timePtr(e.Time), Replica: e.Replica, App: e.App,
+		if !a.visible(r.Context(), e.App) {
+			continue
+		}
+		out = append(out, auditEntry{ID: e.ID, Time: timePtr(e.Time), Replica: e.Replica, Client: e.Client, App: e.App,
 			Action: e.Action, Outcome: e.Outcome, Errcode: e.Errcode, Fingerprint: e.Fingerprint, Detail: e.Detail})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
