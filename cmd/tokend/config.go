@@ -26,6 +26,7 @@ type Config struct {
 	Refresh   RefreshConfig  `yaml:"refresh"`
 	Log       LogConfig      `yaml:"log"`
 	Apps      []AppConfig    `yaml:"apps"`
+	Clients   []ClientConfig `yaml:"clients"` // config_clients.go
 }
 
 // RedisConfig selects standalone (url), Sentinel or Cluster.
@@ -67,6 +68,9 @@ type HTTPConfig struct {
 	// Compat serves the WeChat-shaped routes (/cgi-bin/token, ...) that
 	// existing SDKs call. Default true.
 	Compat *bool `yaml:"compat"`
+	// TrustedProxies are networks whose X-Forwarded-For is believed
+	// (config_clients.go).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // ElectionConfig are the lease timings.
