@@ -219,7 +219,7 @@ func checkClient(i int, c Client, appIDs []string, names map[string]bool, keys m
 		}
 	}
 	c.Keys, c.Apps, c.Allow = slices.Clone(c.Keys), slices.Clone(c.Apps), slices.Clone(c.Allow)
-	c.CIDRs = make([]netip.Prefix, len(c.CIDRs))
+	c.CIDRs = slices.Clone(c.CIDRs)
 	for j, p := range c.CIDRs {
 		c.CIDRs[j] = p.Masked()
 	}

@@ -35,5 +35,7 @@ func (b *bucket) take(now time.Time) time.Duration {
 		b.tokens--
 		return 0
 	}
-	return max(time.Duration((1-b.tokens)*float64(b.per)), time.Millisecond)
+	// Rounded up to the millisecond: float error never makes it early.
+	wait := time.Duration((1 - b.tokens) * float64(b.per))
+	return max((wait+time.Millisecond-1).Truncate(time.Millisecond), time.Millisecond)
 }
