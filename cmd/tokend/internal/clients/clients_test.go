@@ -65,8 +65,8 @@ func TestAuthorize_table(t *testing.T) {
 	billing := scope{"billing", []string{"mp-main", "mp-pay", "wecom-hr"}, []Action{Token, Ticket, Sign, Refresh, Status},
 		[]string{"10.1.2.3", "fd00::1", "::ffff:10.9.9.9"}}
 	scopes := map[string]*scope{
-		keyB1:   &billing,
-		keyB2:   &billing,
+		keyB1: &billing,
+		keyB2: &billing,
 		// "*" matches any id, configured or not (the route answers 404).
 		keyOps:  {"ops", anyID, []Action{Status}, nil},
 		keyPx:   {"proxy", []string{"mp-main", "op-main"}, []Action{Proxy, Token}, []string{"192.168.1.7"}},

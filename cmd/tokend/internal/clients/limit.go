@@ -37,5 +37,5 @@ func (b *bucket) take(now time.Time) time.Duration {
 	}
 	// Rounded up to the millisecond: float error never makes it early.
 	wait := time.Duration((1 - b.tokens) * float64(b.per))
-	return max((wait+time.Millisecond-1).Truncate(time.Millisecond), time.Millisecond)
+	return max((wait + time.Millisecond - 1).Truncate(time.Millisecond), time.Millisecond)
 }
