@@ -19,6 +19,7 @@ const (
 	keyHR      = "hr-reader-key-0000001"
 	keyFar     = "far-away-key-00000001"
 	keyShared  = "shared-key-0000000001"
+	keyReader  = "pay-reader-key-000001" // token of mp-pay only
 )
 
 var clientApps = []App{
@@ -55,6 +56,7 @@ func newClientsEnv(t *testing.T, seen *decisions) *apiEnv {
 				CIDRs:        []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 				RefreshBurst: 2, RefreshPerMinute: 1},
 			{Name: "hr", Keys: []clients.Digest{digest(keyHR)}, Apps: []string{"hr"}, Allow: []clients.Action{clients.Token}},
+			{Name: "reader", Keys: []clients.Digest{digest(keyReader)}, Apps: []string{"mp-pay"}, Allow: []clients.Action{clients.Token}},
 			{Name: "far", Keys: []clients.Digest{digest(keyFar)}, Apps: []string{"*"}, Allow: clients.Actions,
 				CIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
 		},
@@ -101,6 +103,7 @@ func TestAPI_clients_routes(t *testing.T) {
 	keys := map[string]*scope{
 		keyBilling: billing, keyBillNew: billing,
 		keyHR:                  {[]string{"hr"}, []clients.Action{clients.Token}},
+		keyReader:              {[]string{"mp-pay"}, []clients.Action{clients.Token}},
 		keyShared:              {[]string{"", "mp-main", "mp-pay", "hr"}, clients.Actions},
 		keyFar:                 nil, // every scope, but not from 127.0.0.1
 		"wrong-key-0000000000": nil,
@@ -237,6 +240,22 @@ func TestCompat_clientKey(t *testing.T) {
 	}
 	if !slices.Equal(actions, []string{"token:denied", "token:allowed", "refresh:allowed"}) {
 		t.Errorf("decisions: %v", actions)
+	}
+	// reader may read mp-pay but not refresh it: force_refresh answers the
+	// current token, and records no report.
+	_, _ = e.store.ClearReport(context.Background(), "mp-pay", "tok-mp-pay")
+	if r := e.do(t, "POST", "/cgi-bin/stable_token", "", body(keyReader)); r.body["access_token"] != "tok-mp-pay" {
+		t.Errorf("reader's force_refresh: %s", r.raw)
+	}
+	if p, _ := e.store.PendingReport(context.Background(), "mp-pay"); p != "" {
+		t.Errorf("reader's force_refresh recorded %q", p)
+	}
+	actions = nil
+	for _, d := range seen.take() {
+		actions = append(actions, string(d.Action)+":"+string(d.Outcome))
+	}
+	if !slices.Equal(actions, []string{"token:allowed", "refresh:denied"}) {
+		t.Errorf("reader's decisions: %v", actions)
 	}
 }
 
