@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -155,10 +156,11 @@ func TestAPI_clients_statusVisible(t *testing.T) {
 	}
 	var got []string
 	for _, x := range e.do(t, "GET", "/v1/audit", keyBilling, "").body["entries"].([]any) {
-		got = append(got, x.(map[string]any)["app"].(string))
+		m := x.(map[string]any)
+		got = append(got, m["app"].(string)+"/"+fmt.Sprint(m["client"]))
 	}
-	if !slices.Equal(got, []string{"", "mp-main"}) {
-		t.Errorf("billing's audit: %q", got)
+	if !slices.Equal(got, []string{"/<nil>", "mp-main/billing"}) {
+		t.Errorf("billing's audit (app/client): %q", got)
 	}
 }
 
@@ -259,6 +261,12 @@ func TestCompat_clientKey(t *testing.T) {
 	}
 }
 
+// auditOf is an entry for app, asked for by client billing when app is
+// set.
 func auditOf(app string) store.AuditEntry {
-	return store.AuditEntry{App: app, Action: "refresh", Outcome: "ok"}
+	e := store.AuditEntry{App: app, Action: "refresh", Outcome: "allowed"}
+	if app != "" {
+		e.Client = "billing"
+	}
+	return e
 }
