@@ -185,6 +185,9 @@ func clientsError(err error, cfgs []ClientConfig) error {
 	if !errors.As(err, &fe) {
 		return err
 	}
+	if strings.HasPrefix(fe.Field, "Shared[") {
+		return &configError{field: "http.auth_tokens_env", msg: "a key of the list: " + fe.Msg + "; a client key must not also be a shared key"}
+	}
 	m := clientsField.FindStringSubmatch(fe.Field)
 	if m == nil {
 		return &configError{field: "clients", msg: fe.Msg}

@@ -88,6 +88,7 @@ func TestParseConfig_clientsBad(t *testing.T) {
 		{"bad name", repl("name: ops", "name: \"a b\""), "clients[1].name", "must match"},
 		{"negative rate", repl("refresh_per_minute: 2", "refresh_per_minute: -1"), "clients[0].refresh_per_minute", "negative"},
 		{"unknown field", repl("refresh_burst: 3", "refresh_burst: 3\n    key: x"), "clients[0].key", "unknown field"},
+		{"client key also shared", strings.Replace(ops(""), "TOKENS", "OPS_KEY", 1) + "  - {name: o2, key_env: OPS_KEY, apps: [mp-main], allow: [token]}\n", "http.auth_tokens_env", `client "o2"`},
 		{"trusted proxy", strings.Replace(ops(""), "  auth_tokens_env: TOKENS", "  auth_tokens_env: TOKENS\n  trusted_proxies: [\"10.0.0.0/99\"]", 1), "http.trusted_proxies[0]", "want an IPv4"},
 	}
 	for _, tt := range tests {

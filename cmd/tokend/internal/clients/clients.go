@@ -162,6 +162,11 @@ func New(cfg Config) (*Set, error) {
 		s.clients = append(s.clients, &client{Client: c, bucket: newBucket(c.RefreshBurst, per, cfg.Clock.Now())})
 	}
 	s.named = len(s.clients)
+	for i, k := range cfg.Shared {
+		if other, dup := keys[k]; dup {
+			return nil, &FieldError{fmt.Sprintf("Shared[%d]", i), fmt.Sprintf("the same key is client %q's", other)}
+		}
+	}
 	if len(cfg.Shared) > 0 {
 		s.clients = append(s.clients, &client{Client: Client{
 			Name: SharedName, Keys: slices.Clone(cfg.Shared), Apps: []string{"*"}, Allow: Actions,

@@ -278,6 +278,7 @@ func TestNew_invalid(t *testing.T) {
 		{"Clients[0].CIDRs[0]", func(c *Config) { c.Clients[0].CIDRs = []netip.Prefix{{}} }},
 		{"Clients[0].RefreshPerMinute", func(c *Config) { c.Clients[0].RefreshBurst = -1 }},
 		{"TrustedProxies[0]", func(c *Config) { c.TrustedProxies = []netip.Prefix{{}} }},
+		{"Shared[1]", func(c *Config) { c.Shared = []Digest{KeyDigest("x"), KeyDigest(keyB1)} }},
 	} {
 		cfg := Config{AppIDs: ids, Clients: []Client{good()}}
 		c.edit(&cfg)
