@@ -47,7 +47,7 @@ func (a *Server) auth(h http.HandlerFunc, action clients.Action) http.HandlerFun
 			return
 		}
 		key := clients.BearerKey(r)
-		d := a.clients.Authorize(a.clients.Source(r), key, r.PathValue("app"), action)
+		d := a.clients.Authorize(a.clients.Source(r), key, routeApp(r), action)
 		switch {
 		case d.Allowed:
 			h(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, d.Client)))
@@ -63,6 +63,16 @@ func (a *Server) auth(h http.HandlerFunc, action clients.Action) http.HandlerFun
 			writeError(w, http.StatusForbidden, "client "+d.Client+": "+d.Reason+" ("+string(action)+")")
 		}
 	}
+}
+
+// routeApp is the app (or component) a /v1 route names: its {app} path
+// value, or {id} (the component routes). A route naming neither is
+// checked for its action alone (status, audit).
+func routeApp(r *http.Request) string {
+	if app := r.PathValue("app"); app != "" {
+		return app
+	}
+	return r.PathValue("id")
 }
 
 // visible reports whether the request's client may see credential id in
