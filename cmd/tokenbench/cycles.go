@@ -34,8 +34,11 @@ func (s *readStats) observe(up *upstream.Fake, tok string) {
 }
 
 // every calls f every readEvery until ctx ends.
-func every(ctx context.Context, f func()) {
-	t := time.NewTicker(readEvery)
+func every(ctx context.Context, f func()) { tickEvery(ctx, readEvery, f) }
+
+// tickEvery calls f every d until ctx ends.
+func tickEvery(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -80,6 +83,7 @@ func (b *bench) cycleFigures(ctx context.Context) error {
 		g.d = d
 		groups = append(groups, g)
 	}
+	b.stepf("fetch cycles: replica counts %v at once, then %s of reads", b.opts.replicas, b.opts.cycleWindow)
 	start := time.Now()
 	for _, g := range groups {
 		if err := g.d.StartReplicas(ctx, g.n, 20*time.Second); err != nil {
@@ -94,6 +98,7 @@ func (b *bench) cycleFigures(ctx context.Context) error {
 		wg.Go(func() { errs <- b.tokendReaders(rctx, g) })
 		wg.Go(func() { errs <- b.naiveReplicas(rctx, g) })
 	}
+	wg.Go(func() { b.cycleProgress(rctx, groups) })
 	wg.Wait()
 	end := time.Now()
 	close(errs)
@@ -112,48 +117,62 @@ func (b *bench) cycleFigures(ctx context.Context) error {
 	return nil
 }
 
-// cycleRow adds g's row and checks tokend's invariants.
+// cycleRow adds g's row and result and checks tokend's invariants.
 func (b *bench) cycleRow(g *cycleGroup, start, end time.Time) {
-	gap := b.opts.lifetime / 4
-	count := func(app string) (fetches, cycles, maxPer int) {
+	count := func(app string, rs *readStats) seriesResult {
 		var in []time.Time
 		for _, t := range b.fast.Fetches(app) {
 			if !t.Before(start) && !t.After(end) {
 				in = append(in, t)
 			}
 		}
-		cycles, maxPer = upstream.Bursts(in, gap)
-		return len(in), cycles, maxPer
+		s := seriesResult{fetches: len(in), reads: rs.reads.Load(), dead: rs.dead.Load()}
+		s.cycles, s.maxPer = upstream.Bursts(in, b.opts.lifetime/4)
+		return s
 	}
-	tf, tc, tmax := count(g.app)
-	nf, nc, nmax := count(g.naive)
-	perCycle := func(f, c int) string {
-		if c == 0 {
-			return "n/a"
-		}
-		return fmt.Sprintf("%.2f", float64(f)/float64(c))
-	}
-	tr, td, tm := g.tokR.reads.Load(), g.tokR.dead.Load(), g.tokR.missing.Load()
-	nr, nd := g.naiveR.reads.Load(), g.naiveR.dead.Load()
+	res := cycleResult{replicas: g.n, tokend: count(g.app, &g.tokR), naive: count(g.naive, &g.naiveR)}
+	b.cycles = append(b.cycles, res)
+	t, n, tm := res.tokend, res.naive, g.tokR.missing.Load()
 	st := statusOK
-	if tf > tc+1 || tc == 0 {
+	if t.fetches > t.cycles+1 || t.cycles == 0 {
 		st = statusFail
-		b.fail("tokend with %d replicas: %d upstream fetches in %d cycles (max %d in one)", g.n, tf, tc, tmax)
+		b.fail("tokend with %d replicas: %d upstream fetches in %d cycles (max %d in one)", g.n, t.fetches, t.cycles, t.maxPer)
 	}
-	if td > 0 {
+	if t.dead > 0 {
 		st = statusFail
-		b.fail("tokend with %d replicas handed readers %d dead tokens", g.n, td)
+		b.fail("tokend with %d replicas handed readers %d dead tokens", g.n, t.dead)
 	}
-	tok := fmt.Sprintf("%s /cycle (%d in %d); dead %s of %s reads", perCycle(tf, tc), tf, tc, pctOf(td, tr), fmtInt(tr))
+	tok := fmt.Sprintf("%s /cycle (%d in %d); dead %s of %s reads", t.perCycleText(), t.fetches, t.cycles, pctOf(t.dead, t.reads), fmtInt(t.reads))
 	if tm > 0 {
 		tok += fmt.Sprintf(", %d without token", tm)
 	}
 	b.add(row{
 		figure:  fmt.Sprintf("upstream fetches per refresh cycle, %d replica(s)", g.n),
 		tokend:  tok,
-		compare: fmt.Sprintf("%s /cycle (%d in %d, max %d); dead %s of %s reads", perCycle(nf, nc), nf, nc, nmax, pctOf(nd, nr), fmtInt(nr)),
+		compare: fmt.Sprintf("%s /cycle (%d in %d, max %d); dead %s of %s reads", n.perCycleText(), n.fetches, n.cycles, n.maxPer, pctOf(n.dead, n.reads), fmtInt(n.reads)),
 		goal:    "1 /cycle, 0 dead", status: st,
 	})
+}
+
+// cycleResult is one replica count's fetch-cycle figures, tokend against
+// the naive baseline.
+type cycleResult struct {
+	replicas      int
+	tokend, naive seriesResult
+}
+
+// seriesResult is what one deployment did in the fetch-cycle window.
+type seriesResult struct {
+	fetches, cycles, maxPer int   // upstream fetches, refresh cycles, most fetches in one cycle
+	reads, dead             int64 // reads by business code, and how many got a dead token
+}
+
+// perCycleText is fetches per cycle with two decimals, "n/a" without cycles.
+func (s seriesResult) perCycleText() string {
+	if s.cycles == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", float64(s.fetches)/float64(s.cycles))
 }
 
 // tokendReaders reads g's token every readEvery until ctx ends, once with

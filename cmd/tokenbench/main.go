@@ -30,6 +30,10 @@
 //	go run ./cmd/tokenbench            # default sizes, about 6 minutes on 2 cores
 //	go run ./cmd/tokenbench -only idle # the idle-cost row alone
 //	go run ./cmd/tokenbench -quick     # tiny sizes, a smoke test
+//	go run ./cmd/tokenbench -chart cmd/tokenbench/chart/replicas.svg # the replicas chart and its table (chart.go)
+//
+// Each part's start and end, and the fetch-cycle counts every eighth of
+// its window, are reported on stderr; stdout carries only the table.
 //
 // The exit status is 1 when an invariant breaks (tokend making more than
 // one upstream fetch per cycle plus one of slack, handing a reader a dead
@@ -91,6 +95,7 @@ type options struct {
 	timeout     time.Duration
 	keep        bool
 	verbose     bool
+	chart       string          // -chart: the SVG to write (chart mode, chart.go)
 	only        map[string]bool // parts to run; empty: all
 }
 
@@ -126,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, replica logs)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
+	fs.StringVar(&o.chart, "chart", "", "chart mode: run only the fetch-cycle figure for each -replicas count (default "+chartDefaults["replicas"]+") and write its SVG chart to this .svg file and its Markdown table beside it (.md)")
 	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, tickets, scale, idle, compat)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -134,14 +140,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if o.quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		for name, v := range quickDefaults {
-			if !set[name] {
-				if err := fs.Set(name, v); err != nil {
-					return o, err
-				}
-			}
+		if err := setUnset(fs, quickDefaults); err != nil {
+			return o, err
+		}
+	}
+	if o.chart != "" {
+		if err := setUnset(fs, chartDefaults); err != nil {
+			return o, err
 		}
 	}
 	if *only != "" {
@@ -168,6 +173,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case o.updates < 1 || o.trials < 1 || o.reports < 1 || o.conns < 1 || o.apps < 1 || o.idleApps < 1:
 		return o, errors.New("-updates, -trials, -reports, -conns, -apps and -idle-apps must be positive")
 	}
+	if err := checkChart(&o); err != nil {
+		return o, err
+	}
 	if o.redisURL != "" {
 		if err := fleet.CheckLoopback(o.redisURL); err != nil {
 			return o, err
@@ -189,6 +197,9 @@ type bench struct {
 	progress io.Writer
 	rows     []row
 	broken   []string // invariants that broke, and parts that failed
+
+	stderr io.Writer     // progress of long runs, with or without -v
+	cycles []cycleResult // the fetch-cycle figures, for -chart
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -214,7 +225,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
 	start := time.Now()
-	b := &bench{opts: opts, progress: io.Discard}
+	b := &bench{opts: opts, progress: io.Discard, stderr: stderr}
 	b.Procs, b.HTTP = &harness.Procs{}, &http.Client{Timeout: 15 * time.Second}
 	if opts.verbose {
 		b.progress = stderr
@@ -229,6 +240,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	b.sections(ctx)
 	if ctx.Err() != nil {
 		b.fail("run interrupted or over -timeout %s: %v", opts.timeout, ctx.Err())
+	}
+	if opts.chart != "" {
+		b.writeChart(m)
 	}
 	printTable(stdout, m, b, time.Since(start))
 	if len(b.broken) > 0 {
@@ -262,7 +276,7 @@ func (b *bench) setup(ctx context.Context) (fleet.Machine, error) {
 	if err := b.RDB.Ping(ctx).Err(); err != nil {
 		return fleet.Machine{}, fmt.Errorf("redis %s: %w", b.RedisURL, err)
 	}
-	b.logf("building tokend")
+	b.stepf("building tokend")
 	if b.Bin, err = fleet.BuildTokend(ctx, b.Dir); err != nil {
 		return fleet.Machine{}, err
 	}
@@ -319,13 +333,13 @@ func (b *bench) sections(ctx context.Context) {
 		if p.name == "idle" && b.opts.quick && !b.opts.only["idle"] {
 			continue // minutes long: -quick runs it only when asked
 		}
-		b.logf("== %s", p.name)
+		b.stepf("== %s", p.name)
 		t := time.Now()
 		if err := p.f(ctx); err != nil {
 			b.fail("%s: %v", p.name, err)
 			b.rows = append(b.rows, row{figure: p.name, tokend: "error: " + err.Error(), status: statusFail})
 		}
-		b.logf("== %s done in %s", p.name, time.Since(t).Round(time.Millisecond))
+		b.stepf("== %s done in %s", p.name, time.Since(t).Round(time.Millisecond))
 	}
 }
 

@@ -91,6 +91,10 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-default-apps", true), chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("metrics-recording-only", true), chromedp.Flag("disable-dev-shm-usage", true),
+		// As puppeteer's defaults: a headless tab is never throttled as a
+		// background one (paint timings would measure the throttling).
+		chromedp.Flag("disable-background-timer-throttling", true), chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -161,12 +165,18 @@ func (b *browser) waitJS(timeout time.Duration, what, expr string) time.Duration
 	}
 }
 
-// screenshot writes the viewport as name.png into the test's temp dir.
-func (b *browser) screenshot(name string) {
+// screenshot writes the whole page as name.png into the test's temp dir.
+func (b *browser) screenshot(name string) { b.shot(name, chromedp.FullScreenshot(100)) }
+
+// screenshotView writes the viewport only (a long page at 200% zoom is
+// too big to capture whole in time).
+func (b *browser) screenshotView(name string) { b.shot(name, chromedp.CaptureScreenshot()) }
+
+func (b *browser) shot(name string, capture chromedp.Action[[]byte]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(ctx, capture)
 	if err != nil {
 		b.t.Errorf("browser: screenshot %s: %v", name, err)
 		return

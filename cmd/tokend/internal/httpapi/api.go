@@ -1,12 +1,13 @@
 // Package httpapi serves tokend's HTTP API: health, readiness, metrics,
 // status, token and ticket reads, refresh reports and JS-SDK signatures,
 // the recent audit entries and the console (/ui/), with bearer-token auth
-// and JSON errors, scoped per client (package clients: clients.go); and, with Config.Compat, the WeChat-shaped routes
+// and JSON errors, scoped per client (package clients: clients.go); and,
+// with Config.Compat, the WeChat-shaped routes
 // existing SDKs call, which package compat serves and httpapi mounts
 // behind its request metrics (compat.go). httpapi imports compat and
-// clients, the only imports between cmd/tokend/internal packages: compat
-// takes the shared compare-and-refresh and the client-key check as
-// functions, so it imports nothing back.
+// clients, the only imports between cmd/tokend/internal packages besides
+// the leaf table errcodes: compat takes the shared compare-and-refresh and
+// the client-key check as functions, so it imports nothing back.
 // It reads credentials through a reader.Reader and the store; it never
 // fetches upstream (the leader does). Its only state is the waits of open
 // refresh requests and the compat routes' in-memory token index (Run

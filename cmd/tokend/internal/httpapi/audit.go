@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
 	"github.com/tokend/tokend/store"
 )
 
@@ -50,6 +52,7 @@ type auditEntry struct {
 	Action      string     `json:"action"`
 	Outcome     string     `json:"outcome"`
 	Errcode     int        `json:"errcode"`
+	ErrorHelp   string     `json:"error_help,omitempty"` // the errcode's guide entry
 	Fingerprint string     `json:"token_fingerprint,omitempty"`
 	Detail      string     `json:"detail,omitempty"`
 }
@@ -71,26 +74,50 @@ func (a *Server) audit(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	list, err := a.store.RecentAudit(ctx, limit)
-	if errors.Is(err, store.ErrCorrupt) {
-		// A broken key is named, and the console goes on.
-		writeJSON(w, http.StatusOK, map[string]any{"entries": []auditEntry{}, "error": err.Error()})
-		return
-	}
+	out, note, err := a.recentAudit(r.Context(), limit)
 	if err != nil {
-		a.warnRepeated(ctx, "api: read audit stream failed", "key", "audit", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "audit stream unreadable")
 		return
 	}
-	out := make([]auditEntry, 0, len(list))
+	if note != "" {
+		// A broken key is named, and the console goes on.
+		writeJSON(w, http.StatusOK, map[string]any{"entries": out, "error": note})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+}
+
+// recentAudit reads the newest limit audit entries; to a client (ctx),
+// only those it may see. A corrupt stream is no error: note names it and
+// the list is empty.
+func (a *Server) recentAudit(ctx context.Context, limit int) (out []auditEntry, note string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	list, err := a.store.RecentAudit(ctx, limit)
+	if errors.Is(err, store.ErrCorrupt) {
+		return []auditEntry{}, err.Error(), nil
+	}
+	if err != nil {
+		a.warnRepeated(ctx, "api: read audit stream failed", "key", "audit", "err", err)
+		return nil, "", err
+	}
+	out = make([]auditEntry, 0, len(list))
 	for _, e := range list {
-		if !a.visible(r.Context(), e.App) {
+		if !a.visible(ctx, e.App) {
 			continue
 		}
 		out = append(out, auditEntry{ID: e.ID, Time: timePtr(e.Time), Replica: e.Replica, Client: e.Client, App: e.App,
-			Action: e.Action, Outcome: e.Outcome, Errcode: e.Errcode, Fingerprint: e.Fingerprint, Detail: e.Detail})
+			Action: e.Action, Outcome: e.Outcome, Errcode: e.Errcode, Fingerprint: e.Fingerprint, Detail: e.Detail,
+			ErrorHelp: errcodes.Help(a.providerOf(e.App), e.Errcode)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+	return out, "", nil
+}
+
+// providerOf is the provider of credential id cred ("mp-main",
+// "mp-main:jsapi", "<component>/<appid>"): its app's, "" when unknown.
+func (a *Server) providerOf(cred string) string {
+	if i := strings.IndexAny(cred, ":/"); i >= 0 {
+		cred = cred[:i]
+	}
+	return a.byID[cred].Provider
 }

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -269,4 +271,31 @@ func auditOf(app string) store.AuditEntry {
 		e.Client = "billing"
 	}
 	return e
+}
+
+// TestConsole_clientScope: the console page rendered for a client's key
+// shows only the credentials its globs match; a key without status
+// renders the empty page.
+func TestConsole_clientScope(t *testing.T) {
+	e := newClientsEnv(t, &decisions{})
+	page := func(key string) string {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/ui/", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if p := page(keyBilling); !strings.Contains(p, "mp-pay") || strings.Contains(p, ">hr<") || strings.Contains(p, "hr:jsapi") {
+		t.Errorf("billing's console shows other apps, or not its own")
+	}
+	if p := page(keyShared); !strings.Contains(p, "hr:jsapi") {
+		t.Errorf("the shared key's console lacks hr")
+	}
+	if p := page(keyHR); strings.Contains(p, "mp-pay") || strings.Contains(p, "hr:jsapi") {
+		t.Errorf("a key without status renders data")
+	}
 }

@@ -2,85 +2,124 @@ package httpapi
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"html/template"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
 )
 
 // The console: GET /ui/ is a read-only page for operators, rendered from
-// ui/console.html, with one script (ui/console.js) that polls /v1/status
-// and /v1/audit and one stylesheet. Everything is embedded: the page loads
-// nothing from anywhere else and works without internet. It shows
-// fingerprints only, never a token: it reads nothing /v1/status and
-// /v1/audit do not answer.
+// ui/console.html with its first state (console_view.go) and an inline
+// stylesheet (ui/console.css), with one async script (ui/console.js) that
+// polls /v1/status and /v1/audit; GET /ui/errcodes is the errcode guide (package errcodes). Everything is
+// embedded: the pages load nothing from anywhere else and work without
+// internet. They show fingerprints only, never a token: they carry
+// nothing /v1/status and /v1/audit do not answer.
 
 //go:embed ui
 var uiFS embed.FS
 
-var consoleTmpl = template.Must(template.ParseFS(uiFS, "ui/console.html"))
+var (
+	consoleTmpl = template.Must(template.ParseFS(uiFS, "ui/console.html", "ui/parts.html"))
+	guideTmpl   = template.Must(template.ParseFS(uiFS, "ui/errcodes.html", "ui/parts.html"))
+)
 
 // consolePollMS is how often the page polls, in milliseconds.
 const consolePollMS = 3000
 
-// consoleCSP allows only the page's own script, style and API calls.
-const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
+// consoleStyle is the pages' stylesheet, inlined into each page (one
+// request less before the first paint); the CSP names its hash.
+//
+//go:embed ui/console.css
+var consoleStyle string
+
+// consoleCSP allows only the page's own script, its inline stylesheet and
+// API calls.
+var consoleCSP = "default-src 'none'; script-src 'self'; style-src '" + cspHash(consoleStyle) + "'; connect-src 'self'; img-src 'self' data:; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// errcodeMeaning is a plain meaning of an upstream errcode, shown next to
-// a credential's last error and in the audit list.
-type errcodeMeaning struct {
-	Code    int
-	Meaning string
+// pageHead is what every page's head needs (parts.html "head").
+type pageHead struct {
+	Title string
+	Style template.CSS
 }
 
-// errcodeMeanings is the console's table of upstream errcodes (WeChat
-// unless named; see ../shared/UPSTREAM.md and the platforms' global
-// return code pages). The page reads it from the rendered glossary.
-var errcodeMeanings = []errcodeMeaning{
-	{-1, "the upstream is busy; tokend retries"},
-	{40001, "credential rejected: wrong secret, or the token was replaced by another caller's fetch"},
-	{40002, "invalid grant type (a bug in the request)"},
-	{40013, "invalid appid (or WeCom corpid): check the configured appid"},
-	{40014, "illegal access token"},
-	{40091, "WeCom: the secret is invalid"},
-	{40125, "invalid appsecret: check the configured secret"},
-	{40164, "this host's IP is not in the WeChat whitelist"},
-	{40243, "the AppSecret is frozen: unfreeze it in the admin console"},
-	{41001, "access token missing (a caller bug)"},
-	{41002, "appid missing"},
-	{41004, "appsecret missing"},
-	{42001, "access token expired"},
-	{45009, "daily API quota used up: wait for the next day (UTC+8) or clear the quota"},
-	{45011, "per-minute API quota reached: calls slow down"},
-	{45033, "WeCom: too many concurrent calls"},
-	{48006, "quota clearing limit reached for today"},
-	{60020, "WeCom: this host's IP is not in the app's trusted IPs"},
-	{61004, "Open Platform: this host's IP is not registered for the component"},
-	{61005, "Open Platform: the component verify ticket expired; waiting for the next push"},
-	{61006, "Open Platform: the component verify ticket is invalid; waiting for the next push"},
-	{61023, "Open Platform: the authorizer refresh token is invalid; the account must re-authorize"},
-	{89503, "risky IP: an admin must confirm this call in WeChat"},
-	{89506, "this IP is blocked for 24 hours"},
-	{89507, "this IP is blocked for 1 hour"},
+func newPageHead(title string) pageHead {
+	return pageHead{Title: title, Style: template.CSS(consoleStyle)}
+}
+
+// cspHash is the CSP source of an inline element with content s.
+func cspHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
 type consolePage struct {
+	pageHead
 	Replica  string
 	PollMS   int
-	Errcodes []errcodeMeaning
+	Data     consoleData
+	Errcodes []errcodes.Entry
+	Guide    string
 }
 
-// console serves the page. It needs no key: it holds no data; its script
-// asks for a key when /v1/status does.
+// guidePage is the errcode guide (GET /ui/errcodes), platform by platform.
+type guidePage struct {
+	pageHead
+	Replica   string
+	Platforms []guidePlatform
+}
+
+type guidePlatform struct {
+	ID, Name string
+	Entries  []errcodes.Entry
+}
+
+// console serves the page, /ui/errcodes and the page's files. The page
+// carries the status when the request may read /v1/status (no key
+// configured, or a good one sent, e.g. by a proxy); else it is the empty
+// page whose script asks for a key.
 func (a *Server) console(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/ui/" {
+	switch r.URL.Path {
+	case "/ui/":
+	case errcodes.GuidePath:
+		a.consoleRender(w, r, guideTmpl, a.guide())
+		return
+	default:
 		a.consoleStatic(w, r)
 		return
 	}
+	page := consolePage{pageHead: newPageHead("tokend console"), Replica: a.replica, PollMS: consolePollMS, Errcodes: errcodes.All(), Guide: errcodes.GuidePath}
+	if ctx, ok := a.mayRender(r); ok {
+		page.Data = a.consoleState(ctx, time.Now())
+	}
+	a.consoleRender(w, r, consoleTmpl, page)
+}
+
+func (a *Server) guide() guidePage {
+	g := guidePage{pageHead: newPageHead("tokend errcode guide"), Replica: a.replica}
+	for _, p := range errcodes.Platforms {
+		gp := guidePlatform{ID: p.ID, Name: p.Name}
+		for _, e := range errcodes.All() {
+			if e.Platform == p.ID {
+				gp.Entries = append(gp.Entries, e)
+			}
+		}
+		g.Platforms = append(g.Platforms, gp)
+	}
+	return g
+}
+
+// consoleRender executes t into a buffer first, so that a template error
+// is a clean 500.
+func (a *Server) consoleRender(w http.ResponseWriter, r *http.Request, t *template.Template, data any) {
 	var buf bytes.Buffer
-	page := consolePage{Replica: a.replica, PollMS: consolePollMS, Errcodes: errcodeMeanings}
-	if err := consoleTmpl.Execute(&buf, page); err != nil {
+	if err := t.Execute(&buf, data); err != nil {
 		a.log.ErrorContext(r.Context(), "api: console template", "err", err)
 		writeError(w, http.StatusInternalServerError, "console unavailable")
 		return
@@ -89,10 +128,10 @@ func (a *Server) console(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// consoleStatic serves the page's script and stylesheet (/ui/console.js,
-// /ui/console.css); any other path under /ui/ is 404.
+// consoleStatic serves the page's script (/ui/console.js); any other path
+// under /ui/ is 404.
 func (a *Server) consoleStatic(w http.ResponseWriter, r *http.Request) {
-	types := map[string]string{"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}
+	types := map[string]string{"console.js": "text/javascript; charset=utf-8"}
 	name := strings.TrimPrefix(r.URL.Path, "/ui/")
 	ct, ok := types[name]
 	if !ok {

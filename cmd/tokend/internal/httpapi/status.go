@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
 	"github.com/tokend/tokend/store"
 )
 
@@ -26,7 +27,10 @@ type appStatus struct {
 	NextRefresh   *time.Time `json:"next_refresh"`
 	LastError     string     `json:"last_error"`
 	LastErrorCode int        `json:"last_error_code"`
-	BudgetUsed    int        `json:"budget_used"`
+	// ErrorHelp links the code to its entry in the errcode guide
+	// ("/ui/errcodes#wechat-40164"); absent when there is none.
+	ErrorHelp  string `json:"error_help,omitempty"`
+	BudgetUsed int    `json:"budget_used"`
 	// Waiting is what the credential waits for besides its due time
 	// ("rollover", "parent", "budget"), WaitingFor the parent or the
 	// budget, WaitUntil a budget's end; Probe the last probe's outcome.
@@ -61,16 +65,24 @@ func timePtr(t time.Time) *time.Time {
 // Concurrent requests share one computation, and the per-app reads run a
 // few at a time, so the route cannot multiply the load on Redis.
 func (a *Server) status(w http.ResponseWriter, r *http.Request) {
-	v, err, _ := a.statusFlight.Do("status", func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-		defer cancel()
-		return a.buildStatus(ctx)
-	})
+	v, err := a.sharedStatus(r.Context())
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, a.visibleStatus(r.Context(), v.(statusAnswer)))
+	writeJSON(w, http.StatusOK, a.visibleStatus(r.Context(), v))
+}
+
+// sharedStatus is the status answer, computed once for concurrent callers
+// (the route and the console page).
+func (a *Server) sharedStatus(ctx context.Context) (statusAnswer, error) {
+	v, err, _ := a.statusFlight.Do("status", func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return a.buildStatus(ctx)
+	})
+	st, _ := v.(statusAnswer)
+	return st, err
 }
 
 func (a *Server) buildStatus(ctx context.Context) (statusAnswer, error) {
@@ -144,5 +156,6 @@ func (a *Server) appStatus(ctx context.Context, out appStatus) (appStatus, error
 	}
 	out.NextRefresh, out.LastError, out.LastErrorCode, out.BudgetUsed = timePtr(st.NextRefresh), st.LastError, st.LastErrorCode, st.BudgetUsed
 	out.Waiting, out.WaitingFor, out.WaitUntil, out.Probe = st.Waiting, st.WaitingFor, timePtr(st.WaitUntil), st.Probe
+	out.ErrorHelp = errcodes.Help(out.Provider, out.LastErrorCode)
 	return out, nil
 }

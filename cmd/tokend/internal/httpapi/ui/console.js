@@ -2,13 +2,16 @@
 // tables. Shows fingerprints only (the API never answers a token here).
 // No external resources; the key, if any, stays in this tab's sessionStorage.
 "use strict";
-(function () {
+// Loaded async (the first paint never waits for it): it starts once the
+// document is parsed.
+function tokendConsole() {
   const KEY = "tokend.console.key";
   const $ = (id) => document.getElementById(id);
   const pollMS = Number(document.body.dataset.pollMs) || 3000;
   const meanings = new Map();
-  document.querySelectorAll("#errcodes [data-code]").forEach((dt) => {
-    meanings.set(Number(dt.dataset.code), dt.nextElementSibling.textContent);
+  // The glossary maps each guide anchor ("wechat-40164") to its meaning.
+  document.querySelectorAll("#errcodes [data-anchor]").forEach((dt) => {
+    meanings.set(dt.dataset.anchor, dt.nextElementSibling.textContent);
   });
   let timer = 0;
   let firstRender = true;
@@ -48,13 +51,23 @@
     return d >= 0 ? "in " + dur(d) : dur(d);
   }
   function clock(iso) { return iso ? new Date(iso).toLocaleTimeString() : ""; }
-  function meaning(code) { return meanings.get(code) || ""; }
-  function errorCell(code, msg) {
+  function timeEl(iso) {
+    if (!iso) return "";
+    const t = el("time", clock(iso));
+    t.setAttribute("datetime", iso);
+    return t;
+  }
+  function meaning(help) { return (help && meanings.get(help.split("#")[1])) || ""; }
+  // errorCell: the code, linked to its guide entry (help), its meaning
+  // and the raw message; server-rendered rows have the same shape.
+  function errorCell(code, msg, help) {
     if (!code && !msg) return el("span", "none", "muted");
     const box = el("div");
     if (code) {
-      box.appendChild(label("error " + code, "bad"));
-      const m = meaning(code);
+      const l = help ? el("a", "error " + code, "label bad") : label("error " + code, "bad");
+      if (help) l.href = help;
+      box.appendChild(l);
+      const m = meaning(help);
       if (m) box.appendChild(el("div", m, "meaning"));
     }
     if (msg) box.appendChild(el("div", msg, "muted raw"));
@@ -132,7 +145,7 @@
       const waiting = c.waiting ? c.waiting + (c.waiting_for ? " (" + c.waiting_for + ")" : "") +
         (c.wait_until ? " until " + clock(c.wait_until) : "") : "";
       const tr = row([el("code", c.id), c.kind + (c.parent ? " of " + c.parent : ""), state(c), validity(c),
-        c.version, rel(c.next_refresh), waiting, errorCell(c.last_error_code, c.last_error), c.budget_used,
+        c.version, rel(c.next_refresh), waiting, errorCell(c.last_error_code, c.last_error, c.error_help), c.budget_used,
         c.token_fingerprint ? el("code", c.token_fingerprint, "fp") : ""]);
       tr.dataset.credential = c.id;
       return tr;
@@ -143,10 +156,10 @@
   function renderAudit(a) {
     $("audit-note").hidden = !a.error;
     $("audit-note").textContent = a.error || "";
-    const rows = (a.entries || []).map((e) => row([clock(e.time), e.replica, e.app ? el("code", e.app) : "",
+    const rows = (a.entries || []).map((e) => row([timeEl(e.time), e.replica, e.app ? el("code", e.app) : "",
       e.action, label(e.outcome, e.outcome === "ok" || e.outcome === "acquired" || e.outcome === "refreshed" ? "ok" : "warn"),
-      e.errcode ? errorCell(e.errcode, "") : "", e.token_fingerprint ? el("code", e.token_fingerprint, "fp") : "",
-      e.detail]));
+      e.errcode ? errorCell(e.errcode, "", e.error_help) : "", e.token_fingerprint ? el("code", e.token_fingerprint, "fp") : "",
+      e.detail])).map((tr, i) => { tr.dataset.id = a.entries[i].id; return tr; });
     fill("audit", rows, "No events yet.", 8);
   }
 
@@ -163,6 +176,7 @@
       renderAudit(audit);
       $("updated").textContent = "Updated " + new Date().toLocaleTimeString() + "; refreshes every " + pollMS / 1000 + " s.";
       document.body.dataset.state = "ready";
+      document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
       if (firstRender) { firstRender = false; performance.mark("console-rendered"); }
     } catch (e) {
       if (e.message === "auth") {
@@ -187,5 +201,16 @@
     poll();
   });
   setInterval(() => document.querySelectorAll(".validity[data-exp]").forEach(tick), 1000);
-  poll();
-})();
+  if (document.body.dataset.rendered === "server") {
+    // The server rendered the first state: show its times in local time
+    // and poll from the next interval on.
+    document.querySelectorAll("#audit time[datetime]").forEach((t) => { t.textContent = clock(t.getAttribute("datetime")); });
+    firstRender = false;
+    performance.mark("console-rendered");
+    timer = setTimeout(poll, pollMS);
+  } else {
+    poll();
+  }
+}
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", tokendConsole);
+else tokendConsole();
