@@ -22,6 +22,7 @@ type AuditEntry struct {
 	ID          string    // the stream entry id (set when read)
 	Time        time.Time // when it happened (the writer's clock)
 	Replica     string    // the replica that wrote it
+	Client      string    // the client (clients[].name, "shared") that asked, "" if none
 	App         string    // the credential id
 	Action      string    // "refresh", "report", "probe", "leader", ...
 	Outcome     string    // "ok", an error class, a report outcome, ...
@@ -39,7 +40,7 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
 	err := s.rdb.XAdd(ctx, &redis.XAddArgs{
 		Stream: s.keys.Audit(), MaxLen: AuditMaxLen, Approx: true,
 		Values: []any{
-			"time", e.Time.UnixMilli(), "replica", e.Replica, "app", e.App, "action", e.Action,
+			"time", e.Time.UnixMilli(), "replica", e.Replica, "client", e.Client, "app", e.App, "action", e.Action,
 			"outcome", e.Outcome, "errcode", e.Errcode, "fp", e.Fingerprint, "detail", e.Detail,
 		},
 	}).Err()
@@ -75,7 +76,7 @@ func (s *Store) RecentAudit(ctx context.Context, limit int) ([]AuditEntry, error
 			return capString(v, 200)
 		}
 		e := AuditEntry{
-			ID: m.ID, Replica: str("replica"), App: str("app"), Action: str("action"),
+			ID: m.ID, Replica: str("replica"), Client: str("client"), App: str("app"), Action: str("action"),
 			Outcome: str("outcome"), Fingerprint: str("fp"), Detail: str("detail"),
 		}
 		if ms, err := strconv.ParseInt(str("time"), 10, 64); err == nil && ms > 0 {

@@ -55,7 +55,7 @@ var _ refresher.TokenObserver = (*auditObserver)(nil)
 func (a *auditObserver) add(e store.AuditEntry) {
 	e.Time, e.Replica = a.clock.Now(), a.replica
 	// The process logger already carries replica (main: log.With).
-	a.log.Info("audit", "app", e.App, "action", e.Action, "outcome", e.Outcome,
+	a.log.Info("audit", "client", e.Client, "app", e.App, "action", e.Action, "outcome", e.Outcome,
 		"errcode", e.Errcode, "fingerprint", e.Fingerprint, "detail", e.Detail)
 	select {
 	case a.queue <- e:

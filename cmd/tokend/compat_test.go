@@ -123,6 +123,9 @@ apps: [{id: app, provider: wechat, appid: wxcompat, secret_file: "` + secretFile
 	if _, ok := wait.Poll(5*time.Second, func() bool { return compatGet(t, "GET", tokenURL+secrets[1], "")["access_token"] == tok }); !ok {
 		t.Fatal("the new secret is not accepted")
 	}
+	if !strings.Contains(logs.String(), `"action":"secret_reload","outcome":"changed"`) {
+		t.Error("no audit entry for the secret_file change")
+	}
 	if r := compatGet(t, "GET", tokenURL+secrets[0], ""); r["errcode"] != float64(40125) {
 		t.Fatalf("old secret: %v", r)
 	}

@@ -26,6 +26,7 @@ type Config struct {
 	Refresh   RefreshConfig  `yaml:"refresh"`
 	Log       LogConfig      `yaml:"log"`
 	Apps      []AppConfig    `yaml:"apps"`
+	Clients   []ClientConfig `yaml:"clients"` // config_clients.go
 }
 
 // RedisConfig selects standalone (url), Sentinel or Cluster.
@@ -69,6 +70,9 @@ type HTTPConfig struct {
 	Compat *bool `yaml:"compat"`
 	// HTTPProxyConfig: proxy mode (config_proxy.go).
 	HTTPProxyConfig `yaml:",inline"`
+	// TrustedProxies are networks whose X-Forwarded-For is believed
+	// (config_clients.go).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // ElectionConfig are the lease timings.

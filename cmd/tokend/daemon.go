@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"k8s.io/utils/clock"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/cmd/tokend/internal/httpapi"
 	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
 	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
@@ -49,6 +50,7 @@ type daemon struct {
 	reader  *reader.Reader
 	hub     *event.Hub
 	audit   *auditObserver
+	clients *clients.Set // keys and scopes (clients.go); AuthorizeProxy is proxy mode's rule
 }
 
 func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
@@ -73,7 +75,7 @@ func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, erro
 func (d *daemon) wire() error {
 	cfg := d.cfg
 	d.audit = newAuditObserver(d.metrics, cfg.ReplicaID, d.log, clock.RealClock{}, d.warnLimited)
-	p, err := newParts(cfg, d.rdb, partHooks{onCorrupt: d.corrupt, observer: d.audit, log: d.log})
+	p, err := newParts(cfg, d.rdb, partHooks{onCorrupt: d.corrupt, observer: d.audit, log: d.log, secretReloaded: d.audit.secretReloaded})
 	if err != nil {
 		return err
 	}
@@ -82,6 +84,9 @@ func (d *daemon) wire() error {
 	var tokens []string
 	if cfg.HTTP.AuthTokensEnv != "" {
 		tokens = authTokens(d.opts.getenv(cfg.HTTP.AuthTokensEnv))
+	}
+	if d.clients, err = cfg.clientSet(d.opts.getenv, d.clientDecision, clock.RealClock{}); err != nil {
+		return err
 	}
 	// Created last: it starts goroutines, which run() stops.
 	d.reader, err = reader.New(d.rdb, reader.Config{Prefix: cfg.Redis.Prefix, Logger: d.log, Events: d.hub})
@@ -92,17 +97,19 @@ func (d *daemon) wire() error {
 	for i, a := range cfg.Apps {
 		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets, Secret: p.secrets[i]})
 	}
+	proxyCfg := cfg.proxyConfig(d.metrics)
+	proxyCfg.Authorize = d.clients.AuthorizeProxy // the client scopes of proxy mode
 	d.api, err = httpapi.New(httpapi.Config{
 		Store: p.store, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
-		Apps: apps, ReplicaID: cfg.ReplicaID, AuthTokens: tokens, Open: d.opts.open,
+		Apps: apps, ReplicaID: cfg.ReplicaID, Clients: d.clients, Open: d.opts.open,
 		Cooldown: cfg.Refresh.Cooldown, Logger: d.log, Repeats: d.opts.repeats,
-		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: cfg.proxyConfig(d.metrics),
+		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: proxyCfg,
 	})
 	if err != nil {
 		_ = d.reader.Close()
 		return err
 	}
-	if msg := authWarning(*cfg.HTTP.Listen, len(tokens), d.opts.open); msg != "" {
+	if msg := authWarning(*cfg.HTTP.Listen, len(tokens)+len(cfg.Clients), d.opts.open); msg != "" {
 		d.log.Warn(msg)
 	}
 	return nil

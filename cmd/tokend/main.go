@@ -5,6 +5,7 @@
 //
 //	tokend -config FILE        run a replica
 //	tokend check -config FILE  validate a configuration and exit
+//	tokend acl -config FILE -app ID  print a Redis ACL rule for one app's reader
 //	tokend                     dev mode: embedded Redis and fake upstream
 //	tokend -version
 //
@@ -46,6 +47,9 @@ const (
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, readFile func(string) ([]byte, error), stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "acl" {
+		return runACL(args[1:], getenv, readFile, stdout, stderr)
+	}
 	check := len(args) > 0 && args[0] == "check"
 	if check {
 		args = args[1:]

@@ -42,6 +42,8 @@ type partHooks struct {
 	// os.ReadFile and os.Stat.
 	readFile func(string) ([]byte, error)
 	stat     func(string) (fs.FileInfo, error)
+	// secretReloaded is told each secret_file change (audit trail).
+	secretReloaded func(field, outcome string)
 }
 
 // newParts builds the store, elector, providers and refresher of cfg on

@@ -29,6 +29,9 @@ type secretFile struct {
 	stat        func(string) (fs.FileInfo, error)
 	clock       clock.PassiveClock
 	log         *slog.Logger
+	// reloaded, if set, is told each change ("changed", "failed",
+	// "recovered") for the audit trail; called with mu held.
+	reloaded func(field, outcome string)
 
 	mu sync.Mutex // guards the fields below
 	// value is the last good secret (trimmed, non-empty).
@@ -98,9 +101,11 @@ func (s *secretFile) look() {
 	if s.failing {
 		s.failing = false
 		s.log.Info("tokend: secret_file is readable again", "field", s.field, "path", s.path)
+		s.notify("recovered")
 	}
 	if changed {
 		s.log.Info("tokend: secret_file changed; the new secret is used from the next upstream call", "field", s.field, "path", s.path)
+		s.notify("changed")
 	}
 }
 
@@ -115,6 +120,13 @@ func (s *secretFile) fail(why string, err error) {
 		args = append(args, "err", err)
 	}
 	s.log.Warn("tokend: secret_file: "+why+"; keeping the last good secret", args...)
+	s.notify("failed")
+}
+
+func (s *secretFile) notify(outcome string) {
+	if s.reloaded != nil {
+		s.reloaded(s.field, outcome)
+	}
 }
 
 // secretSource returns the function that gives a's current secret: the
@@ -125,5 +137,7 @@ func secretSource(a AppConfig, field string, h partHooks, log *slog.Logger) func
 		secret := a.secret
 		return func() string { return secret }
 	}
-	return newSecretFile(field, a.SecretFile, a.secret, h.readFile, h.stat, nil, log).Secret
+	sf := newSecretFile(field, a.SecretFile, a.secret, h.readFile, h.stat, nil, log)
+	sf.reloaded = h.secretReloaded
+	return sf.Secret
 }

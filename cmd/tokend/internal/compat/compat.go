@@ -6,9 +6,14 @@
 // the upstream.
 //
 // Token routes authenticate by the app's real secret, compared in
-// constant time (SHA-256 digests, crypto/subtle); a wrong one is counted
-// per app (Config.WrongSecret) and answered no differently than the
-// upstream would. Ticket routes find the app by the access token presented
+// constant time (SHA-256 digests, crypto/subtle), or by a client key in
+// the secret field (Config.ClientKey, which compares digests in constant
+// time too and applies the client's apps, actions, cidrs and rate limit);
+// a wrong one is counted per app (Config.WrongSecret) and answered no
+// differently than the upstream would, as is a client key out of scope.
+// stable_token's force_refresh with a client key needs action refresh; a
+// client not allowed it, or over its rate, gets the current token, never a
+// refresh. Ticket routes find the app by the access token presented
 // (tokenIndex, kept current by Run). Bad input (missing or repeated
 // parameters, a bad grant_type, a body that is not a JSON object of the
 // fields, an oversized query or body, the wrong method) gets the
@@ -22,9 +27,9 @@
 // compare-and-refresh, the wrong-secret counter, the repeated-WARN limiter)
 // comes in through Config.
 //
-// Not promised: client keys in the secret field (clients are a later
-// feature: until then only the real secret authenticates); anything the
-// upstream does beyond its token and ticket calls.
+// Not promised: client scopes on the ticket routes (they authenticate by
+// the access token, as the upstream does); anything the upstream does
+// beyond its token and ticket calls.
 package compat
 
 import (
@@ -80,6 +85,12 @@ type Config struct {
 	// WrongSecret counts a token request for app with a wrong secret; nil:
 	// not counted.
 	WrongSecret func(app string)
+	// ClientKey checks key, given in the secret field of a token route, as
+	// a client key for action ("token", or "refresh" for force_refresh) on
+	// the first of apps it allows: that app, or false. It compares in
+	// constant time and records its decision (audit, metrics). nil: only
+	// the real secret authenticates.
+	ClientKey func(r *http.Request, key string, apps []string, action string) (app string, ok bool)
 	// Events is the process's subscription to token events (an
 	// *event.Hub), from which Run keeps the token index current; nil: the
 	// index re-reads Redis only on a miss.
@@ -101,6 +112,7 @@ type Routes struct {
 	tokens      Tokens
 	refresh     RefreshFunc
 	wrongSecret func(app string)
+	clientKey   func(r *http.Request, key string, apps []string, action string) (string, bool)
 	warn        func(ctx context.Context, msg, appKey, app string, args ...any)
 	events      interface{ Subscribe() *event.Subscription }
 	// byID are the apps by id; accounts by family and appid; index finds
@@ -131,7 +143,7 @@ func New(cfg Config) (*Routes, error) {
 		}
 	}
 	a := &Routes{
-		tokens: cfg.Tokens, refresh: cfg.Refresh, wrongSecret: cfg.WrongSecret, warn: cfg.Warn,
+		tokens: cfg.Tokens, refresh: cfg.Refresh, wrongSecret: cfg.WrongSecret, clientKey: cfg.ClientKey, warn: cfg.Warn,
 		events: cfg.Events, byID: map[string]App{},
 	}
 	apps := make([]App, 0, len(cfg.Apps))

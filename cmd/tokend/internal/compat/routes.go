@@ -238,13 +238,15 @@ func boolInt(b bool) int {
 }
 
 // authApp returns the first of cands whose secret is secret, comparing
-// SHA-256 digests in constant time with every candidate. None configured:
-// p's unknown-app answer; none matching: its wrong-secret answer, counted
-// for each candidate. The secret is never logged.
-func (a *Routes) authApp(w http.ResponseWriter, p *platform, cands []App, secret string) (App, bool) {
+// SHA-256 digests in constant time with every candidate, or else the
+// first candidate a client key in the secret field allows (clientKey);
+// byKey says which. None configured: p's unknown-app answer; none
+// matching: its wrong-secret answer, counted for each candidate. The
+// secret is never logged.
+func (a *Routes) authApp(w http.ResponseWriter, r *http.Request, p *platform, cands []App, secret string) (app App, byKey, ok bool) {
 	if len(cands) == 0 {
 		p.fail(w, p.unknownApp, "")
-		return App{}, false
+		return App{}, false, false
 	}
 	got := sha256.Sum256([]byte(secret))
 	found := -1
@@ -257,12 +259,21 @@ func (a *Routes) authApp(w http.ResponseWriter, p *platform, cands []App, secret
 			found = i
 		}
 	}
-	if found < 0 {
-		for _, c := range cands {
-			a.wrongSecret(c.ID)
-		}
-		p.fail(w, p.wrongSecret, "")
-		return App{}, false
+	if found >= 0 {
+		return cands[found], false, true
 	}
-	return cands[found], true
+	if a.clientKey != nil {
+		ids := make([]string, len(cands))
+		for i, c := range cands {
+			ids[i] = c.ID
+		}
+		if id, ok := a.clientKey(r, secret, ids, "token"); ok {
+			return a.byID[id], true, true
+		}
+	}
+	for _, c := range cands {
+		a.wrongSecret(c.ID)
+	}
+	p.fail(w, p.wrongSecret, "")
+	return App{}, false, false
 }

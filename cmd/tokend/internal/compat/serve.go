@@ -28,11 +28,11 @@ func (a *Routes) wechatToken(prefer string) func(http.ResponseWriter, *http.Requ
 			p.fail(w, 40002, "")
 			return
 		}
-		app, ok := a.authApp(w, p, a.candidates("wechat", in["appid"], prefer), in["secret"])
+		app, byKey, ok := a.authApp(w, r, p, a.candidates("wechat", in["appid"], prefer), in["secret"])
 		if !ok {
 			return
 		}
-		if in["force_refresh"] == "true" {
+		if in["force_refresh"] == "true" && (!byKey || a.mayRefresh(r, in["secret"], app)) {
 			a.forceRefresh(w, r, p, app)
 			return
 		}
@@ -71,10 +71,18 @@ func (a *Routes) secretToken(p *platform, provider, idParam, secretParam string)
 			p.fail(w, p.missingSecret, secretParam)
 			return
 		}
-		if app, ok := a.authApp(w, p, a.candidates(provider, in[idParam], provider), in[secretParam]); ok {
+		if app, _, ok := a.authApp(w, r, p, a.candidates(provider, in[idParam], provider), in[secretParam]); ok {
 			a.compatServe(w, r, p, app.ID, answer)
 		}
 	}
+}
+
+// mayRefresh reports whether client key may force a refresh of app's
+// token (action refresh, within its rate); if not, force_refresh answers
+// the current token.
+func (a *Routes) mayRefresh(r *http.Request, key string, app App) bool {
+	_, ok := a.clientKey(r, key, []string{app.ID}, "refresh")
+	return ok
 }
 
 // compatServe answers the current value of credential id with answer, or

@@ -1,14 +1,15 @@
 // Package httpapi serves tokend's HTTP API: health, readiness, metrics,
 // status, token and ticket reads, refresh reports and JS-SDK signatures,
 // the recent audit entries and the console (/ui/), with bearer-token auth
-// and JSON errors; and, with Config.Compat, the WeChat-shaped routes
+// and JSON errors, scoped per client (package clients: clients.go); and,
+// with Config.Compat, the WeChat-shaped routes
 // existing SDKs call, which package compat serves and httpapi mounts
 // behind its request metrics (compat.go); with Config.Proxy, proxy mode
 // (package proxy) answers unmatched paths that name access_token
-// (proxy.go). httpapi imports compat and proxy and the leaf table
-// errcodes, and no other cmd/tokend/internal package: compat and proxy
-// take the shared compare-and-refresh as a function, so they import
-// nothing back.
+// (proxy.go). httpapi imports compat, proxy and clients and the leaf
+// table errcodes, and no other cmd/tokend/internal package: compat and
+// proxy take the shared compare-and-refresh and the client checks as
+// functions, so they import nothing back.
 // It reads credentials through a reader.Reader and the store; it never
 // fetches upstream (the leader does). Its only state is the waits of open
 // refresh requests and the compat routes' in-memory token index (Run
@@ -17,8 +18,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +30,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/utils/clock"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/cmd/tokend/internal/compat"
 	"github.com/tokend/tokend/cmd/tokend/internal/proxy"
 	"github.com/tokend/tokend/store"
@@ -110,9 +110,14 @@ type Config struct {
 	// Apps are the configured apps; any other app answers 404.
 	Apps      []App
 	ReplicaID string
-	// AuthTokens are the accepted bearer tokens. None: /v1/status is open
-	// and the token and refresh routes answer 403, unless Open.
+	// AuthTokens are the accepted bearer tokens, used when Clients is nil.
+	// None: /v1/status is open and the token and refresh routes answer
+	// 403, unless Open.
 	AuthTokens []string
+	// Clients authorizes /v1 requests (clients.go) and client keys on the
+	// compat routes; it holds the shared bearer list too. Nil: a Set of
+	// AuthTokens alone.
+	Clients *clients.Set
 	// Open opens every route (dev mode, loopback only).
 	Open bool
 	// RefreshWait bounds a refresh request's wait for a new token.
@@ -145,9 +150,9 @@ type Server struct {
 	apps    []App
 	byID    map[string]App
 	replica string
-	// tokens are SHA-256 digests of the configured bearer tokens, so that
-	// comparisons are constant-time and length-independent.
-	tokens       [][32]byte
+	// clients holds the accepted keys (SHA-256 digests) and their
+	// scopes; nil: no key accepted.
+	clients      *clients.Set
 	open         bool // dev mode: every route open (loopback only)
 	tokensR      TokenReader
 	refreshWait  time.Duration
@@ -190,6 +195,12 @@ func New(cfg Config) (*Server, error) {
 		s.apps[i] = a
 		s.byID[a.ID] = a
 	}
+	if s.clients = cfg.Clients; s.clients == nil {
+		var err error
+		if s.clients, err = sharedSet(cfg.AuthTokens); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Compat {
 		var err error
 		if s.compat, err = s.newCompat(cfg); err != nil {
@@ -199,9 +210,6 @@ func New(cfg Config) (*Server, error) {
 	var err error
 	if s.proxy, err = s.newProxy(cfg); err != nil {
 		return nil, err
-	}
-	for _, t := range cfg.AuthTokens {
-		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
 	return s, nil
 }
@@ -233,13 +241,13 @@ func (a *Server) routes() []struct {
 		{"GET", "/healthz", http.HandlerFunc(a.healthz)},
 		{"GET", "/readyz", http.HandlerFunc(a.readyz)},
 		{"GET", "/metrics", a.metrics.Handler()},
-		{"GET", "/v1/status", a.auth(a.status, false)},
-		{"GET", "/v1/apps/{app}/token", a.auth(a.token, true)},
-		{"POST", "/v1/apps/{app}/refresh", a.auth(a.refresh, true)},
-		{"GET", "/v1/apps/{app}/tickets/{kind}", a.auth(a.ticket, true)},
-		{"POST", "/v1/apps/{app}/tickets/{kind}/refresh", a.auth(a.ticketRefresh, true)},
-		{"POST", "/v1/apps/{app}/signature", a.auth(a.signature, true)},
-		{"GET", "/v1/audit", a.auth(a.audit, false)},
+		{"GET", "/v1/status", a.auth(a.status, clients.Status)},
+		{"GET", "/v1/apps/{app}/token", a.auth(a.token, clients.Token)},
+		{"POST", "/v1/apps/{app}/refresh", a.auth(a.refresh, clients.Refresh)},
+		{"GET", "/v1/apps/{app}/tickets/{kind}", a.auth(a.ticket, clients.Ticket)},
+		{"POST", "/v1/apps/{app}/tickets/{kind}/refresh", a.auth(a.ticketRefresh, clients.Refresh)},
+		{"POST", "/v1/apps/{app}/signature", a.auth(a.signature, clients.Sign)},
+		{"GET", "/v1/audit", a.auth(a.audit, clients.Status)},
 		{"GET", "/ui/", http.HandlerFunc(a.console)},
 	}
 }
@@ -305,38 +313,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-// auth guards /v1 routes. With bearer tokens configured every route needs
-// one (401 without, 403 wrong). Without, sensitive routes (token, refresh)
-// answer 403 unless in dev mode.
-func (a *Server) auth(h http.HandlerFunc, sensitive bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if len(a.tokens) == 0 {
-			if a.open || !sensitive {
-				h(w, r)
-				return
-			}
-			writeError(w, http.StatusForbidden, "token routes are disabled: configure http.auth_tokens_env")
-			return
-		}
-		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || got == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tokend"`)
-			writeError(w, http.StatusUnauthorized, "missing bearer token")
-			return
-		}
-		sum := sha256.Sum256([]byte(got))
-		match := 0
-		for _, t := range a.tokens {
-			match |= subtle.ConstantTimeCompare(sum[:], t[:])
-		}
-		if match != 1 {
-			writeError(w, http.StatusForbidden, "bearer token not accepted")
-			return
-		}
-		h(w, r)
-	}
 }
 
 // warnRepeated logs a WARN that a lasting condition (Redis down) repeats

@@ -47,6 +47,7 @@ type auditEntry struct {
 	ID          string     `json:"id"`
 	Time        *time.Time `json:"time"`
 	Replica     string     `json:"replica"`
+	Client      string     `json:"client,omitempty"`
 	App         string     `json:"app"`
 	Action      string     `json:"action"`
 	Outcome     string     `json:"outcome"`
@@ -60,7 +61,9 @@ type auditEntry struct {
 const maxAuditLimit = 500
 
 // audit answers GET /v1/audit?limit=N (default 50, 1..500): the newest
-// entries of the audit stream, newest first.
+// entries of the audit stream, newest first; to a client, only those of
+// the apps it may see and those of no app (leadership), so it may get
+// fewer than limit.
 func (a *Server) audit(w http.ResponseWriter, r *http.Request) {
 	limit := 50
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -84,8 +87,9 @@ func (a *Server) audit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
 }
 
-// recentAudit reads the newest limit audit entries. A corrupt stream is
-// no error: note names it and the list is empty.
+// recentAudit reads the newest limit audit entries; to a client (ctx),
+// only those it may see. A corrupt stream is no error: note names it and
+// the list is empty.
 func (a *Server) recentAudit(ctx context.Context, limit int) (out []auditEntry, note string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -99,7 +103,10 @@ func (a *Server) recentAudit(ctx context.Context, limit int) (out []auditEntry, 
 	}
 	out = make([]auditEntry, 0, len(list))
 	for _, e := range list {
-		out = append(out, auditEntry{ID: e.ID, Time: timePtr(e.Time), Replica: e.Replica, App: e.App,
+		if !a.visible(ctx, e.App) {
+			continue
+		}
+		out = append(out, auditEntry{ID: e.ID, Time: timePtr(e.Time), Replica: e.Replica, Client: e.Client, App: e.App,
 			Action: e.Action, Outcome: e.Outcome, Errcode: e.Errcode, Fingerprint: e.Fingerprint, Detail: e.Detail,
 			ErrorHelp: errcodes.Help(a.providerOf(e.App), e.Errcode)})
 	}

@@ -95,8 +95,8 @@ func (a *Server) console(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := consolePage{pageHead: newPageHead("tokend console"), Replica: a.replica, PollMS: consolePollMS, Errcodes: errcodes.All(), Guide: errcodes.GuidePath}
-	if a.mayRender(r) {
-		page.Data = a.consoleState(r.Context(), time.Now())
+	if ctx, ok := a.mayRender(r); ok {
+		page.Data = a.consoleState(ctx, time.Now())
 	}
 	a.consoleRender(w, r, consoleTmpl, page)
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
 )
 
@@ -69,13 +70,15 @@ type consoleData struct {
 // mayRender says whether the page may carry status data: the check of
 // /v1/status, asked only when the request can pass it (no key configured,
 // or one sent), so that a page load without a key is no denied request.
-func (a *Server) mayRender(r *http.Request) bool {
-	if len(a.tokens) > 0 && r.Header.Get("Authorization") == "" {
-		return false
+// It returns the context the check passed (naming the client, whose
+// apps alone the page then shows).
+func (a *Server) mayRender(r *http.Request) (context.Context, bool) {
+	if a.clients != nil && !a.clients.Empty() && r.Header.Get("Authorization") == "" {
+		return nil, false
 	}
-	ok := false
-	a.auth(func(http.ResponseWriter, *http.Request) { ok = true }, false)(discardWriter{}, r)
-	return ok
+	var ctx context.Context
+	a.auth(func(_ http.ResponseWriter, ar *http.Request) { ctx = ar.Context() }, clients.Status)(discardWriter{}, r)
+	return ctx, ctx != nil
 }
 
 // discardWriter is a ResponseWriter that drops the answer (mayRender).
@@ -92,6 +95,7 @@ func (a *Server) consoleState(ctx context.Context, now time.Time) consoleData {
 	if err != nil {
 		return consoleData{}
 	}
+	st = a.visibleStatus(ctx, st)
 	d := consoleData{Ready: true, Updated: "Rendered at " + now.UTC().Format("15:04:05") + " UTC",
 		LeaderID: st.LeaderID, NoReplica: st.ReplicasError}
 	if d.LeaderID == "" {

@@ -60,7 +60,8 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// status answers what this replica and Redis know: no tokens, no secrets.
+// status answers what this replica and Redis know: no tokens, no secrets;
+// to a client, only the credentials its apps globs match.
 // Concurrent requests share one computation, and the per-app reads run a
 // few at a time, so the route cannot multiply the load on Redis.
 func (a *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +70,7 @@ func (a *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, a.visibleStatus(r.Context(), v))
 }
 
 // sharedStatus is the status answer, computed once for concurrent callers

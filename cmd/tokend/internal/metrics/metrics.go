@@ -31,6 +31,7 @@ type Metrics struct {
 	corrupt    *prometheus.CounterVec
 	probes     *prometheus.CounterVec
 	wrongSec   *prometheus.CounterVec
+	clientReqs *prometheus.CounterVec // clients.go
 }
 
 // New returns Metrics on a registry of its own, with the Go and process
@@ -75,8 +76,9 @@ func New() *Metrics {
 		wrongSec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_compat_wrong_secret_total", Help: "WeChat-shaped token requests with a wrong secret, by app.",
 		}, []string{"app"}),
+		clientReqs: newClientRequests(),
 	}
-	m.reg.MustRegister(m.leader, m.epoch, m.fetches, m.fetchTime, m.expiry, m.reports, m.rejected, m.budgetUsed, m.httpReqs, m.corrupt, m.probes, m.wrongSec,
+	m.reg.MustRegister(m.clientReqs, m.leader, m.epoch, m.fetches, m.fetchTime, m.expiry, m.reports, m.rejected, m.budgetUsed, m.httpReqs, m.corrupt, m.probes, m.wrongSec,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

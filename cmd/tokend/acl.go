@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tokend/tokend/store"
+)
+
+// aclUserName is a Redis ACL user name tokend prints: no spaces, nothing
+// the ACL syntax reads specially.
+var aclUserName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+
+// runACL is `tokend acl -config FILE -app ID`: it prints the Redis ACL
+// rule of a user that may read one app's token and tickets (raw GET, or
+// the Go reader library) and report them invalid, and nothing else
+// (aclRule). Only redis.prefix and the app's id and tickets are read from
+// the file, so no secret needs to be at hand.
+func runACL(args []string, getenv func(string) string, readFile func(string) ([]byte, error), stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tokend acl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (default $TOKEND_CONFIG)")
+	app := fs.String("app", "", "the app id whose reader the rule is for (required)")
+	user := fs.String("user", "", "the Redis user name (default tokend-app-<app>)")
+	passEnv := fs.String("password-env", "", "environment variable holding the user's password (the rule keeps its SHA-256); none: the user has no password until you add one")
+	setuser := fs.Bool("setuser", false, "print an ACL SETUSER command (for redis-cli) instead of a users.acl line")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: tokend acl -config FILE -app ID [-user NAME] [-password-env VAR] [-setuser]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitConfig
+	}
+	path := orDefault(*configPath, getenv("TOKEND_CONFIG"))
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "tokend acl: unexpected argument %q\n", fs.Arg(0))
+		return exitConfig
+	case path == "" || *app == "":
+		fs.Usage()
+		return exitConfig
+	}
+	name := orDefault(*user, "tokend-app-"+*app)
+	if !aclUserName.MatchString(name) {
+		fmt.Fprintln(stderr, "tokend acl: -user: want [A-Za-z0-9_.-]{1,128}")
+		return exitConfig
+	}
+	var pass string
+	if *passEnv != "" {
+		if pass = getenv(*passEnv); blank(pass) {
+			fmt.Fprintf(stderr, "tokend acl: -password-env: environment variable %s is unset or blank\n", *passEnv)
+			return exitConfig
+		}
+	}
+	keys, tickets, err := aclApp(path, *app, readFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokend acl: %v\n", err)
+		return exitConfig
+	}
+	fmt.Fprintln(stdout, aclRule(keys, name, *app, tickets, pass, *setuser))
+	if pass == "" {
+		fmt.Fprintln(stderr, "tokend acl: no -password-env: the user has no password and cannot log in until you add one (>password or #sha256)")
+	}
+	return exitOK
+}
+
+// aclApp reads the key layout and app's ticket kinds from the config file
+// at path, strictly (unknown fields are errors) but without resolving any
+// secret.
+func aclApp(path, app string, readFile func(string) ([]byte, error)) (store.Keys, []string, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return store.Keys{}, nil, &configError{msg: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
+	}
+	root, err := decodeOneDocument(data)
+	if err != nil {
+		return store.Keys{}, nil, err
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return store.Keys{}, nil, yamlError(data, err)
+	}
+	cfg.setDefaults(presentKeys(root))
+	keys, err := store.NewKeys(cfg.Redis.Prefix)
+	if err != nil {
+		return store.Keys{}, nil, fieldErr("redis.prefix", "must match [A-Za-z0-9_.:-]{1,64}")
+	}
+	for _, a := range cfg.Apps {
+		if a.ID == app && store.ValidApp(app) {
+			return keys, a.Tickets, nil
+		}
+	}
+	return store.Keys{}, nil, fmt.Errorf("-app: %q is not an app of %s", app, path)
+}
+
+// aclRule is the ACL rule of user for a reader of app and its tickets
+// (DESIGN "Clients", README "Per-app Redis users"): the app's and each
+// ticket's token key and meta hash, with GET (raw readers), PTTL, HMGET,
+// TIME and EVAL/EVALSHA (the Go reader library's read script uses only
+// those; EVAL needs full key permission, which is why the root keys are
+// ~ and not %R~, while no write command is granted on them); a selector
+// granting only HSET on the shared reports hash (a report, as
+// store.Records.Report writes it in MULTI/EXEC with a PUBLISH); PUBLISH
+// and SUBSCRIBE on the events channel (the library's change events: app
+// ids and versions, never a value). Everything else is refused: other
+// apps' keys, the lease, the status and budget keys, every other
+// command. pass, if set, is kept as its SHA-256. The rule is one
+// users.acl line, or an ACL SETUSER command.
+func aclRule(keys store.Keys, user, app string, tickets []string, pass string, setuser bool) string {
+	creds := []string{app}
+	for _, k := range tickets {
+		creds = append(creds, app+":"+k)
+	}
+	var b strings.Builder
+	if setuser {
+		fmt.Fprintf(&b, "ACL SETUSER %s reset on", user)
+	} else {
+		fmt.Fprintf(&b, "user %s on", user)
+	}
+	if pass != "" {
+		sum := sha256.Sum256([]byte(pass))
+		fmt.Fprintf(&b, " #%s", hex.EncodeToString(sum[:]))
+	}
+	b.WriteString(" resetkeys")
+	for _, c := range creds {
+		fmt.Fprintf(&b, " ~%s ~%s", keys.Token(c), keys.Meta(c))
+	}
+	fmt.Fprintf(&b, " resetchannels &%s", keys.Events())
+	b.WriteString(" -@all +ping +hello +get +pttl +hmget +time +eval +evalsha +publish +subscribe +unsubscribe +multi +exec +discard")
+	fmt.Fprintf(&b, " (%%W~%s +hset)", keys.Reports())
+	return b.String()
+}
