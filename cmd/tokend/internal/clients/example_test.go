@@ -2,8 +2,8 @@ package clients_test
 
 import (
 	"fmt"
-	"strings"
 	"net/netip"
+	"strings"
 
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 )
