@@ -32,6 +32,7 @@ const (
 	calmKey    = "calm-client-key-98765"
 	sharedKey  = "shared-api-token-0001"
 	strayKey   = "stray-key-not-anyones-1"
+	edgeKey    = "edge-proxy-key-0123456"
 )
 
 func startClientsDaemon(t *testing.T) *clientsDaemon {
@@ -42,11 +43,11 @@ func startClientsDaemon(t *testing.T) *clientsDaemon {
 	up.AddApp("wxrun", "run-app-secret-0123")
 	up.AddApp("wxcalm", "calm-app-secret-0123")
 	env := map[string]string{"RUN_SECRET": "run-app-secret-0123", "CALM_SECRET": "calm-app-secret-0123",
-		"RUNAWAY_KEY": runawayKey, "CALM_KEY": calmKey, "API_TOKENS": sharedKey}
+		"RUNAWAY_KEY": runawayKey, "CALM_KEY": calmKey, "EDGE_KEY": edgeKey, "API_TOKENS": sharedKey}
 	y := `
 replica_id: clients
 redis: {url: "redis://` + mr.Addr() + `/0", timeout: 500ms}
-http: {listen: "127.0.0.1:0", auth_tokens_env: API_TOKENS}
+http: {listen: "127.0.0.1:0", auth_tokens_env: API_TOKENS, proxy: true}
 election: {lease_ttl: 3s, renew_interval: 500ms, renew_deadline: 2s, retry_interval: 100ms}
 refresh: {cooldown: 100ms}
 log: {level: debug, format: json}
@@ -56,6 +57,7 @@ apps:
 clients:
   - {name: runaway, key_env: RUNAWAY_KEY, apps: [run], allow: [token, refresh, status], refresh_burst: 1, refresh_per_minute: 1}
   - {name: calm, key_env: CALM_KEY, apps: ["*"], allow: [token, refresh, status], cidrs: ["127.0.0.0/8", "::1/128"]}
+  - {name: edge, key_env: EDGE_KEY, apps: [calm], allow: [proxy], cidrs: ["127.0.0.0/8", "::1/128"]}
 `
 	getenv := func(k string) string { return env[k] }
 	cfg, _, err := parseConfig([]byte(y), getenv, nil)
@@ -212,4 +214,43 @@ func (d *clientsDaemon) auditText(t *testing.T, ctx context.Context) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// TestDaemon_clientsProxy: with clients configured, proxy mode forwards a
+// keyless call only for an app some client allows proxy for from the
+// caller's address (edge: app calm, loopback), and a keyed call only
+// within the key's scope; a denied call is answered 40164 locally and
+// never reaches the upstream.
+func TestDaemon_clientsProxy(t *testing.T) {
+	d := startClientsDaemon(t)
+	ctx := context.Background()
+	tok := func(app string) string { return d.rdb.Get(ctx, "{tokend}:token:"+app).Val() }
+	for _, tc := range []struct {
+		name, app, key string
+		forwarded      bool
+	}{
+		{"keyless, app allowed from loopback", "calm", "", true},
+		{"keyless, no client proxies the app", "run", "", false},
+		{"key without proxy scope", "run", runawayKey, false},
+		{"key with proxy scope", "calm", edgeKey, true},
+		{"key with proxy scope, other app", "run", edgeKey, false},
+	} {
+		before := d.up.Audit().Requests
+		code, _, body := d.call(t, "GET", "/cgi-bin/user/info?openid=o1&access_token="+tok(tc.app), tc.key, "")
+		after := d.up.Audit().Requests
+		if code != 200 {
+			t.Errorf("%s: HTTP %d %s", tc.name, code, body)
+			continue
+		}
+		if tc.forwarded {
+			if !strings.Contains(body, `"openid":"o1"`) || after != before+1 {
+				t.Errorf("%s: not forwarded: %s (upstream requests %d -> %d)", tc.name, body, before, after)
+			}
+		} else if !strings.Contains(body, `"errcode":40164`) || after != before {
+			t.Errorf("%s: not refused locally: %s (upstream requests %d -> %d)", tc.name, body, before, after)
+		}
+	}
+	if strings.Contains(d.logs.String(), edgeKey) || strings.Contains(d.bodies.String(), edgeKey) {
+		t.Error("a client key leaked into the logs or an answer")
+	}
 }
