@@ -42,6 +42,7 @@ func (r *Refresher) lead(ctx context.Context, term lock.Term) {
 	}
 	defer l.wg.Wait()
 	r.startProbes(ctx, &l.wg)
+	r.startTending(ctx, &l.wg)
 	l.loop(ctx)
 }
 
