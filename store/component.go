@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tokend/tokend/store/event"
 )
 
 // Open Platform (component) keys and the verify ticket. The component's
@@ -53,7 +55,9 @@ var ErrBadVerifyTicket = errors.New("store: bad verify ticket")
 
 // StoreVerifyTicket stores ticket as component's verify ticket unless the
 // stored one has the same or a later CreateTime: a push received twice, or
-// an older push arriving late, changes nothing (stored false). Garbage in
+// an older push arriving late, changes nothing (stored false). A stored
+// ticket publishes an event.Input for component, which wakes a leader
+// waiting for it. Garbage in
 // the key is replaced and handed to Config.OnCorrupt as repaired.
 func (s *Store) StoreVerifyTicket(ctx context.Context, component, ticket string, createTime time.Time) (stored bool, err error) {
 	if !ValidApp(component) {
@@ -63,7 +67,8 @@ func (s *Store) StoreVerifyTicket(ctx context.Context, component, ticket string,
 	if ticket == "" || sec < 0 || sec > maxSafeInt {
 		return false, ErrBadVerifyTicket
 	}
-	cmd, _, err := s.runScript(ctx, verifyTicketWriteScript, []string{s.keys.VerifyTicket(component)}, ticket, sec)
+	ev := event.Encode(event.Event{Type: event.Input, App: component})
+	cmd, _, err := s.runScript(ctx, verifyTicketWriteScript, []string{s.keys.VerifyTicket(component)}, ticket, sec, s.keys.Events(), ev)
 	if err != nil {
 		return false, fmt.Errorf("store: store verify ticket: %w", err)
 	}

@@ -26,6 +26,8 @@ type Config struct {
 	Refresh   RefreshConfig  `yaml:"refresh"`
 	Log       LogConfig      `yaml:"log"`
 	Apps      []AppConfig    `yaml:"apps"`
+	// Components are Open Platform third-party platforms (config_components.go).
+	Components []ComponentConfig `yaml:"components"`
 }
 
 // RedisConfig selects standalone (url), Sentinel or Cluster.

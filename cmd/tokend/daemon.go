@@ -92,11 +92,17 @@ func (d *daemon) wire() error {
 	for i, a := range cfg.Apps {
 		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets, Secret: p.secrets[i]})
 	}
+	apps = append(apps, componentApps(cfg)...)
+	cb, err := newCallback(cfg, p.store, d.log)
+	if err != nil {
+		_ = d.reader.Close()
+		return err
+	}
 	d.api, err = httpapi.New(httpapi.Config{
 		Store: p.store, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
 		Apps: apps, ReplicaID: cfg.ReplicaID, AuthTokens: tokens, Open: d.opts.open,
 		Cooldown: cfg.Refresh.Cooldown, Logger: d.log, Repeats: d.opts.repeats,
-		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: cfg.proxyConfig(d.metrics),
+		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: cfg.proxyConfig(d.metrics), Callback: callbackRoute(cb),
 	})
 	if err != nil {
 		_ = d.reader.Close()

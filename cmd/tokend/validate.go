@@ -56,7 +56,11 @@ func (c *Config) validate(getenv func(string) string, readFile func(string) ([]b
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return nil, fieldErr("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
-	return c.validateApps(getenv, readFile)
+	warnings, err := c.validateApps(getenv, readFile)
+	if err != nil {
+		return nil, err
+	}
+	return c.validateComponents(getenv, readFile, warnings)
 }
 
 func (r *RedisConfig) validate(getenv func(string) string) error {

@@ -1,7 +1,8 @@
 -- verify_ticket_write.lua: store a component's verify ticket unless the
 -- stored one is as new or newer (an older or replayed push is a no-op).
 -- KEYS[1] cvt hash of the component
--- ARGV[1] ticket, ARGV[2] create_time (unix seconds, the push's CreateTime)
+-- ARGV[1] ticket, ARGV[2] create_time (unix seconds, the push's CreateTime),
+--   ARGV[3] events channel, ARGV[4] the input event to publish when stored
 -- Reply {stored (1, or 0: the stored ticket is as new or newer), stored
 --   create_time, corrupt}. A wrong-typed key, or a hash without a ticket or
 --   with create_time or received_at missing or unparsable, is garbage: it
@@ -23,4 +24,5 @@ end
 if ct <= stored then return {0, fmt(stored), report(false)} end
 local now = now_ms()
 redis.call('HSET', KEYS[1], 'ticket', ARGV[1], 'create_time', fmt(ct), 'received_at', fmt(now))
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return {1, fmt(ct), report(true)}

@@ -231,4 +231,3 @@ func TestCallback_fromFake(t *testing.T) {
 		t.Fatalf("after replaying push 1, stored %q, want the second push's ticket", got)
 	}
 }
-
