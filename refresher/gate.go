@@ -47,14 +47,18 @@ func (r *Refresher) inputRefused(ctx context.Context, app App, err error, now ti
 	return r.scheduled(ctx, app, now.Add(r.cfg.ReportPoll), waiting{state: waitInput, what: "a new push"})
 }
 
-// startTending calls Tend of every Gate provider about every ReportPoll
-// until ctx ends (the term), in a goroutine counted by wg; each call is
+// startTending calls Tend of every Gate provider every min(ReportPoll,
+// the shortest TendEvery) until ctx ends (the term), in a goroutine counted by wg; each call is
 // bounded by FetchTimeout, and an error is logged once per change.
 func (r *Refresher) startTending(ctx context.Context, wg *sync.WaitGroup) {
 	var gated []App
+	every := r.cfg.ReportPoll
 	for _, a := range r.cfg.Apps {
-		if _, ok := a.Provider.(upstream.Gate); ok {
+		if g, ok := a.Provider.(upstream.Gate); ok {
 			gated = append(gated, a)
+			if e := g.TendEvery(); e > 0 {
+				every = min(every, e)
+			}
 		}
 	}
 	if len(gated) == 0 {
@@ -63,7 +67,7 @@ func (r *Refresher) startTending(ctx context.Context, wg *sync.WaitGroup) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := r.cfg.Clock.NewTicker(r.cfg.ReportPoll)
+		t := r.cfg.Clock.NewTicker(every)
 		defer t.Stop()
 		for {
 			for _, a := range gated {

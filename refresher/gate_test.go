@@ -31,6 +31,8 @@ func (p *gatedProvider) Ready(context.Context) (upstream.Readiness, error) {
 
 func (p *gatedProvider) Tend(context.Context) error { p.tends.Add(1); return nil }
 
+func (p *gatedProvider) TendEvery() time.Duration { return 0 }
+
 func (p *gatedProvider) setReady(v bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

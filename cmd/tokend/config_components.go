@@ -44,6 +44,10 @@ type ComponentConfig struct {
 	// (jsapi, wx_card): validated now, kept from phase 2 (authorizers) on.
 	Tickets []string `yaml:"tickets"`
 	BaseURL string   `yaml:"base_url"` // default wechat.DefaultBaseURL
+	// StartPushAfter: with no new verify ticket for this long, the leader
+	// calls api_start_push_ticket (at most every half of it, and at most
+	// every 10m). Default 20m; 1s to 12h (tests compress it).
+	StartPushAfter time.Duration `yaml:"start_push_after"`
 
 	secret string          // resolved at start
 	crypt  *msgcrypt.Crypt // from the token and the key
@@ -79,6 +83,12 @@ func (c *Config) validateComponents(getenv func(string) string, readFile func(st
 		ids[p.ID], appids[p.AppID] = fmt.Sprintf("components[%d]", i), fmt.Sprintf("components[%d]", i)
 		if p.BaseURL == "" {
 			p.BaseURL = wechat.DefaultBaseURL
+		}
+		if p.StartPushAfter == 0 {
+			p.StartPushAfter = openplatform.DefaultStartPushAfter
+		}
+		if p.StartPushAfter < time.Second || p.StartPushAfter > 12*time.Hour {
+			return nil, fieldErr(f("start_push_after"), "must be between 1s and 12h (a verify ticket lives 12h), got %s", p.StartPushAfter)
 		}
 		for j, kind := range p.Tickets {
 			if !slices.Contains(wechat.TicketKinds, kind) || slices.Index(p.Tickets, kind) != j {
@@ -133,7 +143,7 @@ func buildComponents(cfg *Config, st *store.Store, h partHooks, logger *slog.Log
 		id := c.ID
 		p, err := openplatform.New(openplatform.Config{
 			ComponentAppID: c.AppID, SecretFunc: secretSource(c.asApp(), path+".secret_file", h, logger),
-			BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn,
+			BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn, StartPushAfter: c.StartPushAfter,
 			VerifyTicket: func(ctx context.Context) (store.StoredVerifyTicket, error) { return st.ReadVerifyTicket(ctx, id) },
 		})
 		if err != nil {

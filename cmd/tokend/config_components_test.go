@@ -70,6 +70,7 @@ func TestParseConfig_badComponents(t *testing.T) {
 		{"key not base64", repl("aes_key_env: OP_AES_KEY", "aes_key_env: BAD_KEY"), "components[0].aes_key_env"},
 		{"unknown ticket kind", repl("aes_key_env: OP_AES_KEY", "aes_key_env: OP_AES_KEY\n    tickets: [agent_config]"), "components[0].tickets[0]"},
 		{"bad base_url", repl("aes_key_env: OP_AES_KEY", "aes_key_env: OP_AES_KEY\n    base_url: ftp://x"), "components[0].base_url"},
+		{"start_push_after too short", repl("aes_key_env: OP_AES_KEY", "aes_key_env: OP_AES_KEY\n    start_push_after: 10ms"), "components[0].start_push_after"},
 		{"unknown field", repl("aes_key_env: OP_AES_KEY", "aes_key_env: OP_AES_KEY\n    colour: red"), "colour"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

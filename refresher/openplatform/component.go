@@ -74,7 +74,8 @@ type Config struct {
 	// means pushes stopped. Default DefaultStartPushAfter (20m).
 	StartPushAfter time.Duration
 	// StartPushEvery bounds api_start_push_ticket calls. Default
-	// DefaultStartPushEvery (10m).
+	// DefaultStartPushEvery (10m), or StartPushAfter/2 when that is
+	// shorter.
 	StartPushEvery time.Duration
 	// Clock times the start-push rate. Default: the real clock.
 	Clock clock.PassiveClock
@@ -125,7 +126,7 @@ func New(cfg Config) (*Component, error) {
 		p.after = DefaultStartPushAfter
 	}
 	if p.every == 0 {
-		p.every = DefaultStartPushEvery
+		p.every = min(DefaultStartPushEvery, p.after/2)
 	}
 	if p.clock == nil {
 		p.clock = clock.RealClock{}
@@ -237,6 +238,10 @@ func (p *Component) Tend(ctx context.Context) error {
 		JSON: startRequest{AppID: p.appID, Secret: secret}, Secret: secret, Shape: p.pushSh,
 	})
 }
+
+// TendEvery is StartPushAfter/4: a stopped stream is seen within a
+// quarter of StartPushAfter after it counts as stopped.
+func (p *Component) TendEvery() time.Duration { return p.after / 4 }
 
 // reserveStart takes the start-push slot if StartPushEvery has passed.
 func (p *Component) reserveStart() bool {

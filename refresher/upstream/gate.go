@@ -1,6 +1,9 @@
 package upstream
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Gate is optionally implemented by a Provider whose fetch needs an input
 // pushed to tokend from outside (the Open Platform's
@@ -14,11 +17,14 @@ type Gate interface {
 	// again after the refresher's ReportPoll. An error is a failure to
 	// read the input (Redis), handled like any failed check.
 	Ready(ctx context.Context) (Readiness, error)
-	// Tend is called by the leader about every ReportPoll, whether a fetch
+	// Tend is called by the leader about every TendEvery, whether a fetch
 	// is due or not: the provider's chance to ask the upstream to resume
 	// pushes that stopped (api_start_push_ticket), at a rate it bounds
 	// itself. Its error is logged, never retried sooner.
 	Tend(ctx context.Context) error
+	// TendEvery is how often Tend wants to run: it runs every
+	// min(TendEvery, ReportPoll) (0: every ReportPoll).
+	TendEvery() time.Duration
 }
 
 // Readiness is a Gate's answer.
