@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/upstream"
+	"github.com/tokend/tokend/store"
 )
 
 // gatedProvider is a fakeProvider behind an upstream.Gate: ready decides
@@ -39,14 +42,11 @@ func (p *gatedProvider) setReady(v bool) {
 	p.ready = v
 }
 
-// TestRefresher_gate_waitsThenInputWakes: with no pushed input nothing is
-// called and no fetch ticket is taken (no budget unit); the credential
-// shows waiting "input". The input event the store publishes with a new
-// verify ticket wakes it at once (ReportPoll is an hour here), and Tend
-// ran at the start of the term.
-func TestRefresher_gate_waitsThenInputWakes(t *testing.T) {
+// startGated runs a refresher leading at once with p as the credential
+// "op"; ReportPoll is an hour, so only events and due times wake it.
+func startGated(t *testing.T, p *gatedProvider) (*Refresher, *store.Store, *redis.Client) {
+	t.Helper()
 	s, rdb, _ := miniStore(t)
-	p := &gatedProvider{fakeProvider: fakeProvider{name: "op", lifetime: time.Hour}}
 	cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "op", Provider: p, Kind: "wechat_component"})
 	cfg.ReportPoll = time.Hour
 	r, err := New(cfg)
@@ -54,6 +54,17 @@ func TestRefresher_gate_waitsThenInputWakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, r)
+	return r, s, rdb
+}
+
+// TestRefresher_gate_waitsThenInputWakes: with no pushed input nothing is
+// called and no fetch ticket is taken (no budget unit); the credential
+// shows waiting "input". The input event the store publishes with a new
+// verify ticket wakes it at once (ReportPoll is an hour here), and Tend
+// ran at the start of the term.
+func TestRefresher_gate_waitsThenInputWakes(t *testing.T) {
+	p := &gatedProvider{fakeProvider: fakeProvider{name: "op", lifetime: time.Hour}}
+	r, s, rdb := startGated(t, p)
 	wait.For(t, 5*time.Second, "the component waiting for its input", func() bool {
 		st := r.States()[0]
 		return st.Waiting == waitInput && st.WaitingFor == "component_verify_ticket"
@@ -81,16 +92,9 @@ func TestRefresher_gate_waitsThenInputWakes(t *testing.T) {
 // input (ClassInput, 61005) is not retried with backoff: one call, then
 // the credential waits for a new input with the error in its state.
 func TestRefresher_gate_inputRefusedNotRetried(t *testing.T) {
-	s, rdb, _ := miniStore(t)
 	p := &gatedProvider{fakeProvider: fakeProvider{name: "op", lifetime: time.Hour}, ready: true}
 	p.set(&upstream.Error{Code: 61005, Message: "verify ticket timeout", Class: upstream.ClassInput}, nil)
-	cfg := baseConfig(s, fixedElector{fixedTerm(t, s, rdb, "L")}, App{ID: "op", Provider: p, Kind: "wechat_component"})
-	cfg.ReportPoll = time.Hour
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, r)
+	r, _, _ := startGated(t, p)
 	wait.For(t, 5*time.Second, "the refused fetch", func() bool { return r.States()[0].LastErrorCode == 61005 })
 	wait.Hold(t, 300*time.Millisecond, "no retry (RetryMin is 20ms)")
 	st := r.States()[0]

@@ -43,10 +43,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crypt, err := msgcrypt.New(msgcrypt.Config{Token: testToken, EncodingAESKey: testKey, AppID: testAppID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	crypt := mustCrypt(t)
 	h, err := New(Config{Store: st, Components: []Component{{ID: "op", AppID: testAppID, Crypt: crypt}}})
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +167,7 @@ func TestCallback_refusesBadPushes(t *testing.T) {
 }
 
 func mustCrypt(t *testing.T) *msgcrypt.Crypt {
+	t.Helper()
 	c, err := msgcrypt.New(msgcrypt.Config{Token: testToken, EncodingAESKey: testKey, AppID: testAppID})
 	if err != nil {
 		t.Fatal(err)
