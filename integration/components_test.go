@@ -237,3 +237,36 @@ func TestComponent_noTicketAtStart(t *testing.T) {
 		t.Errorf("stats %+v: want start_push >= 1, no refused ticket, exactly one token fetch", st)
 	}
 }
+
+// TestComponent_leaderKilled: the leader is SIGKILLed one lifetime in; a
+// new leader takes over with the verify ticket in Redis, the component
+// token stays fresh (no dead token served) and fetches stay at one per
+// write (+1 for a fetch lost with the killed leader).
+func TestComponent_leaderKilled(t *testing.T) {
+	t.Parallel()
+	e := newCompEnv(t, compPushEvery, "")
+	wait.For(t, 10*time.Second, "the first component token", func() bool { return e.record().Valid() })
+	s0, v0 := e.srv.ComponentStats(compAppID), e.record().Version
+	stop := make(chan struct{})
+	wg, served, dead := e.readers(stop)
+	wait.Hold(t, compLifetime, "one lifetime")
+	leader, _ := e.cluster.WaitLeader(5*time.Second, nil)
+	leader.Kill()
+	next, took := e.cluster.WaitLeader(10*time.Second, e.cluster.Without(leader))
+	wait.Hold(t, 3*compLifetime, "three lifetimes after the kill")
+	close(stop)
+	wg.Wait()
+	s1, v1 := e.srv.ComponentStats(compAppID), e.record().Version
+	fetches, writes := s1.TokenFetches-s0.TokenFetches, int(v1-v0)
+	t.Logf("figures: leader %s killed, %s took over in %s; fetches=%d writes=%d, pushes ok=%d failed=%d (to the dead replica), readers served=%d dead=%d",
+		leader.ID, next.ID, ms(took), fetches, writes, s1.Pushes-s0.Pushes, s1.PushFailures-s0.PushFailures, served.Load(), dead.Load())
+	if writes < 4 || fetches < writes || fetches > writes+1 {
+		t.Errorf("fetches = %d, writes = %d: want one fetch per write (+1 lost with the leader), at least 4 writes", fetches, writes)
+	}
+	if dead.Load() != 0 || served.Load() == 0 {
+		t.Errorf("readers: %d served, %d dead; want some served and none dead", served.Load(), dead.Load())
+	}
+	if !e.record().Valid() {
+		t.Error("no valid component token at the end")
+	}
+}
