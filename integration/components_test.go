@@ -96,11 +96,24 @@ func (e *compEnv) verifyTicket() store.StoredVerifyTicket {
 	return v
 }
 
-// readers read the component token from random replicas every 20ms until
-// stop is closed, and judge each with the fake: dead counts tokens the
-// upstream refuses, served the 200 answers.
-func (e *compEnv) readers(stop <-chan struct{}) (wg *sync.WaitGroup, served, dead *atomic.Int64) {
-	wg, served, dead = &sync.WaitGroup{}, &atomic.Int64{}, &atomic.Int64{}
+// compRun is what happened while act ran, readers reading.
+type compRun struct {
+	s0, s1          wechattest.ComponentStats
+	fetches, writes int
+	served, dead    int64
+}
+
+// measure waits for the first component token, then runs act while
+// readers read the component token from random replicas every 20ms and
+// judge each with the fake (dead: the upstream refuses it).
+func (e *compEnv) measure(t *testing.T, act func()) compRun {
+	t.Helper()
+	wait.For(t, 10*time.Second, "the first component token", func() bool { return e.record().Valid() })
+	r := compRun{s0: e.srv.ComponentStats(compAppID)}
+	v0 := e.record().Version
+	var served, dead atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
 			select {
@@ -123,7 +136,25 @@ func (e *compEnv) readers(stop <-chan struct{}) (wg *sync.WaitGroup, served, dea
 			}
 		}
 	})
-	return wg, served, dead
+	act()
+	close(stop)
+	wg.Wait()
+	r.s1 = e.srv.ComponentStats(compAppID)
+	r.fetches, r.writes = r.s1.TokenFetches-r.s0.TokenFetches, int(e.record().Version-v0)
+	r.served, r.dead = served.Load(), dead.Load()
+	return r
+}
+
+// check asserts one fetch per write (+1 in flight or lost with a killed
+// leader), at least 4 writes, readers served and none dead.
+func (r compRun) check(t *testing.T) {
+	t.Helper()
+	if r.writes < 4 || r.fetches < r.writes || r.fetches > r.writes+1 {
+		t.Errorf("fetches = %d, writes = %d: want one fetch per write (+1 in flight), at least 4 writes", r.fetches, r.writes)
+	}
+	if r.dead != 0 || r.served == 0 {
+		t.Errorf("readers: %d served, %d dead; want some served and none dead", r.served, r.dead)
+	}
 }
 
 // TestComponent_freshFromPushes: pushes land on random replicas; the
@@ -133,28 +164,16 @@ func (e *compEnv) readers(stop <-chan struct{}) (wg *sync.WaitGroup, served, dea
 func TestComponent_freshFromPushes(t *testing.T) {
 	t.Parallel()
 	e := newCompEnv(t, compPushEvery, "")
-	wait.For(t, 10*time.Second, "the first component token", func() bool { return e.record().Valid() })
-	s0, v0 := e.srv.ComponentStats(compAppID), e.record().Version
-	stop := make(chan struct{})
-	wg, served, dead := e.readers(stop)
-	wait.Hold(t, 4*compLifetime, "four lifetimes, readers reading")
-	close(stop)
-	wg.Wait()
-	s1, v1 := e.srv.ComponentStats(compAppID), e.record().Version
-	fetches, writes := s1.TokenFetches-s0.TokenFetches, int(v1-v0)
+	r := e.measure(t, func() { wait.Hold(t, 4*compLifetime, "four lifetimes, readers reading") })
+	s1 := r.s1
 	perReplica := make([]int, len(e.procs))
 	for i, p := range e.procs {
 		perReplica[i] = p.LogContains("callback: verify ticket received")
 	}
 	t.Logf("figures: %s: fetches=%d writes=%d, pushes=%d (failed %d) per replica %v, start_push=%d, readers served=%d dead=%d",
-		4*compLifetime, fetches, writes, s1.Pushes-s0.Pushes, s1.PushFailures-s0.PushFailures, perReplica,
-		s1.StartPush, served.Load(), dead.Load())
-	if writes < 4 || fetches < writes || fetches > writes+1 {
-		t.Errorf("fetches = %d, writes = %d: want one fetch per write (+1 in flight), at least 4 writes in four lifetimes", fetches, writes)
-	}
-	if dead.Load() != 0 || served.Load() == 0 {
-		t.Errorf("readers: %d served, %d dead; want some served and none dead", served.Load(), dead.Load())
-	}
+		4*compLifetime, r.fetches, r.writes, s1.Pushes-r.s0.Pushes, s1.PushFailures-r.s0.PushFailures, perReplica,
+		s1.StartPush, r.served, r.dead)
+	r.check(t)
 	for i, n := range perReplica {
 		if n == 0 {
 			t.Errorf("replica %s received no push", e.procs[i].ID)
@@ -245,27 +264,20 @@ func TestComponent_noTicketAtStart(t *testing.T) {
 func TestComponent_leaderKilled(t *testing.T) {
 	t.Parallel()
 	e := newCompEnv(t, compPushEvery, "")
-	wait.For(t, 10*time.Second, "the first component token", func() bool { return e.record().Valid() })
-	s0, v0 := e.srv.ComponentStats(compAppID), e.record().Version
-	stop := make(chan struct{})
-	wg, served, dead := e.readers(stop)
-	wait.Hold(t, compLifetime, "one lifetime")
-	leader, _ := e.cluster.WaitLeader(5*time.Second, nil)
-	leader.Kill()
-	next, took := e.cluster.WaitLeader(10*time.Second, e.cluster.Without(leader))
-	wait.Hold(t, 3*compLifetime, "three lifetimes after the kill")
-	close(stop)
-	wg.Wait()
-	s1, v1 := e.srv.ComponentStats(compAppID), e.record().Version
-	fetches, writes := s1.TokenFetches-s0.TokenFetches, int(v1-v0)
+	var (
+		leader, next *harness.Process
+		took         time.Duration
+	)
+	r := e.measure(t, func() {
+		wait.Hold(t, compLifetime, "one lifetime")
+		leader, _ = e.cluster.WaitLeader(5*time.Second, nil)
+		leader.Kill()
+		next, took = e.cluster.WaitLeader(10*time.Second, e.cluster.Without(leader))
+		wait.Hold(t, 3*compLifetime, "three lifetimes after the kill")
+	})
 	t.Logf("figures: leader %s killed, %s took over in %s; fetches=%d writes=%d, pushes ok=%d failed=%d (to the dead replica), readers served=%d dead=%d",
-		leader.ID, next.ID, ms(took), fetches, writes, s1.Pushes-s0.Pushes, s1.PushFailures-s0.PushFailures, served.Load(), dead.Load())
-	if writes < 4 || fetches < writes || fetches > writes+1 {
-		t.Errorf("fetches = %d, writes = %d: want one fetch per write (+1 lost with the leader), at least 4 writes", fetches, writes)
-	}
-	if dead.Load() != 0 || served.Load() == 0 {
-		t.Errorf("readers: %d served, %d dead; want some served and none dead", served.Load(), dead.Load())
-	}
+		leader.ID, next.ID, ms(took), r.fetches, r.writes, r.s1.Pushes-r.s0.Pushes, r.s1.PushFailures-r.s0.PushFailures, r.served, r.dead)
+	r.check(t)
 	if !e.record().Valid() {
 		t.Error("no valid component token at the end")
 	}
