@@ -155,7 +155,7 @@ func buildComponents(cfg *Config, st *store.Store, h partHooks, logger *slog.Log
 }
 
 // newCallback is the push route of the components, or nil without any.
-func newCallback(cfg *Config, st *store.Store, log *slog.Logger) (*callback.Handler, error) {
+func newCallback(cfg *Config, st *store.Store, log *slog.Logger, repeats callback.Repeats) (*callback.Handler, error) {
 	if len(cfg.Components) == 0 {
 		return nil, nil
 	}
@@ -163,7 +163,7 @@ func newCallback(cfg *Config, st *store.Store, log *slog.Logger) (*callback.Hand
 	for _, c := range cfg.Components {
 		comps = append(comps, callback.Component{ID: c.ID, AppID: c.AppID, Crypt: c.crypt})
 	}
-	return callback.New(callback.Config{Components: comps, Store: st, Timeout: callbackTimeout(cfg), Logger: log})
+	return callback.New(callback.Config{Components: comps, Store: st, Timeout: callbackTimeout(cfg), Logger: log, Repeats: repeats})
 }
 
 // callbackTimeout bounds a push's store write: WeChat waits 5 s for

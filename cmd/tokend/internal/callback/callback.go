@@ -66,6 +66,16 @@ type Config struct {
 	Timeout time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Repeats, when set, limits the WARN lines of refused pushes and of
+	// store failures (a flood of forged pushes, Redis down) to one per
+	// component and reason, then counted; nil: every line is logged.
+	Repeats Repeats
+}
+
+// Repeats logs a line that may repeat under key once, then counted
+// (*logrepeat.Limiter).
+type Repeats interface {
+	Log(ctx context.Context, level slog.Level, key, msg string, args ...any)
 }
 
 // Handler serves pushes. Safe for concurrent use.
@@ -74,6 +84,7 @@ type Handler struct {
 	store   Store
 	timeout time.Duration
 	log     *slog.Logger
+	repeats Repeats // nil: log every line
 }
 
 // New validates cfg and returns a Handler.
@@ -87,7 +98,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{comps: map[string]Component{}, store: cfg.Store, timeout: cfg.Timeout, log: cfg.Logger}
+	h := &Handler{comps: map[string]Component{}, store: cfg.Store, timeout: cfg.Timeout, log: cfg.Logger, repeats: cfg.Repeats}
 	for _, c := range cfg.Components {
 		if c.ID == "" || c.AppID == "" || c.Crypt == nil {
 			return nil, fmt.Errorf("callback: component %q: ID, AppID and Crypt are required", c.ID)
@@ -124,7 +135,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	msg, code, reason := h.open(w, r, c)
 	if code != 0 {
-		h.log.Warn("callback: push refused, nothing stored", "component", id, "status", code, "reason", reason)
+		h.warn(r.Context(), "refused\x00"+id+"\x00"+reason, "callback: push refused, nothing stored", "component", id, "status", code, "reason", reason)
 		text(w, code, reason)
 		return
 	}
@@ -191,13 +202,22 @@ func (h *Handler) storeTicket(w http.ResponseWriter, r *http.Request, c Componen
 	defer cancel()
 	stored, err := h.store.StoreVerifyTicket(ctx, c.ID, msg.VerifyTicket, time.Unix(msg.CreateTime, 0))
 	if err != nil {
-		h.log.Warn("callback: verify ticket not stored; WeChat pushes again", "component", c.ID, "err", err)
+		h.warn(ctx, "store\x00"+c.ID, "callback: verify ticket not stored; WeChat pushes again", "component", c.ID, "err", err)
 		text(w, http.StatusServiceUnavailable, "store unavailable")
 		return
 	}
 	h.log.Info("callback: verify ticket received", "component", c.ID, "create_time", msg.CreateTime,
 		"fingerprint", store.Fingerprint(msg.VerifyTicket), "stored", stored)
 	text(w, http.StatusOK, "success")
+}
+
+// warn logs a WARN that may repeat, through Repeats when set.
+func (h *Handler) warn(ctx context.Context, key, msg string, args ...any) {
+	if h.repeats != nil {
+		h.repeats.Log(ctx, slog.LevelWarn, key, msg, args...)
+		return
+	}
+	h.log.Warn(msg, args...)
 }
 
 func text(w http.ResponseWriter, code int, s string) {
