@@ -76,6 +76,9 @@ func (r *Refresher) check(ctx context.Context, term lock.Term, app App, attempts
 		res.CooldownUntil = d.CooldownUntil
 		return res
 	}
+	if res, wait := r.gated(ctx, app, attempts, now, rec.Now); wait {
+		return res
+	}
 	call := fetchCall{req: upstream.FetchRequest{Invalid: d.Passive}, stored: rec}
 	if app.Parent != "" {
 		parent, res, ok := r.parentFor(ctx, app, attempts, now, rec.Now)
@@ -128,6 +131,9 @@ func (r *Refresher) fetch(ctx context.Context, term lock.Term, app App, call fet
 	if err != nil {
 		code, class := upstreamCode(err)
 		r.cfg.Observer.Fetched(app.ID, class, code, took)
+		if upstream.ClassOf(err) == upstream.ClassInput {
+			return r.inputRefused(ctx, app, err, now)
+		}
 		if app.Parent != "" && upstream.ClassOf(err) == upstream.ClassTokenRejected {
 			return r.parentRejected(ctx, app, call.parent, err, now)
 		}

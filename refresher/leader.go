@@ -42,6 +42,7 @@ func (r *Refresher) lead(ctx context.Context, term lock.Term) {
 	}
 	defer l.wg.Wait()
 	r.startProbes(ctx, &l.wg)
+	r.startTending(ctx, &l.wg)
 	l.loop(ctx)
 }
 
@@ -77,6 +78,8 @@ func (l *leaderRun) loop(ctx context.Context) {
 				l.board.Reported(n.Event.App, clk.Now())
 			case n.Kind == event.KindEvent && n.Event.Type == event.Token:
 				l.board.ParentWritten(n.Event.App, clk.Now())
+			case n.Kind == event.KindEvent && n.Event.Type == event.Input:
+				l.board.Wake(n.Event.App, clk.Now()) // a pushed input: a waiting credential may fetch
 			case n.Kind == event.KindSubscribed && n.Again:
 				// The subscription came back: Redis restarted or failed
 				// over and may have lost the newest writes. Every app is

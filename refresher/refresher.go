@@ -26,6 +26,14 @@
 // arrives. Tokens with a Prober are probed about every App.ProbeEvery; a
 // rejected token is reported like a business app's report.
 //
+// Pushed inputs (upstream.Gate, the Open Platform's verify ticket): a
+// provider that needs one is asked before the fetch ticket is taken; with
+// no usable input nothing is taken or called and the credential waits
+// ("input"), looked at again every ReportPoll; an input the upstream
+// refuses (upstream.ClassInput) is not retried until a new one arrives.
+// While leading, each such provider is tended every ReportPoll (asking
+// the upstream to resume stopped pushes).
+//
 // A fetched token is never thrown away: once the ticket is taken the
 // upstream call is not cancelled by a step-down or shutdown (bounded by
 // FetchTimeout), its write is retried with the same ticket and, if Redis
@@ -184,8 +192,9 @@ type AppState struct {
 	// Waiting is what the credential waits for besides its due time:
 	// "" (nothing), "rollover" (the upstream still answers the stored
 	// value: asked at a bounded rate until a new one arrives), "parent" (a
-	// ticket with no usable parent token yet) or "budget" (a budget refused
-	// the fetch). WaitingFor names the parent or the budget ("daily", or
+	// ticket with no usable parent token yet), "budget" (a budget refused
+	// the fetch) or "input" (an upstream.Gate provider has no usable pushed
+	// input, e.g. no component_verify_ticket). WaitingFor names the parent or the budget ("daily", or
 	// "<key> <limit>/<window>"); WaitUntil is when a budget's wait ends
 	// (local clock).
 	Waiting, WaitingFor string

@@ -27,6 +27,8 @@ type Config struct {
 	Log       LogConfig      `yaml:"log"`
 	Apps      []AppConfig    `yaml:"apps"`
 	Clients   []ClientConfig `yaml:"clients"` // config_clients.go
+	// Components are Open Platform third-party platforms (config_components.go).
+	Components []ComponentConfig `yaml:"components"`
 }
 
 // RedisConfig selects standalone (url), Sentinel or Cluster.

@@ -68,9 +68,12 @@ func (c *Config) validateClients(getenv func(string) string) error {
 // clientScopeIDs are the ids client globs are matched against: the apps'
 // (and the components', when configured).
 func (c *Config) clientScopeIDs() []string {
-	ids := make([]string, 0, len(c.Apps))
+	ids := make([]string, 0, len(c.Apps)+len(c.Components))
 	for _, a := range c.Apps {
 		ids = append(ids, a.ID)
+	}
+	for _, p := range c.Components {
+		ids = append(ids, p.ID)
 	}
 	return ids
 }

@@ -97,13 +97,19 @@ func (d *daemon) wire() error {
 	for i, a := range cfg.Apps {
 		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets, Secret: p.secrets[i]})
 	}
+	apps = append(apps, componentApps(cfg)...)
+	cb, err := newCallback(cfg, p.store, d.log, d.opts.repeats)
+	if err != nil {
+		_ = d.reader.Close()
+		return err
+	}
 	proxyCfg := cfg.proxyConfig(d.metrics)
 	proxyCfg.Authorize = d.clients.AuthorizeProxy // the client scopes of proxy mode
 	d.api, err = httpapi.New(httpapi.Config{
 		Store: p.store, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
 		Apps: apps, ReplicaID: cfg.ReplicaID, Clients: d.clients, Open: d.opts.open,
 		Cooldown: cfg.Refresh.Cooldown, Logger: d.log, Repeats: d.opts.repeats,
-		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: proxyCfg,
+		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: proxyCfg, Callback: callbackRoute(cb),
 	})
 	if err != nil {
 		_ = d.reader.Close()

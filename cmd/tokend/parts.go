@@ -92,6 +92,11 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 			owner = append(owner, i)
 		}
 	}
+	comps, err := buildComponents(cfg, st, h, logger)
+	if err != nil {
+		return nil, err
+	}
+	apps = append(apps, comps...)
 	ref, err := refresher.New(refresher.Config{
 		Store: st, Elector: el, Apps: apps,
 		BeforeExpiry: cfg.Refresh.BeforeExpiry, SafetyMargin: cfg.Refresh.SafetyMargin,

@@ -60,6 +60,9 @@ func (c *Config) validate(getenv func(string) string, readFile func(string) ([]b
 	if err != nil {
 		return nil, err
 	}
+	if warnings, err = c.validateComponents(getenv, readFile, warnings); err != nil {
+		return nil, err
+	}
 	return warnings, c.validateClients(getenv)
 }
 

@@ -11,7 +11,10 @@
 // With no app flag it registers one demo app per platform. Besides the
 // platforms' endpoints it serves the test hooks of wechattest: GET /audit,
 // POST /apps, POST /rotate, POST /rotate_ticket, GET /check and
-// POST|DELETE /fault (see -h). It stops gracefully on SIGINT or SIGTERM.
+// POST|DELETE /fault (see -h), and the Open Platform components' (POST
+// /components registers one with its callback URLs and push interval;
+// POST /components/push|replay|stop|expire_tickets?appid=, GET
+// /components/stats?appid=; see wechattest's component_http.go). It stops gracefully on SIGINT or SIGTERM.
 package main
 
 import (

@@ -128,6 +128,9 @@ type Config struct {
 	LogLevel string
 	// HTTP are keys added to the http section (e.g. "proxy": true).
 	HTTP map[string]any
+	// Extra are further top-level keys of the generated YAML (e.g.
+	// "components"); they must not repeat a key the harness writes.
+	Extra map[string]any
 }
 
 // App is one app of the generated config.
@@ -245,6 +248,9 @@ func (c *Config) render(id, listen string) ([]byte, error) {
 		},
 		"log":  map[string]any{"format": "text", "level": c.LogLevel},
 		"apps": apps,
+	}
+	for k, v := range c.Extra {
+		doc[k] = v
 	}
 	return yaml.Marshal(doc)
 }

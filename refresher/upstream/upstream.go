@@ -76,6 +76,11 @@ const (
 	// 42001 and their equivalents). The refresher reports the token
 	// (compare-and-refresh of the parent) instead of backing off.
 	ClassTokenRejected
+	// ClassInput: the upstream refused an input pushed to tokend that the
+	// fetch was made with (the Open Platform's component_verify_ticket:
+	// 61005 expired, 61006 invalid). No retry burns calls: the provider's
+	// Gate says when a new input arrived.
+	ClassInput
 )
 
 func (c Class) String() string {
@@ -88,6 +93,8 @@ func (c Class) String() string {
 		return "quota"
 	case ClassTokenRejected:
 		return "token_rejected"
+	case ClassInput:
+		return "input"
 	}
 	return fmt.Sprintf("class(%d)", int(c))
 }

@@ -9,6 +9,7 @@
 //	{"type":"report","app":"<id>"}                 a token was reported bad
 //	{"type":"released"}                            a leader let go of the lease
 //	{"type":"acquired","epoch":N,"leader":"<id>"}  a replica obtained the lease
+//	{"type":"input","app":"<id>"}                  a pushed input (a component's verify ticket) was stored
 //
 // Readers ignore types they do not know. What the package does NOT
 // promise: delivery. Pub/sub drops messages while a subscriber is
@@ -36,6 +37,10 @@ const (
 	// Leader. Sent before it starts leading, so that a replica that still
 	// believes it leads checks its lease at once.
 	Acquired = "acquired"
+	// Input: a pushed input of App was stored (an Open Platform
+	// component's newest component_verify_ticket); the leader checks App
+	// at once if it waits for one.
+	Input = "input"
 )
 
 // Event is one message on the events channel. Fields a type does not use

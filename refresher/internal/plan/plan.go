@@ -206,8 +206,8 @@ type Wait struct {
 }
 
 // After is how long a failed check waits before the next attempt:
-// transient errors back off (attempts so far), configuration errors and
-// corrupt keys retry every ConfigRetry, the daily quota and budget wait
+// transient errors back off (attempts so far), configuration errors, a
+// refused pushed input and corrupt keys retry every ConfigRetry, the daily quota and budget wait
 // for the next quota day on Redis's clock, a windowed budget for its
 // window's end. now is the local clock, redisNow Redis's (zero when
 // unknown).
@@ -223,7 +223,7 @@ func (w Waits) After(err error, attempts int, now, redisNow time.Time) Wait {
 		return Wait{Class: upstream.ClassQuota.String(), Until: QuotaRetryAt(now, redisNow), Budget: "daily"}
 	case class == upstream.ClassQuota:
 		return Wait{Class: class.String(), Until: QuotaRetryAt(now, redisNow)}
-	case class == upstream.ClassConfig:
+	case class == upstream.ClassConfig, class == upstream.ClassInput:
 		return Wait{Class: class.String(), Until: now.Add(w.ConfigRetry)}
 	}
 	return Wait{Class: upstream.ClassRetry.String(), Until: now.Add(Backoff(w.RetryMin, w.RetryMax, attempts))}

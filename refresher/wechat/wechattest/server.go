@@ -53,7 +53,9 @@
 // 500,000/day quotas (the same DailyQuota and MinuteQuota apply to each
 // WeChat endpoint family), quotas of the WeCom, Feishu and DingTalk token
 // endpoints, WeChat ticket quotas, Feishu app_access_token, WeCom ISV
-// suites, the Open Platform, and any API beyond the ones above.
+// suites, the Open Platform's authorizers (its component token and
+// verify-ticket pushes are in component.go), and any API beyond the ones
+// above.
 package wechattest
 
 import (
@@ -243,6 +245,7 @@ type Server struct {
 	tickets map[string]*ticket    // the newest ticket by owner key + "/" + kind
 	byValue map[string]*ticket    // every ticket issued and not yet pruned
 	fault   *Fault                // active fault, nil if none
+	comps   map[string]*component // Open Platform components by appid (component.go)
 	audit   Audit
 	issued  int // tokens and tickets issued, for pruning
 }
@@ -310,6 +313,7 @@ func (s *Server) routes() http.Handler {
 	s.wecomRoutes(mux)
 	s.feishuRoutes(mux)
 	s.dingtalkRoutes(mux)
+	s.componentRoutes(mux)
 	s.hookRoutes(mux)
 	s.passthroughRoutes(mux) // passthrough.go
 	return s.countRequests(mux)

@@ -141,6 +141,9 @@ type Config struct {
 	Clock clock.PassiveClock
 	// Proxy is proxy mode (proxy.go); it needs Compat.
 	Proxy ProxyConfig
+	// Callback, when set, adds the Open Platform push route (package
+	// callback), counted like the others; it does its own auth.
+	Callback interface{ Register(*http.ServeMux) }
 }
 
 // Server serves the CONTRACT HTTP API. Safe for concurrent use.
@@ -168,6 +171,8 @@ type Server struct {
 	compat *compat.Routes
 	// proxy forwards API calls (proxy mode); nil: off.
 	proxy *proxy.Proxy
+	// callback serves the Open Platform pushes; nil: not served.
+	callback interface{ Register(*http.ServeMux) }
 }
 
 // New returns a Server for cfg, or an error naming a missing dependency.
@@ -188,7 +193,7 @@ func New(cfg Config) (*Server, error) {
 		store: cfg.Store, tokensR: cfg.Tokens, leader: cfg.Leader, metrics: cfg.Metrics,
 		apps: append([]App(nil), cfg.Apps...), byID: map[string]App{}, replica: cfg.ReplicaID,
 		open: cfg.Open, refreshWait: cfg.RefreshWait, cooldown: cfg.Cooldown,
-		stopping: make(chan struct{}), log: cfg.Logger, repeats: cfg.Repeats,
+		stopping: make(chan struct{}), log: cfg.Logger, repeats: cfg.Repeats, callback: cfg.Callback,
 	}
 	for i, a := range s.apps {
 		a.Tickets = append([]string(nil), a.Tickets...)
@@ -276,6 +281,9 @@ func (a *Server) Handler() http.Handler {
 	}
 	if a.compat != nil {
 		a.compat.Register(mux)
+	}
+	if a.callback != nil {
+		a.callback.Register(mux)
 	}
 	mux.Handle("/", a.fallback())
 	return a.instrument(mux)
