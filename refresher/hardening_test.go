@@ -153,7 +153,7 @@ func TestRefresher_reportsInCooldown_coalesced(t *testing.T) {
 	start(t, r)
 	wait.For(t, 5*time.Second, "first token", func() bool { return obs.written.Load() == 1 })
 	tok := token(t, rdb, s, "app")
-	before := cs.records.Load() + cs.report.Load()
+	before, polls0 := cs.records.Load()+cs.report.Load(), cs.reports.Load()
 	for range 500 {
 		if err := s.Report(context.Background(), "app", tok); err != nil {
 			t.Fatal(err)
@@ -165,8 +165,12 @@ func TestRefresher_reportsInCooldown_coalesced(t *testing.T) {
 		return obs.reports["cooldown"] > 0
 	})
 	cs.waitPolls(t, 2) // events delivered, two polls
-	if n := cs.records.Load() + cs.report.Load() - before; n > 8 {
-		t.Fatalf("500 reports in the cooldown cost %d record/report reads, want O(1)", n)
+	// O(1) per poll, not per report: each poll (ReportPoll) may read the
+	// pending reports and the app once, and a loaded machine stretches the
+	// 500 reports over more polls. Reading per report costs >= 500.
+	polls := cs.reports.Load() - polls0
+	if n := cs.records.Load() + cs.report.Load() - before; n > 8+2*polls {
+		t.Fatalf("500 reports in the cooldown cost %d record/report reads in %d polls, want O(1) per poll", n, polls)
 	}
 	if p.Calls() != 1 {
 		t.Fatal("fetched in the cooldown")
