@@ -20,6 +20,17 @@ import (
 // the ACL syntax reads specially.
 var aclUserName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 
+// aclTicketKind is a ticket kind tokend prints into a rule.
+var aclTicketKind = regexp.MustCompile(`^[a-z_]{1,32}$`)
+
+// aclUser is who the rule is for and what it allows beyond raw reads.
+type aclUser struct {
+	name    string
+	pass    string // kept as its SHA-256; "": no password
+	setuser bool   // an ACL SETUSER command instead of a users.acl line
+	library bool   // the Go reader library's read script too (EVAL)
+}
+
 // runACL is `tokend acl -config FILE -app ID`: it prints the Redis ACL
 // rule of a user that may read one app's token and tickets (raw GET, or
 // the Go reader library) and report them invalid, and nothing else
@@ -33,8 +44,9 @@ func runACL(args []string, getenv func(string) string, readFile func(string) ([]
 	user := fs.String("user", "", "the Redis user name (default tokend-app-<app>)")
 	passEnv := fs.String("password-env", "", "environment variable holding the user's password (the rule keeps its SHA-256); none: the user has no password until you add one")
 	setuser := fs.Bool("setuser", false, "print an ACL SETUSER command (for redis-cli) instead of a users.acl line")
+	library := fs.Bool("library", false, "also allow the Go reader library (its read script: EVAL/EVALSHA on the app's keys and meta hashes); default: raw GET readers only")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tokend acl -config FILE -app ID [-user NAME] [-password-env VAR] [-setuser]")
+		fmt.Fprintln(stderr, "usage: tokend acl -config FILE -app ID [-user NAME] [-password-env VAR] [-setuser] [-library]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -69,7 +81,7 @@ func runACL(args []string, getenv func(string) string, readFile func(string) ([]
 		fmt.Fprintf(stderr, "tokend acl: %v\n", err)
 		return exitConfig
 	}
-	fmt.Fprintln(stdout, aclRule(keys, name, *app, tickets, pass, *setuser))
+	fmt.Fprintln(stdout, aclRule(keys, aclUser{name: name, pass: pass, setuser: *setuser, library: *library}, *app, tickets))
 	if pass == "" {
 		fmt.Fprintln(stderr, "tokend acl: no -password-env: the user has no password and cannot log in until you add one (>password or #sha256)")
 	}
@@ -99,48 +111,65 @@ func aclApp(path, app string, readFile func(string) ([]byte, error)) (store.Keys
 	if err != nil {
 		return store.Keys{}, nil, fieldErr("redis.prefix", "must match [A-Za-z0-9_.:-]{1,64}")
 	}
-	for _, a := range cfg.Apps {
-		if a.ID == app && store.ValidApp(app) {
-			return keys, a.Tickets, nil
+	for i, a := range cfg.Apps {
+		if a.ID != app || !store.ValidApp(app) {
+			continue
 		}
+		// The kinds become key names in the printed rule: a kind the
+		// daemon would refuse (a space, "~*") must not widen it.
+		for j, k := range a.Tickets {
+			if !aclTicketKind.MatchString(k) {
+				return store.Keys{}, nil, fieldErr(fmt.Sprintf("apps[%d].tickets[%d]", i, j), "want a ticket kind [a-z_]{1,32}, got %q", k)
+			}
+		}
+		return keys, a.Tickets, nil
 	}
 	return store.Keys{}, nil, fmt.Errorf("-app: %q is not an app of %s", app, path)
 }
 
-// aclRule is the ACL rule of user for a reader of app and its tickets
-// (DESIGN "Clients", README "Per-app Redis users"): the app's and each
-// ticket's token key and meta hash, with GET (raw readers), PTTL, HMGET,
-// TIME and EVAL/EVALSHA (the Go reader library's read script uses only
-// those; EVAL needs full key permission, which is why the root keys are
-// ~ and not %R~, while no write command is granted on them); a selector
-// granting only HSET on the shared reports hash (a report, as
-// store.Records.Report writes it in MULTI/EXEC with a PUBLISH); PUBLISH
-// and SUBSCRIBE on the events channel (the library's change events: app
-// ids and versions, never a value). Everything else is refused: other
-// apps' keys, the lease, the status and budget keys, every other
-// command. pass, if set, is kept as its SHA-256. The rule is one
-// users.acl line, or an ACL SETUSER command.
-func aclRule(keys store.Keys, user, app string, tickets []string, pass string, setuser bool) string {
+// aclRule is the ACL rule of u for a reader of app and its tickets
+// (DESIGN "Clients", README "Per-app Redis users"). A raw reader gets
+// read-only access (%R~) to the app's and each ticket's token key with
+// GET; a selector granting only HSET on the shared reports hash (a report,
+// as store.Records.Report writes it in MULTI/EXEC with a PUBLISH);
+// PUBLISH and SUBSCRIBE on the events channel (app ids and versions,
+// never a value). With u.library, the meta hashes and the commands of the
+// Go reader library's read script too (PTTL, HMGET, TIME, EVAL/EVALSHA):
+// EVAL needs full key permission, so those keys are ~ (no write command is
+// granted on them, and commands inside a script are checked against the
+// same rules), and EVAL lets the user run a long Lua script that blocks
+// Redis (BUSY) until an admin's SCRIPT KILL: grant it only to readers you
+// would trust with a Redis connection anyway. Everything else is refused:
+// other apps' keys, the lease, the status and budget keys, every other
+// command. The rule is one users.acl line, or an ACL SETUSER command.
+func aclRule(keys store.Keys, u aclUser, app string, tickets []string) string {
 	creds := []string{app}
 	for _, k := range tickets {
 		creds = append(creds, app+":"+k)
 	}
 	var b strings.Builder
-	if setuser {
-		fmt.Fprintf(&b, "ACL SETUSER %s reset on", user)
+	if u.setuser {
+		fmt.Fprintf(&b, "ACL SETUSER %s reset on", u.name)
 	} else {
-		fmt.Fprintf(&b, "user %s on", user)
+		fmt.Fprintf(&b, "user %s on", u.name)
 	}
-	if pass != "" {
-		sum := sha256.Sum256([]byte(pass))
+	if u.pass != "" {
+		sum := sha256.Sum256([]byte(u.pass))
 		fmt.Fprintf(&b, " #%s", hex.EncodeToString(sum[:]))
 	}
 	b.WriteString(" resetkeys")
 	for _, c := range creds {
-		fmt.Fprintf(&b, " ~%s ~%s", keys.Token(c), keys.Meta(c))
+		if u.library {
+			fmt.Fprintf(&b, " ~%s ~%s", keys.Token(c), keys.Meta(c))
+		} else {
+			fmt.Fprintf(&b, " %%R~%s", keys.Token(c))
+		}
 	}
 	fmt.Fprintf(&b, " resetchannels &%s", keys.Events())
-	b.WriteString(" -@all +ping +hello +get +pttl +hmget +time +eval +evalsha +publish +subscribe +unsubscribe +multi +exec +discard")
+	b.WriteString(" -@all +ping +hello +get +publish +subscribe +unsubscribe +multi +exec +discard")
+	if u.library {
+		b.WriteString(" +pttl +hmget +time +eval +evalsha")
+	}
 	fmt.Fprintf(&b, " (%%W~%s +hset)", keys.Reports())
 	return b.String()
 }

@@ -46,30 +46,8 @@ func aclLine(t *testing.T, args ...string) string {
 // other app's keys or meta, nor the lease, nor write anything but a
 // report.
 func TestACL_realRedis(t *testing.T) {
-	line := aclLine(t, "-app", "mp-main", "-password-env", "APP_PW")
-	acl := filepath.Join(t.TempDir(), "users.acl")
-	admin := "user admin on >admin-password ~* &* +@all"
-	if err := os.WriteFile(acl, []byte(admin+"\n"+line+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := redisserver.StartACL(t, acl)
 	ctx := context.Background()
-	adm := srv.User("admin", "admin-password")
-	st, err := store.New(store.Config{Client: adm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm.Set(ctx, st.Keys().Lease(), "L", time.Minute)
-	for _, id := range []string{"mp-main", "mp-main:jsapi", "other", "other:jsapi"} {
-		tk, err := st.TakeTicket(ctx, id, "L", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.WriteToken(ctx, store.Write{App: id, Ticket: tk, Token: "value-of-" + id, ExpiresIn: time.Hour, SafetyMargin: time.Minute}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	app := srv.User("tokend-app-mp-main", "reader-password")
+	adm, app, st := aclRedis(t, aclLine(t, "-app", "mp-main", "-password-env", "APP_PW", "-library"))
 	k := st.Keys()
 	for _, id := range []string{"mp-main", "mp-main:jsapi"} {
 		if v, err := app.Get(ctx, k.Token(id)).Result(); err != nil || v != "value-of-"+id {
@@ -130,11 +108,78 @@ func TestACL_realRedis(t *testing.T) {
 	}
 }
 
+// aclRedis starts a real redis-server with an admin and the users.acl
+// line, writes a token and a ticket of mp-main and of other, and returns
+// the admin's client, the reader's (tokend-app-mp-main, reader-password)
+// and the admin's store.
+func aclRedis(t *testing.T, line string) (adm, app *redis.Client, st *store.Store) {
+	t.Helper()
+	acl := filepath.Join(t.TempDir(), "users.acl")
+	admin := "user admin on >admin-password ~* &* +@all"
+	if err := os.WriteFile(acl, []byte(admin+"\n"+line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := redisserver.StartACL(t, acl)
+	ctx := context.Background()
+	adm = srv.User("admin", "admin-password")
+	st, err := store.New(store.Config{Client: adm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm.Set(ctx, st.Keys().Lease(), "L", time.Minute)
+	for _, id := range []string{"mp-main", "mp-main:jsapi", "other", "other:jsapi"} {
+		tk, err := st.TakeTicket(ctx, id, "L", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.WriteToken(ctx, store.Write{App: id, Ticket: tk, Token: "value-of-" + id, ExpiresIn: time.Hour, SafetyMargin: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return adm, srv.User("tokend-app-mp-main", "reader-password"), st
+}
+
+// TestACL_rawReader: without -library the reader may GET its token and
+// ticket and report (HSET + PUBLISH in MULTI/EXEC, as README shows), and
+// may not run a script (EVAL could block Redis) or read the meta hash.
+func TestACL_rawReader(t *testing.T) {
+	ctx := context.Background()
+	_, app, st := aclRedis(t, aclLine(t, "-app", "mp-main", "-password-env", "APP_PW"))
+	k := st.Keys()
+	for _, id := range []string{"mp-main", "mp-main:jsapi"} {
+		if v, err := app.Get(ctx, k.Token(id)).Result(); err != nil || v != "value-of-"+id {
+			t.Errorf("GET %s: %q, %v", k.Token(id), v, err)
+		}
+	}
+	if _, err := app.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, k.Reports(), "mp-main", "value-of-mp-main")
+		p.Publish(ctx, k.Events(), `{"type":"report","app":"mp-main"}`)
+		return nil
+	}); err != nil {
+		t.Errorf("raw report: %v", err)
+	}
+	if got, _ := st.PendingReport(ctx, "mp-main"); got != "value-of-mp-main" {
+		t.Errorf("pending report = %q", got)
+	}
+	for name, cmd := range map[string][]any{
+		"EVAL busy loop":   {"EVAL", "return 1", "0"},
+		"EVALSHA":          {"EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"},
+		"HMGET own meta":   {"HMGET", k.Meta("mp-main"), "token"},
+		"SET own token":    {"SET", k.Token("mp-main"), "x"},
+		"GET other token":  {"GET", k.Token("other")},
+		"GET other ticket": {"GET", k.Token("other:jsapi")},
+	} {
+		if err := app.Do(ctx, cmd...).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+			t.Errorf("%s as mp-main's raw reader: %v, want NOPERM", name, err)
+		}
+	}
+}
+
 // TestACL_setuser: -setuser prints the same rule as an ACL SETUSER
 // command, starting from reset; without -password-env no password.
 func TestACL_setuser(t *testing.T) {
 	line := aclLine(t, "-app", "other", "-setuser", "-user", "billing")
-	if !strings.HasPrefix(line, "ACL SETUSER billing reset on resetkeys ~{tokend}:token:other ") || strings.Contains(line, "#") {
+	if !strings.HasPrefix(line, "ACL SETUSER billing reset on resetkeys %R~{tokend}:token:other ") || strings.Contains(line, "#") {
 		t.Fatalf("setuser line: %s", line)
 	}
 	if strings.Contains(line, "mp-main") {
@@ -142,11 +187,17 @@ func TestACL_setuser(t *testing.T) {
 	}
 }
 
-// TestACL_badArgs: a missing -app, an app not configured and a bad user
-// name exit 2.
+// TestACL_badArgs: a missing -app, an app not configured, a bad user
+// name, an unset password variable and a bad ticket kind exit 2.
 func TestACL_badArgs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tokend.yaml")
 	if err := os.WriteFile(path, []byte(aclConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A ticket kind the daemon would refuse must not widen the rule
+	// ("~*" would grant every key).
+	injected := filepath.Join(t.TempDir(), "injected.yaml")
+	if err := os.WriteFile(injected, []byte(strings.Replace(aclConfig, "tickets: [jsapi]}", `tickets: ["jsapi ~* +@all"]}`, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
@@ -154,6 +205,7 @@ func TestACL_badArgs(t *testing.T) {
 		{"acl", "-config", path, "-app", "nope"},
 		{"acl", "-config", path, "-app", "mp-main", "-user", "a b"},
 		{"acl", "-config", path, "-app", "mp-main", "-password-env", "UNSET"},
+		{"acl", "-config", injected, "-app", "mp-main"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), args, func(string) string { return "" }, os.ReadFile, &out, &errOut); code != exitConfig || out.Len() != 0 {
