@@ -299,6 +299,11 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap exposes the connection's writer to http.ResponseController: the
+// proxy lifts the server's read and write deadlines for its transfers, and
+// flushes streamed answers, through the wrapper.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 // instrument counts requests by route pattern and status code.
 func (a *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

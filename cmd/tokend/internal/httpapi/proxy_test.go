@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,4 +66,45 @@ func TestProxy_needsCompat(t *testing.T) {
 func (e *apiEnv) pendingOf(app string) string {
 	tok, _ := e.store.PendingReport(context.Background(), app)
 	return tok
+}
+
+// TestProxy_serverTimeoutsLifted: a proxied upload slower than the HTTP
+// server's ReadTimeout passes, because the proxy lifts the server's
+// deadlines for its own calls through httpapi's request-metrics wrapper
+// (statusRecorder must expose the connection: Unwrap).
+func TestProxy_serverTimeoutsLifted(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"errcode":0,"errmsg":"ok","size":`+strconv.FormatInt(n, 10)+`}`)
+	}))
+	t.Cleanup(up.Close)
+	e := newAPIEnvWith(t, func(c *Config) {
+		c.Apps, c.Compat = compatApps(), true
+		c.Proxy = ProxyConfig{Enabled: true, Upstreams: map[string]string{"mp": up.URL}}
+	})
+	e.writeToken(t, "mp", "tok-A")
+	srv := httptest.NewUnstartedServer(e.api.Handler())
+	srv.Config.ReadTimeout = 200 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	pr, pw := io.Pipe()
+	go func() { // 8 chunks, 100ms apart: the body outlasts ReadTimeout
+		defer pw.Close()
+		for range 8 {
+			time.Sleep(100 * time.Millisecond)
+			if _, err := pw.Write([]byte(strings.Repeat("x", 1000))); err != nil {
+				return
+			}
+		}
+	}()
+	resp, err := http.Post(srv.URL+"/cgi-bin/media/upload?type=image&access_token=tok-A", "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"size":8000`) {
+		t.Fatalf("slow upload through the proxy: %d %s", resp.StatusCode, b)
+	}
 }
