@@ -12,6 +12,9 @@ import (
 // AuditMaxLen is the approximate cap of the audit stream (XADD MAXLEN ~).
 const AuditMaxLen = 10000
 
+// maxAuditField caps each string field of an entry, written or read.
+const maxAuditField = 200
+
 // maxAuditRead bounds RecentAudit's limit.
 const maxAuditRead = 500
 
@@ -37,11 +40,14 @@ func (k Keys) Audit() string { return k.tag + ":audit" }
 // AppendAudit adds e to the audit stream, trimming it to about
 // AuditMaxLen entries. A key of the wrong type returns a *CorruptError.
 func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
+	// Every field is capped as it is written (as RecentAudit caps what it
+	// reads): an entry costs the stream a bounded size whatever it names.
+	f := func(v string) string { return capString(v, maxAuditField) }
 	err := s.rdb.XAdd(ctx, &redis.XAddArgs{
 		Stream: s.keys.Audit(), MaxLen: AuditMaxLen, Approx: true,
 		Values: []any{
-			"time", e.Time.UnixMilli(), "replica", e.Replica, "client", e.Client, "app", e.App, "action", e.Action,
-			"outcome", e.Outcome, "errcode", e.Errcode, "fp", e.Fingerprint, "detail", e.Detail,
+			"time", e.Time.UnixMilli(), "replica", f(e.Replica), "client", f(e.Client), "app", f(e.App), "action", f(e.Action),
+			"outcome", f(e.Outcome), "errcode", e.Errcode, "fp", f(e.Fingerprint), "detail", f(e.Detail),
 		},
 	}).Err()
 	if isWrongType(err) {
@@ -73,7 +79,7 @@ func (s *Store) RecentAudit(ctx context.Context, limit int) ([]AuditEntry, error
 	for _, m := range msgs {
 		str := func(k string) string {
 			v, _ := m.Values[k].(string)
-			return capString(v, 200)
+			return capString(v, maxAuditField)
 		}
 		e := AuditEntry{
 			ID: m.ID, Replica: str("replica"), Client: str("client"), App: str("app"), Action: str("action"),

@@ -199,3 +199,24 @@ func TestStore_deployACL_registryAndAudit(t *testing.T) {
 		t.Fatalf("RecentAudit: %+v, %v", got, err)
 	}
 }
+
+// TestStore_Audit_fieldsCapped: every string field is capped as written,
+// so an entry naming whatever a request carried costs a bounded size.
+func TestStore_Audit_fieldsCapped(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+		ctx := context.Background()
+		long := strings.Repeat("A", 15000)
+		if err := s.AppendAudit(ctx, AuditEntry{App: long, Client: long, Detail: long, Action: "token", Outcome: "denied"}); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := rdb.XRange(ctx, s.Keys().Audit(), "-", "+").Result()
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("stream: %v, %v", msgs, err)
+		}
+		for k, v := range msgs[0].Values {
+			if str, _ := v.(string); len(str) > maxAuditField {
+				t.Errorf("field %s kept %d bytes, want <= %d", k, len(str), maxAuditField)
+			}
+		}
+	})
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
@@ -252,5 +256,49 @@ func TestDaemon_clientsProxy(t *testing.T) {
 	}
 	if strings.Contains(d.logs.String(), edgeKey) || strings.Contains(d.bodies.String(), edgeKey) {
 		t.Error("a client key leaked into the logs or an answer")
+	}
+}
+
+// TestRefusalGate: one audit entry per refusal key per minute, at most
+// refusalBurst at once and refusalRate per second after; the next entry
+// says how many were skipped.
+func TestRefusalGate(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Unix(1_700_000_000, 0))
+	g := newRefusalGate(clk)
+	if ok, _ := g.allow("a"); !ok {
+		t.Fatal("first refusal not audited")
+	}
+	if ok, _ := g.allow("a"); ok {
+		t.Fatal("the same refusal again within a minute audited")
+	}
+	clk.SetTime(clk.Now().Add(refusalEvery))
+	if ok, n := g.allow("a"); !ok || n != 1 {
+		t.Fatalf("after a minute: %v, skipped %d, want true, 1", ok, n)
+	}
+	passed := 0
+	for i := range 3 * refusalBurst {
+		if ok, _ := g.allow(fmt.Sprintf("flood-%d", i)); ok {
+			passed++
+		}
+	}
+	// The bucket refilled to the burst during the minute; one went to "a".
+	if passed != refusalBurst-1 {
+		t.Fatalf("%d of %d distinct refusals audited at once, want %d", passed, 3*refusalBurst, refusalBurst-1)
+	}
+	clk.SetTime(clk.Now().Add(time.Second))
+	if ok, n := g.allow("flood-new"); !ok || n != 2*refusalBurst+1 {
+		t.Fatalf("a second later: %v, skipped %d, want true, %d", ok, n, 2*refusalBurst+1)
+	}
+}
+
+// TestDecisionEntry_appBounded: a refusal's app comes from the request
+// path; one that is no valid credential id is not kept.
+func TestDecisionEntry_appBounded(t *testing.T) {
+	e, ok := decisionEntry(clients.Decision{App: strings.Repeat("A", 15000), Action: clients.Token, Outcome: clients.Denied, Reason: clients.ReasonUnknownKey})
+	if !ok || e.App != "" {
+		t.Fatalf("entry %v (app %d bytes), want one with no app", ok, len(e.App))
+	}
+	if e, _ := decisionEntry(clients.Decision{App: "mp:jsapi", Action: clients.Ticket, Outcome: clients.Denied, Reason: clients.ReasonUnknownKey}); e.App != "mp:jsapi" {
+		t.Fatalf("a valid credential id was dropped: %q", e.App)
 	}
 }

@@ -39,18 +39,19 @@ type daemonOptions struct {
 // HTTP API (served from a reader.Reader), joined so that either ending stops
 // both.
 type daemon struct {
-	cfg     *Config
-	log     *slog.Logger
-	opts    daemonOptions
-	rdb     redis.UniversalClient
-	store   *store.Store
-	ref     *refresher.Refresher
-	metrics *metrics.Metrics
-	api     *httpapi.Server
-	reader  *reader.Reader
-	hub     *event.Hub
-	audit   *auditObserver
-	clients *clients.Set // keys and scopes (clients.go); AuthorizeProxy is proxy mode's rule
+	cfg      *Config
+	log      *slog.Logger
+	opts     daemonOptions
+	rdb      redis.UniversalClient
+	store    *store.Store
+	ref      *refresher.Refresher
+	metrics  *metrics.Metrics
+	api      *httpapi.Server
+	reader   *reader.Reader
+	hub      *event.Hub
+	audit    *auditObserver
+	clients  *clients.Set // keys and scopes (clients.go); AuthorizeProxy is proxy mode's rule
+	refusals *refusalGate // which refused requests get an audit entry (clients.go)
 }
 
 func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
@@ -85,6 +86,7 @@ func (d *daemon) wire() error {
 	if cfg.HTTP.AuthTokensEnv != "" {
 		tokens = authTokens(d.opts.getenv(cfg.HTTP.AuthTokensEnv))
 	}
+	d.refusals = newRefusalGate(clock.RealClock{})
 	if d.clients, err = cfg.clientSet(d.opts.getenv, d.clientDecision, clock.RealClock{}); err != nil {
 		return err
 	}

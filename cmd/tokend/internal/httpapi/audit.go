@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
 	"github.com/tokend/tokend/store"
 )
@@ -103,7 +104,7 @@ func (a *Server) recentAudit(ctx context.Context, limit int) (out []auditEntry, 
 	}
 	out = make([]auditEntry, 0, len(list))
 	for _, e := range list {
-		if !a.visible(ctx, e.App) {
+		if !a.visible(ctx, e.App) || !a.visibleDecision(ctx, e) {
 			continue
 		}
 		out = append(out, auditEntry{ID: e.ID, Time: timePtr(e.Time), Replica: e.Replica, Client: e.Client, App: e.App,
@@ -120,4 +121,12 @@ func (a *Server) providerOf(cred string) string {
 		cred = cred[:i]
 	}
 	return a.byID[cred].Provider
+}
+
+// visibleDecision hides from a named client the client decisions that
+// name no app (a key no client holds, an unknown app): they carry other
+// clients' names, sources and key fingerprints. The shared list sees them.
+func (a *Server) visibleDecision(ctx context.Context, e store.AuditEntry) bool {
+	viewer := clientOf(ctx)
+	return viewer == "" || viewer == clients.SharedName || e.App != "" || e.Client == viewer || !clients.ValidAction(e.Action)
 }

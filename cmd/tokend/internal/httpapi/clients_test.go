@@ -299,3 +299,29 @@ func TestConsole_clientScope(t *testing.T) {
 		t.Errorf("a key without status renders data")
 	}
 }
+
+// TestAudit_visibleDecision: a named client does not see other clients'
+// refusals that name no app (their names, sources and key fingerprints);
+// it sees its own, the leader's entries, and everything with an app it
+// may see. The shared list and an open API see all.
+func TestAudit_visibleDecision(t *testing.T) {
+	a := &Server{}
+	as := func(name string) context.Context { return context.WithValue(context.Background(), clientKey{}, name) }
+	for _, tc := range []struct {
+		viewer string
+		e      store.AuditEntry
+		want   bool
+	}{
+		{"billing", store.AuditEntry{Client: "ops", Action: "token", Outcome: "denied"}, false},
+		{"billing", store.AuditEntry{Action: "token", Outcome: "denied", Detail: "unknown key"}, false},
+		{"billing", store.AuditEntry{Client: "billing", Action: "refresh", Outcome: "limited"}, true},
+		{"billing", store.AuditEntry{Action: "leader", Outcome: "acquired"}, true},
+		{"billing", store.AuditEntry{Client: "ops", App: "mp", Action: "token", Outcome: "denied"}, true},
+		{"shared", store.AuditEntry{Client: "ops", Action: "token", Outcome: "denied"}, true},
+		{"", store.AuditEntry{Action: "proxy", Outcome: "denied"}, true},
+	} {
+		if got := a.visibleDecision(as(tc.viewer), tc.e); got != tc.want {
+			t.Errorf("viewer %q, entry %+v: visible %v, want %v", tc.viewer, tc.e, got, tc.want)
+		}
+	}
+}
