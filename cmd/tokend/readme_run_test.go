@@ -57,14 +57,14 @@ var (
 
 // group is one <!-- run: --> group's servers and addresses.
 type group struct {
-	t        *testing.T
-	dir      string
-	addrs    *strings.Replacer
-	tokend   string // the free address standing for 127.0.0.1:8080
-	wxsim    string // for 127.0.0.1:8090
-	stops    []func()
-	waits    []func() // readiness waits of servers started since the last batch
-	started  []string // for failure messages
+	t       *testing.T
+	dir     string
+	addrs   *strings.Replacer
+	tokend  string // the free address standing for 127.0.0.1:8080
+	wxsim   string // for 127.0.0.1:8090
+	stops   []func()
+	waits   []func() // readiness waits of servers started since the last batch
+	started []string // for failure messages
 }
 
 func runGroup(t *testing.T, file string, blocks []mdBlock) {
