@@ -76,12 +76,22 @@ func parseBlocks(md string) []mdBlock {
 	return out
 }
 
+// readmeMarked says the repository's README carries the quick starts and
+// the markers (notes/quick-markers.md). Until the lead merges them, the test
+// checks only a README named by -readme or $TOKEND_README. Set it to true
+// with that merge.
+const readmeMarked = false
+
+// readmePath is the README to check, or "" to skip.
 func readmePath() string {
 	if *readmeFlag != "" {
 		return *readmeFlag
 	}
 	if p := os.Getenv("TOKEND_README"); p != "" {
 		return p
+	}
+	if !readmeMarked {
+		return ""
 	}
 	return filepath.Join(repoRoot, "README.md")
 }
@@ -90,6 +100,9 @@ func readmePath() string {
 // elsewhere, a valid full config, or marked with the reason it is not run.
 func TestREADME_blocks(t *testing.T) {
 	path := readmePath()
+	if path == "" {
+		t.Skip("README.md has no markers yet (readmeMarked); set -readme or TOKEND_README to check a README")
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
