@@ -15,7 +15,8 @@ package main
 //     `tokend check`) accepts, with every secret variable set.
 //
 // Any other unmarked block fails, naming its line and first line. The test
-// reads ../../README.md, or the file named by -readme or $TOKEND_README.
+// reads ../../README.md and ../../README.zh-CN.md, or the file named by
+// -readme or $TOKEND_README.
 
 import (
 	"flag"
@@ -82,27 +83,44 @@ func parseBlocks(md string) []mdBlock {
 // with that merge.
 const readmeMarked = false
 
-// readmePath is the README to check, or "" to skip.
-func readmePath() string {
+// readmePaths are the READMEs to check: the one named by -readme or
+// $TOKEND_README, else README.md and README.zh-CN.md (when it exists) once
+// they are marked, else none.
+func readmePaths() []string {
 	if *readmeFlag != "" {
-		return *readmeFlag
+		return []string{*readmeFlag}
 	}
 	if p := os.Getenv("TOKEND_README"); p != "" {
-		return p
+		return []string{p}
 	}
 	if !readmeMarked {
-		return ""
+		return nil
 	}
-	return filepath.Join(repoRoot, "README.md")
+	paths := []string{filepath.Join(repoRoot, "README.md")}
+	if zh := filepath.Join(repoRoot, "README.zh-CN.md"); isFile(zh) {
+		paths = append(paths, zh)
+	}
+	return paths
 }
 
-// TestREADME_blocks checks every fenced block of the README: run, compiled
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// TestREADME_blocks checks every fenced block of the READMEs: run, compiled
 // elsewhere, a valid full config, or marked with the reason it is not run.
 func TestREADME_blocks(t *testing.T) {
-	path := readmePath()
-	if path == "" {
+	paths := readmePaths()
+	if len(paths) == 0 {
 		t.Skip("README.md has no markers yet (readmeMarked); set -readme or TOKEND_README to check a README")
 	}
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) { checkREADME(t, p) })
+	}
+}
+
+func checkREADME(t *testing.T, path string) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
