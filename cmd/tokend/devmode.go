@@ -82,8 +82,9 @@ Stop with Ctrl-C.
 `))
 }
 
-// devRedisAddr is where dev mode's embedded Redis listens when it can.
-const devRedisAddr = "127.0.0.1:6379"
+// devRedisAddr is where dev mode's embedded Redis listens when it can. A
+// variable only so that tests run dev mode without touching 6379.
+var devRedisAddr = "127.0.0.1:6379"
 
 // startDevRedis starts the embedded Redis on preferred, or on a free
 // loopback port when preferred is taken (e.g. by a real Redis: dev mode
