@@ -67,7 +67,7 @@ type group struct {
 	started []string // for failure messages
 }
 
-func runGroup(t *testing.T, file string, blocks []mdBlock) {
+func runGroup(t *testing.T, file string, blocks []cmdBlock) {
 	mr := miniredis.NewMiniRedis()
 	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func freeAddr(t *testing.T) string {
 
 // runBlock runs one block: server lines start servers, the other lines run
 // in bash in batches between them.
-func (g *group) runBlock(file string, b mdBlock) {
+func (g *group) runBlock(file string, b cmdBlock) {
 	lines := strings.Split(strings.ReplaceAll(g.addrs.Replace(b.text), "\\\n", " "), "\n")
 	var batch []string
 	flush := func() {
@@ -140,7 +140,7 @@ func (g *group) runBlock(file string, b mdBlock) {
 
 // startServer starts what a server line starts; env is its VAR=value
 // prefix, what the command, rest its arguments and shell tail.
-func (g *group) startServer(file string, b mdBlock, env, what, rest string) {
+func (g *group) startServer(file string, b cmdBlock, env, what, rest string) {
 	for shellTailRE.MatchString(rest) {
 		rest = shellTailRE.ReplaceAllString(rest, "")
 	}
@@ -168,7 +168,7 @@ var wxsimBuild struct {
 
 // startWxsim builds wxsim once per test binary and runs it on the group's
 // wxsim address.
-func (g *group) startWxsim(file string, b mdBlock, args []string) {
+func (g *group) startWxsim(file string, b cmdBlock, args []string) {
 	wxsimBuild.once.Do(func() {
 		dir, err := os.MkdirTemp("", "readme-wxsim")
 		if err != nil {
@@ -212,7 +212,7 @@ func (g *group) startWxsim(file string, b mdBlock, args []string) {
 
 // startTokend runs tokend's run() in this process with the line's
 // arguments; dev mode (no -config) listens on the group's tokend address.
-func (g *group) startTokend(file string, b mdBlock, args []string, vars map[string]string) {
+func (g *group) startTokend(file string, b cmdBlock, args []string, vars map[string]string) {
 	dev := !strings.Contains(strings.Join(args, " "), "-config")
 	if dev {
 		args = append(args, "-dev-listen", g.tokend)
@@ -283,7 +283,7 @@ func (g *group) stopAll() {
 }
 
 // runShell waits for the servers, runs script in bash and judges the output.
-func (g *group) runShell(file string, b mdBlock, script string) {
+func (g *group) runShell(file string, b cmdBlock, script string) {
 	for _, w := range g.waits {
 		w()
 	}

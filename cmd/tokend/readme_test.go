@@ -33,8 +33,8 @@ var readmeFlag = flag.String("readme", "", "README to check (default $TOKEND_REA
 // repoRoot is the repository root seen from this package.
 const repoRoot = "../.."
 
-// mdBlock is one fenced code block of a Markdown file.
-type mdBlock struct {
+// cmdBlock is one fenced code block of a Markdown file.
+type cmdBlock struct {
 	line   int    // 1-based line of the opening fence
 	lang   string // the fence's info string
 	text   string // the content, without the fences
@@ -42,7 +42,7 @@ type mdBlock struct {
 }
 
 // where names the block in failure messages: file, line and first line.
-func (b mdBlock) where(file string) string {
+func (b cmdBlock) where(file string) string {
 	first, _, _ := strings.Cut(b.text, "\n")
 	return fmt.Sprintf("%s:%d: ```%s block starting %q", file, b.line, b.lang, first)
 }
@@ -51,14 +51,14 @@ var markerRE = regexp.MustCompile(`^<!--\s*(.*?)\s*-->$`)
 
 // parseBlocks finds the fenced blocks of md (``` fences at the line start,
 // not indented) and the marker comment before each.
-func parseBlocks(md string) []mdBlock {
+func parseBlocks(md string) []cmdBlock {
 	lines := strings.Split(md, "\n")
-	var out []mdBlock
+	var out []cmdBlock
 	for i := 0; i < len(lines); i++ {
 		if !strings.HasPrefix(lines[i], "```") {
 			continue
 		}
-		b := mdBlock{line: i + 1, lang: strings.TrimSpace(strings.TrimPrefix(lines[i], "```"))}
+		b := cmdBlock{line: i + 1, lang: strings.TrimSpace(strings.TrimPrefix(lines[i], "```"))}
 		for j := i - 1; j >= 0; j-- {
 			if s := strings.TrimSpace(lines[j]); s != "" {
 				if m := markerRE.FindStringSubmatch(s); m != nil {
@@ -81,7 +81,7 @@ func parseBlocks(md string) []mdBlock {
 // the markers (notes/quick-markers.md). Until the lead merges them, the test
 // checks only a README named by -readme or $TOKEND_README. Set it to true
 // with that merge.
-const readmeMarked = false
+const readmeMarked = true
 
 // readmePaths are the READMEs to check: the one named by -readme or
 // $TOKEND_README, else README.md and README.zh-CN.md (when it exists) once
@@ -127,7 +127,7 @@ func checkREADME(t *testing.T, path string) {
 	}
 	file := filepath.Base(path)
 	var groups []string
-	byGroup := map[string][]mdBlock{}
+	byGroup := map[string][]cmdBlock{}
 	for _, b := range parseBlocks(string(data)) {
 		kind, arg, _ := strings.Cut(b.marker, ":")
 		arg = strings.TrimSpace(arg)
@@ -159,7 +159,7 @@ func checkREADME(t *testing.T, path string) {
 
 // checkExample: every code line of the snippet (comments and blank lines
 // aside) is a line, or part of a line, of the compiled example file.
-func checkExample(t *testing.T, file string, b mdBlock, rel string) {
+func checkExample(t *testing.T, file string, b cmdBlock, rel string) {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join(repoRoot, rel))
 	if err != nil {
@@ -180,7 +180,7 @@ func checkExample(t *testing.T, file string, b mdBlock, rel string) {
 
 // checkFullConfig runs an unmarked YAML block through parseConfig with every
 // environment variable and secret file set to a distinct value of 16+ bytes.
-func checkFullConfig(t *testing.T, file string, b mdBlock) {
+func checkFullConfig(t *testing.T, file string, b cmdBlock) {
 	t.Helper()
 	getenv := func(k string) string { return "readme-test-value-of-" + k } // distinct keys per variable
 	readFile := func(p string) ([]byte, error) { return []byte("readme-test-value-of-" + p), nil }
