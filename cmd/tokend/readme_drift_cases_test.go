@@ -76,10 +76,10 @@ func TestREADME_driftDetects(t *testing.T) {
 		{"config key in a code block", "  cooldown: 30s ", "  cool_down: 30s", false, [][]string{
 			{"code block", "differs at its line", "cooldown: 30s"},
 		}},
-		{"command line", "    go test -race ./...", "    go test ./...", false, [][]string{
-			{"code block", "differs at its line", `"    go test ./..."`},
+		{"command line", "\ngo test -race ./...\n", "\ngo test ./...\n", false, [][]string{
+			{"code block", "differs at its line", `"go test ./..."`},
 		}},
-		{"code block dropped", "\n    go run ./cmd/tokend\n", "\n", false, [][]string{
+		{"code block dropped", "```sh\ngo run ./cmd/tokend\n```\n", "", false, [][]string{
 			{"missing from README.zh-CN.md"},
 		}},
 		{"table row dropped", "| `refresh.min_expires_in` | 60s | 1s - 24h | |\n", "", false, [][]string{
