@@ -90,15 +90,31 @@ type Rejected struct {
 // rejected and was not fetched since. A parent fetched again that got the
 // same token back (its ticket moved: a same-value upstream) is tried once
 // more, so a spurious rejection cannot park the ticket until the token
-// expires.
+// expires. A parent in the last ParentEnd of its life is waited for too:
+// a same-value parent (WeCom, DingTalk) keeps no safety margin, so a
+// ticket call made with it then may reach the upstream after it died
+// (42001, seen on a loaded machine), and its replacement is due anyway.
 func Parent(parent store.Record, rejected Rejected) (token string, ok bool) {
 	switch {
 	case !parent.Valid():
 		return "", false
 	case parent.Token == rejected.Token && parent.Ticket <= rejected.Ticket:
 		return "", false
+	case parent.TTL < ParentEnd(parent):
+		return "", false
 	}
 	return parent.Token, true
+}
+
+// ParentEnd is the end of a parent's life in which a ticket is not fetched
+// with it: a tenth of its life (from its fetch to its expiry), at most a
+// second; 0 when the record does not say its life.
+func ParentEnd(parent store.Record) time.Duration {
+	life := parent.ExpiresAt.Sub(parent.FetchedAt)
+	if parent.FetchedAt.IsZero() || life <= 0 {
+		return 0
+	}
+	return min(time.Second, life/10)
 }
 
 // DueIn is how long until a value with remaining validity and lifetime is

@@ -58,6 +58,12 @@ func TestParent(t *testing.T) {
 	valid := func(tok string, ticket int64) store.Record {
 		return store.Record{App: "p", Token: tok, TTL: time.Hour, Ticket: ticket, Version: 1}
 	}
+	// ending is a parent with a life of life, left of it remaining.
+	ending := func(tok string, life, left time.Duration) store.Record {
+		now := time.Unix(1_800_000_000, 0)
+		return store.Record{App: "p", Token: tok, TTL: left, Ticket: 5, Version: 1, Now: now,
+			FetchedAt: now.Add(left - life), ExpiresAt: now.Add(left)}
+	}
 	for _, tc := range []struct {
 		name     string
 		parent   store.Record
@@ -72,6 +78,11 @@ func TestParent(t *testing.T) {
 		{"parent rejected, replaced: fetch with the new one", valid("P2", 6), Rejected{Token: "P1", Ticket: 5}, "P2", true},
 		{"parent rejected, fetched again, same token back: try once more", valid("P1", 6), Rejected{Token: "P1", Ticket: 5}, "P1", true},
 		{"parent rejected, then missing: wait", store.Record{App: "p"}, Rejected{Token: "P1", Ticket: 5}, "", false},
+		{"parent in the last tenth of its life: wait", ending("P1", 5*time.Second, 499*time.Millisecond), Rejected{}, "", false},
+		{"parent just before its last tenth: fetch", ending("P1", 5*time.Second, 500*time.Millisecond), Rejected{}, "P1", true},
+		{"long-lived parent in its last second: wait", ending("P1", 2*time.Hour, 999*time.Millisecond), Rejected{}, "", false},
+		{"long-lived parent with a second left: fetch", ending("P1", 2*time.Hour, time.Second), Rejected{}, "P1", true},
+		{"life unknown: fetch while valid", store.Record{App: "p", Token: "P1", TTL: time.Millisecond, Ticket: 5}, Rejected{}, "P1", true},
 	} {
 		got, ok := Parent(tc.parent, tc.rejected)
 		if got != tc.want || ok != tc.ok {
