@@ -155,15 +155,27 @@ func buildComponents(cfg *Config, st *store.Store, h partHooks, logger *slog.Log
 }
 
 // newCallback is the push route of the components, or nil without any.
-func newCallback(cfg *Config, st *store.Store, log *slog.Logger, repeats callback.Repeats) (*callback.Handler, error) {
+// Authorization events call api_query_auth through a Component of their
+// own (it sends the component token, never the secret); audit records
+// what they did.
+func newCallback(cfg *Config, st *store.Store, log *slog.Logger, repeats callback.Repeats, audit func(store.AuditEntry)) (*callback.Handler, error) {
 	if len(cfg.Components) == 0 {
 		return nil, nil
 	}
 	comps := make([]callback.Component, 0, len(cfg.Components))
-	for _, c := range cfg.Components {
-		comps = append(comps, callback.Component{ID: c.ID, AppID: c.AppID, Crypt: c.crypt})
+	for i, c := range cfg.Components {
+		auth, err := openplatform.New(openplatform.Config{
+			ComponentAppID: c.AppID, Secret: c.secret, BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn,
+			VerifyTicket: func(context.Context) (store.StoredVerifyTicket, error) {
+				return store.StoredVerifyTicket{}, store.ErrNotFound
+			},
+		})
+		if err != nil {
+			return nil, libError(err, fmt.Sprintf("components[%d]", i))
+		}
+		comps = append(comps, callback.Component{ID: c.ID, AppID: c.AppID, Crypt: c.crypt, Auth: auth, Kinds: c.Tickets})
 	}
-	return callback.New(callback.Config{Components: comps, Store: st, Timeout: callbackTimeout(cfg), Logger: log, Repeats: repeats})
+	return callback.New(callback.Config{Components: comps, Store: st, Timeout: callbackTimeout(cfg), Logger: log, Repeats: repeats, Audit: audit})
 }
 
 // callbackTimeout bounds a push's store write: WeChat waits 5 s for

@@ -100,7 +100,7 @@ func (d *daemon) wire() error {
 		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets, Secret: p.secrets[i]})
 	}
 	apps = append(apps, componentApps(cfg)...)
-	cb, err := newCallback(cfg, p.store, d.log, d.opts.repeats)
+	cb, err := newCallback(cfg, p.store, d.log, d.opts.repeats, d.audit.add)
 	if err != nil {
 		_ = d.reader.Close()
 		return err
