@@ -276,3 +276,17 @@ func (s *Store) WriteAuthorizerToken(ctx context.Context, w Write, refreshToken 
 	}
 	return s.writeToken(ctx, w, authorizerWriteScript, []string{s.keys.Authorizers(component)}, appid, refreshToken)
 }
+
+// CountAuthorizers is the number of entries in component's hash (HLEN:
+// garbage included), 0 when it is missing: a cheap check that the hash
+// is still there and unchanged in size.
+func (s *Store) CountAuthorizers(ctx context.Context, component string) (int, error) {
+	if !ValidApp(component) {
+		return 0, ErrInvalidApp
+	}
+	n, err := s.rdb.HLen(ctx, s.keys.Authorizers(component)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("store: count authorizers: %w", err)
+	}
+	return int(n), nil
+}

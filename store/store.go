@@ -66,6 +66,7 @@ type Client interface {
 	XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd
 	XRevRangeN(ctx context.Context, stream, start, stop string, count int64) *redis.XMessageSliceCmd
 	HScan(ctx context.Context, key string, cursor uint64, match string, count int64) *redis.ScanCmd
+	HLen(ctx context.Context, key string) *redis.IntCmd
 	TxPipeline() redis.Pipeliner
 }
 

@@ -25,10 +25,12 @@ import (
 // empty while the component has a token is rebuilt from
 // api_get_authorizer_list before anything is refreshed.
 //
-// The hash is read whole (HSCAN pages) when leadership starts and every
-// KeeperConfig.Resync; in between, authorization events (event.Input for
-// "<component>/<appid>") re-read one entry. At rest a Keeper costs one
-// scan per Resync and nothing per authorizer.
+// The hash is read whole (HSCAN pages) when leadership starts, every
+// KeeperConfig.Resync, and when its size (HLEN, every 5 ticks) differs
+// from the last read (a lost hash, a missed event); in between,
+// authorization events (event.Input for "<component>/<appid>") re-read
+// one entry. At rest a Keeper costs one HLEN a second and one scan per
+// Resync, nothing per authorizer.
 //
 // What it does NOT do (yet): compare-and-refresh reports of authorizer
 // tokens, authorizer tickets (jsapi), share its schedule with the
@@ -41,6 +43,8 @@ type Keeper struct {
 	entries map[string]*kept
 	epoch   int64 // the term the entries belong to; 0: none
 	resync  time.Time
+	counted time.Time // when the hash was last counted
+	stored  int       // entries the last full read found (garbage included)
 	wake    map[string]bool // appids to re-read; "" = everything
 }
 
@@ -57,6 +61,7 @@ type kept struct {
 type KeeperStore interface {
 	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]store.Authorizer) error) (int, int, error)
 	Authorizer(ctx context.Context, component, appid string) (store.Authorizer, error)
+	CountAuthorizers(ctx context.Context, component string) (int, error)
 	PutAuthorizers(ctx context.Context, component string, list ...store.Authorizer) error
 	Record(ctx context.Context, app string) (store.Record, error)
 	TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (store.Ticket, error)
@@ -180,7 +185,11 @@ func (k *Keeper) step(ctx context.Context, calls int) int {
 	full := k.epoch != term.Epoch || !now.Before(k.resync) || k.wake[""]
 	wake := k.wake
 	k.wake = map[string]bool{}
+	count := !full && now.Sub(k.counted) >= 5*k.cfg.Tick
 	k.mu.Unlock()
+	if count {
+		full = k.changed(ctx, now)
+	}
 	if full {
 		if err := k.sync(ctx, term, now); err != nil {
 			k.cfg.Logger.Warn("openplatform: authorizers not read; retried", "component", k.cfg.ComponentID, "err", err)

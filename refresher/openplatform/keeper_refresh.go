@@ -136,6 +136,9 @@ func (k *Keeper) needsReauthorization(ctx context.Context, id, appid, refused st
 func (k *Keeper) drop(appid string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.entries[appid] != nil {
+		k.stored--
+	}
 	delete(k.entries, appid)
 }
 

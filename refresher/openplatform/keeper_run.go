@@ -59,15 +59,28 @@ func (k *Keeper) sync(ctx context.Context, term lock.Term, now time.Time) error 
 	return nil
 }
 
+// changed counts the hash: true when its size is not the one the last
+// full read (and the events since) left.
+func (k *Keeper) changed(ctx context.Context, now time.Time) bool {
+	n, err := k.cfg.Store.CountAuthorizers(ctx, k.cfg.ComponentID)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.counted = now
+	return err == nil && n != k.stored
+}
+
 // scan returns every stored authorizer's refresh token by appid.
 func (k *Keeper) scan(ctx context.Context) (map[string]string, error) {
 	found := map[string]string{}
-	_, _, err := k.cfg.Store.ScanAuthorizers(ctx, k.cfg.ComponentID, 0, func(page []store.Authorizer) error {
+	_, skipped, err := k.cfg.Store.ScanAuthorizers(ctx, k.cfg.ComponentID, 0, func(page []store.Authorizer) error {
 		for _, a := range page {
 			found[a.AppID] = a.RefreshToken
 		}
 		return nil
 	})
+	k.mu.Lock()
+	k.stored = len(found) + skipped
+	k.mu.Unlock()
 	return found, err
 }
 
@@ -130,6 +143,9 @@ func (k *Keeper) reread(ctx context.Context, appid string, now time.Time) {
 	defer k.mu.Unlock()
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		if k.entries[appid] != nil {
+			k.stored--
+		}
 		delete(k.entries, appid)
 	case err != nil:
 		k.wake[""] = true // read everything at the next tick
@@ -138,6 +154,7 @@ func (k *Keeper) reread(ctx context.Context, appid string, now time.Time) {
 		if e == nil {
 			e = &kept{}
 			k.entries[appid] = e
+			k.stored++
 		}
 		if e.refused != a.RefreshToken {
 			e.refused, e.due = "", now
