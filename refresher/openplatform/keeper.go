@@ -43,8 +43,8 @@ type Keeper struct {
 	entries map[string]*kept
 	epoch   int64 // the term the entries belong to; 0: none
 	resync  time.Time
-	counted time.Time // when the hash was last counted
-	stored  int       // entries the last full read found (garbage included)
+	counted time.Time       // when the hash was last counted
+	stored  int             // entries the last full read found (garbage included)
 	wake    map[string]bool // appids to re-read; "" = everything
 }
 
