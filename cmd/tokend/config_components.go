@@ -48,6 +48,9 @@ type ComponentConfig struct {
 	// calls api_start_push_ticket (at most every half of it, and at most
 	// every 10m). Default 20m; 1s to 12h (tests compress it).
 	StartPushAfter time.Duration `yaml:"start_push_after"`
+	// AuthorizerRate bounds api_authorizer_token calls, a second. Default
+	// 20; 0.1 to 1000.
+	AuthorizerRate float64 `yaml:"authorizer_rate"`
 
 	secret string          // resolved at start
 	crypt  *msgcrypt.Crypt // from the token and the key
@@ -89,6 +92,9 @@ func (c *Config) validateComponents(getenv func(string) string, readFile func(st
 		}
 		if p.StartPushAfter < time.Second || p.StartPushAfter > 12*time.Hour {
 			return nil, fieldErr(f("start_push_after"), "must be between 1s and 12h (a verify ticket lives 12h), got %s", p.StartPushAfter)
+		}
+		if err := p.validateAuthorizerRate(f); err != nil {
+			return nil, err
 		}
 		for j, kind := range p.Tickets {
 			if !slices.Contains(wechat.TicketKinds, kind) || slices.Index(p.Tickets, kind) != j {
@@ -164,14 +170,9 @@ func newCallback(cfg *Config, st *store.Store, log *slog.Logger, repeats callbac
 	}
 	comps := make([]callback.Component, 0, len(cfg.Components))
 	for i, c := range cfg.Components {
-		auth, err := openplatform.New(openplatform.Config{
-			ComponentAppID: c.AppID, Secret: c.secret, BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn,
-			VerifyTicket: func(context.Context) (store.StoredVerifyTicket, error) {
-				return store.StoredVerifyTicket{}, store.ErrNotFound
-			},
-		})
+		auth, err := authComponent(cfg, i)
 		if err != nil {
-			return nil, libError(err, fmt.Sprintf("components[%d]", i))
+			return nil, err
 		}
 		comps = append(comps, callback.Component{ID: c.ID, AppID: c.AppID, Crypt: c.crypt, Auth: auth, Kinds: c.Tickets})
 	}
