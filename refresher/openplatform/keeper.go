@@ -82,8 +82,9 @@ type KeeperConfig struct {
 	// Rate is the most api_authorizer_token calls a second. Default 20.
 	Rate float64
 	// BeforeExpiry: a token is refreshed this long before its expiry (at
-	// most half its life), spread randomly over a further BeforeExpiry/2.
-	// Default 10m. SafetyMargin as refresher.Config. Default 1m.
+	// most half its life), spread randomly over a quarter of that, later.
+	// Default 10m. SafetyMargin as refresher.Config (capped at 10% of a
+	// token's life). Default 1m.
 	BeforeExpiry, SafetyMargin time.Duration
 	// Resync is how often the whole hash is read again. Default 5m.
 	Resync time.Duration

@@ -62,7 +62,7 @@ func (k *Keeper) refresh(ctx context.Context, term lock.Term, appid string, now 
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
 	defer wcancel()
 	res, err := k.cfg.Store.WriteAuthorizerToken(wctx, store.Write{
-		App: id, Ticket: tk, Token: g.Token.Value, ExpiresIn: g.Token.ExpiresIn, SafetyMargin: k.cfg.SafetyMargin,
+		App: id, Ticket: tk, Token: g.Token.Value, ExpiresIn: g.Token.ExpiresIn, SafetyMargin: min(k.cfg.SafetyMargin, g.Token.ExpiresIn/10),
 		Epoch: term.Epoch, Leader: term.ID,
 	}, g.RefreshToken)
 	switch {

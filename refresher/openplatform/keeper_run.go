@@ -118,21 +118,22 @@ func (k *Keeper) planned(ctx context.Context, appid string, now time.Time) *kept
 	e := &kept{due: now}
 	rec, err := k.cfg.Store.Record(ctx, store.AuthorizerID(k.cfg.ComponentID, appid))
 	if err == nil && rec.Valid() {
-		e.expires = now.Add(rec.TTL + k.cfg.SafetyMargin)
+		e.expires = now.Add(rec.ExpiresAt.Sub(rec.Now))
 		e.due = k.dueFor(now, e.expires)
 	}
 	return e
 }
 
 // dueFor plans the refresh of a token expiring at expires: BeforeExpiry
-// ahead (at most half the remaining life), spread over a further half of
-// that.
+// ahead, never before half the remaining life, spread over a further
+// quarter of that lead (later), so that authorizers fetched together drift
+// apart.
 func (k *Keeper) dueFor(now, expires time.Time) time.Time {
 	lead := min(k.cfg.BeforeExpiry, expires.Sub(now)/2)
 	if lead <= 0 {
 		return now
 	}
-	return expires.Add(-lead - rand.N(lead/2+1))
+	return expires.Add(-lead + rand.N(lead/4+1))
 }
 
 // reread reads one authorizer again after its event: gone -> dropped;
