@@ -1,0 +1,206 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend/integration/wait"
+	"github.com/tokend/tokend/refresher/openplatform"
+	"github.com/tokend/tokend/store"
+)
+
+// Open Platform phase 2: authorizers authorized by pushes to random
+// replicas, their tokens kept by the leader.
+const (
+	authLifetime = 8 * time.Second
+	authCount    = 200
+)
+
+func authAppID(i int) string { return fmt.Sprintf("wxit%06d", i) }
+
+// authRecords reads every authorizer's record: versions by appid and how
+// many hold no valid token.
+func (e *compEnv) authRecords(t *testing.T, n int) (map[string]int64, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, invalid := map[string]int64{}, 0
+	for i := range n {
+		rec, err := e.st.Record(ctx, store.AuthorizerID(compID, authAppID(i)))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if !rec.Valid() {
+			invalid++
+		}
+		out[authAppID(i)] = rec.Version
+	}
+	return out, invalid
+}
+
+// TestAuthorizers_pushedKeptRebuilt: 200 authorizers authorized by pushes
+// stay fresh for several lifetimes, one fetch per write and no dead token
+// read; a re-authorization rotates the refresh token and the next refresh
+// uses the new one; an unauthorized event removes one; a lost hash is
+// rebuilt from the list; 61023 marks one as needing re-authorization.
+func TestAuthorizers_pushedKeptRebuilt(t *testing.T) {
+	e := newCompEnvWith(t, 300*time.Millisecond, authLifetime, map[string]any{"authorizer_rate": 400})
+	ctx := context.Background()
+	wait.For(t, 15*time.Second, "the component token", func() bool { return e.record().Valid() })
+	for i := range authCount {
+		p, err := e.srv.Authorize(ctx, compAppID, authAppID(i))
+		if err != nil || p.Body != "success" {
+			t.Fatalf("authorize %d: %+v, %v", i, p, err)
+		}
+	}
+	wait.For(t, 30*time.Second, "every authorizer's first token", func() bool {
+		_, invalid := e.authRecords(t, authCount)
+		return invalid == 0
+	})
+
+	// Several lifetimes: readers judge random authorizer tokens.
+	v0, _ := e.authRecords(t, authCount)
+	f0 := e.srv.AuthorizerStats(compAppID)
+	var served, dead atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			rec, err := e.st.Record(rctx, store.AuthorizerID(compID, authAppID(rand.N(authCount))))
+			cancel()
+			if err != nil || !rec.Valid() {
+				dead.Add(1) // missing counts as dead: a reader would have nothing
+				continue
+			}
+			served.Add(1)
+			if e.srv.CheckToken(rec.Token).Code != 0 {
+				dead.Add(1)
+			}
+		}
+	})
+	time.Sleep(3 * authLifetime) // the measured window; bounded
+	close(stop)
+	wg.Wait()
+	v1, invalid := e.authRecords(t, authCount)
+	f1 := e.srv.AuthorizerStats(compAppID)
+	writes := 0
+	for id, v := range v1 {
+		writes += int(v - v0[id])
+	}
+	fetches := f1.TokenFetches - f0.TokenFetches
+	t.Logf("%d authorizers over %s: %d fetches, %d writes, %d reads, %d dead, %d invalid at the end",
+		authCount, 3*authLifetime, fetches, writes, served.Load(), dead.Load(), invalid)
+	// Refreshed at half to five eighths of an 8s life: 4.8 to 6 cycles in
+	// 24s; one fetch per write, a few in flight at the edges.
+	if dead.Load() != 0 || invalid != 0 || served.Load() < 100 {
+		t.Errorf("dead %d, invalid %d, served %d: want 0 dead", dead.Load(), invalid, served.Load())
+	}
+	if fetches < 3*authCount || fetches > 7*authCount || fetches-writes > 10 || writes-fetches > 10 {
+		t.Errorf("%d fetches for %d writes: want one per write, 3..7 per authorizer", fetches, writes)
+	}
+	e.checkReauthorization(t)
+	e.checkUnauthorized(t)
+	e.checkRebuilt(t)
+	e.check61023(t)
+}
+
+// checkReauthorization: a new authorization rotates the refresh token,
+// the next refresh uses the new one (no 61023).
+func (e *compEnv) checkReauthorization(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	id := authAppID(0)
+	refused := e.srv.AuthorizerStats(compAppID).Refused61023
+	if _, err := e.srv.Authorize(ctx, compAppID, id); err != nil {
+		t.Fatal(err)
+	}
+	rt := e.srv.AuthorizerRefreshToken(compAppID, id)
+	wait.For(t, 10*time.Second, "the rotated refresh token stored", func() bool {
+		a, err := e.st.Authorizer(ctx, compID, id)
+		return err == nil && a.RefreshToken == rt
+	})
+	v := e.authVersion(t, id)
+	wait.For(t, 3*authLifetime, "a refresh with the new refresh token", func() bool { return e.authVersion(t, id) > v })
+	if got := e.srv.AuthorizerStats(compAppID).Refused61023; got != refused {
+		t.Errorf("61023 answers went from %d to %d after a re-authorization", refused, got)
+	}
+}
+
+func (e *compEnv) authVersion(t *testing.T, appid string) int64 {
+	t.Helper()
+	rec, _ := e.st.Record(context.Background(), store.AuthorizerID(compID, appid))
+	return rec.Version
+}
+
+// checkUnauthorized: the event removes the authorizer and its token, and
+// nothing fetches it again.
+func (e *compEnv) checkUnauthorized(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	id := authAppID(1)
+	if p, err := e.srv.Unauthorize(ctx, compAppID, id); err != nil || p.Body != "success" {
+		t.Fatalf("unauthorize: %+v, %v", p, err)
+	}
+	wait.For(t, 5*time.Second, "the authorizer removed", func() bool {
+		_, err := e.st.Authorizer(ctx, compID, id)
+		rec, _ := e.st.Record(ctx, store.AuthorizerID(compID, id))
+		return errors.Is(err, store.ErrNotFound) && rec.Version == 0
+	})
+	before := e.srv.Audit().Fetches[id+"/authorizer_token"]
+	time.Sleep(authLifetime) // a full life: it would have been refreshed
+	if after := e.srv.Audit().Fetches[id+"/authorizer_token"]; after != before {
+		t.Errorf("an unauthorized authorizer was fetched %d more times", after-before)
+	}
+}
+
+// checkRebuilt: the hash deleted is rebuilt from api_get_authorizer_list
+// (199 authorizers: one unauthorized), no token lost meanwhile.
+func (e *compEnv) checkRebuilt(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	lists := e.srv.AuthorizerStats(compAppID).ListCalls
+	if err := e.rdb.Del(ctx, e.st.Keys().Authorizers(compID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 10*time.Second, "the authorizer list rebuilt", func() bool {
+		n, _ := e.st.CountAuthorizers(ctx, compID)
+		return n == authCount-1
+	})
+	if got := e.srv.AuthorizerStats(compAppID).ListCalls - lists; got < 1 {
+		t.Errorf("rebuilt without api_get_authorizer_list (%d calls)", got)
+	}
+	time.Sleep(authLifetime)
+	if _, invalid := e.authRecords(t, authCount); invalid != 1 { // the unauthorized one
+		t.Errorf("%d authorizers without a valid token after the rebuild, want 1 (the unauthorized)", invalid)
+	}
+}
+
+// check61023: a revoked refresh token puts the authorizer in "needs
+// re-authorization" (status), and it is not called again.
+func (e *compEnv) check61023(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	id := authAppID(2)
+	e.srv.RevokeAuthorizer(compAppID, id)
+	wait.For(t, 3*authLifetime, "needs re-authorization in status", func() bool {
+		st, err := e.st.Status(ctx, store.AuthorizerID(compID, id))
+		return err == nil && st.WaitingFor == openplatform.WaitingReauthorization && st.LastErrorCode == openplatform.CodeNeedsReauthorization
+	})
+	refused := e.srv.AuthorizerStats(compAppID).Refused61023
+	time.Sleep(authLifetime)
+	if got := e.srv.AuthorizerStats(compAppID).Refused61023; got != refused {
+		t.Errorf("called %d more times after 61023", got-refused)
+	}
+}
