@@ -2,9 +2,11 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,14 +80,18 @@ func TestAuthorizers_pushedKeptRebuilt(t *testing.T) {
 			case <-time.After(5 * time.Millisecond):
 			}
 			rctx, cancel := context.WithTimeout(ctx, time.Second)
-			rec, err := e.st.Record(rctx, store.AuthorizerID(compID, authAppID(rand.N(authCount))))
+			path := "/v1/components/" + compID + "/authorizers/" + authAppID(rand.N(authCount)) + "/token"
+			code, body, err := e.procs[rand.N(len(e.procs))].Get(rctx, path)
 			cancel()
-			if err != nil || !rec.Valid() {
-				dead.Add(1) // missing counts as dead: a reader would have nothing
+			var ans struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err != nil || code != 200 || json.Unmarshal(body, &ans) != nil {
+				dead.Add(1) // no answer counts as dead: a reader would have nothing
 				continue
 			}
 			served.Add(1)
-			if e.srv.CheckToken(rec.Token).Code != 0 {
+			if e.srv.CheckToken(ans.AccessToken).Code != 0 {
 				dead.Add(1)
 			}
 		}
@@ -110,10 +116,42 @@ func TestAuthorizers_pushedKeptRebuilt(t *testing.T) {
 	if fetches < 3*authCount || fetches > 7*authCount || fetches-writes > 10 || writes-fetches > 10 {
 		t.Errorf("%d fetches for %d writes: want one per write, 3..7 per authorizer", fetches, writes)
 	}
+	if rows := e.authorizerList(t); len(rows) != authCount || rows["wxit000007"] != "valid" {
+		t.Errorf("list: %d rows, wxit000007 %q", len(rows), rows["wxit000007"])
+	}
 	e.checkReauthorization(t)
 	e.checkUnauthorized(t)
 	e.checkRebuilt(t)
 	e.check61023(t)
+	if rows := e.authorizerList(t); rows[authAppID(2)] != "needs_reauthorization" || len(rows) != authCount-1 {
+		t.Errorf("list after 61023: %d rows, %s %q", len(rows), authAppID(2), rows[authAppID(2)])
+	}
+}
+
+// authorizerList reads GET /v1/components/{id}/authorizers (one page of
+// 1000) from a replica: status by appid. It fails on a refresh token.
+func (e *compEnv) authorizerList(t *testing.T) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code, body, err := e.procs[0].Get(ctx, "/v1/components/"+compID+"/authorizers?limit=1000")
+	if err != nil || code != 200 {
+		t.Fatalf("list: %d %s %v", code, body, err)
+	}
+	if strings.Contains(string(body), "refresh") {
+		t.Fatalf("the list shows refresh tokens: %.200s", body)
+	}
+	var ans struct {
+		Authorizers []struct{ AppID, Status string }
+	}
+	if err := json.Unmarshal(body, &ans); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, a := range ans.Authorizers {
+		out[a.AppID] = a.Status
+	}
+	return out
 }
 
 // checkReauthorization: a new authorization rotates the refresh token,

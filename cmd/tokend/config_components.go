@@ -21,7 +21,7 @@ import (
 // componentProvider is the provider name a component's token shows in
 // status: its own family, so that no WeChat-shaped route serves it as an
 // app's token.
-const componentProvider = "wechat_component"
+const componentProvider = httpapi.ComponentProvider
 
 // ComponentConfig is one Open Platform third-party platform ("component",
 // README "Open Platform"). Its token is the credential <id>, in the same
