@@ -126,6 +126,38 @@ func TestAuthorizers_pushedKeptRebuilt(t *testing.T) {
 	if rows := e.authorizerList(t); rows[authAppID(2)] != "needs_reauthorization" || len(rows) != authCount-1 {
 		t.Errorf("list after 61023: %d rows, %s %q", len(rows), authAppID(2), rows[authAppID(2)])
 	}
+	wait.For(t, 10*time.Second, "status counts 199 authorizers, 1 needing re-authorization", func() bool {
+		c := e.statusCounts(t)
+		return c.Total == authCount-1 && c.NeedsReauthorization == 1 && c.Valid == authCount-2
+	})
+}
+
+// statusCounts is the component's authorizer counts in GET /v1/status of
+// a random replica.
+func (e *compEnv) statusCounts(t *testing.T) (c struct {
+	Total, Valid, Failing int
+	NeedsReauthorization int `json:"needs_reauthorization"`
+}) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, body, err := e.procs[rand.N(len(e.procs))].Get(ctx, "/v1/status")
+	if err != nil {
+		return c
+	}
+	var ans struct {
+		Apps []struct {
+			ID          string
+			Authorizers *json.RawMessage
+		}
+	}
+	_ = json.Unmarshal(body, &ans)
+	for _, a := range ans.Apps {
+		if a.ID == compID && a.Authorizers != nil {
+			_ = json.Unmarshal(*a.Authorizers, &c)
+		}
+	}
+	return c
 }
 
 // authorizerList reads GET /v1/components/{id}/authorizers (one page of

@@ -46,6 +46,9 @@ type Keeper struct {
 	counted time.Time       // when the hash was last counted
 	stored  int             // entries the last full read found (garbage included)
 	wake    map[string]bool // appids to re-read; "" = everything
+	// published is the Summary last written to Redis, at pubAt.
+	published Summary
+	pubAt     time.Time
 }
 
 // kept is one authorizer as the keeper tracks it.
@@ -67,6 +70,7 @@ type KeeperStore interface {
 	TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (store.Ticket, error)
 	WriteAuthorizerToken(ctx context.Context, w store.Write, refreshToken string) (store.WriteResult, error)
 	SetStatus(ctx context.Context, app string, st store.Status) error
+	SetAuthorizerSummary(ctx context.Context, component string, sum store.AuthorizerSummary) error
 }
 
 // KeeperConfig configures a Keeper. ComponentID, Component, Store and
@@ -204,5 +208,28 @@ func (k *Keeper) step(ctx context.Context, calls int) int {
 			k.reread(ctx, appid, now)
 		}
 	}
-	return k.refreshDue(ctx, term, now, calls)
+	n := k.refreshDue(ctx, term, now, calls)
+	k.publish(ctx, now)
+	return n
+}
+
+// publish writes the Summary to Redis when it changed (at most every 5
+// ticks) or a minute passed, so that every replica's status shows it.
+func (k *Keeper) publish(ctx context.Context, now time.Time) {
+	s := k.Summary()
+	k.mu.Lock()
+	due := (s != k.published && now.Sub(k.pubAt) >= 5*k.cfg.Tick) || now.Sub(k.pubAt) >= time.Minute
+	if due {
+		k.published, k.pubAt = s, now
+	}
+	k.mu.Unlock()
+	if !due {
+		return
+	}
+	err := k.cfg.Store.SetAuthorizerSummary(ctx, k.cfg.ComponentID, store.AuthorizerSummary{
+		Total: s.Total, Valid: s.Valid, Failing: s.Failing, NeedsReauthorization: s.NeedsReauthorization, UpdatedAt: now,
+	})
+	if err != nil && ctx.Err() == nil {
+		k.cfg.Logger.Debug("openplatform: authorizer summary not written", "component", k.cfg.ComponentID, "err", err)
+	}
 }

@@ -157,3 +157,33 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 	}
 	return strconv.Atoi(v)
 }
+
+// authorizerCounts is a component's line of authorizer counts in status.
+type authorizerCounts struct {
+	Total                int        `json:"total"`
+	Valid                int        `json:"valid"`
+	Failing              int        `json:"failing"`
+	NeedsReauthorization int        `json:"needs_reauthorization"`
+	UpdatedAt            *time.Time `json:"updated_at"`
+}
+
+// AuthorizerSummaryReader reads the leader's authorizer counts
+// (store.Store); without it status shows none.
+type AuthorizerSummaryReader interface {
+	AuthorizerSummary(ctx context.Context, component string) (store.AuthorizerSummary, error)
+}
+
+// authorizerCounts reads the counts of a component's status entry; nil
+// for other entries or when none are written yet.
+func (a *Server) authorizerCounts(ctx context.Context, entry appStatus) *authorizerCounts {
+	sr, ok := a.store.(AuthorizerSummaryReader)
+	if !ok || entry.Provider != ComponentProvider || entry.Kind != "token" {
+		return nil
+	}
+	s, err := sr.AuthorizerSummary(ctx, entry.ID)
+	if err != nil {
+		return nil
+	}
+	return &authorizerCounts{Total: s.Total, Valid: s.Valid, Failing: s.Failing,
+		NeedsReauthorization: s.NeedsReauthorization, UpdatedAt: timePtr(s.UpdatedAt)}
+}
