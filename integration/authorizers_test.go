@@ -136,7 +136,7 @@ func TestAuthorizers_pushedKeptRebuilt(t *testing.T) {
 // a random replica.
 func (e *compEnv) statusCounts(t *testing.T) (c struct {
 	Total, Valid, Failing int
-	NeedsReauthorization int `json:"needs_reauthorization"`
+	NeedsReauthorization  int `json:"needs_reauthorization"`
 }) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
