@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/integration/harness"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
@@ -67,55 +68,7 @@ func TestAuthorizers_pushedKeptRebuilt(t *testing.T) {
 	})
 
 	// Several lifetimes: readers judge random authorizer tokens.
-	v0, _ := e.authRecords(t, authCount)
-	f0 := e.srv.AuthorizerStats(compAppID)
-	var served, dead atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			rctx, cancel := context.WithTimeout(ctx, time.Second)
-			path := "/v1/components/" + compID + "/authorizers/" + authAppID(rand.N(authCount)) + "/token"
-			code, body, err := e.procs[rand.N(len(e.procs))].Get(rctx, path)
-			cancel()
-			var ans struct {
-				AccessToken string `json:"access_token"`
-			}
-			if err != nil || code != 200 || json.Unmarshal(body, &ans) != nil {
-				dead.Add(1) // no answer counts as dead: a reader would have nothing
-				continue
-			}
-			served.Add(1)
-			if e.srv.CheckToken(ans.AccessToken).Code != 0 {
-				dead.Add(1)
-			}
-		}
-	})
-	time.Sleep(3 * authLifetime) // the measured window; bounded
-	close(stop)
-	wg.Wait()
-	v1, invalid := e.authRecords(t, authCount)
-	f1 := e.srv.AuthorizerStats(compAppID)
-	writes := 0
-	for id, v := range v1 {
-		writes += int(v - v0[id])
-	}
-	fetches := f1.TokenFetches - f0.TokenFetches
-	t.Logf("%d authorizers over %s: %d fetches, %d writes, %d reads, %d dead, %d invalid at the end",
-		authCount, 3*authLifetime, fetches, writes, served.Load(), dead.Load(), invalid)
-	// Refreshed at half to five eighths of an 8s life: 4.8 to 6 cycles in
-	// 24s; one fetch per write, a few in flight at the edges.
-	if dead.Load() != 0 || invalid != 0 || served.Load() < 100 {
-		t.Errorf("dead %d, invalid %d, served %d: want 0 dead", dead.Load(), invalid, served.Load())
-	}
-	if fetches < 3*authCount || fetches > 7*authCount || fetches-writes > 10 || writes-fetches > 10 {
-		t.Errorf("%d fetches for %d writes: want one per write, 3..7 per authorizer", fetches, writes)
-	}
+	e.measureAuthorizers(t, 0, e.procs, func() { wait.Hold(t, 3*authLifetime, "three lifetimes") })
 	if rows := e.authorizerList(t); len(rows) != authCount || rows["wxit000007"] != "valid" {
 		t.Errorf("list: %d rows, wxit000007 %q", len(rows), rows["wxit000007"])
 	}
@@ -130,6 +83,78 @@ func TestAuthorizers_pushedKeptRebuilt(t *testing.T) {
 		c := e.statusCounts(t)
 		return c.Total == authCount-1 && c.NeedsReauthorization == 1 && c.Valid == authCount-2
 	})
+	// Leader SIGKILL: the others keep every live authorizer fresh.
+	leader, _ := e.cluster.WaitLeader(5*time.Second, nil)
+	live := e.cluster.Without(leader)
+	e.measureAuthorizers(t, 3, live, func() {
+		leader.Kill()
+		next, took := e.cluster.WaitLeader(10*time.Second, live)
+		t.Logf("leader %s killed, %s took over in %s", leader.ID, next.ID, took)
+		wait.Hold(t, 3*authLifetime, "three lifetimes after the kill")
+	})
+}
+
+// measureAuthorizers runs act while readers read the tokens of
+// authorizers from..authCount-1 through random replicas of procs and
+// judge them with the fake; then it checks 0 dead, every token valid and
+// one fetch per write (3..7 per authorizer in three lifetimes).
+func (e *compEnv) measureAuthorizers(t *testing.T, from int, procs []*harness.Process, act func()) {
+	t.Helper()
+	ctx := context.Background()
+	n := authCount - from
+	v0, _ := e.authRecords(t, authCount)
+	f0 := e.srv.AuthorizerStats(compAppID)
+	var served, dead atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			path := "/v1/components/" + compID + "/authorizers/" + authAppID(from+rand.N(n)) + "/token"
+			code, body, err := procs[rand.N(len(procs))].Get(rctx, path)
+			cancel()
+			var ans struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err != nil {
+				continue // a replica killed by act
+			}
+			if code != 200 || json.Unmarshal(body, &ans) != nil {
+				dead.Add(1) // no token counts as dead: a reader would have nothing
+				continue
+			}
+			served.Add(1)
+			if e.srv.CheckToken(ans.AccessToken).Code != 0 {
+				dead.Add(1)
+			}
+		}
+	})
+	act()
+	close(stop)
+	wg.Wait()
+	v1, invalid := e.authRecords(t, authCount)
+	f1 := e.srv.AuthorizerStats(compAppID)
+	writes := 0
+	for id, v := range v1 {
+		writes += int(v - v0[id])
+	}
+	invalid -= from // the ones before from may be gone on purpose
+	fetches := f1.TokenFetches - f0.TokenFetches
+	t.Logf("%d authorizers: %d fetches, %d writes, %d reads, %d dead, %d invalid at the end",
+		n, fetches, writes, served.Load(), dead.Load(), invalid)
+	// Refreshed at half to five eighths of an 8s life: 4.8 to 6 cycles in
+	// 24s; one fetch per write, a few in flight at the edges.
+	if dead.Load() != 0 || invalid > 0 || served.Load() < 100 {
+		t.Errorf("dead %d, invalid %d, served %d: want 0 dead", dead.Load(), invalid, served.Load())
+	}
+	if fetches < 3*n || fetches > 7*n || fetches-writes > 10 || writes-fetches > 10 {
+		t.Errorf("%d fetches for %d writes: want one per write, 3..7 per authorizer", fetches, writes)
+	}
 }
 
 // statusCounts is the component's authorizer counts in GET /v1/status of
@@ -229,7 +254,7 @@ func (e *compEnv) checkUnauthorized(t *testing.T) {
 		return errors.Is(err, store.ErrNotFound) && rec.Version == 0
 	})
 	before := e.srv.Audit().Fetches[id+"/authorizer_token"]
-	time.Sleep(authLifetime) // a full life: it would have been refreshed
+	wait.Hold(t, authLifetime, "a full life: it would have been refreshed")
 	if after := e.srv.Audit().Fetches[id+"/authorizer_token"]; after != before {
 		t.Errorf("an unauthorized authorizer was fetched %d more times", after-before)
 	}
@@ -251,7 +276,7 @@ func (e *compEnv) checkRebuilt(t *testing.T) {
 	if got := e.srv.AuthorizerStats(compAppID).ListCalls - lists; got < 1 {
 		t.Errorf("rebuilt without api_get_authorizer_list (%d calls)", got)
 	}
-	time.Sleep(authLifetime)
+	wait.Hold(t, authLifetime, "a lifetime")
 	if _, invalid := e.authRecords(t, authCount); invalid != 1 { // the unauthorized one
 		t.Errorf("%d authorizers without a valid token after the rebuild, want 1 (the unauthorized)", invalid)
 	}
@@ -269,7 +294,7 @@ func (e *compEnv) check61023(t *testing.T) {
 		return err == nil && st.WaitingFor == openplatform.WaitingReauthorization && st.LastErrorCode == openplatform.CodeNeedsReauthorization
 	})
 	refused := e.srv.AuthorizerStats(compAppID).Refused61023
-	time.Sleep(authLifetime)
+	wait.Hold(t, authLifetime, "a lifetime")
 	if got := e.srv.AuthorizerStats(compAppID).Refused61023; got != refused {
 		t.Errorf("called %d more times after 61023", got-refused)
 	}
