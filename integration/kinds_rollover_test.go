@@ -192,8 +192,12 @@ func assertCredFetches(t *testing.T, c cred, f credFigures) {
 		if f.issued < max(lo, 1) || f.issued > hi {
 			t.Errorf("%s: %d new values in %s, want %d..%d (one per value life %s..%s)", c.id, f.issued, ms(f.elapsed), max(lo, 1), hi, ms(c.lifeLo), ms(c.lifeHi))
 		}
-		if f.writes != f.issued {
-			t.Errorf("%s: %d writes for %d new values, want one write per new value", c.id, f.writes, f.issued)
+		// The fake's counts and the versions are read one after the other
+		// at each edge of the window, so a value issued before one read and
+		// written after the other counts on one side only (seen: 4 writes
+		// for 3 values beside a CPU hog). A value written twice would double.
+		if f.writes < f.issued-1 || f.writes > f.issued+1 {
+			t.Errorf("%s: %d writes for %d new values, want one write per new value (+-1 for a value in flight at an edge)", c.id, f.writes, f.issued)
 		}
 		if limit := (f.issued+1)*harness.RolloverCalls(c.lifeHi, kindRetry) + 2; f.calls > limit {
 			t.Errorf("%s: %d upstream calls for %d new values, want <= %d (%d per rollover, +2 for the kill)",

@@ -59,7 +59,10 @@ type CheckerConfig struct {
 	// per distinct token, as a real app would.
 	Report bool
 	// ReaderConfig for the reader.Reader (Prefix is filled in). Default
-	// RefreshBefore 200ms, ResyncInterval 2s, PingInterval 1s.
+	// RefreshBefore 1s, ResyncInterval 2s, PingInterval 1s. RefreshBefore
+	// is also how late the Reader's timer may fire before its lock-free
+	// path serves a token past its expiry: 200ms was overrun on a 2-core
+	// machine beside a CPU hog (dead tokens handed out by the library).
 	ReaderConfig reader.Config
 }
 
@@ -157,7 +160,7 @@ func NewChecker(cfg CheckerConfig) (*Checker, error) {
 	ro := cfg.ReaderConfig
 	ro.Prefix = cfg.Prefix
 	if ro.RefreshBefore == 0 {
-		ro.RefreshBefore = 200 * time.Millisecond
+		ro.RefreshBefore = time.Second
 	}
 	if ro.ResyncInterval == 0 {
 		ro.ResyncInterval = 2 * time.Second

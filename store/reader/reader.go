@@ -66,7 +66,11 @@ type Config struct {
 	Clock clock.PassiveClock
 	// RefreshBefore: a cached token this close to its expiry is re-read
 	// from Redis in the background (about once a second) until a newer one
-	// is found. Default 30s.
+	// is found. Default 30s. It is also the slack of the lock-free read
+	// path: a timer ends it RefreshBefore before the expiry (after that
+	// every read consults the clock), so a process stalled longer than
+	// RefreshBefore (a frozen VM, a starved scheduler) could serve a token
+	// past its expiry. Keep it well above such stalls.
 	RefreshBefore time.Duration
 	// ResyncInterval: every cached app is re-read this often, whatever the
 	// events said. Default 1m.
