@@ -151,7 +151,11 @@ func (k *Keeper) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case n := <-events:
+		case n, ok := <-events:
+			if !ok {
+				events = nil // the hub closed: HLEN and Resync still catch changes
+				continue
+			}
 			k.notice(n)
 		case <-t.C():
 			budget = min(budget+k.cfg.Rate*k.cfg.Tick.Seconds(), max(k.cfg.Rate, 1))

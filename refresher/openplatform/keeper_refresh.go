@@ -10,11 +10,9 @@ import (
 	"github.com/tokend/tokend/store"
 )
 
-// Waiting states of an authorizer in its status.
-const (
-	WaitingReauthorization = "reauthorization"
-	WaitingComponentToken  = "component_token"
-)
+// WaitingReauthorization is the WaitingFor of an authorizer whose
+// refresh token was refused (61023).
+const WaitingReauthorization = "reauthorization"
 
 // retryAfter is the backoff after n failures: 2s doubling, at most 5m.
 func retryAfter(n int) time.Duration {
@@ -23,38 +21,33 @@ func retryAfter(n int) time.Duration {
 
 // refresh refreshes one authorizer; it reports whether an upstream call
 // was made.
-func (k *Keeper) refresh(ctx context.Context, term lock.Term, appid string, now time.Time) bool {
+func (k *Keeper) refresh(ctx context.Context, term lock.Term, compToken, appid string, now time.Time) bool {
 	id := store.AuthorizerID(k.cfg.ComponentID, appid)
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	comp, err := k.cfg.Store.Record(ctx, k.cfg.ComponentID)
-	if err != nil || !comp.Valid() {
-		k.failed(ctx, id, appid, now, nil, WaitingComponentToken)
-		return false
-	}
 	a, err := k.cfg.Store.Authorizer(ctx, k.cfg.ComponentID, appid)
 	if errors.Is(err, store.ErrNotFound) {
 		k.drop(appid)
 		return false
 	}
 	if err != nil {
-		k.failed(ctx, id, appid, now, err, "")
+		k.failed(ctx, id, appid, now, err)
 		return false
 	}
 	tk, err := k.cfg.Store.TakeTicket(ctx, id, term.Value, 0)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotLeader) {
-			k.failed(ctx, id, appid, now, err, "")
+			k.failed(ctx, id, appid, now, err)
 		}
 		return false
 	}
-	g, err := k.cfg.Component.AuthorizerToken(ctx, comp.Token, appid, a.RefreshToken)
+	g, err := k.cfg.Component.AuthorizerToken(ctx, compToken, appid, a.RefreshToken)
 	if NeedsReauthorization(err) {
 		k.needsReauthorization(ctx, id, appid, a.RefreshToken, now)
 		return true
 	}
 	if err != nil {
-		k.failed(ctx, id, appid, now, err, "")
+		k.failed(ctx, id, appid, now, err)
 		return true
 	}
 	// The fetched token is written even if leadership ends meanwhile: the
@@ -69,7 +62,7 @@ func (k *Keeper) refresh(ctx context.Context, term lock.Term, appid string, now 
 	case errors.Is(err, store.ErrAuthorizerGone):
 		k.drop(appid)
 	case err != nil:
-		k.failed(wctx, id, appid, now, err, "")
+		k.failed(wctx, id, appid, now, err)
 	default:
 		k.written(wctx, id, appid, now, res)
 	}
@@ -91,21 +84,14 @@ func (k *Keeper) written(ctx context.Context, id, appid string, now time.Time, r
 	k.audit(store.AuditEntry{App: id, Action: "refresh", Outcome: "ok", Detail: "version " + itoa64(res.Version)})
 }
 
-// failed backs off (or, for waitingFor, waits a few ticks) and records
-// the error in status.
-func (k *Keeper) failed(ctx context.Context, id, appid string, now time.Time, err error, waitingFor string) {
-	st := store.Status{}
+// failed backs off and records the error in status.
+func (k *Keeper) failed(ctx context.Context, id, appid string, now time.Time, err error) {
+	st := store.Status{LastError: err.Error()}
 	k.mu.Lock()
 	if e := k.entries[appid]; e != nil {
-		if waitingFor != "" {
-			e.due = now.Add(10 * k.cfg.Tick)
-			st.Waiting, st.WaitingFor = "input", waitingFor
-		} else {
-			e.failures++
-			e.due = now.Add(retryAfter(e.failures))
-			e.lastErr = err.Error()
-			st.LastError = e.lastErr
-		}
+		e.failures++
+		e.due = now.Add(retryAfter(e.failures))
+		e.lastErr = st.LastError
 		st.NextRefresh = e.due
 	}
 	k.mu.Unlock()
@@ -113,9 +99,7 @@ func (k *Keeper) failed(ctx context.Context, id, appid string, now time.Time, er
 	if errors.As(err, &ue) {
 		st.LastErrorCode = ue.Code
 	}
-	if err != nil {
-		k.cfg.Logger.Warn("openplatform: authorizer token not refreshed", "authorizer", id, "err", err)
-	}
+	k.cfg.Logger.Warn("openplatform: authorizer token not refreshed", "authorizer", id, "err", err)
 	k.setStatus(ctx, id, st)
 }
 

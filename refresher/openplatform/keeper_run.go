@@ -180,6 +180,16 @@ func (k *Keeper) refreshDue(ctx context.Context, term lock.Term, now time.Time, 
 		}
 	}
 	k.mu.Unlock()
+	if len(list) == 0 {
+		return 0
+	}
+	// One read of the component token for the whole tick; without one
+	// nothing is called and nothing written: the authorizers wait.
+	comp, err := k.cfg.Store.Record(ctx, k.cfg.ComponentID)
+	if err != nil || !comp.Valid() {
+		k.cfg.Logger.Debug("openplatform: authorizers wait for a component token", "component", k.cfg.ComponentID, "due", len(list))
+		return 0
+	}
 	slices.SortFunc(list, func(a, b due) int { return a.at.Compare(b.at) })
 	list = list[:min(len(list), calls)]
 	var wg sync.WaitGroup
@@ -192,7 +202,7 @@ func (k *Keeper) refreshDue(ctx context.Context, term lock.Term, now time.Time, 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if k.refresh(ctx, term, d.appid, now) {
+			if k.refresh(ctx, term, comp.Token, d.appid, now) {
 				mu.Lock()
 				made++
 				mu.Unlock()
