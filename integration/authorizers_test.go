@@ -105,6 +105,16 @@ func (e *compEnv) measureAuthorizers(t *testing.T, from int, procs []*harness.Pr
 	v0, _ := e.authRecords(t, authCount)
 	f0 := e.srv.AuthorizerStats(compAppID)
 	var served, dead atomic.Int64
+	var deadMu sync.Mutex
+	var deadWhy []string // the first few dead reads, for the log
+	noteDead := func(why string) {
+		dead.Add(1)
+		deadMu.Lock()
+		defer deadMu.Unlock()
+		if len(deadWhy) < 5 {
+			deadWhy = append(deadWhy, time.Now().Format("15:04:05.000")+" "+why)
+		}
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -125,12 +135,12 @@ func (e *compEnv) measureAuthorizers(t *testing.T, from int, procs []*harness.Pr
 				continue // a replica killed by act
 			}
 			if code != 200 || json.Unmarshal(body, &ans) != nil {
-				dead.Add(1) // no token counts as dead: a reader would have nothing
+				noteDead(fmt.Sprintf("%s: http %d %.100s", path, code, body)) // a reader would have nothing
 				continue
 			}
 			served.Add(1)
-			if e.srv.CheckToken(ans.AccessToken).Code != 0 {
-				dead.Add(1)
+			if c := e.srv.CheckToken(ans.AccessToken).Code; c != 0 {
+				noteDead(fmt.Sprintf("%s: upstream %d", path, c))
 			}
 		}
 	})
@@ -150,7 +160,7 @@ func (e *compEnv) measureAuthorizers(t *testing.T, from int, procs []*harness.Pr
 	// Refreshed at half to five eighths of an 8s life: 4.8 to 6 cycles in
 	// 24s; one fetch per write, a few in flight at the edges.
 	if dead.Load() != 0 || invalid > 0 || served.Load() < 100 {
-		t.Errorf("dead %d, invalid %d, served %d: want 0 dead", dead.Load(), invalid, served.Load())
+		t.Errorf("dead %d, invalid %d, served %d: want 0 dead; first dead reads: %q", dead.Load(), invalid, served.Load(), deadWhy)
 	}
 	if fetches < 3*n || fetches > 7*n || fetches-writes > 10 || writes-fetches > 10 {
 		t.Errorf("%d fetches for %d writes: want one per write, 3..7 per authorizer", fetches, writes)
