@@ -68,13 +68,18 @@ func (s *Server) componentCallLocked(now time.Time, r *http.Request, appid strin
 	return set, 0
 }
 
-// decodeComponentCall decodes a JSON body; false after answering 47001.
-func (s *Server) decodeComponentCall(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(v); err != nil {
+// beginComponentCall decodes the JSON body into b (false after answering
+// 47001) and, holding s.mu (the caller unlocks), checks the component
+// token of the component appid names: its authorizers or an errcode.
+func (s *Server) beginComponentCall(w http.ResponseWriter, r *http.Request, b any, appid func() string) (set *authorizerSet, now time.Time, code int, ok bool) {
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(b); err != nil {
 		s.writeError(w, http.StatusOK, 47001, "")
-		return false
+		return nil, time.Time{}, 0, false
 	}
-	return true
+	s.mu.Lock()
+	now = s.now()
+	set, code = s.componentCallLocked(now, r, appid())
+	return set, now, code, true
 }
 
 // handleQueryAuth is POST /cgi-bin/component/api_query_auth.
@@ -83,12 +88,10 @@ func (s *Server) handleQueryAuth(w http.ResponseWriter, r *http.Request) {
 		AppID string `json:"component_appid"`
 		Code  string `json:"authorization_code"`
 	}
-	if !s.decodeComponentCall(w, r, &b) {
+	set, now, code, ok := s.beginComponentCall(w, r, &b, func() string { return b.AppID })
+	if !ok {
 		return
 	}
-	s.mu.Lock()
-	now := s.now()
-	set, code := s.componentCallLocked(now, r, b.AppID)
 	var a *fakeAuthorizer
 	id := ""
 	if code == 0 {
@@ -127,12 +130,10 @@ func (s *Server) handleAuthorizerToken(w http.ResponseWriter, r *http.Request) {
 		Authorizer   string `json:"authorizer_appid"`
 		RefreshToken string `json:"authorizer_refresh_token"`
 	}
-	if !s.decodeComponentCall(w, r, &b) {
+	set, now, code, ok := s.beginComponentCall(w, r, &b, func() string { return b.AppID })
+	if !ok {
 		return
 	}
-	s.mu.Lock()
-	now := s.now()
-	set, code := s.componentCallLocked(now, r, b.AppID)
 	var a *fakeAuthorizer
 	if code == 0 {
 		if a = set.byID[b.Authorizer]; a == nil || a.refreshToken == "" || a.refreshToken != b.RefreshToken {
@@ -170,12 +171,11 @@ func (s *Server) handleAuthorizerList(w http.ResponseWriter, r *http.Request) {
 		Offset int    `json:"offset"`
 		Count  int    `json:"count"`
 	}
-	if !s.decodeComponentCall(w, r, &b) {
+	set, _, code, ok := s.beginComponentCall(w, r, &b, func() string { return b.AppID })
+	if !ok {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	set, code := s.componentCallLocked(s.now(), r, b.AppID)
 	if code == 0 && (b.Count < 1 || b.Count > 500 || b.Offset < 0) {
 		code = CodeInvalidArgs
 	}
