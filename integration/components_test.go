@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tokend/tokend/integration/harness"
 	"github.com/tokend/tokend/integration/redisserver"
 	"github.com/tokend/tokend/integration/wait"
@@ -34,6 +36,7 @@ type compEnv struct {
 	st      *store.Store
 	cluster *harness.Cluster
 	procs   []*harness.Process
+	rdb     *redis.Client
 }
 
 // newCompEnv starts redis-server, the fake upstream (compLifetime tokens)
@@ -43,16 +46,27 @@ type compEnv struct {
 // startPushAfter is components[0].start_push_after ("" for the default).
 func newCompEnv(t *testing.T, pushEvery time.Duration, startPushAfter string) *compEnv {
 	t.Helper()
+	extra := map[string]any{}
+	if startPushAfter != "" {
+		extra["start_push_after"] = startPushAfter
+	}
+	return newCompEnvWith(t, pushEvery, compLifetime, extra)
+}
+
+// newCompEnvWith is newCompEnv with the fake's token lifetime and further
+// keys of components[0].
+func newCompEnvWith(t *testing.T, pushEvery, lifetime time.Duration, compExtra map[string]any) *compEnv {
+	t.Helper()
 	rs := redisserver.Start(t)
-	srv := wechattest.NewServer(wechattest.Config{Lifetime: compLifetime, Overlap: time.Second, DailyQuota: -1})
+	srv := wechattest.NewServer(wechattest.Config{Lifetime: lifetime, Overlap: time.Second, DailyQuota: -1})
 	t.Cleanup(srv.Close)
 	srv.AddApp(upstream, appSecret)
 	comp := map[string]any{
 		"id": compID, "appid": compAppID, "secret_env": "IT_OP_SECRET", "token_env": "IT_OP_TOKEN",
 		"aes_key_env": "IT_OP_AES_KEY", "base_url": srv.URL,
 	}
-	if startPushAfter != "" {
-		comp["start_push_after"] = startPushAfter
+	for k, v := range compExtra {
+		comp[k] = v
 	}
 	cfg := harness.Config{
 		Redis:    harness.StandaloneRedis(rs.Addr, ""),
@@ -65,7 +79,7 @@ func newCompEnv(t *testing.T, pushEvery time.Duration, startPushAfter string) *c
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &compEnv{t: t, srv: srv, st: st, cluster: harness.NewCluster(t, cfg)}
+	e := &compEnv{t: t, srv: srv, st: st, cluster: harness.NewCluster(t, cfg), rdb: rs.Client()}
 	e.procs = e.cluster.Start(3)
 	e.cluster.WaitLeader(5*time.Second, nil)
 	var urls []string

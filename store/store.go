@@ -65,6 +65,9 @@ type Client interface {
 	Time(ctx context.Context) *redis.TimeCmd
 	XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd
 	XRevRangeN(ctx context.Context, stream, start, stop string, count int64) *redis.XMessageSliceCmd
+	HScan(ctx context.Context, key string, cursor uint64, match string, count int64) *redis.ScanCmd
+	HLen(ctx context.Context, key string) *redis.IntCmd
+	TxPipeline() redis.Pipeliner
 }
 
 // Config configures a Store.

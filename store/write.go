@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tokend/tokend/store/event"
 )
 
@@ -119,11 +121,17 @@ func (s *Store) WriteToken(ctx context.Context, w Write) (WriteResult, error) {
 	if err := w.check(); err != nil {
 		return WriteResult{}, err
 	}
-	keys := []string{s.keys.Token(w.App), s.keys.Meta(w.App), s.keys.Ticket(w.App)}
+	return s.writeToken(ctx, w, writeTokenScript, nil)
+}
+
+// writeToken runs script (write_token.lua, or a script built around it)
+// with w's keys and arguments followed by extraKeys and extra.
+func (s *Store) writeToken(ctx context.Context, w Write, script *redis.Script, extraKeys []string, extra ...any) (WriteResult, error) {
+	keys := append([]string{s.keys.Token(w.App), s.keys.Meta(w.App), s.keys.Ticket(w.App)}, extraKeys...)
 	evPrefix, evSuffix := event.TokenTemplate(w.App)
-	cmd, acked, err := s.runScript(ctx, writeTokenScript, keys,
-		w.Ticket.N, w.Token, w.Ticket.IssuedAt.UnixMilli(), w.ExpiresIn.Milliseconds(),
-		w.SafetyMargin.Milliseconds(), w.Epoch, w.Leader, s.keys.Events(), evPrefix, evSuffix, int(w.SameValue))
+	args := append([]any{w.Ticket.N, w.Token, w.Ticket.IssuedAt.UnixMilli(), w.ExpiresIn.Milliseconds(),
+		w.SafetyMargin.Milliseconds(), w.Epoch, w.Leader, s.keys.Events(), evPrefix, evSuffix, int(w.SameValue)}, extra...)
+	cmd, acked, err := s.runScript(ctx, script, keys, args...)
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("store: write token: %w", err)
 	}
@@ -133,6 +141,8 @@ func (s *Store) WriteToken(ctx context.Context, w Write) (WriteResult, error) {
 	}
 	s.recs.noteCorrupt(corrupt)
 	switch n[0] {
+	case -4:
+		return WriteResult{}, ErrAuthorizerGone
 	case -1:
 		return WriteResult{}, ErrStaleTicket
 	case -2:

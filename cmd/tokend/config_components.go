@@ -21,7 +21,7 @@ import (
 // componentProvider is the provider name a component's token shows in
 // status: its own family, so that no WeChat-shaped route serves it as an
 // app's token.
-const componentProvider = "wechat_component"
+const componentProvider = httpapi.ComponentProvider
 
 // ComponentConfig is one Open Platform third-party platform ("component",
 // README "Open Platform"). Its token is the credential <id>, in the same
@@ -41,13 +41,16 @@ type ComponentConfig struct {
 	TokenEnv  string `yaml:"token_env"`
 	AESKeyEnv string `yaml:"aes_key_env"`
 	// Tickets are the JS-SDK ticket kinds kept for every authorizer
-	// (jsapi, wx_card): validated now, kept from phase 2 (authorizers) on.
+	// (jsapi, wx_card): validated; not kept yet (authorizer tokens are).
 	Tickets []string `yaml:"tickets"`
 	BaseURL string   `yaml:"base_url"` // default wechat.DefaultBaseURL
 	// StartPushAfter: with no new verify ticket for this long, the leader
 	// calls api_start_push_ticket (at most every half of it, and at most
 	// every 10m). Default 20m; 1s to 12h (tests compress it).
 	StartPushAfter time.Duration `yaml:"start_push_after"`
+	// AuthorizerRate bounds api_authorizer_token calls, a second. Default
+	// 20; 0.1 to 1000.
+	AuthorizerRate float64 `yaml:"authorizer_rate"`
 
 	secret string          // resolved at start
 	crypt  *msgcrypt.Crypt // from the token and the key
@@ -90,6 +93,9 @@ func (c *Config) validateComponents(getenv func(string) string, readFile func(st
 		if p.StartPushAfter < time.Second || p.StartPushAfter > 12*time.Hour {
 			return nil, fieldErr(f("start_push_after"), "must be between 1s and 12h (a verify ticket lives 12h), got %s", p.StartPushAfter)
 		}
+		if err := p.validateAuthorizerRate(f); err != nil {
+			return nil, err
+		}
 		for j, kind := range p.Tickets {
 			if !slices.Contains(wechat.TicketKinds, kind) || slices.Index(p.Tickets, kind) != j {
 				return nil, fieldErr(fmt.Sprintf("%s[%d]", f("tickets"), j), "want distinct kinds of %s, got %q", strings.Join(wechat.TicketKinds, " or "), kind)
@@ -105,7 +111,7 @@ func (c *Config) validateComponents(getenv func(string) string, readFile func(st
 			warnings = append(warnings, w)
 		}
 		if len(p.Tickets) > 0 {
-			warnings = append(warnings, f("tickets")+": authorizer tickets are kept once authorizers are (not in this version)")
+			warnings = append(warnings, f("tickets")+": authorizer tickets are not kept in this version (authorizer tokens are)")
 		}
 		if p.crypt, err = p.newCrypt(f, getenv); err != nil {
 			return nil, err
@@ -155,15 +161,22 @@ func buildComponents(cfg *Config, st *store.Store, h partHooks, logger *slog.Log
 }
 
 // newCallback is the push route of the components, or nil without any.
-func newCallback(cfg *Config, st *store.Store, log *slog.Logger, repeats callback.Repeats) (*callback.Handler, error) {
+// Authorization events call api_query_auth through a Component of their
+// own (it sends the component token, never the secret); audit records
+// what they did.
+func newCallback(cfg *Config, st *store.Store, log *slog.Logger, repeats callback.Repeats, audit func(store.AuditEntry)) (*callback.Handler, error) {
 	if len(cfg.Components) == 0 {
 		return nil, nil
 	}
 	comps := make([]callback.Component, 0, len(cfg.Components))
-	for _, c := range cfg.Components {
-		comps = append(comps, callback.Component{ID: c.ID, AppID: c.AppID, Crypt: c.crypt})
+	for i, c := range cfg.Components {
+		auth, err := authComponent(cfg, i)
+		if err != nil {
+			return nil, err
+		}
+		comps = append(comps, callback.Component{ID: c.ID, AppID: c.AppID, Crypt: c.crypt, Auth: auth, Kinds: c.Tickets})
 	}
-	return callback.New(callback.Config{Components: comps, Store: st, Timeout: callbackTimeout(cfg), Logger: log, Repeats: repeats})
+	return callback.New(callback.Config{Components: comps, Store: st, Timeout: callbackTimeout(cfg), Logger: log, Repeats: repeats, Audit: audit})
 }
 
 // callbackTimeout bounds a push's store write: WeChat waits 5 s for

@@ -71,6 +71,8 @@ func TestParseConfig_badComponents(t *testing.T) {
 		{"unknown ticket kind", repl("aes_key_env: OP_AES_KEY", "aes_key_env: OP_AES_KEY\n    tickets: [agent_config]"), "components[0].tickets[0]"},
 		{"bad base_url", repl("aes_key_env: OP_AES_KEY", "aes_key_env: OP_AES_KEY\n    base_url: ftp://x"), "components[0].base_url"},
 		{"start_push_after too short", repl("aes_key_env: OP_AES_KEY", "aes_key_env: OP_AES_KEY\n    start_push_after: 10ms"), "components[0].start_push_after"},
+		{"authorizer_rate too high", repl("aes_key_env: OP_AES_KEY", "aes_key_env: OP_AES_KEY\n    authorizer_rate: 5000"), "components[0].authorizer_rate"},
+		{"authorizer_rate negative", repl("aes_key_env: OP_AES_KEY", "aes_key_env: OP_AES_KEY\n    authorizer_rate: -1"), "components[0].authorizer_rate"},
 		{"unknown field", repl("aes_key_env: OP_AES_KEY", "aes_key_env: OP_AES_KEY\n    colour: red"), "colour"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
 	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
 	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 	"github.com/tokend/tokend/store/reader"
@@ -52,6 +53,8 @@ type daemon struct {
 	audit    *auditObserver
 	clients  *clients.Set // keys and scopes (clients.go); AuthorizeProxy is proxy mode's rule
 	refusals *refusalGate // which refused requests get an audit entry (clients.go)
+	// keepers keep the authorizer tokens (config_authorizers.go).
+	keepers []*openplatform.Keeper
 }
 
 func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
@@ -100,7 +103,10 @@ func (d *daemon) wire() error {
 		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets, Secret: p.secrets[i]})
 	}
 	apps = append(apps, componentApps(cfg)...)
-	cb, err := newCallback(cfg, p.store, d.log, d.opts.repeats)
+	cb, err := newCallback(cfg, p.store, d.log, d.opts.repeats, d.audit.add)
+	if err == nil {
+		d.keepers, err = newKeepers(cfg, p.store, d.ref.Leading, d.hub, d.log, d.audit.add)
+	}
 	if err != nil {
 		_ = d.reader.Close()
 		return err
@@ -154,6 +160,9 @@ func (d *daemon) run(ctx context.Context) error {
 	g.Add(func() error { return d.opts.repeats.Run(ctx) }, func(error) { cancel() })
 	g.Add(func() error { return d.audit.Run(ctx) }, func(error) { cancel() })
 	g.Add(func() error { return d.api.Run(ctx) }, func(error) { cancel() })
+	for _, k := range d.keepers {
+		g.Add(func() error { return k.Run(ctx) }, func(error) { cancel() })
+	}
 	var listenAddr string
 	if listen := *d.cfg.HTTP.Listen; listen != "" {
 		ln, err := net.Listen("tcp", listen)

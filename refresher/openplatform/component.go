@@ -135,12 +135,13 @@ func New(cfg Config) (*Component, error) {
 }
 
 // Classify maps an Open Platform errcode: ClassInput for 61005 (verify
-// ticket expired) and 61006 (verify ticket invalid), ClassConfig for 61004
+// ticket expired), 61006 (verify ticket invalid) and 61023 (authorizer
+// refresh token invalid: wait for a re-authorization), ClassConfig for 61004
 // (caller IP not registered on the platform), and WeChat's token-endpoint
 // classes otherwise (wechat.Classify: 45009 quota, ...).
 func Classify(code int) upstream.Class {
 	switch code {
-	case 61005, 61006:
+	case 61005, 61006, CodeNeedsReauthorization:
 		return upstream.ClassInput
 	case 61004:
 		return upstream.ClassConfig

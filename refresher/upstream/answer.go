@@ -69,8 +69,13 @@ func ParseToken(body []byte, s Shape, minExpiresIn time.Duration, secrets ...str
 // decodeAnswer parses body as a JSON object and turns a non-zero code
 // into an *Error.
 func decodeAnswer(body []byte, s Shape, secrets []string) (map[string]json.RawMessage, error) {
-	if len(body) > MaxBodyBytes {
-		return nil, retryError(fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes))
+	return decodeAnswerUpTo(body, s, secrets, MaxBodyBytes)
+}
+
+// decodeAnswerUpTo is decodeAnswer for bodies of up to limit bytes.
+func decodeAnswerUpTo(body []byte, s Shape, secrets []string, limit int) (map[string]json.RawMessage, error) {
+	if len(body) > limit {
+		return nil, retryError(fmt.Sprintf("response body larger than %d bytes", limit))
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {

@@ -34,6 +34,17 @@ type Call struct {
 	RequireToken bool
 	// Shape describes the answer.
 	Shape Shape
+	// MaxBody is the largest answer accepted; 0: MaxBodyBytes. Only
+	// Decode honours a larger one (a page of an authorizer list).
+	MaxBody int
+}
+
+// maxBody is c's body limit.
+func (c *Call) maxBody() int {
+	if c.MaxBody > 0 {
+		return c.MaxBody
+	}
+	return MaxBodyBytes
 }
 
 // secrets lists the values that must not appear in an error of c.
@@ -85,13 +96,14 @@ func (c *Caller) exchange(ctx context.Context, call Call) ([]byte, error) {
 		return nil, c.transportError(call, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	limit := call.maxBody()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		return nil, c.transportError(call, err)
 	}
-	if len(body) > MaxBodyBytes {
+	if len(body) > limit {
 		return nil, &Error{
-			Message:    fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes),
+			Message:    fmt.Sprintf("response body larger than %d bytes", limit),
 			HTTPStatus: resp.StatusCode,
 			Class:      ClassRetry,
 		}

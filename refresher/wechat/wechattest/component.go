@@ -25,8 +25,8 @@ import (
 // ExpireVerifyTickets). POST /cgi-bin/component/api_start_push_ticket
 // resumes stopped pushes and pushes one at once.
 //
-// Not reproduced (phase 2): authorization events, authorizers and their
-// tokens, the authorizer list.
+// Authorizers, their tokens, authorization events and the authorizer
+// list are in authorizers.go.
 
 // Open Platform errcodes.
 const (
@@ -51,9 +51,12 @@ type Component struct {
 
 // Push is one push sent to a callback.
 type Push struct {
-	Ticket     string
-	CreateTime int64
-	URL        string
+	Ticket string
+	// AuthorizationCode is what an authorized or updateauthorized event
+	// carried ("" for other pushes).
+	AuthorizationCode string
+	CreateTime        int64
+	URL               string
 	// Status and Body are the callback's answer (0 and "" when the request
 	// failed: Err says why).
 	Status int
@@ -84,6 +87,7 @@ type component struct {
 	crypt   *msgcrypt.Crypt
 	app     *app                 // the classic-token state of the component token
 	tickets map[string]time.Time // verify ticket -> expiry
+	auths   *authorizerSet       // its authorizers (authorizers.go); nil: none yet
 	sent    []Push               // the last maxSent pushes, oldest first
 	stop    chan struct{}        // closed to stop automatic pushes; nil when none run
 	stats   ComponentStats
@@ -136,6 +140,12 @@ func (s *Server) PushTicket(ctx context.Context, appid string) (Push, error) {
 	s.mu.Unlock()
 	msg := fmt.Sprintf("<xml><AppId><![CDATA[%s]]></AppId><CreateTime>%d</CreateTime><InfoType><![CDATA[component_verify_ticket]]></InfoType><ComponentVerifyTicket><![CDATA[%s]]></ComponentVerifyTicket></xml>",
 		appid, p.CreateTime, p.Ticket)
+	return s.sealAndDeliver(ctx, appid, crypt, p, msg, true)
+}
+
+// sealAndDeliver encrypts msg for appid's callback at p.URL, as WeChat
+// does, and delivers it (record: keep it for replays).
+func (s *Server) sealAndDeliver(ctx context.Context, appid string, crypt *msgcrypt.Crypt, p Push, msg string, record bool) (Push, error) {
 	ts, nonce := strconv.FormatInt(p.CreateTime, 10), strconv.FormatUint(rand.Uint64N(1e10), 10)
 	enc, sig, err := crypt.Seal([]byte(msg), ts, nonce)
 	if err != nil {
@@ -145,7 +155,7 @@ func (s *Server) PushTicket(ctx context.Context, appid string) (Push, error) {
 		query: url.Values{"signature": {crypt.Signature(ts, nonce, "")}, "timestamp": {ts}, "nonce": {nonce}, "encrypt_type": {"aes"}, "msg_signature": {sig}},
 		body:  fmt.Appendf(nil, "<xml><AppId><![CDATA[%s]]></AppId><Encrypt><![CDATA[%s]]></Encrypt></xml>", appid, enc),
 	}
-	return s.deliver(ctx, appid, p, true), nil
+	return s.deliver(ctx, appid, p, record), nil
 }
 
 // ReplayPush sends the push back pushes ago (1: the last one) again,

@@ -22,6 +22,7 @@ func (s *Server) componentRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cgi-bin/component/api_component_token", s.handleComponentToken)
 	mux.HandleFunc("POST /cgi-bin/component/api_start_push_ticket", s.handleStartPush)
 	mux.HandleFunc("POST /components", s.handleAddComponent)
+	s.authorizerRoutes(mux)
 	mux.HandleFunc("POST /components/push", func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.PushTicket(r.Context(), r.URL.Query().Get("appid"))
 		s.answerPush(w, p, err)

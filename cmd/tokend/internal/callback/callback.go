@@ -12,11 +12,21 @@
 // changes nothing) within Config.Timeout, well inside WeChat's 5 s; then
 // the answer is the plain text "success".
 //
-// What it does NOT do: act on authorization events (authorized,
-// updateauthorized, unauthorized are answered "success" and logged; phase
-// 2 stores the authorizers), or check that a timestamp is recent (WeChat's
-// own retries of a push reuse it; the CreateTime rule makes replays
-// harmless for verify tickets).
+// Authorization events (authorize.go): authorized and updateauthorized
+// exchange the AuthorizationCode with api_query_auth (with the component
+// token stored in Redis) and store the authorizer and its refresh token;
+// unauthorized removes the authorizer and its credentials. Both within
+// Config.Timeout, answered "success" even when they fail (logged and
+// audited): WeChat's retries of a push would fail the same way.
+//
+// What it does NOT do: store the first access token api_query_auth
+// returns (a token write needs the leader's fence: the leader fetches one
+// at once, woken by the stored authorizer, costing one more call), keep
+// an authorization that arrived while no component token was valid (it is
+// logged and audited; the authorizer is found again by the next list
+// rebuild or a new authorization), or check that a timestamp is recent
+// (WeChat's own retries of a push reuse it; the CreateTime rule makes
+// replays harmless for verify tickets).
 package callback
 
 import (
@@ -50,11 +60,21 @@ type Component struct {
 	// Crypt verifies and decrypts its pushes (token, EncodingAESKey,
 	// appid).
 	Crypt *msgcrypt.Crypt
+	// Auth exchanges the authorization code of an authorized or
+	// updateauthorized push (api_query_auth); nil: authorization events
+	// are answered and logged only.
+	Auth Authorizations
+	// Kinds are the ticket kinds kept per authorizer (removed with it).
+	Kinds []string
 }
 
 // Store is what the handler needs of package store.
 type Store interface {
 	StoreVerifyTicket(ctx context.Context, component, ticket string, createTime time.Time) (bool, error)
+	// For authorization events (authorize.go).
+	Record(ctx context.Context, app string) (store.Record, error)
+	PutAuthorizers(ctx context.Context, component string, list ...store.Authorizer) error
+	RemoveAuthorizer(ctx context.Context, component, appid string, kinds []string) (bool, error)
 }
 
 // Config configures a Handler. Store and at least one component are
@@ -66,6 +86,9 @@ type Config struct {
 	Timeout time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Audit, when set, records what authorization events did (never a
+	// token or refresh token).
+	Audit func(e store.AuditEntry)
 	// Repeats, when set, limits the WARN lines of refused pushes and of
 	// store failures (a flood of forged pushes, Redis down) to one per
 	// component and reason, then counted; nil: every line is logged.
@@ -85,6 +108,7 @@ type Handler struct {
 	timeout time.Duration
 	log     *slog.Logger
 	repeats Repeats // nil: log every line
+	audit   func(e store.AuditEntry)
 }
 
 // New validates cfg and returns a Handler.
@@ -98,7 +122,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{comps: map[string]Component{}, store: cfg.Store, timeout: cfg.Timeout, log: cfg.Logger, repeats: cfg.Repeats}
+	h := &Handler{comps: map[string]Component{}, store: cfg.Store, timeout: cfg.Timeout, log: cfg.Logger, repeats: cfg.Repeats, audit: cfg.Audit}
 	for _, c := range cfg.Components {
 		if c.ID == "" || c.AppID == "" || c.Crypt == nil {
 			return nil, fmt.Errorf("callback: component %q: ID, AppID and Crypt are required", c.ID)
@@ -124,6 +148,7 @@ type message struct {
 	InfoType        string `xml:"InfoType"`
 	VerifyTicket    string `xml:"ComponentVerifyTicket"`
 	AuthorizerAppID string `xml:"AuthorizerAppid"`
+	AuthCode        string `xml:"AuthorizationCode"`
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -143,9 +168,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "component_verify_ticket":
 		h.storeTicket(w, r, c, msg)
 	case "authorized", "updateauthorized", "unauthorized":
-		h.log.Info("callback: authorization event received (not acted on yet)", "component", id,
-			"info_type", msg.InfoType, "authorizer_appid", msg.AuthorizerAppID)
-		text(w, http.StatusOK, "success")
+		h.authorization(w, r, c, msg)
 	default:
 		h.log.Info("callback: push of an unknown type ignored", "component", id, "info_type", msg.InfoType)
 		text(w, http.StatusOK, "success")

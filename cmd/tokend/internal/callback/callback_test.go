@@ -34,7 +34,10 @@ type env struct {
 	crypt *msgcrypt.Crypt
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with edit applied to the handler's Config.
+func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
@@ -44,7 +47,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	crypt := mustCrypt(t)
-	h, err := New(Config{Store: st, Components: []Component{{ID: "op", AppID: testAppID, Crypt: crypt}}})
+	cfg := Config{Store: st, Components: []Component{{ID: "op", AppID: testAppID, Crypt: crypt}}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

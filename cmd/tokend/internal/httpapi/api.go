@@ -239,7 +239,7 @@ func (a *Server) routes() []struct {
 	method, path string
 	h            http.Handler
 } {
-	return []struct {
+	return append([]struct {
 		method, path string
 		h            http.Handler
 	}{
@@ -254,7 +254,7 @@ func (a *Server) routes() []struct {
 		{"POST", "/v1/apps/{app}/signature", a.auth(a.signature, clients.Sign)},
 		{"GET", "/v1/audit", a.auth(a.audit, clients.Status)},
 		{"GET", "/ui/", http.HandlerFunc(a.console)},
-	}
+	}, a.authorizerRoutes()...)
 }
 
 // Handler is the API's routes, counted in Metrics.

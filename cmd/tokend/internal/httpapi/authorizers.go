@@ -1,0 +1,189 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/clients"
+	"github.com/tokend/tokend/store"
+)
+
+// Open Platform authorizer routes:
+//
+//	GET /v1/components/{id}/authorizers?offset=&limit=   a page of authorizers: appid, status, expires_at
+//	GET /v1/components/{id}/authorizers/{appid}/token    an authorizer's token (WeChat's shape)
+//
+// Client scopes name the component id (routeApp reads {id}): a client
+// allowed "op-main" reads every authorizer of op-main. Neither route
+// shows a refresh token.
+
+// ComponentProvider is the Provider of a component's App: its
+// authorizers are served under /v1/components/{id}.
+const ComponentProvider = "wechat_component"
+
+// route is one entry of Server.routes.
+type route = struct {
+	method, path string
+	h            http.Handler
+}
+
+// AuthorizerLister is what the authorizer list needs of the Store;
+// without it the list answers 404.
+type AuthorizerLister interface {
+	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]store.Authorizer) error) (int, int, error)
+}
+
+const (
+	defaultAuthorizerPage = 100
+	maxAuthorizerPage     = 1000
+)
+
+// authorizerRoutes are added to routes.
+func (a *Server) authorizerRoutes() []route {
+	return []route{
+		{"GET", "/v1/components/{id}/authorizers", a.auth(a.authorizers, clients.Status)},
+		{"GET", "/v1/components/{id}/authorizers/{appid}/token", a.auth(a.authorizerToken, clients.Token)},
+	}
+}
+
+// knownComponent answers 404 and returns false for an id that is no
+// configured component.
+func (a *Server) knownComponent(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if app, ok := a.byID[id]; !ok || app.Provider != ComponentProvider {
+		writeError(w, http.StatusNotFound, "unknown component")
+		return "", false
+	}
+	return id, true
+}
+
+func (a *Server) authorizerToken(w http.ResponseWriter, r *http.Request) {
+	id, ok := a.knownComponent(w, r)
+	if !ok {
+		return
+	}
+	appid := r.PathValue("appid")
+	if !store.ValidApp(appid) {
+		writeError(w, http.StatusBadRequest, "authorizer appid must match [A-Za-z0-9_.-]{1,64}")
+		return
+	}
+	a.serve(w, r, tokenCredential(store.AuthorizerID(id, appid)))
+}
+
+// authorizerRow is one authorizer in the list: never a token.
+type authorizerRow struct {
+	AppID     string     `json:"appid"`
+	Status    string     `json:"status"` // valid, expired, needs_reauthorization, failing
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	AuthTime  *time.Time `json:"auth_time,omitempty"`
+	LastError string     `json:"last_error,omitempty"`
+}
+
+func (a *Server) authorizers(w http.ResponseWriter, r *http.Request) {
+	id, ok := a.knownComponent(w, r)
+	if !ok {
+		return
+	}
+	lister, ok := a.store.(AuthorizerLister)
+	if !ok {
+		writeError(w, http.StatusNotFound, "authorizers are not kept")
+		return
+	}
+	offset, err1 := intParam(r, "offset", 0)
+	limit, err2 := intParam(r, "limit", defaultAuthorizerPage)
+	if err1 != nil || err2 != nil || offset < 0 || limit < 1 || limit > maxAuthorizerPage {
+		writeError(w, http.StatusBadRequest, "offset must be >= 0 and limit 1.."+strconv.Itoa(maxAuthorizerPage))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	var page []store.Authorizer
+	seen := 0
+	total, _, err := lister.ScanAuthorizers(ctx, id, 0, func(list []store.Authorizer) error {
+		for _, x := range list {
+			if seen >= offset && len(page) < limit {
+				x.RefreshToken = "" // never kept past here
+				page = append(page, x)
+			}
+			seen++
+		}
+		return nil
+	})
+	if err != nil {
+		a.warnRepeated(r.Context(), "api: read authorizers failed", "component", id, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
+		return
+	}
+	rows := make([]authorizerRow, 0, len(page))
+	for _, x := range page {
+		rows = append(rows, a.authorizerRow(ctx, id, x))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"component": id, "total": total, "offset": offset, "authorizers": rows})
+}
+
+// authorizerRow reads one authorizer's record and status.
+func (a *Server) authorizerRow(ctx context.Context, component string, x store.Authorizer) authorizerRow {
+	row := authorizerRow{AppID: x.AppID, Status: "expired"}
+	if !x.AuthTime.IsZero() {
+		t := x.AuthTime.UTC()
+		row.AuthTime = &t
+	}
+	cid := store.AuthorizerID(component, x.AppID)
+	if rec, err := a.store.Record(ctx, cid); err == nil && rec.Valid() {
+		t := rec.ExpiresAt.UTC()
+		row.Status, row.ExpiresAt = "valid", &t
+	}
+	st, err := a.store.Status(ctx, cid)
+	switch {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+	case st.WaitingFor == "reauthorization":
+		row.Status, row.LastError = "needs_reauthorization", st.LastError
+	case st.LastError != "" && row.Status != "valid":
+		row.Status, row.LastError = "failing", st.LastError
+	case st.LastError != "":
+		row.LastError = st.LastError
+	}
+	return row
+}
+
+// intParam parses query parameter name, def when absent.
+func intParam(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	return strconv.Atoi(v)
+}
+
+// authorizerCounts is a component's line of authorizer counts in status.
+type authorizerCounts struct {
+	Total                int        `json:"total"`
+	Valid                int        `json:"valid"`
+	Failing              int        `json:"failing"`
+	NeedsReauthorization int        `json:"needs_reauthorization"`
+	UpdatedAt            *time.Time `json:"updated_at"`
+}
+
+// AuthorizerSummaryReader reads the leader's authorizer counts
+// (store.Store); without it status shows none.
+type AuthorizerSummaryReader interface {
+	AuthorizerSummary(ctx context.Context, component string) (store.AuthorizerSummary, error)
+}
+
+// authorizerCounts reads the counts of a component's status entry; nil
+// for other entries or when none are written yet.
+func (a *Server) authorizerCounts(ctx context.Context, entry appStatus) *authorizerCounts {
+	sr, ok := a.store.(AuthorizerSummaryReader)
+	if !ok || entry.Provider != ComponentProvider || entry.Kind != "token" {
+		return nil
+	}
+	s, err := sr.AuthorizerSummary(ctx, entry.ID)
+	if err != nil {
+		return nil
+	}
+	return &authorizerCounts{Total: s.Total, Valid: s.Valid, Failing: s.Failing,
+		NeedsReauthorization: s.NeedsReauthorization, UpdatedAt: timePtr(s.UpdatedAt)}
+}

@@ -1,0 +1,239 @@
+package openplatform
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/event"
+)
+
+// A Keeper keeps the tokens of one component's authorizers fresh while
+// this replica leads: the authorizers are the entries of the component's
+// authorizers hash in Redis (a dynamic set, not configuration), each
+// refreshed with api_authorizer_token before its expiry, at most
+// KeeperConfig.Rate calls a second, the refresh token the upstream
+// returns written with the token in one fenced script. 61023 marks an
+// authorizer "needs re-authorization": no call is made for it until its
+// stored refresh token changes (a new authorization). A hash that is
+// empty while the component has a token is rebuilt from
+// api_get_authorizer_list before anything is refreshed.
+//
+// The hash is read whole (HSCAN pages) when leadership starts, every
+// KeeperConfig.Resync, and when its size (HLEN, every 5 ticks) differs
+// from the last read (a lost hash, a missed event); in between,
+// authorization events (event.Input for "<component>/<appid>") re-read
+// one entry. At rest a Keeper costs one HLEN a second and one scan per
+// Resync, nothing per authorizer.
+//
+// What it does NOT do (yet): compare-and-refresh reports of authorizer
+// tokens, authorizer tickets (jsapi), share its schedule with the
+// refresher (status and metrics see authorizers through Summary and their
+// status keys, not the refresher's states).
+type Keeper struct {
+	cfg KeeperConfig
+
+	mu      sync.Mutex // guards the fields below
+	entries map[string]*kept
+	epoch   int64 // the term the entries belong to; 0: none
+	resync  time.Time
+	counted time.Time       // when the hash was last counted
+	stored  int             // entries the last full read found (garbage included)
+	wake    map[string]bool // appids to re-read; "" = everything
+	// published is the Summary last written to Redis, at pubAt.
+	published Summary
+	pubAt     time.Time
+}
+
+// kept is one authorizer as the keeper tracks it.
+type kept struct {
+	due      time.Time
+	expires  time.Time
+	refused  string // the refresh token answered 61023 ("" none)
+	failures int
+	lastErr  string
+}
+
+// KeeperStore is what a Keeper needs of package store.
+type KeeperStore interface {
+	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]store.Authorizer) error) (int, int, error)
+	Authorizer(ctx context.Context, component, appid string) (store.Authorizer, error)
+	CountAuthorizers(ctx context.Context, component string) (int, error)
+	PutAuthorizers(ctx context.Context, component string, list ...store.Authorizer) error
+	Record(ctx context.Context, app string) (store.Record, error)
+	TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (store.Ticket, error)
+	WriteAuthorizerToken(ctx context.Context, w store.Write, refreshToken string) (store.WriteResult, error)
+	SetStatus(ctx context.Context, app string, st store.Status) error
+	SetAuthorizerSummary(ctx context.Context, component string, sum store.AuthorizerSummary) error
+}
+
+// KeeperConfig configures a Keeper. ComponentID, Component, Store and
+// Leading are required.
+type KeeperConfig struct {
+	ComponentID string
+	Component   *Component
+	Store       KeeperStore
+	// Leading is the refresher's term (refresher.Refresher.Leading).
+	Leading func() (lock.Term, bool)
+	// Events, when set, wakes the keeper on authorization events.
+	Events interface{ Subscribe() *event.Subscription }
+	// Rate is the most api_authorizer_token calls a second. Default 20.
+	Rate float64
+	// BeforeExpiry: a token is refreshed this long before its expiry (at
+	// most half its life), spread randomly over a quarter of that, later.
+	// Default 10m. SafetyMargin as refresher.Config (capped at 10% of a
+	// token's life). Default 1m.
+	BeforeExpiry, SafetyMargin time.Duration
+	// Resync is how often the whole hash is read again. Default 5m.
+	Resync time.Duration
+	// Tick is the scheduling step. Default 200ms.
+	Tick   time.Duration
+	Clock  clock.WithTicker
+	Logger *slog.Logger
+	// Audit, when set, records refreshes, 61023 and rebuilds.
+	Audit func(store.AuditEntry)
+}
+
+// Defaults of KeeperConfig.
+const (
+	DefaultAuthorizerRate = 20
+	defaultResync         = 5 * time.Minute
+	defaultTick           = 200 * time.Millisecond
+)
+
+// NewKeeper validates cfg and returns a Keeper.
+func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
+	if cfg.Component == nil || cfg.Store == nil || cfg.Leading == nil || !store.ValidApp(cfg.ComponentID) {
+		return nil, errors.New("openplatform: keeper: ComponentID, Component, Store and Leading are required")
+	}
+	if cfg.Rate < 0 || cfg.BeforeExpiry < 0 || cfg.SafetyMargin < 0 || cfg.Resync < 0 || cfg.Tick < 0 {
+		return nil, errors.New("openplatform: keeper: rates and durations must not be negative")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if cfg.Rate == 0 {
+		cfg.Rate = DefaultAuthorizerRate
+	}
+	def(&cfg.BeforeExpiry, 10*time.Minute)
+	def(&cfg.SafetyMargin, time.Minute)
+	def(&cfg.Resync, defaultResync)
+	def(&cfg.Tick, defaultTick)
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Keeper{cfg: cfg, entries: map[string]*kept{}, wake: map[string]bool{}}, nil
+}
+
+// Run keeps the authorizers until ctx ends; it returns nil then.
+func (k *Keeper) Run(ctx context.Context) error {
+	var events <-chan event.Notice
+	if k.cfg.Events != nil {
+		sub := k.cfg.Events.Subscribe()
+		defer sub.Close()
+		events = sub.C()
+	}
+	t := k.cfg.Clock.NewTicker(k.cfg.Tick)
+	defer t.Stop()
+	budget := 0.0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case n, ok := <-events:
+			if !ok {
+				events = nil // the hub closed: HLEN and Resync still catch changes
+				continue
+			}
+			k.notice(n)
+		case <-t.C():
+			budget = min(budget+k.cfg.Rate*k.cfg.Tick.Seconds(), max(k.cfg.Rate, 1))
+			budget -= float64(k.step(ctx, int(budget)))
+		}
+	}
+}
+
+// notice marks what an event asks to re-read.
+func (k *Keeper) notice(n event.Notice) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case n.Kind == event.KindSubscribed && n.Again, n.Kind == event.KindLost:
+		k.wake[""] = true
+	case n.Kind == event.KindEvent && n.Event.Type == event.Input:
+		if n.Event.App == k.cfg.ComponentID {
+			k.wake[""] = true
+		} else if comp, appid, ok := store.SplitAuthorizer(n.Event.App); ok && comp == k.cfg.ComponentID {
+			k.wake[appid] = true
+		}
+	}
+}
+
+// step runs one tick while leading: resync or re-read what is marked,
+// then refresh up to calls due authorizers. It returns the calls made.
+func (k *Keeper) step(ctx context.Context, calls int) int {
+	term, leading := k.cfg.Leading()
+	now := k.cfg.Clock.Now()
+	k.mu.Lock()
+	if !leading {
+		k.entries, k.epoch = map[string]*kept{}, 0
+		k.mu.Unlock()
+		return 0
+	}
+	full := k.epoch != term.Epoch || !now.Before(k.resync) || k.wake[""]
+	wake := k.wake
+	k.wake = map[string]bool{}
+	count := !full && now.Sub(k.counted) >= 5*k.cfg.Tick
+	k.mu.Unlock()
+	if count {
+		full = k.changed(ctx, now)
+	}
+	if full {
+		if err := k.sync(ctx, term, now); err != nil {
+			k.cfg.Logger.Warn("openplatform: authorizers not read; retried", "component", k.cfg.ComponentID, "err", err)
+			k.mu.Lock()
+			k.wake[""] = true
+			k.mu.Unlock()
+			return 0
+		}
+	} else {
+		for appid := range wake {
+			k.reread(ctx, appid, now)
+		}
+	}
+	n := k.refreshDue(ctx, term, now, calls)
+	k.publish(ctx, now)
+	return n
+}
+
+// publish writes the Summary to Redis when it changed (at most every 5
+// ticks) or a minute passed, so that every replica's status shows it.
+func (k *Keeper) publish(ctx context.Context, now time.Time) {
+	s := k.Summary()
+	k.mu.Lock()
+	due := (s != k.published && now.Sub(k.pubAt) >= 5*k.cfg.Tick) || now.Sub(k.pubAt) >= time.Minute
+	if due {
+		k.published, k.pubAt = s, now
+	}
+	k.mu.Unlock()
+	if !due {
+		return
+	}
+	err := k.cfg.Store.SetAuthorizerSummary(ctx, k.cfg.ComponentID, store.AuthorizerSummary{
+		Total: s.Total, Valid: s.Valid, Failing: s.Failing, NeedsReauthorization: s.NeedsReauthorization, UpdatedAt: now,
+	})
+	if err != nil && ctx.Err() == nil {
+		k.cfg.Logger.Debug("openplatform: authorizer summary not written", "component", k.cfg.ComponentID, "err", err)
+	}
+}

@@ -1,0 +1,166 @@
+package openplatform
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/upstream"
+	"github.com/tokend/tokend/store"
+)
+
+// WaitingReauthorization is the WaitingFor of an authorizer whose
+// refresh token was refused (61023).
+const WaitingReauthorization = "reauthorization"
+
+// retryAfter is the backoff after n failures: 2s doubling, at most 5m.
+func retryAfter(n int) time.Duration {
+	return min(2*time.Second<<min(n, 10), 5*time.Minute)
+}
+
+// refresh refreshes one authorizer; it reports whether an upstream call
+// was made.
+func (k *Keeper) refresh(ctx context.Context, term lock.Term, compToken, appid string, now time.Time) bool {
+	id := store.AuthorizerID(k.cfg.ComponentID, appid)
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	a, err := k.cfg.Store.Authorizer(ctx, k.cfg.ComponentID, appid)
+	if errors.Is(err, store.ErrNotFound) {
+		k.drop(appid)
+		return false
+	}
+	if err != nil {
+		k.failed(ctx, id, appid, now, err)
+		return false
+	}
+	tk, err := k.cfg.Store.TakeTicket(ctx, id, term.Value, 0)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotLeader) {
+			k.failed(ctx, id, appid, now, err)
+		}
+		return false
+	}
+	g, err := k.cfg.Component.AuthorizerToken(ctx, compToken, appid, a.RefreshToken)
+	if NeedsReauthorization(err) {
+		k.needsReauthorization(ctx, id, appid, a.RefreshToken, now)
+		return true
+	}
+	if err != nil {
+		k.failed(ctx, id, appid, now, err)
+		return true
+	}
+	// The fetched token is written even if leadership ends meanwhile: the
+	// fence decides.
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+	defer wcancel()
+	res, err := k.cfg.Store.WriteAuthorizerToken(wctx, store.Write{
+		App: id, Ticket: tk, Token: g.Token.Value, ExpiresIn: g.Token.ExpiresIn, SafetyMargin: min(k.cfg.SafetyMargin, g.Token.ExpiresIn/10),
+		Epoch: term.Epoch, Leader: term.ID,
+	}, g.RefreshToken)
+	switch {
+	case errors.Is(err, store.ErrAuthorizerGone):
+		k.drop(appid)
+	case err != nil:
+		k.failed(wctx, id, appid, now, err)
+	default:
+		k.written(wctx, id, appid, now, res)
+	}
+	return true
+}
+
+// written plans the next refresh after a write.
+func (k *Keeper) written(ctx context.Context, id, appid string, now time.Time, res store.WriteResult) {
+	k.mu.Lock()
+	e := k.entries[appid]
+	var next time.Time
+	if e != nil {
+		e.expires = now.Add(res.ExpiresAt.Sub(res.FetchedAt))
+		e.due, e.failures, e.lastErr = k.dueFor(now, e.expires), 0, ""
+		next = e.due
+	}
+	k.mu.Unlock()
+	k.setStatus(ctx, id, store.Status{NextRefresh: next})
+	k.audit(store.AuditEntry{App: id, Action: "refresh", Outcome: "ok", Detail: "version " + itoa64(res.Version)})
+}
+
+// failed backs off and records the error in status.
+func (k *Keeper) failed(ctx context.Context, id, appid string, now time.Time, err error) {
+	st := store.Status{LastError: err.Error()}
+	k.mu.Lock()
+	if e := k.entries[appid]; e != nil {
+		e.failures++
+		e.due = now.Add(retryAfter(e.failures))
+		e.lastErr = st.LastError
+		st.NextRefresh = e.due
+	}
+	k.mu.Unlock()
+	var ue *upstream.Error
+	if errors.As(err, &ue) {
+		st.LastErrorCode = ue.Code
+	}
+	k.cfg.Logger.Warn("openplatform: authorizer token not refreshed", "authorizer", id, "err", err)
+	k.setStatus(ctx, id, st)
+}
+
+// needsReauthorization stops calls for appid until its refresh token
+// changes.
+func (k *Keeper) needsReauthorization(ctx context.Context, id, appid, refused string, now time.Time) {
+	k.mu.Lock()
+	if e := k.entries[appid]; e != nil {
+		e.refused, e.lastErr = refused, "61023: needs re-authorization"
+	}
+	k.mu.Unlock()
+	k.cfg.Logger.Warn("openplatform: authorizer needs re-authorization (61023); no more calls until it authorizes again", "authorizer", id)
+	k.setStatus(ctx, id, store.Status{Waiting: "input", WaitingFor: WaitingReauthorization,
+		LastError: "needs re-authorization", LastErrorCode: CodeNeedsReauthorization})
+	k.audit(store.AuditEntry{App: id, Action: "refresh", Outcome: "needs_reauthorization", Errcode: CodeNeedsReauthorization})
+}
+
+func (k *Keeper) drop(appid string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.entries[appid] != nil {
+		k.stored--
+	}
+	delete(k.entries, appid)
+}
+
+func (k *Keeper) setStatus(ctx context.Context, id string, st store.Status) {
+	st.Kind, st.Parent, st.UpdatedAt = "authorizer", k.cfg.ComponentID, k.cfg.Clock.Now()
+	if err := k.cfg.Store.SetStatus(ctx, id, st); err != nil && ctx.Err() == nil {
+		k.cfg.Logger.Debug("openplatform: authorizer status not written", "authorizer", id, "err", err)
+	}
+}
+
+func (k *Keeper) audit(e store.AuditEntry) {
+	if k.cfg.Audit != nil {
+		k.cfg.Audit(e)
+	}
+}
+
+// Summary counts the authorizers this replica keeps (all zero when it
+// does not lead).
+type Summary struct {
+	Total, Valid, Failing, NeedsReauthorization int
+}
+
+// Summary counts the kept authorizers by state.
+func (k *Keeper) Summary() Summary {
+	now := k.cfg.Clock.Now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var s Summary
+	for _, e := range k.entries {
+		s.Total++
+		switch {
+		case e.refused != "":
+			s.NeedsReauthorization++
+		case e.lastErr != "":
+			s.Failing++
+		case e.expires.After(now):
+			s.Valid++
+		}
+	}
+	return s
+}
