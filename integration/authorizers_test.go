@@ -15,6 +15,7 @@ import (
 	"github.com/tokend/tokend/integration/harness"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/openplatform"
+	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
 )
 
@@ -125,6 +126,7 @@ func (e *compEnv) measureAuthorizers(t *testing.T, from int, procs []*harness.Pr
 			case <-time.After(5 * time.Millisecond):
 			}
 			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			start := time.Now()
 			path := "/v1/components/" + compID + "/authorizers/" + authAppID(from+rand.N(n)) + "/token"
 			code, body, err := procs[rand.N(len(procs))].Get(rctx, path)
 			cancel()
@@ -139,8 +141,15 @@ func (e *compEnv) measureAuthorizers(t *testing.T, from int, procs []*harness.Pr
 				continue
 			}
 			served.Add(1)
-			if c := e.srv.CheckToken(ans.AccessToken).Code; c != 0 {
-				noteDead(fmt.Sprintf("%s: upstream %d", path, c))
+			// Judged as of the read's start (harness.Checker's rule): a
+			// token that expired while a loaded machine delayed this
+			// check was live when tokend handed it out.
+			st := e.srv.CheckToken(ans.AccessToken)
+			if st.Code == wechattest.CodeExpired && st.ExpiresAt.After(start.Add(-harness.ExpiryGrain)) {
+				st.Code = 0
+			}
+			if st.Code != 0 {
+				noteDead(fmt.Sprintf("%s: upstream %d", path, st.Code))
 			}
 		}
 	})
