@@ -204,7 +204,7 @@ func (s *Server) CurrentAuthorizerToken(component, authorizer string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if set := s.authsLocked(component); set != nil && set.byID[authorizer] != nil {
-		return set.byID[authorizer].app.classic
+		return set.byID[authorizer].app.Classic
 	}
 	return ""
 }

@@ -58,7 +58,7 @@ func (s *Server) componentCallLocked(now time.Time, r *http.Request, appid strin
 	if code := s.checkLocked(now, tok); code != CodeOK {
 		return nil, code
 	}
-	if t := s.tokens[tok]; t == nil || t.owner != appid {
+	if t, _ := s.books.Token(tok); t == nil || t.Owner != appid {
 		return nil, CodeIllegal
 	}
 	set := s.authsLocked(appid)

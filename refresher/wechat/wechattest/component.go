@@ -293,7 +293,7 @@ func (s *Server) CurrentComponentToken(appid string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c := s.comps[appid]; c != nil {
-		return c.app.classic
+		return c.app.Classic
 	}
 	return ""
 }

@@ -52,12 +52,12 @@ func (s *Server) handleDingTalkToken(w http.ResponseWriter, r *http.Request) {
 			return nil, 40035
 		}
 		h := s.held[DingTalkKey(key)]
-		if h == nil || h.secret != secret {
+		if h == nil || h.Secret != secret {
 			return nil, 40096
 		}
 		return h, 0
 	}
-	s.serveHeld(w, epDingTalkToken, auth, holdPolicy{extend: s.cfg.DingTalkRepeat != RenewKeep},
+	s.serveHeld(w, epDingTalkToken, auth, holdPolicy{Extend: s.cfg.DingTalkRepeat != RenewKeep},
 		func(tok string, expiresIn int) any {
 			return okBody(map[string]any{"access_token": tok, "expires_in": expiresIn})
 		})

@@ -70,12 +70,12 @@ func (s *Server) handleFeishuToken(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case h == nil:
 			return nil, feishuInvalidParam
-		case h.secret != body.AppSecret:
+		case h.Secret != body.AppSecret:
 			return nil, feishuBadSecret
 		}
 		return h, 0
 	}
-	s.serveHeld(w, epFeishuToken, auth, holdPolicy{renewWithin: s.cfg.FeishuRotateWindow},
+	s.serveHeld(w, epFeishuToken, auth, holdPolicy{RenewWithin: s.cfg.FeishuRotateWindow},
 		func(tok string, expiresIn int) any {
 			return map[string]any{"code": 0, "msg": "ok", "tenant_access_token": tok, "expire": expiresIn}
 		})

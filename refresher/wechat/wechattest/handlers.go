@@ -76,7 +76,7 @@ func (s *Server) authLocked(c creds, wrongSecret int) (*app, int) {
 	switch {
 	case !ok:
 		return nil, 40013
-	case a.secret != c.Secret:
+	case a.Secret != c.Secret:
 		return nil, wrongSecret
 	}
 	return a, 0
@@ -110,7 +110,7 @@ func (s *Server) fetchClassic(c creds) (tokenAnswer, int) {
 	}
 	var ans tokenAnswer
 	ans.AccessToken, ans.ExpiresIn = s.classicLocked(now, a)
-	s.countFetchLocked(a.id, epToken)
+	s.countFetchLocked(a.ID, epToken)
 	return ans, 0
 }
 
@@ -144,9 +144,9 @@ func (s *Server) fetchStable(c creds) (tokenAnswer, int) {
 	}
 	var ans tokenAnswer
 	if code == 0 && c.ForceRefresh {
-		ans.AccessToken, ans.ExpiresIn, code = s.forceLocked(now, a)
+		ans.AccessToken, ans.ExpiresIn, code = s.books.Force(now, a)
 	} else if code == 0 {
-		ans.AccessToken, ans.ExpiresIn = s.stableLocked(now, a)
+		ans.AccessToken, ans.ExpiresIn = s.books.Stable(now, a)
 	}
 	if code != 0 {
 		s.audit.Errors[epStable+"/"+strconv.Itoa(code)]++
@@ -156,7 +156,7 @@ func (s *Server) fetchStable(c creds) (tokenAnswer, int) {
 	if c.ForceRefresh {
 		key = epStableForce
 	}
-	s.countFetchLocked(a.id, key)
+	s.countFetchLocked(a.ID, key)
 	return ans, 0
 }
 
@@ -187,15 +187,7 @@ func (s *Server) clearQuota(appid, secret string) int {
 	if code != 0 {
 		return code
 	}
-	if m := s.month(s.now()); m != a.clearMonth {
-		a.clearMonth, a.clearCount = m, 0
-	}
-	if a.clearCount >= s.cfg.ClearQuotaMonthly {
-		return 48006
-	}
-	a.clearCount++
-	resetQuotasLocked(a)
-	return 0
+	return s.books.ClearQuota(s.now(), a)
 }
 
 func (s *Server) handleCallbackIP(w http.ResponseWriter, r *http.Request) {

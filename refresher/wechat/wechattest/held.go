@@ -1,6 +1,7 @@
 package wechattest
 
 import (
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 	"net/http"
 	"strconv"
 	"time"
@@ -8,46 +9,10 @@ import (
 
 // heldApp is an app of a platform that hands out the same token while it
 // is valid (WeCom, Feishu, DingTalk). Fields are guarded by Server.mu.
-type heldApp struct {
-	platform string
-	key      string // app key, also its key in Server.held
-	secret   string
-	token    string // current token, "" if none
-
-	corp    *wecomCorp         // WeCom only
-	windows map[string]*window // WeCom only: ticket calls in the last hour, by kind
-}
+type heldApp = ledger.Held
 
 // holdPolicy says when a held token is replaced and what a repeat does.
-type holdPolicy struct {
-	// renewWithin: a call with less than this much life left gets a new
-	// token (the current one stays valid until its own expiry); with
-	// inclusive, also a call with exactly this much left. 0: only a dead
-	// token is replaced.
-	renewWithin time.Duration
-	inclusive   bool
-	// extend: a repeat extends the token's life to a full Lifetime.
-	extend bool
-}
-
-// holdLocked answers a token call of an endpoint that returns the same
-// token while it is valid: *cur, or a new token stored in *cur, following
-// p. It returns the token and its remaining life.
-func (s *Server) holdLocked(now time.Time, cur *string, platform, owner, family string, p holdPolicy) (string, time.Duration) {
-	if *cur != "" && s.checkLocked(now, *cur) == CodeOK {
-		t := s.tokens[*cur]
-		left := t.expiresAt.Sub(now)
-		if left > p.renewWithin || left == p.renewWithin && !p.inclusive {
-			if p.extend {
-				t.expiresAt = now.Add(s.cfg.Lifetime)
-				left = s.cfg.Lifetime
-			}
-			return *cur, left
-		}
-	}
-	*cur = s.issueLocked(now, platform, owner, family)
-	return *cur, s.cfg.Lifetime
-}
+type holdPolicy = ledger.HoldPolicy
 
 // fetchHeld answers a token call of a held-token platform at endpoint ep:
 // auth finds the app (or returns the errcode to answer), called with the
@@ -60,8 +25,8 @@ func (s *Server) fetchHeld(ep string, auth func() (*heldApp, int), p holdPolicy)
 		s.audit.Errors[ep+"/"+strconv.Itoa(code)]++
 		return "", 0, code
 	}
-	tok, left := s.holdLocked(s.now(), &h.token, h.platform, h.key, epToken, p)
-	s.countFetchLocked(h.key, epToken)
+	tok, left := s.books.Hold(s.now(), &h.Token, h.Platform, h.Key, epToken, p)
+	s.countFetchLocked(h.Key, epToken)
 	return tok, seconds(left), 0
 }
 
@@ -89,22 +54,17 @@ func (s *Server) rotateHeld(key string) string {
 	if !ok {
 		return ""
 	}
-	now := s.now()
-	if h.token != "" {
-		s.retireLocked(h.token, now)
-	}
-	h.token = s.issueLocked(now, h.platform, h.key, epToken)
 	s.audit.OutOfBand[key+"/"+epToken]++
-	return h.token
+	return s.books.Replace(s.now(), &h.Token, h.Platform, h.Key, epToken)
 }
 
 // addHeldLocked registers the app with key, or changes its secret.
 func (s *Server) addHeldLocked(platform, key, secret string) *heldApp {
 	if h, ok := s.held[key]; ok {
-		h.secret = secret
+		h.Secret = secret
 		return h
 	}
-	h := &heldApp{platform: platform, key: key, secret: secret}
+	h := &heldApp{Platform: platform, Key: key, Secret: secret}
 	s.held[key] = h
 	return h
 }
@@ -115,14 +75,15 @@ func (s *Server) addHeldLocked(platform, key, secret string) *heldApp {
 // CodeIllegal.
 func (s *Server) authorizeLocked(now time.Time, platform, tok string) (string, int) {
 	code := s.checkLocked(now, tok)
-	if code == CodeOK && s.tokens[tok].platform != platform {
+	t, _ := s.books.Token(tok)
+	if code == CodeOK && t.Platform != platform {
 		code = CodeIllegal
 	}
 	s.countCallLocked(code)
 	if code != CodeOK {
 		return "", code
 	}
-	return s.tokens[tok].owner, CodeOK
+	return t.Owner, CodeOK
 }
 
 // serveProbe answers a cheap protected call of endpoint ep with tok: body
@@ -165,8 +126,8 @@ func (s *Server) CheckToken(tok string) Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Code: s.checkLocked(s.now(), tok)}
-	if t, ok := s.tokens[tok]; ok {
-		st.Platform, st.App, st.Kind, st.ExpiresAt = t.platform, t.owner, t.family, t.expiresAt
+	if t, ok := s.books.Token(tok); ok {
+		st.Platform, st.App, st.Kind, st.ExpiresAt = t.Platform, t.Owner, t.Family, t.ExpiresAt
 	}
 	return st
 }

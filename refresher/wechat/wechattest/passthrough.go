@@ -67,7 +67,7 @@ func (s *Server) passthroughAuth(w http.ResponseWriter, r *http.Request, ep stri
 	tok := r.URL.Query().Get("access_token")
 	s.mu.Lock()
 	p := s.platforms[PlatformWeChat]
-	if t, ok := s.tokens[tok]; ok && t.platform == PlatformWeCom {
+	if t, ok := s.books.Token(tok); ok && t.Platform == PlatformWeCom {
 		p = s.platforms[PlatformWeCom]
 	}
 	s.mu.Unlock()

@@ -68,6 +68,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 )
 
 // Config configures a fake server. The zero value of each field means its
@@ -236,18 +238,15 @@ type Server struct {
 	done      chan struct{} // closed by Close: ends fault delays
 	closeOnce sync.Once
 
-	mu      sync.Mutex // guards everything below
-	rng     *rand.Rand
-	apps    map[string]*app       // WeChat accounts by appid
-	held    map[string]*heldApp   // WeCom, Feishu and DingTalk apps by key
-	corps   map[string]*wecomCorp // WeCom corps by corpid
-	tokens  map[string]*token     // every token issued and not yet pruned
-	tickets map[string]*ticket    // the newest ticket by owner key + "/" + kind
-	byValue map[string]*ticket    // every ticket issued and not yet pruned
-	fault   *Fault                // active fault, nil if none
-	comps   map[string]*component // Open Platform components by appid (component.go)
-	audit   Audit
-	issued  int // tokens and tickets issued, for pruning
+	mu    sync.Mutex // guards everything below, and all they point to
+	rng   *rand.Rand
+	apps  map[string]*app       // WeChat accounts by appid
+	held  map[string]*heldApp   // WeCom, Feishu and DingTalk apps by key
+	corps map[string]*wecomCorp // WeCom corps by corpid
+	books *ledger.Ledger        // every token and ticket issued
+	fault *Fault                // active fault, nil if none
+	comps map[string]*component // Open Platform components by appid (component.go)
+	audit Audit
 }
 
 // New returns a server that is not listening; serve its Handler yourself.
@@ -261,11 +260,15 @@ func New(cfg Config) *Server {
 		apps:      make(map[string]*app),
 		held:      make(map[string]*heldApp),
 		corps:     make(map[string]*wecomCorp),
-		tokens:    make(map[string]*token),
-		tickets:   make(map[string]*ticket),
-		byValue:   make(map[string]*ticket),
 		audit:     newAudit(),
 	}
+	s.books = ledger.New(ledger.Config{
+		Lifetime: cfg.Lifetime, Overlap: cfg.Overlap, DailyQuota: cfg.DailyQuota, MinuteQuota: cfg.MinuteQuota,
+		ForceDailyLimit: cfg.ForceDailyLimit, ForceInterval: cfg.ForceInterval,
+		ForceTooSoonErrcode: cfg.ForceTooSoonErrcode, ClearQuotaMonthly: cfg.ClearQuotaMonthly,
+		TicketLifetime: cfg.TicketLifetime, TicketRemainingExpiresIn: cfg.TicketRemainingExpiresIn,
+		Location: cfg.Location, Clock: cfg.Clock,
+	}, ledger.Counts{Issued: s.audit.Issued, TicketsIssued: s.audit.TicketsIssued})
 	s.endpoints = newEndpoints(s.platforms)
 	s.handler = s.routes()
 	return s
@@ -297,7 +300,7 @@ func (s *Server) AddApp(appid, secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if a, ok := s.apps[appid]; ok {
-		a.secret = secret
+		a.Secret = secret
 		return
 	}
 	s.apps[appid] = newApp(appid, secret)
@@ -319,8 +322,4 @@ func (s *Server) routes() http.Handler {
 	return s.countRequests(mux)
 }
 
-func (s *Server) now() time.Time { return s.cfg.Clock.Now() }
-
-// day and month name the calendar periods quotas count in.
-func (s *Server) day(t time.Time) string   { return t.In(s.cfg.Location).Format(time.DateOnly) }
-func (s *Server) month(t time.Time) string { return t.In(s.cfg.Location).Format("2006-01") }
+func (s *Server) now() time.Time { return s.books.Now() }

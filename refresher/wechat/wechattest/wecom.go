@@ -2,6 +2,7 @@ package wechattest
 
 import (
 	"errors"
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 	"net/http"
 	"strings"
 )
@@ -23,23 +24,7 @@ var wecomMessages = map[int]string{
 }
 
 // wecomCorp is one WeCom corp. Fields are guarded by Server.mu.
-type wecomCorp struct {
-	id      string
-	apps    map[string]*heldApp // by agentid
-	windows map[string]*window  // ticket calls of all its apps in the last hour, by kind
-}
-
-func (c *wecomCorp) window(kind string) *window { return windowOf(c.windows, kind) }
-func (h *heldApp) window(kind string) *window   { return windowOf(h.windows, kind) }
-
-func windowOf(m map[string]*window, kind string) *window {
-	w := m[kind]
-	if w == nil {
-		w = &window{}
-		m[kind] = w
-	}
-	return w
-}
+type wecomCorp = ledger.Corp
 
 // AddWeCom registers app agentid of WeCom corp corpid with its
 // corpsecret, or changes the app's secret if it exists. WeCom finds the app
@@ -56,20 +41,17 @@ func (s *Server) AddWeCom(corpid, agentid, secret string) error {
 	defer s.mu.Unlock()
 	c := s.corps[corpid]
 	if c == nil {
-		c = &wecomCorp{id: corpid, apps: make(map[string]*heldApp), windows: make(map[string]*window)}
+		c = ledger.NewCorp(corpid)
 		s.corps[corpid] = c
 	}
-	for id, h := range c.apps {
-		if id != agentid && h.secret == secret {
+	for id, h := range c.Apps {
+		if id != agentid && h.Secret == secret {
 			return errors.New("wechattest: AddWeCom: another app of the corp has this secret")
 		}
 	}
 	h := s.addHeldLocked(PlatformWeCom, WeComKey(corpid, agentid), secret)
-	h.corp = c
-	if h.windows == nil {
-		h.windows = make(map[string]*window)
-	}
-	c.apps[agentid] = h
+	h.Corp = c
+	c.Apps[agentid] = h
 	return nil
 }
 
@@ -120,14 +102,14 @@ func (s *Server) handleWeComToken(w http.ResponseWriter, r *http.Request) {
 		if c == nil {
 			return nil, 40013
 		}
-		for _, h := range c.apps {
-			if h.secret == secret {
+		for _, h := range c.Apps {
+			if h.Secret == secret {
 				return h, 0
 			}
 		}
 		return nil, 40001
 	}
-	s.serveHeld(w, epWeComToken, auth, holdPolicy{extend: s.cfg.WeComRepeat == RenewExtend},
+	s.serveHeld(w, epWeComToken, auth, holdPolicy{Extend: s.cfg.WeComRepeat == RenewExtend},
 		func(tok string, expiresIn int) any {
 			return okBody(map[string]any{"access_token": tok, "expires_in": expiresIn})
 		})
