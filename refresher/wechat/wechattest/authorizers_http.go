@@ -1,11 +1,11 @@
 package wechattest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 )
 
 // authorizerRoutes serves the Open Platform's authorizer endpoints and
@@ -72,7 +72,7 @@ func (s *Server) componentCallLocked(now time.Time, r *http.Request, appid strin
 // 47001) and, holding s.mu (the caller unlocks), checks the component
 // token of the component appid names: its authorizers or an errcode.
 func (s *Server) beginComponentCall(w http.ResponseWriter, r *http.Request, b any, appid func() string) (set *authorizerSet, now time.Time, code int, ok bool) {
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(b); err != nil {
+	if err := envelope.Decode(r, b); err != nil {
 		s.writeError(w, http.StatusOK, 47001, "")
 		return nil, time.Time{}, 0, false
 	}

@@ -1,11 +1,11 @@
 package wechattest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 )
 
 // componentRoutes serves the Open Platform endpoints and the component
@@ -124,7 +124,7 @@ func (s *Server) handleComponentToken(w http.ResponseWriter, r *http.Request) {
 		Secret string `json:"component_appsecret"`
 		Ticket string `json:"component_verify_ticket"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(&b); err != nil {
+	if err := envelope.Decode(r, &b); err != nil {
 		s.writeError(w, http.StatusOK, 47001, "")
 		return
 	}
@@ -179,7 +179,7 @@ func (s *Server) handleStartPush(w http.ResponseWriter, r *http.Request) {
 		AppID  string `json:"component_appid"`
 		Secret string `json:"component_secret"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(&b); err != nil {
+	if err := envelope.Decode(r, &b); err != nil {
 		s.writeError(w, http.StatusOK, 47001, "")
 		return
 	}

@@ -1,18 +1,10 @@
 package wechattest
 
-import "net/http"
+import (
+	"net/http"
 
-// dingtalkMessages are DingTalk's errmsg texts. gettoken answers 40096 for
-// an unknown appkey and for a wrong secret alike (observed; the global
-// error table lists only 40089), 40035 for a missing parameter.
-var dingtalkMessages = map[int]string{
-	-1:    "系统繁忙",
-	40014: "不合法的access_token",
-	40035: "缺少参数 appkey or appsecret",
-	40096: "不合法的appKey或appSecret",
-	41001: "缺少access_token参数",
-	42001: "access_token超时",
-}
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
+)
 
 // AddDingTalk registers a DingTalk internal app, or changes its secret if
 // it exists. Its key is DingTalkKey(appKey).
@@ -34,7 +26,7 @@ func (s *Server) dingtalkRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /topapi/user/count", func(w http.ResponseWriter, r *http.Request) {
 		s.serveProbe(w, r, epDingTalkCount, r.URL.Query().Get("access_token"),
-			okBody(map[string]any{"result": map[string]int{"count": 1}, "request_id": newRID()}))
+			okBody(map[string]any{"result": map[string]int{"count": 1}, "request_id": envelope.RID()}))
 	})
 }
 

@@ -119,7 +119,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, endpoint str
 	case f.Body != "":
 		ct := f.ContentType
 		if ct == "" {
-			ct = p.contentType
+			ct = p.ContentType
 			if strings.HasPrefix(strings.TrimSpace(f.Body), "<") {
 				ct = "text/html; charset=utf-8"
 			}
@@ -128,7 +128,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, endpoint str
 		w.WriteHeader(statusOr200(f.HTTPStatus))
 		_, _ = w.Write([]byte(f.Body))
 	case f.Errcode != 0:
-		p.writeError(w, statusOr200(f.HTTPStatus), f.Errcode, f.Errmsg)
+		p.WriteError(w, statusOr200(f.HTTPStatus), f.Errcode, f.Errmsg)
 	case f.HTTPStatus != 0:
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(f.HTTPStatus)

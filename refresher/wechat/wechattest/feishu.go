@@ -1,30 +1,19 @@
 package wechattest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 )
 
-// Feishu's codes, from its generic error code list and observed answers:
-// an unknown app_id gets 10003 "invalid param" (HTTP 200), a wrong secret
-// 10014 "app secret invalid"; an API call with a bad tenant token 99991663,
-// without one 99991661.
+// Feishu's codes (see envelope).
 const (
-	feishuInvalidParam = 10003
-	feishuBadSecret    = 10014
-	feishuMissingToken = 99991661
-	feishuInvalidToken = 99991663
+	feishuInvalidParam = envelope.FeishuInvalidParam
+	feishuBadSecret    = envelope.FeishuBadSecret
+	feishuMissingToken = envelope.FeishuMissingToken
+	feishuInvalidToken = envelope.FeishuInvalidToken
 )
-
-var feishuMessages = map[int]string{
-	feishuInvalidParam: "invalid param",
-	feishuBadSecret:    "app secret invalid",
-	99991400:           "request trigger frequency limit",
-	feishuMissingToken: "Missing access token for authorization. Please make a request with token attached.",
-	feishuInvalidToken: "Invalid access token for authorization. Please make a request with token attached.",
-}
 
 // AddFeishu registers a Feishu self-built app, or changes its secret if it
 // exists. Its key is FeishuKey(appID).
@@ -61,7 +50,7 @@ func (s *Server) handleFeishuToken(w http.ResponseWriter, r *http.Request) {
 		AppID     string `json:"app_id"`
 		AppSecret string `json:"app_secret"`
 	}
-	err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(&body)
+	err := envelope.Decode(r, &body)
 	auth := func() (*heldApp, int) {
 		if err != nil || body.AppID == "" || body.AppSecret == "" {
 			return nil, feishuInvalidParam

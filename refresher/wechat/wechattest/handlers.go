@@ -1,51 +1,23 @@
 package wechattest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 )
 
-// jsonContentType is what WeChat sends with every JSON answer.
-const jsonContentType = "application/json; encoding=utf-8"
-
 // maxRequestBody bounds POST bodies read by the fake.
-const maxRequestBody = 64 << 10
-
-// messages are WeChat's errmsg texts (without the rid suffix).
-var messages = map[int]string{
-	-1:    "system error",
-	40001: "invalid credential, access_token is invalid or not latest",
-	40002: "invalid grant_type",
-	40013: "invalid appid",
-	40014: "invalid access_token",
-	40097: "invalid args",
-	40125: "invalid appsecret",
-	40164: "invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist",
-	40243: "AppSecret已被冻结，请登录MP解冻后再次调用。",
-	41001: "access_token missing",
-	41002: "appid missing",
-	41004: "appsecret missing",
-	42001: "access_token expired",
-	45009: "reach max api daily quota limit",
-	45011: "api minute-quota reach limit  mustslower  retry next minute",
-	47001: "data format error",
-	48006: "forbid to clear quota because of reaching the limit",
-	89501: "此IP正在等待管理员确认,请联系管理员",
-	89503: "此IP调用需要管理员确认,请联系管理员",
-	89506: "24小时内该IP被管理员拒绝调用两次，24小时内不可再使用该IP调用",
-	89507: "1小时内该IP被管理员拒绝调用一次，1小时内不可再使用该IP调用",
-}
+const maxRequestBody = envelope.MaxRequestBody
 
 // writeJSON answers v as WeChat does.
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
-	s.platforms[PlatformWeChat].writeJSON(w, status, v)
+	s.platforms[PlatformWeChat].WriteJSON(w, status, v)
 }
 
 // writeError answers WeChat's error envelope; msg defaults to WeChat's text.
 func (s *Server) writeError(w http.ResponseWriter, status, code int, msg string) {
-	s.platforms[PlatformWeChat].writeError(w, status, code, msg)
+	s.platforms[PlatformWeChat].WriteError(w, status, code, msg)
 }
 
 type tokenAnswer struct {
@@ -119,7 +91,7 @@ func (s *Server) handleStableToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var c creds
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(&c); err != nil {
+	if err := envelope.Decode(r, &c); err != nil {
 		s.mu.Lock()
 		s.audit.Errors[epStable+"/47001"]++
 		s.mu.Unlock()
@@ -168,7 +140,7 @@ func (s *Server) handleClearQuota(w http.ResponseWriter, r *http.Request) {
 		AppID     string `json:"appid"`
 		AppSecret string `json:"appsecret"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(&body); err != nil {
+	if err := envelope.Decode(r, &body); err != nil {
 		s.writeError(w, http.StatusOK, 47001, "")
 		return
 	}

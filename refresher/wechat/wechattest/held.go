@@ -1,10 +1,11 @@
 package wechattest
 
 import (
-	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 )
 
 // heldApp is an app of a platform that hands out the same token while it
@@ -38,10 +39,10 @@ func (s *Server) serveHeld(w http.ResponseWriter, ep string, auth func() (*heldA
 	tok, expiresIn, code := s.fetchHeld(ep, auth, p)
 	pl := s.endpoints[ep].platform
 	if code != 0 {
-		pl.fail(w, code)
+		pl.Fail(w, code)
 		return
 	}
-	pl.writeJSON(w, http.StatusOK, answer(tok, expiresIn))
+	pl.WriteJSON(w, http.StatusOK, answer(tok, expiresIn))
 }
 
 // rotateHeld simulates the platform replacing the token of the app with
@@ -94,7 +95,7 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, ep, tok stri
 	}
 	p := s.endpoints[ep].platform
 	if s.authorizeCounted(w, p, tok, func(owner string) { s.audit.Probes[owner+"/"+ep]++ }) {
-		p.writeJSON(w, http.StatusOK, body)
+		p.WriteJSON(w, http.StatusOK, body)
 	}
 }
 

@@ -11,9 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 	"go.uber.org/goleak"
 	testclock "k8s.io/utils/clock/testing"
 )
+
+// jsonContentType is what WeChat sends with every JSON answer.
+const jsonContentType = envelope.JSONContentType
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)

@@ -1,11 +1,11 @@
 package wechattest
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 )
 
 // The test hooks: the Go API over HTTP, for tests in other processes
@@ -45,7 +45,7 @@ func (s *Server) invalid(w http.ResponseWriter, format string, args ...any) {
 
 // decodeHook decodes a hook's JSON body into v, or answers 40097.
 func (s *Server) decodeHook(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(v); err != nil {
+	if err := envelope.Decode(r, v); err != nil {
 		s.invalid(w, "body is not the expected JSON")
 		return false
 	}

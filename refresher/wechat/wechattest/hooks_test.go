@@ -142,7 +142,7 @@ func TestFault_everyEndpoint(t *testing.T) {
 		if !ok {
 			t.Fatalf("no path for %q", ep)
 		}
-		p := f.endpoints[ep].platform.name
+		p := f.endpoints[ep].platform.Name
 		f.SetFault(Fault{Errcode: -1, Endpoint: ep})
 		method, path, _ := strings.Cut(route, " ")
 		req, _ := http.NewRequest(method, f.URL+path, nil)

@@ -3,7 +3,6 @@ package wechattest
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -11,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 )
 
 // The pass-through APIs, for proxy mode's tests: ordinary business calls
@@ -79,13 +80,13 @@ func (s *Server) passthroughAuth(w http.ResponseWriter, r *http.Request, ep stri
 // and reports whether the call may go on.
 func (s *Server) authorizeCounted(w http.ResponseWriter, p *platform, tok string, count func(owner string)) bool {
 	s.mu.Lock()
-	owner, state := s.authorizeLocked(s.now(), p.name, tok)
+	owner, state := s.authorizeLocked(s.now(), p.Name, tok)
 	if state == CodeOK {
 		count(owner)
 	}
 	s.mu.Unlock()
 	if state != CodeOK {
-		p.reject(w, state)
+		p.Reject(w, state)
 		return false
 	}
 	return true
@@ -97,11 +98,11 @@ func (s *Server) handleCustomSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var msg map[string]any
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(&msg); err != nil {
-		p.fail(w, 47001)
+	if err := envelope.Decode(r, &msg); err != nil {
+		p.Fail(w, 47001)
 		return
 	}
-	p.writeJSON(w, http.StatusOK, okBody(map[string]any{}))
+	p.WriteJSON(w, http.StatusOK, okBody(map[string]any{}))
 }
 
 func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
@@ -111,10 +112,10 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	openid := r.URL.Query().Get("openid")
 	if openid == "" {
-		p.writeError(w, http.StatusOK, 40003, "invalid openid")
+		p.WriteError(w, http.StatusOK, 40003, "invalid openid")
 		return
 	}
-	p.writeJSON(w, http.StatusOK, map[string]any{"subscribe": 1, "openid": openid, "nickname": "fake user", "language": "zh_CN"})
+	p.WriteJSON(w, http.StatusOK, map[string]any{"subscribe": 1, "openid": openid, "nickname": "fake user", "language": "zh_CN"})
 }
 
 // MediaID names a media file of size bytes for GET /cgi-bin/media/get.
@@ -148,7 +149,7 @@ func (s *Server) handleMediaGet(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Query().Get("media_id"), "size-"), 10, 64)
 	if err != nil || n < 0 || n > maxMedia || !strings.HasPrefix(r.URL.Query().Get("media_id"), "size-") {
-		p.writeError(w, http.StatusOK, 40007, "invalid media_id")
+		p.WriteError(w, http.StatusOK, 40007, "invalid media_id")
 		return
 	}
 	w.Header().Set("Content-Type", "image/jpeg")
@@ -167,11 +168,11 @@ func (s *Server) handleMediaUpload(w http.ResponseWriter, r *http.Request) {
 	sum, n, err := mediaPart(r)
 	switch {
 	case kind == "":
-		p.writeError(w, http.StatusOK, 40004, "invalid media type")
+		p.WriteError(w, http.StatusOK, 40004, "invalid media type")
 	case err != nil:
-		p.writeError(w, http.StatusOK, 41005, "media data missing: "+err.Error())
+		p.WriteError(w, http.StatusOK, 41005, "media data missing: "+err.Error())
 	default:
-		p.writeJSON(w, http.StatusOK, map[string]any{
+		p.WriteJSON(w, http.StatusOK, map[string]any{
 			"type": kind, "media_id": "up-" + sum[:16], "created_at": s.now().Unix(), "size": n, "sha256": sum,
 		})
 	}

@@ -67,9 +67,8 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/utils/clock"
-
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
+	"k8s.io/utils/clock"
 )
 
 // Config configures a fake server. The zero value of each field means its

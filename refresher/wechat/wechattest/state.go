@@ -1,10 +1,7 @@
 package wechattest
 
 import (
-	"encoding/hex"
 	"time"
-
-	crand "crypto/rand"
 
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 )
@@ -28,14 +25,6 @@ func newApp(id, secret string) *app { return ledger.NewAccount(id, secret) }
 
 // randomString returns n random bytes, URL-safe base64 encoded.
 func randomString(n int) string { return ledger.RandomString(n) }
-
-// newRID returns a request id like WeChat's "xxxxxxxx-xxxxxxxx-xxxxxxxx".
-func newRID() string {
-	b := make([]byte, 12)
-	_, _ = crand.Read(b)
-	h := hex.EncodeToString(b)
-	return h[:8] + "-" + h[8:16] + "-" + h[16:]
-}
 
 // seconds is d in whole seconds, rounded down.
 func seconds(d time.Duration) int { return ledger.Seconds(d) }

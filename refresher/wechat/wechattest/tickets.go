@@ -1,11 +1,12 @@
 package wechattest
 
 import (
-	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 )
 
 // ticketOwnerLocked is who the ticket of kind fetched by the app with key
@@ -46,26 +47,26 @@ func (s *Server) serveTicket(w http.ResponseWriter, r *http.Request, ep, tok, ki
 	p := s.endpoints[ep].platform
 	s.mu.Lock()
 	now := s.now()
-	key, state := s.authorizeLocked(now, p.name, tok)
+	key, state := s.authorizeLocked(now, p.Name, tok)
 	if state != CodeOK {
 		s.mu.Unlock()
-		p.reject(w, state)
+		p.Reject(w, state)
 		return
 	}
-	code := p.badArg
+	code := p.BadArg
 	if kind != "" {
 		code = s.ticketLimitLocked(now, key, kind)
 	}
 	if code != 0 {
 		s.audit.Errors[ep+"/"+strconv.Itoa(code)]++
 		s.mu.Unlock()
-		p.fail(w, code)
+		p.Fail(w, code)
 		return
 	}
-	tk, exp := s.books.LiveTicket(now, p.name, s.ticketOwnerLocked(key, kind), kind)
+	tk, exp := s.books.LiveTicket(now, p.Name, s.ticketOwnerLocked(key, kind), kind)
 	s.audit.Tickets[key+"/"+kind]++
 	s.mu.Unlock()
-	p.writeJSON(w, http.StatusOK, okBody(map[string]any{"ticket": tk, "expires_in": exp}))
+	p.WriteJSON(w, http.StatusOK, okBody(map[string]any{"ticket": tk, "expires_in": exp}))
 }
 
 // ticketLimitLocked takes one ticket call of kind for the app with key

@@ -2,26 +2,11 @@ package wechattest
 
 import (
 	"errors"
-	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 	"net/http"
 	"strings"
-)
 
-// wecomMessages are WeCom's errmsg texts (without the hint suffix).
-var wecomMessages = map[int]string{
-	-1:    "system busy",
-	40001: "invalid credential",
-	40013: "invalid corpid",
-	40014: "invalid access_token",
-	40058: "invalid parameter",
-	41001: "access_token missing",
-	41002: "corpid missing",
-	41004: "corpsecret missing",
-	42001: "access_token expired",
-	45009: "api freq out of limit",
-	45033: "api concurrent out of limit",
-	60020: "not allow to access from your ip",
-}
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
+)
 
 // wecomCorp is one WeCom corp. Fields are guarded by Server.mu.
 type wecomCorp = ledger.Corp

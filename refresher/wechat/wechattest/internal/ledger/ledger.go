@@ -30,8 +30,14 @@ const (
 	CodeMinute     = 45011
 )
 
-// PlatformWeChat is the platform of the tokens of an Account.
-const PlatformWeChat = "wechat"
+// Platform names, as tokens and tickets record them. An Account's tokens
+// are WeChat's.
+const (
+	PlatformWeChat   = "wechat"
+	PlatformWeCom    = "wecom"
+	PlatformFeishu   = "feishu"
+	PlatformDingTalk = "dingtalk"
+)
 
 // Token families: the WeChat endpoint families that have their own
 // quotas, and the family of every held token.
