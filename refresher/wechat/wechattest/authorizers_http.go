@@ -95,22 +95,22 @@ func (s *Server) handleQueryAuth(w http.ResponseWriter, r *http.Request) {
 	var a *fakeAuthorizer
 	id := ""
 	if code == 0 {
-		id = set.codes[b.Code]
-		if a = set.byID[id]; a == nil || a.refreshToken == "" {
+		id = set.Codes[b.Code]
+		if a = set.ByID[id]; a == nil || a.RefreshToken == "" {
 			code = CodeAuthCodeInvalid
 		}
-		delete(set.codes, b.Code)
+		delete(set.Codes, b.Code)
 	}
 	var tok string
 	var exp int
 	if code == 0 {
-		tok, exp = s.classicLocked(now, a.app)
-		set.stats.QueryAuth++
+		tok, exp = s.classicLocked(now, a.App)
+		set.Stats.QueryAuth++
 		s.countFetchLocked(id, "query_auth")
 	}
 	rt := ""
 	if a != nil {
-		rt = a.refreshToken
+		rt = a.RefreshToken
 	}
 	s.mu.Unlock()
 	if code != 0 {
@@ -136,19 +136,19 @@ func (s *Server) handleAuthorizerToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var a *fakeAuthorizer
 	if code == 0 {
-		if a = set.byID[b.Authorizer]; a == nil || a.refreshToken == "" || a.refreshToken != b.RefreshToken {
+		if a = set.ByID[b.Authorizer]; a == nil || a.RefreshToken == "" || a.RefreshToken != b.RefreshToken {
 			code = CodeRefreshTokenInvalid
-			set.stats.Refused61023++
+			set.Stats.Refused61023++
 		}
 	}
 	if code == 0 {
-		code = s.takeQuotaLocked(now, a.app, epToken)
+		code = s.takeQuotaLocked(now, a.App, epToken)
 	}
 	var tok string
 	var exp int
 	if code == 0 {
-		tok, exp = s.classicLocked(now, a.app)
-		set.stats.TokenFetches++
+		tok, exp = s.classicLocked(now, a.App)
+		set.Stats.TokenFetches++
 		s.countFetchLocked(b.Authorizer, "authorizer_token")
 	}
 	if code != 0 {
@@ -183,16 +183,16 @@ func (s *Server) handleAuthorizerList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusOK, code, "")
 		return
 	}
-	set.stats.ListCalls++
+	set.Stats.ListCalls++
 	list := []map[string]any{}
 	active := 0
-	for _, id := range set.order {
-		a := set.byID[id]
-		if a.refreshToken == "" {
+	for _, id := range set.Order {
+		a := set.ByID[id]
+		if a.RefreshToken == "" {
 			continue
 		}
 		if active >= b.Offset && len(list) < b.Count {
-			list = append(list, map[string]any{"authorizer_appid": id, "refresh_token": a.refreshToken, "auth_time": a.authTime})
+			list = append(list, map[string]any{"authorizer_appid": id, "refresh_token": a.RefreshToken, "auth_time": a.AuthTime})
 		}
 		active++
 	}

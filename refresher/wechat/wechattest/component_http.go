@@ -107,11 +107,11 @@ func (s *Server) componentLocked(appid, secret string) (*component, int) {
 	case secret == "":
 		return nil, 41004
 	}
-	c := s.comps[appid]
+	c := s.open.Locked(appid)
 	switch {
 	case c == nil:
 		return nil, 40013
-	case c.cfg.Secret != secret:
+	case c.Cfg.Secret != secret:
 		return nil, 40125
 	}
 	return c, 0
@@ -147,7 +147,7 @@ func (s *Server) componentToken(appid, secret, ticket string) (tokenAnswer, int)
 	now := s.now()
 	c, code := s.componentLocked(appid, secret)
 	if code == 0 {
-		exp, ok := c.tickets[ticket]
+		exp, ok := c.Tickets[ticket]
 		switch {
 		case !ok:
 			code = CodeTicketInvalid
@@ -155,20 +155,20 @@ func (s *Server) componentToken(appid, secret, ticket string) (tokenAnswer, int)
 			code = CodeTicketExpired
 		}
 		if code != 0 {
-			c.stats.TicketRefused++
+			c.Stats.TicketRefused++
 		}
 	}
 	if code == 0 {
-		code = s.takeQuotaLocked(now, c.app, epToken)
+		code = s.takeQuotaLocked(now, c.App, epToken)
 	}
 	if code != 0 {
 		s.audit.Errors["component_token/"+strconv.Itoa(code)]++
 		return tokenAnswer{}, code
 	}
 	var ans tokenAnswer
-	ans.AccessToken, ans.ExpiresIn = s.classicLocked(now, c.app)
+	ans.AccessToken, ans.ExpiresIn = s.classicLocked(now, c.App)
 	s.countFetchLocked(appid, "component_token")
-	c.stats.TokenFetches++
+	c.Stats.TokenFetches++
 	return ans, 0
 }
 
@@ -186,7 +186,7 @@ func (s *Server) handleStartPush(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	c, code := s.componentLocked(b.AppID, b.Secret)
 	if code == 0 {
-		c.stats.StartPush++
+		c.Stats.StartPush++
 	}
 	s.mu.Unlock()
 	if code != 0 {

@@ -68,6 +68,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/openplat"
 	"k8s.io/utils/clock"
 )
 
@@ -244,7 +245,7 @@ type Server struct {
 	corps map[string]*wecomCorp // WeCom corps by corpid
 	books *ledger.Ledger        // every token and ticket issued
 	fault *Fault                // active fault, nil if none
-	comps map[string]*component // Open Platform components by appid (component.go)
+	open  *openplat.Registry    // Open Platform components (component.go)
 	audit Audit
 }
 
@@ -268,6 +269,7 @@ func New(cfg Config) *Server {
 		TicketLifetime: cfg.TicketLifetime, TicketRemainingExpiresIn: cfg.TicketRemainingExpiresIn,
 		Location: cfg.Location, Clock: cfg.Clock,
 	}, ledger.Counts{Issued: s.audit.Issued, TicketsIssued: s.audit.TicketsIssued})
+	s.open = openplat.New(&s.mu, s.now, s.closingContext)
 	s.endpoints = newEndpoints(s.platforms)
 	s.handler = s.routes()
 	return s
