@@ -246,7 +246,7 @@ type Server struct {
 	books *ledger.Ledger        // every token and ticket issued
 	fault *Fault                // active fault, nil if none
 	open  *openplat.Registry    // Open Platform components (component.go)
-	audit Audit
+	audit *Audit                // the ledger's
 }
 
 // New returns a server that is not listening; serve its Handler yourself.
@@ -260,7 +260,6 @@ func New(cfg Config) *Server {
 		apps:      make(map[string]*app),
 		held:      make(map[string]*heldApp),
 		corps:     make(map[string]*wecomCorp),
-		audit:     newAudit(),
 	}
 	s.books = ledger.New(ledger.Config{
 		Lifetime: cfg.Lifetime, Overlap: cfg.Overlap, DailyQuota: cfg.DailyQuota, MinuteQuota: cfg.MinuteQuota,
@@ -268,7 +267,8 @@ func New(cfg Config) *Server {
 		ForceTooSoonErrcode: cfg.ForceTooSoonErrcode, ClearQuotaMonthly: cfg.ClearQuotaMonthly,
 		TicketLifetime: cfg.TicketLifetime, TicketRemainingExpiresIn: cfg.TicketRemainingExpiresIn,
 		Location: cfg.Location, Clock: cfg.Clock,
-	}, ledger.Counts{Issued: s.audit.Issued, TicketsIssued: s.audit.TicketsIssued})
+	})
+	s.audit = s.books.Audit()
 	s.open = openplat.New(&s.mu, s.now, s.closingContext)
 	s.endpoints = newEndpoints(s.platforms)
 	s.handler = s.routes()

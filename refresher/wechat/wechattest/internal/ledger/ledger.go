@@ -1,5 +1,5 @@
 // Package ledger keeps the books of the fake upstream (package wechattest):
-// every token and ticket issued, their expiry and retirement, the WeChat
+// the audit counters, every token and ticket issued, their expiry and retirement, the WeChat
 // accounts' quotas and force-refresh limits, the held-token apps of WeCom,
 // Feishu and DingTalk and the sliding hourly windows of WeCom tickets.
 // Time comes from Config.Clock; days and months start in
@@ -69,13 +69,6 @@ type Config struct {
 	Clock                    clock.PassiveClock
 }
 
-// Counts are the audit counters the ledger increments; the maps belong to
-// the caller's audit.
-type Counts struct {
-	Issued        map[string]int // new tokens by "owner/family"
-	TicketsIssued map[string]int // new tickets by "owner/kind"
-}
-
 // Token is one issued token.
 type Token struct {
 	Platform  string
@@ -88,7 +81,7 @@ type Token struct {
 // Ledger is the books. See the package comment for its locking.
 type Ledger struct {
 	cfg     Config
-	counts  Counts
+	audit   Audit
 	tokens  map[string]*Token  // every token issued and not yet pruned
 	tickets map[string]*Ticket // the newest ticket by owner key + "/" + kind
 	byValue map[string]*Ticket // every ticket issued and not yet pruned
@@ -96,15 +89,18 @@ type Ledger struct {
 }
 
 // New returns empty books.
-func New(cfg Config, counts Counts) *Ledger {
+func New(cfg Config) *Ledger {
 	return &Ledger{
 		cfg:     cfg,
-		counts:  counts,
+		audit:   newAudit(),
 		tokens:  make(map[string]*Token),
 		tickets: make(map[string]*Ticket),
 		byValue: make(map[string]*Ticket),
 	}
 }
+
+// Audit is the audit counters, which the ledger's callers update too.
+func (l *Ledger) Audit() *Audit { return &l.audit }
 
 // Now is the time on the ledger's clock.
 func (l *Ledger) Now() time.Time { return l.cfg.Clock.Now() }
@@ -152,7 +148,7 @@ func (l *Ledger) Issue(now time.Time, platform, owner, family string) string {
 	l.countIssue(now)
 	v := RandomString(102) // 136 characters, like real tokens
 	l.tokens[v] = &Token{Platform: platform, Owner: owner, Family: family, ExpiresAt: now.Add(l.cfg.Lifetime)}
-	l.counts.Issued[owner+"/"+family]++
+	l.audit.Issued[owner+"/"+family]++
 	return v
 }
 

@@ -49,7 +49,7 @@ func (l *Ledger) issueTicket(now time.Time, platform, owner, kind string) *Ticke
 	}
 	l.tickets[owner+"/"+kind] = t
 	l.byValue[t.Value] = t
-	l.counts.TicketsIssued[owner+"/"+kind]++
+	l.audit.TicketsIssued[owner+"/"+kind]++
 	return t
 }
 
