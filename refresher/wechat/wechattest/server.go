@@ -61,12 +61,12 @@ package wechattest
 import (
 	crand "crypto/rand"
 	"encoding/binary"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"time"
 
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/fault"
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/openplat"
 	"k8s.io/utils/clock"
@@ -238,15 +238,14 @@ type Server struct {
 	done      chan struct{} // closed by Close: ends fault delays
 	closeOnce sync.Once
 
-	mu    sync.Mutex // guards everything below, and all they point to
-	rng   *rand.Rand
-	apps  map[string]*app       // WeChat accounts by appid
-	held  map[string]*heldApp   // WeCom, Feishu and DingTalk apps by key
-	corps map[string]*wecomCorp // WeCom corps by corpid
-	books *ledger.Ledger        // every token and ticket issued
-	fault *Fault                // active fault, nil if none
-	open  *openplat.Registry    // Open Platform components (component.go)
-	audit *Audit                // the ledger's
+	mu     sync.Mutex            // guards everything below, and all they point to
+	apps   map[string]*app       // WeChat accounts by appid
+	held   map[string]*heldApp   // WeCom, Feishu and DingTalk apps by key
+	corps  map[string]*wecomCorp // WeCom corps by corpid
+	books  *ledger.Ledger        // every token and ticket issued
+	faults *fault.Injector       // the active fault
+	open   *openplat.Registry    // Open Platform components (component.go)
+	audit  *Audit                // the ledger's
 }
 
 // New returns a server that is not listening; serve its Handler yourself.
@@ -256,7 +255,6 @@ func New(cfg Config) *Server {
 		cfg:       cfg,
 		platforms: newPlatforms(cfg),
 		done:      make(chan struct{}),
-		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed>>1^0x9e3779b97f4a7c15)),
 		apps:      make(map[string]*app),
 		held:      make(map[string]*heldApp),
 		corps:     make(map[string]*wecomCorp),
@@ -269,6 +267,7 @@ func New(cfg Config) *Server {
 		Location: cfg.Location, Clock: cfg.Clock,
 	})
 	s.audit = s.books.Audit()
+	s.faults = fault.New(&s.mu, cfg.Seed, s.done, func() { s.audit.Faults++ })
 	s.open = openplat.New(&s.mu, s.now, s.closingContext)
 	s.endpoints = newEndpoints(s.platforms)
 	s.handler = s.routes()
