@@ -8,47 +8,12 @@ import (
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 )
 
-// authorizerRoutes serves the Open Platform's authorizer endpoints and
-// their test hooks:
-//
-//	POST /components/authorize?appid=C&authorizer=A    Authorize; answers the Push
-//	POST /components/unauthorize?appid=C&authorizer=A  Unauthorize; answers the Push
-//	POST /components/revoke?appid=C&authorizer=A       RevokeAuthorizer (no push)
-//	POST /components/authorizers?appid=C&prefix=P&n=N  AddAuthorizers (no pushes)
-//	GET  /components/authorizer_stats?appid=C          AuthorizerStats
+// authorizerRoutes serves the Open Platform's authorizer endpoints (the
+// hooks are in internal/hooks).
 func (s *Server) authorizerRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cgi-bin/component/api_query_auth", s.handleQueryAuth)
 	mux.HandleFunc("POST /cgi-bin/component/api_authorizer_token", s.handleAuthorizerToken)
 	mux.HandleFunc("POST /cgi-bin/component/api_get_authorizer_list", s.handleAuthorizerList)
-	mux.HandleFunc("POST /components/authorize", func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.Authorize(r.Context(), r.URL.Query().Get("appid"), r.URL.Query().Get("authorizer"))
-		s.answerPush(w, p, err)
-	})
-	mux.HandleFunc("POST /components/unauthorize", func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.Unauthorize(r.Context(), r.URL.Query().Get("appid"), r.URL.Query().Get("authorizer"))
-		s.answerPush(w, p, err)
-	})
-	mux.HandleFunc("POST /components/revoke", func(w http.ResponseWriter, r *http.Request) {
-		ok := s.RevokeAuthorizer(r.URL.Query().Get("appid"), r.URL.Query().Get("authorizer"))
-		s.writeJSON(w, http.StatusOK, okBody(map[string]any{"revoked": ok}))
-	})
-	mux.HandleFunc("POST /components/authorizers", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		n, err := strconv.Atoi(q.Get("n"))
-		if err != nil || n < 0 || n > 100_000 || q.Get("prefix") == "" {
-			s.invalid(w, "n must be 0..100000 and prefix set")
-			return
-		}
-		ids, err := s.AddAuthorizers(q.Get("appid"), q.Get("prefix"), n)
-		if err != nil {
-			s.invalid(w, "%v", err)
-			return
-		}
-		s.writeJSON(w, http.StatusOK, okBody(map[string]any{"added": len(ids)}))
-	})
-	mux.HandleFunc("GET /components/authorizer_stats", func(w http.ResponseWriter, r *http.Request) {
-		s.writeJSON(w, http.StatusOK, s.AuthorizerStats(r.URL.Query().Get("appid")))
-	})
 }
 
 // componentCallLocked checks a call made with a component token: the

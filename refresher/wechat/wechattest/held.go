@@ -99,27 +99,10 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, ep, tok stri
 	}
 }
 
-// Status is what CheckToken and CheckTicket say about a value.
-type Status struct {
-	// Code is the state: CodeOK (live), CodeNotLatest (superseded past its
-	// overlap, force-refreshed away or rotated out of band), CodeExpired,
-	// CodeIllegal (never issued, or pruned a day after expiry) or
-	// CodeMissing (empty). It is the state, not the platform's errcode.
-	Code int `json:"code"`
-	// Platform is the platform that issued the value.
-	Platform string `json:"platform,omitempty"`
-	// App is the key of the app (for a WeCom jsapi ticket, the corp) the
-	// value belongs to: see WeComKey and friends.
-	App string `json:"app,omitempty"`
-	// Kind is the ticket kind, or the token family ("token",
-	// "stable_token").
-	Kind string `json:"kind,omitempty"`
-	// ExpiresAt is the value's expiry.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-}
-
-// Live reports whether the value is the live one.
-func (st Status) Live() bool { return st.Code == CodeOK }
+// Status is what CheckToken and CheckTicket say about a value: its Code
+// (the state, not the platform's errcode), Platform, App, Kind and
+// ExpiresAt (see ledger.Status).
+type Status = ledger.Status
 
 // CheckToken says whether tok is valid, and whose token of which platform
 // it is. Like Check, it does not count in the audit.

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/hooks"
 )
 
 // The pass-through APIs, for proxy mode's tests: ordinary business calls
@@ -36,10 +37,6 @@ const (
 	maxMedia = 256 << 20
 )
 
-// hookPaths are the test hooks' paths (hooks.go), which Audit.Requests
-// does not count.
-var hookPaths = map[string]bool{"/audit": true, "/apps": true, "/rotate": true, "/rotate_ticket": true, "/check": true, "/fault": true}
-
 func (s *Server) passthroughRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cgi-bin/message/custom/send", s.handleCustomSend)
 	mux.HandleFunc("GET /cgi-bin/user/info", s.handleUserInfo)
@@ -51,7 +48,7 @@ func (s *Server) passthroughRoutes(mux *http.ServeMux) {
 // Audit.Requests, whatever its path, before next serves it.
 func (s *Server) countRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !hookPaths[r.URL.Path] {
+		if !hooks.Paths[r.URL.Path] {
 			s.mu.Lock()
 			s.audit.Requests++
 			s.mu.Unlock()

@@ -26,16 +26,16 @@ const (
 // apps.
 
 // WeComKey is the key of WeCom app agentid of corp corpid.
-func WeComKey(corpid, agentid string) string { return PlatformWeCom + ":" + corpid + ":" + agentid }
+func WeComKey(corpid, agentid string) string { return ledger.WeComKey(corpid, agentid) }
 
 // WeComCorpKey is the key of corp corpid, the owner of its jsapi ticket.
-func WeComCorpKey(corpid string) string { return PlatformWeCom + ":" + corpid }
+func WeComCorpKey(corpid string) string { return ledger.WeComCorpKey(corpid) }
 
 // FeishuKey is the key of Feishu app appID.
-func FeishuKey(appID string) string { return PlatformFeishu + ":" + appID }
+func FeishuKey(appID string) string { return ledger.FeishuKey(appID) }
 
 // DingTalkKey is the key of DingTalk app appKey.
-func DingTalkKey(appKey string) string { return PlatformDingTalk + ":" + appKey }
+func DingTalkKey(appKey string) string { return ledger.DingTalkKey(appKey) }
 
 // platform is how one platform answers (see envelope).
 type platform = envelope.Platform

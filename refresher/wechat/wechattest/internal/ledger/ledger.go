@@ -39,6 +39,22 @@ const (
 	PlatformDingTalk = "dingtalk"
 )
 
+// App keys name an app in the audit and in Status. A WeChat account's key
+// is its appid; the other platforms' keys are prefixed with the platform,
+// so the same id on two platforms names two apps.
+
+// WeComKey is the key of WeCom app agentid of corp corpid.
+func WeComKey(corpid, agentid string) string { return PlatformWeCom + ":" + corpid + ":" + agentid }
+
+// WeComCorpKey is the key of corp corpid, the owner of its jsapi ticket.
+func WeComCorpKey(corpid string) string { return PlatformWeCom + ":" + corpid }
+
+// FeishuKey is the key of Feishu app appID.
+func FeishuKey(appID string) string { return PlatformFeishu + ":" + appID }
+
+// DingTalkKey is the key of DingTalk app appKey.
+func DingTalkKey(appKey string) string { return PlatformDingTalk + ":" + appKey }
+
 // Token families: the WeChat endpoint families that have their own
 // quotas, and the family of every held token.
 const (
@@ -191,3 +207,26 @@ func (l *Ledger) Replace(now time.Time, cur *string, platform, owner, family str
 	*cur = l.Issue(now, platform, owner, family)
 	return *cur
 }
+
+// Status is what the ledger says about a token or ticket (wechattest's
+// CheckToken and CheckTicket).
+type Status struct {
+	// Code is the state: CodeOK (live), CodeNotLatest (superseded past its
+	// overlap, force-refreshed away or rotated out of band), CodeExpired,
+	// CodeIllegal (never issued, or pruned a day after expiry) or
+	// CodeMissing (empty). It is the state, not the platform's errcode.
+	Code int `json:"code"`
+	// Platform is the platform that issued the value.
+	Platform string `json:"platform,omitempty"`
+	// App is the key of the app (for a WeCom jsapi ticket, the corp) the
+	// value belongs to: see WeComKey and friends.
+	App string `json:"app,omitempty"`
+	// Kind is the ticket kind, or the token family ("token",
+	// "stable_token").
+	Kind string `json:"kind,omitempty"`
+	// ExpiresAt is the value's expiry.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// Live reports whether the value is the live one.
+func (st Status) Live() bool { return st.Code == CodeOK }
