@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 )
 
 // authorizerRoutes serves the Open Platform's authorizer endpoints (the
@@ -37,8 +35,7 @@ func (s *Server) componentCallLocked(now time.Time, r *http.Request, appid strin
 // 47001) and, holding s.mu (the caller unlocks), checks the component
 // token of the component appid names: its authorizers or an errcode.
 func (s *Server) beginComponentCall(w http.ResponseWriter, r *http.Request, b any, appid func() string) (set *authorizerSet, now time.Time, code int, ok bool) {
-	if err := envelope.Decode(r, b); err != nil {
-		s.writeError(w, http.StatusOK, 47001, "")
+	if !s.decodeBody(w, r, b) {
 		return nil, time.Time{}, 0, false
 	}
 	s.mu.Lock()
@@ -47,45 +44,49 @@ func (s *Server) beginComponentCall(w http.ResponseWriter, r *http.Request, b an
 	return set, now, code, true
 }
 
+// componentCall answers an Open Platform call made with a component
+// token: beginComponentCall, then, still holding s.mu, call with the
+// component's authorizers, which returns the success body or an errcode.
+// Errcodes are counted in Audit.Errors under audited, unless it is "".
+func (s *Server) componentCall(w http.ResponseWriter, r *http.Request, b any, appid func() string, audited string,
+	call func(set *authorizerSet, now time.Time) (any, int),
+) {
+	set, now, code, ok := s.beginComponentCall(w, r, b, appid)
+	if !ok {
+		return
+	}
+	var ans any
+	if code == 0 {
+		ans, code = call(set, now)
+	}
+	if code != 0 && audited != "" {
+		s.audit.Errors[audited+"/"+strconv.Itoa(code)]++
+	}
+	s.mu.Unlock()
+	s.answer(w, ans, code)
+}
+
 // handleQueryAuth is POST /cgi-bin/component/api_query_auth.
 func (s *Server) handleQueryAuth(w http.ResponseWriter, r *http.Request) {
 	var b struct {
 		AppID string `json:"component_appid"`
 		Code  string `json:"authorization_code"`
 	}
-	set, now, code, ok := s.beginComponentCall(w, r, &b, func() string { return b.AppID })
-	if !ok {
-		return
-	}
-	var a *fakeAuthorizer
-	id := ""
-	if code == 0 {
-		id = set.Codes[b.Code]
-		if a = set.ByID[id]; a == nil || a.RefreshToken == "" {
-			code = CodeAuthCodeInvalid
-		}
+	s.componentCall(w, r, &b, func() string { return b.AppID }, "", func(set *authorizerSet, now time.Time) (any, int) {
+		id := set.Codes[b.Code]
 		delete(set.Codes, b.Code)
-	}
-	var tok string
-	var exp int
-	if code == 0 {
-		tok, exp = s.classicLocked(now, a.App)
+		a := set.ByID[id]
+		if a == nil || a.RefreshToken == "" {
+			return nil, CodeAuthCodeInvalid
+		}
+		tok, exp := s.classicLocked(now, a.App)
 		set.Stats.QueryAuth++
 		s.countFetchLocked(id, "query_auth")
-	}
-	rt := ""
-	if a != nil {
-		rt = a.RefreshToken
-	}
-	s.mu.Unlock()
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"authorization_info": map[string]any{
-		"authorizer_appid": id, "authorizer_access_token": tok, "expires_in": exp, "authorizer_refresh_token": rt,
-		"func_info": []map[string]any{{"funcscope_category": map[string]int{"id": 1}}},
-	}})
+		return map[string]any{"authorization_info": map[string]any{
+			"authorizer_appid": id, "authorizer_access_token": tok, "expires_in": exp, "authorizer_refresh_token": a.RefreshToken,
+			"func_info": []map[string]any{{"funcscope_category": map[string]int{"id": 1}}},
+		}}, 0
+	})
 }
 
 // handleAuthorizerToken is POST /cgi-bin/component/api_authorizer_token.
@@ -95,37 +96,19 @@ func (s *Server) handleAuthorizerToken(w http.ResponseWriter, r *http.Request) {
 		Authorizer   string `json:"authorizer_appid"`
 		RefreshToken string `json:"authorizer_refresh_token"`
 	}
-	set, now, code, ok := s.beginComponentCall(w, r, &b, func() string { return b.AppID })
-	if !ok {
-		return
-	}
-	var a *fakeAuthorizer
-	if code == 0 {
-		if a = set.ByID[b.Authorizer]; a == nil || a.RefreshToken == "" || a.RefreshToken != b.RefreshToken {
-			code = CodeRefreshTokenInvalid
+	s.componentCall(w, r, &b, func() string { return b.AppID }, "authorizer_token", func(set *authorizerSet, now time.Time) (any, int) {
+		a := set.ByID[b.Authorizer]
+		if a == nil || a.RefreshToken == "" || a.RefreshToken != b.RefreshToken {
 			set.Stats.Refused61023++
+			return nil, CodeRefreshTokenInvalid
 		}
-	}
-	if code == 0 {
-		code = s.takeQuotaLocked(now, a.App, epToken)
-	}
-	var tok string
-	var exp int
-	if code == 0 {
-		tok, exp = s.classicLocked(now, a.App)
+		if code := s.takeQuotaLocked(now, a.App, epToken); code != 0 {
+			return nil, code
+		}
+		tok, exp := s.classicLocked(now, a.App)
 		set.Stats.TokenFetches++
 		s.countFetchLocked(b.Authorizer, "authorizer_token")
-	}
-	if code != 0 {
-		s.audit.Errors["authorizer_token/"+strconv.Itoa(code)]++
-	}
-	s.mu.Unlock()
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, map[string]any{
-		"authorizer_access_token": tok, "expires_in": exp, "authorizer_refresh_token": b.RefreshToken,
+		return map[string]any{"authorizer_access_token": tok, "expires_in": exp, "authorizer_refresh_token": b.RefreshToken}, 0
 	})
 }
 
@@ -136,30 +119,23 @@ func (s *Server) handleAuthorizerList(w http.ResponseWriter, r *http.Request) {
 		Offset int    `json:"offset"`
 		Count  int    `json:"count"`
 	}
-	set, _, code, ok := s.beginComponentCall(w, r, &b, func() string { return b.AppID })
-	if !ok {
-		return
-	}
-	defer s.mu.Unlock()
-	if code == 0 && (b.Count < 1 || b.Count > 500 || b.Offset < 0) {
-		code = CodeInvalidArgs
-	}
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	set.Stats.ListCalls++
-	list := []map[string]any{}
-	active := 0
-	for _, id := range set.Order {
-		a := set.ByID[id]
-		if a.RefreshToken == "" {
-			continue
+	s.componentCall(w, r, &b, func() string { return b.AppID }, "", func(set *authorizerSet, _ time.Time) (any, int) {
+		if b.Count < 1 || b.Count > 500 || b.Offset < 0 {
+			return nil, CodeInvalidArgs
 		}
-		if active >= b.Offset && len(list) < b.Count {
-			list = append(list, map[string]any{"authorizer_appid": id, "refresh_token": a.RefreshToken, "auth_time": a.AuthTime})
+		set.Stats.ListCalls++
+		list := []map[string]any{}
+		active := 0
+		for _, id := range set.Order {
+			a := set.ByID[id]
+			if a.RefreshToken == "" {
+				continue
+			}
+			if active >= b.Offset && len(list) < b.Count {
+				list = append(list, map[string]any{"authorizer_appid": id, "refresh_token": a.RefreshToken, "auth_time": a.AuthTime})
+			}
+			active++
 		}
-		active++
-	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"total_count": active, "list": list})
+		return map[string]any{"total_count": active, "list": list}, 0
+	})
 }

@@ -3,8 +3,6 @@ package wechattest
 import (
 	"net/http"
 	"strconv"
-
-	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 )
 
 // componentRoutes serves the Open Platform endpoints (the hooks are in
@@ -41,8 +39,7 @@ func (s *Server) handleComponentToken(w http.ResponseWriter, r *http.Request) {
 		Secret string `json:"component_appsecret"`
 		Ticket string `json:"component_verify_ticket"`
 	}
-	if err := envelope.Decode(r, &b); err != nil {
-		s.writeError(w, http.StatusOK, 47001, "")
+	if !s.decodeBody(w, r, &b) {
 		return
 	}
 	ans, code := s.componentToken(b.AppID, b.Secret, b.Ticket)
@@ -96,8 +93,7 @@ func (s *Server) handleStartPush(w http.ResponseWriter, r *http.Request) {
 		AppID  string `json:"component_appid"`
 		Secret string `json:"component_secret"`
 	}
-	if err := envelope.Decode(r, &b); err != nil {
-		s.writeError(w, http.StatusOK, 47001, "")
+	if !s.decodeBody(w, r, &b) {
 		return
 	}
 	s.mu.Lock()
@@ -106,11 +102,10 @@ func (s *Server) handleStartPush(w http.ResponseWriter, r *http.Request) {
 		c.Stats.StartPush++
 	}
 	s.mu.Unlock()
+	s.answer(w, okBody(map[string]any{}), code)
 	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
 		return
 	}
-	s.writeJSON(w, http.StatusOK, okBody(map[string]any{}))
 	s.StartPushes(b.AppID)
 	go func() {
 		ctx, cancel := s.closingContext()

@@ -20,6 +20,24 @@ func (s *Server) writeError(w http.ResponseWriter, status, code int, msg string)
 	s.platforms[PlatformWeChat].WriteError(w, status, code, msg)
 }
 
+// answer answers ans, or errcode code in WeChat's envelope if it is not 0.
+func (s *Server) answer(w http.ResponseWriter, ans any, code int) {
+	if code != 0 {
+		s.writeError(w, http.StatusOK, code, "")
+		return
+	}
+	s.writeJSON(w, http.StatusOK, ans)
+}
+
+// decodeBody decodes the JSON body of r into b, or answers 47001.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, b any) bool {
+	if err := envelope.Decode(r, b); err != nil {
+		s.writeError(w, http.StatusOK, 47001, "")
+		return false
+	}
+	return true
+}
+
 type tokenAnswer struct {
 	AccessToken string `json:"access_token"`
 	ExpiresIn   int    `json:"expires_in"`
@@ -61,11 +79,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	c := creds{GrantType: q.Get("grant_type"), AppID: q.Get("appid"), Secret: q.Get("secret")}
 	ans, code := s.fetchClassic(c)
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, ans)
+	s.answer(w, ans, code)
 }
 
 func (s *Server) fetchClassic(c creds) (tokenAnswer, int) {
@@ -99,11 +113,7 @@ func (s *Server) handleStableToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ans, code := s.fetchStable(c)
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, ans)
+	s.answer(w, ans, code)
 }
 
 func (s *Server) fetchStable(c creds) (tokenAnswer, int) {
@@ -140,16 +150,9 @@ func (s *Server) handleClearQuota(w http.ResponseWriter, r *http.Request) {
 		AppID     string `json:"appid"`
 		AppSecret string `json:"appsecret"`
 	}
-	if err := envelope.Decode(r, &body); err != nil {
-		s.writeError(w, http.StatusOK, 47001, "")
-		return
+	if s.decodeBody(w, r, &body) {
+		s.answer(w, okBody(map[string]any{}), s.clearQuota(body.AppID, body.AppSecret))
 	}
-	code := s.clearQuota(body.AppID, body.AppSecret)
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"errcode": 0, "errmsg": "ok"})
 }
 
 func (s *Server) clearQuota(appid, secret string) int {
