@@ -2,7 +2,6 @@ package wechattest
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
@@ -12,62 +11,13 @@ import (
 // is valid (WeCom, Feishu, DingTalk). Fields are guarded by Server.mu.
 type heldApp = ledger.Held
 
-// holdPolicy says when a held token is replaced and what a repeat does.
-type holdPolicy = ledger.HoldPolicy
-
-// fetchHeld answers a token call of a held-token platform at endpoint ep:
-// auth finds the app (or returns the errcode to answer), called with the
-// lock held; then the token follows p. Errors and fetches are audited.
-func (s *Server) fetchHeld(ep string, auth func() (*heldApp, int), p holdPolicy) (string, int, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h, code := auth()
-	if code != 0 {
-		s.audit.Errors[ep+"/"+strconv.Itoa(code)]++
-		return "", 0, code
-	}
-	tok, left := s.books.Hold(s.now(), &h.Token, h.Platform, h.Key, epToken, p)
-	s.countFetchLocked(h.Key, epToken)
-	return tok, seconds(left), 0
-}
-
-// serveHeld answers a token call of a held-token platform at endpoint ep
-// (see fetchHeld); answer builds the success body.
-func (s *Server) serveHeld(w http.ResponseWriter, ep string, auth func() (*heldApp, int), p holdPolicy,
-	answer func(tok string, expiresIn int) any,
-) {
-	tok, expiresIn, code := s.fetchHeld(ep, auth, p)
-	pl := s.endpoints[ep].platform
-	if code != 0 {
-		pl.Fail(w, code)
-		return
-	}
-	pl.WriteJSON(w, http.StatusOK, answer(tok, expiresIn))
-}
-
 // rotateHeld simulates the platform replacing the token of the app with
 // key out of band: the current token dies at once and a new one is issued.
 // It returns the new token, or "" for an unknown key.
 func (s *Server) rotateHeld(key string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h, ok := s.held[key]
-	if !ok {
-		return ""
-	}
-	s.audit.OutOfBand[key+"/"+epToken]++
-	return s.books.Replace(s.now(), &h.Token, h.Platform, h.Key, epToken)
-}
-
-// addHeldLocked registers the app with key, or changes its secret.
-func (s *Server) addHeldLocked(platform, key, secret string) *heldApp {
-	if h, ok := s.held[key]; ok {
-		h.Secret = secret
-		return h
-	}
-	h := &heldApp{Platform: platform, Key: key, Secret: secret}
-	s.held[key] = h
-	return h
+	return s.books.RotateHeld(s.now(), key)
 }
 
 // authorizeLocked checks tok as a protected endpoint of platform does and
@@ -114,4 +64,63 @@ func (s *Server) CheckToken(tok string) Status {
 		st.Platform, st.App, st.Kind, st.ExpiresAt = t.Platform, t.Owner, t.Family, t.ExpiresAt
 	}
 	return st
+}
+
+// AddWeCom registers app agentid of WeCom corp corpid with its
+// corpsecret, or changes the app's secret if it exists. WeCom finds the app
+// by (corpid, secret), so two apps of a corp cannot share a secret. The
+// app's key is WeComKey(corpid, agentid); agentid only names it.
+func (s *Server) AddWeCom(corpid, agentid, secret string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.books.AddWeCom(corpid, agentid, secret)
+}
+
+// RotateWeCom simulates WeCom invalidating the token of an app early: the
+// current token dies at once (answering Config.WeComInvalidatedErrcode)
+// and a new one is issued. It returns the new token, or "" for an unknown
+// app. The audit counts it under OutOfBand.
+func (s *Server) RotateWeCom(corpid, agentid string) string {
+	return s.rotateHeld(WeComKey(corpid, agentid))
+}
+
+// AddFeishu registers a Feishu self-built app, or changes its secret if it
+// exists. Its key is FeishuKey(appID).
+func (s *Server) AddFeishu(appID, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.books.AddHeld(PlatformFeishu, FeishuKey(appID), secret)
+}
+
+// RotateFeishu simulates Feishu replacing the tenant token of appID out of
+// band: the current token dies at once (99991663) and a new one is
+// issued. It returns the new token, or "" for an unknown app.
+func (s *Server) RotateFeishu(appID string) string { return s.rotateHeld(FeishuKey(appID)) }
+
+// AddDingTalk registers a DingTalk internal app, or changes its secret if
+// it exists. Its key is DingTalkKey(appKey).
+func (s *Server) AddDingTalk(appKey, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.books.AddHeld(PlatformDingTalk, DingTalkKey(appKey), secret)
+}
+
+// RotateDingTalk simulates DingTalk replacing the token of appKey out of
+// band: the current token dies at once (40014) and a new one is issued. It
+// returns the new token, or "" for an unknown app.
+func (s *Server) RotateDingTalk(appKey string) string { return s.rotateHeld(DingTalkKey(appKey)) }
+
+// platformHost adapts the Server to platforms.Host.
+type platformHost struct{ *Server }
+
+func (h platformHost) ApplyFault(w http.ResponseWriter, r *http.Request, ep string) bool {
+	return h.applyFault(w, r, ep)
+}
+
+func (h platformHost) ServeTicket(w http.ResponseWriter, r *http.Request, ep, tok, kind string) {
+	h.serveTicket(w, r, ep, tok, kind)
+}
+
+func (h platformHost) ServeProbe(w http.ResponseWriter, r *http.Request, ep, tok string, body any) {
+	h.serveProbe(w, r, ep, tok, body)
 }

@@ -19,6 +19,14 @@ import (
 // jsonContentType is what WeChat sends with every JSON answer.
 const jsonContentType = envelope.JSONContentType
 
+// Feishu's codes.
+const (
+	feishuInvalidParam = envelope.FeishuInvalidParam
+	feishuBadSecret    = envelope.FeishuBadSecret
+	feishuMissingToken = envelope.FeishuMissingToken
+	feishuInvalidToken = envelope.FeishuInvalidToken
+)
+
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }

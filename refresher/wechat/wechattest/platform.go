@@ -3,6 +3,7 @@ package wechattest
 import (
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/platforms"
 )
 
 // Platforms served by the fake. Status.Platform carries these names.
@@ -15,9 +16,9 @@ const (
 
 // Ticket kinds.
 const (
-	KindJSAPI       = "jsapi"        // WeChat, WeCom (corp ticket), DingTalk
-	KindWxCard      = "wx_card"      // WeChat
-	KindAgentConfig = "agent_config" // WeCom (app ticket)
+	KindJSAPI       = platforms.KindJSAPI       // WeChat, WeCom (corp ticket), DingTalk
+	KindWxCard      = platforms.KindWxCard      // WeChat
+	KindAgentConfig = platforms.KindAgentConfig // WeCom (app ticket)
 )
 
 // App keys name an app in the audit, in Status and in the HTTP hooks. A
@@ -50,22 +51,22 @@ func newPlatforms(cfg Config) map[string]*platform {
 // Endpoint names: keys of Audit.Errors and Audit.Probes, and values of
 // Fault.Endpoint.
 const (
-	epToken       = "token"
-	epStable      = "stable_token"
-	epStableForce = "stable_token_force" // audit key only
-	epCallbackIP  = "getcallbackip"
-	epTicket      = "getticket"
-	epClearQuota  = "clear_quota"
+	epToken       = platforms.Token
+	epStable      = platforms.Stable
+	epStableForce = platforms.StableForce // audit key only
+	epCallbackIP  = platforms.CallbackIP
+	epTicket      = platforms.Ticket
+	epClearQuota  = platforms.ClearQuota
 
-	epWeComToken     = "wecom/gettoken"
-	epWeComJSAPI     = "wecom/get_jsapi_ticket"
-	epWeComAgent     = "wecom/ticket/get"
-	epWeComDomainIP  = "wecom/get_api_domain_ip"
-	epFeishuToken    = "feishu/tenant_access_token"
-	epFeishuIP       = "feishu/outbound_ip"
-	epDingTalkToken  = "dingtalk/gettoken"
-	epDingTalkTicket = "dingtalk/get_jsapi_ticket"
-	epDingTalkCount  = "dingtalk/user/count"
+	epWeComToken     = platforms.WeComToken
+	epWeComJSAPI     = platforms.WeComJSAPI
+	epWeComAgent     = platforms.WeComAgent
+	epWeComDomainIP  = platforms.WeComDomainIP
+	epFeishuToken    = platforms.FeishuToken
+	epFeishuIP       = platforms.FeishuIP
+	epDingTalkToken  = platforms.DingTalkToken
+	epDingTalkTicket = platforms.DingTalkTicket
+	epDingTalkCount  = platforms.DingTalkCount
 )
 
 // endpoint describes one served endpoint.

@@ -69,6 +69,7 @@ import (
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/fault"
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/openplat"
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/platforms"
 	"k8s.io/utils/clock"
 )
 
@@ -238,14 +239,11 @@ type Server struct {
 	done      chan struct{} // closed by Close: ends fault delays
 	closeOnce sync.Once
 
-	mu     sync.Mutex            // guards everything below, and all they point to
-	apps   map[string]*app       // WeChat accounts by appid
-	held   map[string]*heldApp   // WeCom, Feishu and DingTalk apps by key
-	corps  map[string]*wecomCorp // WeCom corps by corpid
-	books  *ledger.Ledger        // every token and ticket issued
-	faults *fault.Injector       // the active fault
-	open   *openplat.Registry    // Open Platform components (component.go)
-	audit  *Audit                // the ledger's
+	mu     sync.Mutex         // guards everything below, and all they point to
+	books  *ledger.Ledger     // every token and ticket issued
+	faults *fault.Injector    // the active fault
+	open   *openplat.Registry // Open Platform components (component.go)
+	audit  *Audit             // the ledger's
 }
 
 // New returns a server that is not listening; serve its Handler yourself.
@@ -255,9 +253,6 @@ func New(cfg Config) *Server {
 		cfg:       cfg,
 		platforms: newPlatforms(cfg),
 		done:      make(chan struct{}),
-		apps:      make(map[string]*app),
-		held:      make(map[string]*heldApp),
-		corps:     make(map[string]*wecomCorp),
 	}
 	s.books = ledger.New(ledger.Config{
 		Lifetime: cfg.Lifetime, Overlap: cfg.Overlap, DailyQuota: cfg.DailyQuota, MinuteQuota: cfg.MinuteQuota,
@@ -299,23 +294,15 @@ func (s *Server) Close() {
 func (s *Server) AddApp(appid, secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a, ok := s.apps[appid]; ok {
-		a.Secret = secret
-		return
-	}
-	s.apps[appid] = newApp(appid, secret)
+	s.books.AddApp(appid, secret)
 }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /cgi-bin/token", s.handleToken)
-	mux.HandleFunc("POST /cgi-bin/stable_token", s.handleStableToken)
-	mux.HandleFunc("POST /cgi-bin/clear_quota/v2", s.handleClearQuota)
-	mux.HandleFunc("GET /cgi-bin/getcallbackip", s.handleCallbackIP)
-	mux.HandleFunc("GET /cgi-bin/ticket/getticket", s.handleTicket)
-	s.wecomRoutes(mux)
-	s.feishuRoutes(mux)
-	s.dingtalkRoutes(mux)
+	platforms.Routes(mux, &s.mu, s.books, s.platforms, platformHost{s}, platforms.Config{
+		WeComExtend: s.cfg.WeComRepeat == RenewExtend, DingTalkExtend: s.cfg.DingTalkRepeat != RenewKeep,
+		FeishuRotateWindow: s.cfg.FeishuRotateWindow,
+	})
 	s.componentRoutes(mux)
 	s.hookRoutes(mux)
 	s.passthroughRoutes(mux) // passthrough.go

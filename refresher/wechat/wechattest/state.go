@@ -58,7 +58,7 @@ func (s *Server) takeQuotaLocked(now time.Time, a *app, family string) int {
 func (s *Server) Rotate(appid string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, ok := s.apps[appid]
+	a, ok := s.books.Apps[appid]
 	if !ok {
 		return ""
 	}
@@ -73,7 +73,7 @@ func (s *Server) Rotate(appid string) string {
 func (s *Server) RotateStable(appid string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, ok := s.apps[appid]
+	a, ok := s.books.Apps[appid]
 	if !ok {
 		return ""
 	}
@@ -86,7 +86,7 @@ func (s *Server) RotateStable(appid string) string {
 func (s *Server) ResetQuota(appid string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a, ok := s.apps[appid]; ok {
+	if a, ok := s.books.Apps[appid]; ok {
 		ledger.ResetQuota(a)
 	}
 }

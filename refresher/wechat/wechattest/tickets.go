@@ -12,7 +12,7 @@ import (
 // ticketOwnerLocked is who the ticket of kind fetched by the app with key
 // belongs to: its corp for a WeCom jsapi ticket, else the app itself.
 func (s *Server) ticketOwnerLocked(key, kind string) string {
-	if h := s.held[key]; h != nil && h.Corp != nil && kind == KindJSAPI {
+	if h := s.books.Held[key]; h != nil && h.Corp != nil && kind == KindJSAPI {
 		return WeComCorpKey(h.Corp.ID)
 	}
 	return key
@@ -21,17 +21,17 @@ func (s *Server) ticketOwnerLocked(key, kind string) string {
 // ticketPlatformLocked returns the platform of a ticket of kind owned by
 // owner, or "" if no such ticket can exist.
 func (s *Server) ticketPlatformLocked(owner, kind string) string {
-	if _, ok := s.apps[owner]; ok && (kind == KindJSAPI || kind == KindWxCard) {
+	if _, ok := s.books.Apps[owner]; ok && (kind == KindJSAPI || kind == KindWxCard) {
 		return PlatformWeChat
 	}
-	if h, ok := s.held[owner]; ok {
+	if h, ok := s.books.Held[owner]; ok {
 		switch {
 		case h.Platform == PlatformWeCom && kind == KindAgentConfig,
 			h.Platform == PlatformDingTalk && kind == KindJSAPI:
 			return h.Platform
 		}
 	}
-	if id, ok := strings.CutPrefix(owner, PlatformWeCom+":"); ok && kind == KindJSAPI && s.corps[id] != nil {
+	if id, ok := strings.CutPrefix(owner, PlatformWeCom+":"); ok && kind == KindJSAPI && s.books.Corps[id] != nil {
 		return PlatformWeCom
 	}
 	return ""
@@ -73,7 +73,7 @@ func (s *Server) serveTicket(w http.ResponseWriter, r *http.Request, ep, tok, ki
 // from its hourly limits, or returns 45009 (a refused call is not
 // counted). Only WeCom apps have limits.
 func (s *Server) ticketLimitLocked(now time.Time, key, kind string) int {
-	h := s.held[key]
+	h := s.books.Held[key]
 	if h == nil || h.Corp == nil {
 		return 0
 	}

@@ -75,6 +75,15 @@ func (p *Platform) WriteError(w http.ResponseWriter, status, code int, msg strin
 // Fail answers errcode code with HTTP 200.
 func (p *Platform) Fail(w http.ResponseWriter, code int) { p.WriteError(w, http.StatusOK, code, "") }
 
+// Answer answers v with HTTP 200, or errcode code if it is not 0.
+func (p *Platform) Answer(w http.ResponseWriter, v any, code int) {
+	if code != 0 {
+		p.Fail(w, code)
+		return
+	}
+	p.WriteJSON(w, http.StatusOK, v)
+}
+
 // Reject refuses a token in state (a ledger.Code* value other than
 // CodeOK).
 func (p *Platform) Reject(w http.ResponseWriter, state int) {

@@ -96,6 +96,10 @@ type Token struct {
 
 // Ledger is the books. See the package comment for its locking.
 type Ledger struct {
+	Apps  map[string]*Account // WeChat accounts by appid
+	Held  map[string]*Held    // WeCom, Feishu and DingTalk apps by key
+	Corps map[string]*Corp    // WeCom corps by corpid
+
 	cfg     Config
 	audit   Audit
 	tokens  map[string]*Token  // every token issued and not yet pruned
@@ -107,6 +111,9 @@ type Ledger struct {
 // New returns empty books.
 func New(cfg Config) *Ledger {
 	return &Ledger{
+		Apps:    make(map[string]*Account),
+		Held:    make(map[string]*Held),
+		Corps:   make(map[string]*Corp),
 		cfg:     cfg,
 		audit:   newAudit(),
 		tokens:  make(map[string]*Token),
