@@ -7,10 +7,6 @@ import (
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 )
 
-// heldApp is an app of a platform that hands out the same token while it
-// is valid (WeCom, Feishu, DingTalk). Fields are guarded by Server.mu.
-type heldApp = ledger.Held
-
 // rotateHeld simulates the platform replacing the token of the app with
 // key out of band: the current token dies at once and a new one is issued.
 // It returns the new token, or "" for an unknown key.

@@ -35,8 +35,11 @@
 //   - out-of-band rotation of tokens and tickets ("someone else fetched",
 //     "the platform invalidated it early"), Check, CheckToken and
 //     CheckTicket, and an audit of fetches per app and endpoint and of
-//     protected calls by token state; all also over HTTP (hooks.go) for
-//     tests in other processes.
+//     protected calls by token state; all also over HTTP (internal/hooks)
+//     for tests in other processes;
+//   - the Open Platform: verify-ticket pushes, component tokens,
+//     authorization events and authorizer tokens (component.go,
+//     authorizers.go), and pass-through business APIs for proxy mode.
 //
 // Time comes from Config.Clock, so a k8s.io/utils/clock/testing FakeClock
 // drives expiry, overlap, rotation windows, quota days and hours and force
@@ -53,9 +56,16 @@
 // 500,000/day quotas (the same DailyQuota and MinuteQuota apply to each
 // WeChat endpoint family), quotas of the WeCom, Feishu and DingTalk token
 // endpoints, WeChat ticket quotas, Feishu app_access_token, WeCom ISV
-// suites, the Open Platform's authorizers (its component token and
-// verify-ticket pushes are in component.go), and any API beyond the ones
-// above.
+// suites, and any API beyond the ones above.
+//
+// Layout: this package holds the API (Server, Config and the exported
+// types) and the glue that runs under the Server's one mutex. The books
+// (tokens, tickets, quotas, apps and the audit, on Config.Clock) are in
+// internal/ledger; the token endpoints in internal/platforms; each
+// platform's envelope in internal/envelope; faults in internal/fault; the
+// Open Platform's components, pushes and authorizers in internal/openplat;
+// the pass-through APIs in internal/passthrough; the test hooks in
+// internal/hooks.
 package wechattest
 
 import (
@@ -242,7 +252,7 @@ type Server struct {
 	mu     sync.Mutex         // guards everything below, and all they point to
 	books  *ledger.Ledger     // every token and ticket issued
 	faults *fault.Injector    // the active fault
-	open   *openplat.Registry // Open Platform components (component.go)
+	open   *openplat.Registry // Open Platform components and authorizers
 	audit  *Audit             // the ledger's
 }
 
@@ -305,7 +315,7 @@ func (s *Server) routes() http.Handler {
 	})
 	s.componentRoutes(mux)
 	s.hookRoutes(mux)
-	s.passthroughRoutes(mux) // passthrough.go
+	s.passthroughRoutes(mux)
 	return s.countRequests(mux)
 }
 

@@ -8,7 +8,7 @@ import (
 
 // Token and ticket states: answers of Check and of WeChat's protected
 // calls. The other platforms answer their own errcodes for these states
-// (platform.rejects); Status.Code always holds the state.
+// (see internal/envelope); Status.Code always holds the state.
 const (
 	CodeOK         = ledger.CodeOK
 	CodeNotLatest  = ledger.CodeNotLatest // superseded past its overlap, force-refreshed away or rotated out of band
@@ -21,9 +21,8 @@ const (
 // app is one WeChat account; its fields are guarded by Server.mu.
 type app = ledger.Account
 
-func newApp(id, secret string) *app { return ledger.NewAccount(id, secret) }
-
-// randomString returns n random bytes, URL-safe base64 encoded.
+// randomString returns n random bytes, URL-safe base64 encoded (for
+// handlers minting codes).
 func randomString(n int) string { return ledger.RandomString(n) }
 
 // seconds is d in whole seconds, rounded down.

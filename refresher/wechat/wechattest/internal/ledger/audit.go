@@ -38,7 +38,7 @@ type Audit struct {
 	// "key/endpoint".
 	Probes map[string]int `json:"probes"`
 	// Passthrough counts successful pass-through API calls
-	// (passthrough.go) by app and endpoint, "key/endpoint".
+	// (internal/passthrough) by app and endpoint, "key/endpoint".
 	Passthrough map[string]int `json:"passthrough"`
 	// Requests counts every request received but the test hooks', of
 	// any path, answered or not.
