@@ -2,6 +2,7 @@ package platforms
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
@@ -82,20 +83,35 @@ func (h *handlers) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) fetchClassic(c creds) (TokenAnswer, int) {
+	return h.fetch(c, 40001, Token, Token, func(now time.Time, a *ledger.Account) (string, int, int) {
+		tok, exp := h.books.Classic(now, a)
+		return tok, exp, 0
+	})
+}
+
+// fetch answers a WeChat token call of family: it authenticates c
+// (wrongSecret for a secret that does not match), takes a quota unit,
+// then issue answers. Errcodes are audited under family, a success is
+// counted as a fetch under key.
+func (h *handlers) fetch(c creds, wrongSecret int, family, key string,
+	issue func(now time.Time, a *ledger.Account) (tok string, expiresIn, code int),
+) (TokenAnswer, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.books.Now()
-	a, code := h.authLocked(c, 40001)
+	a, code := h.authLocked(c, wrongSecret)
 	if code == 0 {
-		code = h.books.TakeQuota(now, a, Token)
-	}
-	if code != 0 {
-		h.auditErrorLocked(Token, code)
-		return TokenAnswer{}, code
+		code = h.books.TakeQuota(now, a, family)
 	}
 	var ans TokenAnswer
-	ans.AccessToken, ans.ExpiresIn = h.books.Classic(now, a)
-	h.books.Audit().CountFetch(a.ID, Token)
+	if code == 0 {
+		ans.AccessToken, ans.ExpiresIn, code = issue(now, a)
+	}
+	if code != 0 {
+		h.auditErrorLocked(family, code)
+		return TokenAnswer{}, code
+	}
+	h.books.Audit().CountFetch(a.ID, key)
 	return ans, 0
 }
 
@@ -115,30 +131,20 @@ func (h *handlers) handleStableToken(w http.ResponseWriter, r *http.Request) {
 	h.env[ledger.PlatformWeChat].Answer(w, ans, code)
 }
 
+// fetchStable answers a stable call: the held token, or with
+// force_refresh a new one within the force limits.
 func (h *handlers) fetchStable(c creds) (TokenAnswer, int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	now := h.books.Now()
-	a, code := h.authLocked(c, 40125)
-	if code == 0 {
-		code = h.books.TakeQuota(now, a, Stable)
-	}
-	var ans TokenAnswer
-	if code == 0 && c.ForceRefresh {
-		ans.AccessToken, ans.ExpiresIn, code = h.books.Force(now, a)
-	} else if code == 0 {
-		ans.AccessToken, ans.ExpiresIn = h.books.Stable(now, a)
-	}
-	if code != 0 {
-		h.auditErrorLocked(Stable, code)
-		return TokenAnswer{}, code
-	}
 	key := Stable
 	if c.ForceRefresh {
 		key = StableForce
 	}
-	h.books.Audit().CountFetch(a.ID, key)
-	return ans, 0
+	return h.fetch(c, 40125, Stable, key, func(now time.Time, a *ledger.Account) (string, int, int) {
+		if c.ForceRefresh {
+			return h.books.Force(now, a)
+		}
+		tok, exp := h.books.Stable(now, a)
+		return tok, exp, 0
+	})
 }
 
 func (h *handlers) handleClearQuota(w http.ResponseWriter, r *http.Request) {
