@@ -48,25 +48,11 @@ func newPlatforms(cfg Config) map[string]*platform {
 	return envelope.Platforms(cfg.WeComInvalidatedErrcode, cfg.FeishuAuthErrorStatus)
 }
 
-// Endpoint names: keys of Audit.Errors and Audit.Probes, and values of
-// Fault.Endpoint.
+// The WeChat endpoint names the Server's own code uses (all names are in
+// internal/platforms): keys of Audit.Errors, values of Fault.Endpoint.
 const (
-	epToken       = platforms.Token
-	epStable      = platforms.Stable
-	epStableForce = platforms.StableForce // audit key only
-	epCallbackIP  = platforms.CallbackIP
-	epTicket      = platforms.Ticket
-	epClearQuota  = platforms.ClearQuota
-
-	epWeComToken     = platforms.WeComToken
-	epWeComJSAPI     = platforms.WeComJSAPI
-	epWeComAgent     = platforms.WeComAgent
-	epWeComDomainIP  = platforms.WeComDomainIP
-	epFeishuToken    = platforms.FeishuToken
-	epFeishuIP       = platforms.FeishuIP
-	epDingTalkToken  = platforms.DingTalkToken
-	epDingTalkTicket = platforms.DingTalkTicket
-	epDingTalkCount  = platforms.DingTalkCount
+	epToken  = platforms.Token
+	epStable = platforms.Stable
 )
 
 // endpoint describes one served endpoint.
@@ -78,19 +64,19 @@ type endpoint struct {
 func newEndpoints(ps map[string]*platform) map[string]endpoint {
 	wx, wc, fs, dt := ps[PlatformWeChat], ps[PlatformWeCom], ps[PlatformFeishu], ps[PlatformDingTalk]
 	return map[string]endpoint{
-		epToken:          {wx, true},
-		epStable:         {wx, true},
-		epCallbackIP:     {wx, false},
-		epTicket:         {wx, false},
-		epClearQuota:     {wx, false},
-		epWeComToken:     {wc, true},
-		epWeComJSAPI:     {wc, false},
-		epWeComAgent:     {wc, false},
-		epWeComDomainIP:  {wc, false},
-		epFeishuToken:    {fs, true},
-		epFeishuIP:       {fs, false},
-		epDingTalkToken:  {dt, true},
-		epDingTalkTicket: {dt, false},
-		epDingTalkCount:  {dt, false},
+		epToken:                  {wx, true},
+		epStable:                 {wx, true},
+		platforms.CallbackIP:     {wx, false},
+		platforms.Ticket:         {wx, false},
+		platforms.ClearQuota:     {wx, false},
+		platforms.WeComToken:     {wc, true},
+		platforms.WeComJSAPI:     {wc, false},
+		platforms.WeComAgent:     {wc, false},
+		platforms.WeComDomainIP:  {wc, false},
+		platforms.FeishuToken:    {fs, true},
+		platforms.FeishuIP:       {fs, false},
+		platforms.DingTalkToken:  {dt, true},
+		platforms.DingTalkTicket: {dt, false},
+		platforms.DingTalkCount:  {dt, false},
 	}
 }
