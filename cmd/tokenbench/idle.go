@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -125,28 +124,11 @@ type cmdCounts struct {
 
 // commandStats reads the counters, leaving out the bench's own INFO calls.
 func commandStats(ctx context.Context, b *bench) (cmdCounts, error) {
-	info, err := b.RDB.Info(ctx, "commandstats").Result()
+	c, err := fleet.CommandStats(ctx, b.RDB)
 	if err != nil {
 		return cmdCounts{}, err
 	}
-	var c cmdCounts
-	var infos int64
-	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		v, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
-		calls, _ := strconv.ParseInt(v, 10, 64)
-		switch name {
-		case "cmdstat_info", "cmdstat_monitor":
-			infos += calls
-		default:
-			c.all += calls
-		}
-	}
-	c.processed = fleet.CommandsProcessed(ctx, b.RDB) - infos
-	return c, nil
+	return cmdCounts{all: c.Total(), processed: fleet.CommandsProcessed(ctx, b.RDB) - c.Bench()}, nil
 }
 
 // perReplica formats per-replica command rates (leader marked).

@@ -97,6 +97,9 @@ type options struct {
 	timeout     time.Duration
 	keep        bool
 	verbose     bool
+	authorizers int             // -authorizers: of the Open Platform component (authorizers.go)
+	authRate    float64         // -authorizer-rate
+	authSteady  time.Duration   // -authorizer-steady
 	chart       string          // -chart: the SVG to write (chart mode, chart.go)
 	only        map[string]bool // parts to run; empty: all
 }
@@ -106,6 +109,7 @@ var quickDefaults = map[string]string{
 	"lifetime": "3s", "cycle-window": "7s", "replicas": "1,3", "benchtime": "200ms",
 	"updates": "200", "trials": "2", "reports": "1000", "conns": "50", "apps": "300",
 	"steady": "1s", "timeout": "90s", "idle-apps": "300", "idle-window": "5s", "idle-settle": "2s",
+	"authorizers": "300", "authorizer-rate": "200", "authorizer-steady": "3s",
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -130,11 +134,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.idleApps, "idle-apps", 10000, "apps in the idle-cost figure")
 	fs.DurationVar(&o.idleWindow, "idle-window", 150*time.Second, "measurement window of the idle-cost figure (the goal needs >= 2m)")
 	fs.DurationVar(&o.idleSettle, "idle-settle", 40*time.Second, "wait after the idle apps' first tokens before measuring (> one 30s sweep)")
+	fs.IntVar(&o.authorizers, "authorizers", 10000, "authorizers of the Open Platform component (-only authorizers)")
+	fs.Float64Var(&o.authRate, "authorizer-rate", 100, "authorizer_rate of that component: api_authorizer_token calls a second (0.1..1000)")
+	fs.DurationVar(&o.authSteady, "authorizer-steady", 30*time.Second, "steady-state window of the authorizers figures")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, replica logs)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
 	fs.StringVar(&o.chart, "chart", "", "chart mode: run only the fetch-cycle figure for each -replicas count (default "+chartDefaults["replicas"]+") and write its SVG chart to this .svg file and its Markdown table beside it (.md)")
-	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, tickets, scale, idle, compat, proxy)")
+	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, tickets, scale, idle, compat, proxy, authorizers; authorizers runs only when named)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -172,8 +179,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-lifetime: want whole seconds, at least 2s")
 	case o.leaseTTL < time.Second:
 		return o, errors.New("-lease-ttl: want at least 1s")
-	case o.updates < 1 || o.trials < 1 || o.reports < 1 || o.conns < 1 || o.apps < 1 || o.idleApps < 1:
-		return o, errors.New("-updates, -trials, -reports, -conns, -apps and -idle-apps must be positive")
+	case o.updates < 1 || o.trials < 1 || o.reports < 1 || o.conns < 1 || o.apps < 1 || o.idleApps < 1 || o.authorizers < 1:
+		return o, errors.New("-updates, -trials, -reports, -conns, -apps, -idle-apps and -authorizers must be positive")
+	case o.authRate < 0.1 || o.authRate > 1000:
+		return o, errors.New("-authorizer-rate: want 0.1..1000 calls a second")
 	}
 	if err := checkChart(&o); err != nil {
 		return o, err
@@ -188,7 +197,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 
 // partNames are the parts of the bench, in the order they run ("takeover"
 // includes the report storms).
-var partNames = []string{"reader", "cycles", "takeover", "tickets", "scale", "idle", "compat", "proxy"}
+var partNames = []string{"reader", "cycles", "takeover", "tickets", "scale", "idle", "compat", "proxy", "authorizers"}
 
 // bench is one run: its child processes, Redis, fake upstreams and results.
 type bench struct {
@@ -324,7 +333,8 @@ func (b *bench) sections(ctx context.Context) {
 		{"scale", b.scaleFigures},
 		{"idle", b.idleFigure},
 		{"compat", b.compatFigures},
-		{"proxy", b.proxyFigures}, // proxy.go
+		{"proxy", b.proxyFigures},            // proxy.go
+		{"authorizers", b.authorizerFigures}, // authorizers.go
 	}
 	for _, p := range parts {
 		if ctx.Err() != nil {
@@ -335,6 +345,9 @@ func (b *bench) sections(ctx context.Context) {
 		}
 		if p.name == "idle" && b.opts.quick && !b.opts.only["idle"] {
 			continue // minutes long: -quick runs it only when asked
+		}
+		if p.name == "authorizers" && !b.opts.only["authorizers"] {
+			continue // minutes long: run only when asked
 		}
 		b.stepf("== %s", p.name)
 		t := time.Now()
