@@ -58,12 +58,13 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
-	Fill          time.Duration // replicas started -> every authorizer has a token
-	FromComponent time.Duration // the component token -> every authorizer has a token
-	Ideal         time.Duration // Authorizers / Rate
-	FillFetches   int           // api_authorizer_token calls answered in the fill
-	FillCommands  int64         // Redis commands in the fill (commandstats)
-	ListCalls     int           // api_get_authorizer_list calls in the fill
+	Fill          time.Duration    // replicas started -> every authorizer has a token
+	FromComponent time.Duration    // the component token -> every authorizer has a token
+	Ideal         time.Duration    // Authorizers / Rate
+	FillFetches   int              // api_authorizer_token calls answered in the fill
+	FillCommands  int64            // Redis commands in the fill (commandstats)
+	FillPerCmd    map[string]int64 // the same by command name
+	ListCalls     int              // api_get_authorizer_list calls in the fill
 
 	RSS         int64 // the leader's max VmRSS in the steady window, bytes
 	Steady      fleet.Steady
@@ -184,6 +185,7 @@ func (r *runner) fill(ctx context.Context) (Result, error) {
 	}
 	s1 := r.up.AuthorizerStats(compAppID)
 	res.FillFetches, res.ListCalls = s1.TokenFetches-s0.TokenFetches, s1.ListCalls-s0.ListCalls
+	res.FillPerCmd = c1.Sub(c0)
 	res.FillCommands = c1.Total() - c0.Total()
 	res.PerRefresh = float64(res.FillCommands) / float64(max(res.FillFetches, 1))
 	if missing, err := r.d.CountMissing(ctx, r.tokenIDs()); err != nil || missing > 0 {
