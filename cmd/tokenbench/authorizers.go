@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/cmd/tokenbench/internal/authbench"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 )
 
 // authorizerOverhead is the steady goal beyond the refresh work: Redis
@@ -29,24 +30,24 @@ func (b *bench) authorizerFigures(ctx context.Context) error {
 	}
 	ratio := res.Fill.Seconds() / res.Ideal.Seconds()
 	b.add(row{
-		figure: fmt.Sprintf("authorizers: first fill, %s authorizers of 1 component, authorizer_rate %g/s (leader + follower)", fmtInt(int64(n)), b.opts.authRate),
+		figure: fmt.Sprintf("authorizers: first fill, %s authorizers of 1 component, authorizer_rate %g/s (leader + follower)", figures.Int(int64(n)), b.opts.authRate),
 		tokend: fmt.Sprintf("%s from process start (%s after the component token; %s api_authorizer_token calls, %d list pages)",
-			fmtDur(res.Fill), fmtDur(res.FromComponent), fmtInt(int64(res.FillFetches)), res.ListCalls),
-		compare: fmt.Sprintf("ideal %s/%g = %s; %.2f x ideal", fmtInt(int64(n)), b.opts.authRate, fmtDur(res.Ideal), ratio),
+			figures.Dur(res.Fill), figures.Dur(res.FromComponent), figures.Int(int64(res.FillFetches)), res.ListCalls),
+		compare: fmt.Sprintf("ideal %s/%g = %s; %.2f x ideal", figures.Int(int64(n)), b.opts.authRate, figures.Dur(res.Ideal), ratio),
 		goal:    "<= 1.1 x ideal + 5 s", status: goalStatus(res.Fill <= res.Ideal*11/10+5*time.Second),
 	})
 	b.add(row{
-		figure: fmt.Sprintf("authorizers: leader RSS, %s authorizers, steady state", fmtInt(int64(n))),
+		figure: fmt.Sprintf("authorizers: leader RSS, %s authorizers, steady state", figures.Int(int64(n))),
 		tokend: fmt.Sprintf("%.1f MB (VmRSS)", float64(res.RSS)/(1<<20)), goal: "<= 150 MB", status: goalStatus(res.RSS <= 150<<20),
 	})
 	w := res.Steady.Window
 	rate := float64(res.Steady.Commands) / w.Seconds()
 	work := res.RefreshRate * res.PerRefresh
 	b.add(row{
-		figure: fmt.Sprintf("authorizers: Redis commands/s, steady state over %s (commandstats, incl. inside scripts)", fmtDur(w)),
+		figure: fmt.Sprintf("authorizers: Redis commands/s, steady state over %s (commandstats, incl. inside scripts)", figures.Dur(w)),
 		tokend: fmt.Sprintf("%.1f /s: %s", rate, authbench.Breakdown(res.PerCommand, w, 6)),
 		compare: fmt.Sprintf("refresh work expected in the long run: %.2f refreshes/s x %.1f commands (fill: %s in %s calls) = %.1f /s; none due in this window (2 h tokens)",
-			res.RefreshRate, res.PerRefresh, fmtInt(res.FillCommands), fmtInt(int64(res.FillFetches)), work),
+			res.RefreshRate, res.PerRefresh, figures.Int(res.FillCommands), figures.Int(int64(res.FillFetches)), work),
 		goal: fmt.Sprintf("refresh work + <= %.0f /s", authorizerOverhead), status: goalStatus(rate <= work+authorizerOverhead),
 	})
 	b.add(row{
@@ -64,7 +65,7 @@ func (b *bench) authorizerFigures(ctx context.Context) error {
 	b.add(row{
 		figure: "authorizers: recovery after DEL of the authorizer list",
 		tokend: fmt.Sprintf("list rebuilt in %s (%d api_get_authorizer_list calls, %d api_authorizer_token calls meanwhile); a new authorization's token %s later",
-			fmtDur(rc.Rebuilt), rc.ListCalls, rc.Fetches, fmtDur(rc.Resumed)),
+			figures.Dur(rc.Rebuilt), rc.ListCalls, rc.Fetches, figures.Dur(rc.Resumed)),
 		compare: fmt.Sprintf("%d lost, %d with a refresh token other than the upstream's, %d without a valid token, %d 61023", rc.Lost, rc.Mismatched, rc.Invalid, rc.Refused61023),
 		goal:    "no authorizer lost", status: goalStatus(kept),
 	})

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 )
 
 // compatClients is the concurrency of every compat measurement: the HTTP
@@ -72,9 +74,9 @@ type loadResult struct {
 }
 
 func compat2str(r loadResult) string {
-	s := fmtInt(int64(r.rps)) + " req/s"
+	s := figures.Int(int64(r.rps)) + " req/s"
 	if r.p99 > 0 {
-		s += ", p99 " + fmtDur(r.p99)
+		s += ", p99 " + figures.Dur(r.p99)
 	}
 	return s
 }
@@ -95,7 +97,7 @@ func loadWith(ctx context.Context, d time.Duration, call func(*http.Client) erro
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var (
 		mu    sync.Mutex
-		lat   durations
+		lat   figures.Durations
 		first error
 		wg    sync.WaitGroup
 	)
@@ -103,7 +105,7 @@ func loadWith(ctx context.Context, d time.Duration, call func(*http.Client) erro
 	deadline := start.Add(d)
 	for range compatClients {
 		wg.Go(func() {
-			var own durations
+			var own figures.Durations
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t := time.Now()
 				if err := call(hc); err != nil {
@@ -128,7 +130,7 @@ func loadWith(ctx context.Context, d time.Duration, call func(*http.Client) erro
 	if len(lat) == 0 {
 		return loadResult{}, errors.New("no request completed")
 	}
-	return loadResult{rps: float64(len(lat)) / time.Since(start).Seconds(), p50: lat.pct(50), p99: lat.pct(99)}, nil
+	return loadResult{rps: float64(len(lat)) / time.Since(start).Seconds(), p50: lat.Pct(50), p99: lat.Pct(99)}, nil
 }
 
 func getToken(ctx context.Context, hc *http.Client, u, bearer, want string) error {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/chart"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/naive"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
@@ -119,60 +121,39 @@ func (b *bench) cycleFigures(ctx context.Context) error {
 
 // cycleRow adds g's row and result and checks tokend's invariants.
 func (b *bench) cycleRow(g *cycleGroup, start, end time.Time) {
-	count := func(app string, rs *readStats) seriesResult {
+	count := func(app string, rs *readStats) chart.Series {
 		var in []time.Time
 		for _, t := range b.fast.Fetches(app) {
 			if !t.Before(start) && !t.After(end) {
 				in = append(in, t)
 			}
 		}
-		s := seriesResult{fetches: len(in), reads: rs.reads.Load(), dead: rs.dead.Load()}
-		s.cycles, s.maxPer = upstream.Bursts(in, b.opts.lifetime/4)
+		s := chart.Series{Fetches: len(in), Reads: rs.reads.Load(), Dead: rs.dead.Load()}
+		s.Cycles, s.MaxPer = upstream.Bursts(in, b.opts.lifetime/4)
 		return s
 	}
-	res := cycleResult{replicas: g.n, tokend: count(g.app, &g.tokR), naive: count(g.naive, &g.naiveR)}
+	res := chart.Point{Replicas: g.n, Tokend: count(g.app, &g.tokR), Naive: count(g.naive, &g.naiveR)}
 	b.cycles = append(b.cycles, res)
-	t, n, tm := res.tokend, res.naive, g.tokR.missing.Load()
+	t, n, tm := res.Tokend, res.Naive, g.tokR.missing.Load()
 	st := statusOK
-	if t.fetches > t.cycles+1 || t.cycles == 0 {
+	if t.Fetches > t.Cycles+1 || t.Cycles == 0 {
 		st = statusFail
-		b.fail("tokend with %d replicas: %d upstream fetches in %d cycles (max %d in one)", g.n, t.fetches, t.cycles, t.maxPer)
+		b.fail("tokend with %d replicas: %d upstream fetches in %d cycles (max %d in one)", g.n, t.Fetches, t.Cycles, t.MaxPer)
 	}
-	if t.dead > 0 {
+	if t.Dead > 0 {
 		st = statusFail
-		b.fail("tokend with %d replicas handed readers %d dead tokens", g.n, t.dead)
+		b.fail("tokend with %d replicas handed readers %d dead tokens", g.n, t.Dead)
 	}
-	tok := fmt.Sprintf("%s /cycle (%d in %d); dead %s of %s reads", t.perCycleText(), t.fetches, t.cycles, pctOf(t.dead, t.reads), fmtInt(t.reads))
+	tok := fmt.Sprintf("%s /cycle (%d in %d); dead %s of %s reads", t.PerCycleText(), t.Fetches, t.Cycles, figures.PctOf(t.Dead, t.Reads), figures.Int(t.Reads))
 	if tm > 0 {
 		tok += fmt.Sprintf(", %d without token", tm)
 	}
 	b.add(row{
 		figure:  fmt.Sprintf("upstream fetches per refresh cycle, %d replica(s)", g.n),
 		tokend:  tok,
-		compare: fmt.Sprintf("%s /cycle (%d in %d, max %d); dead %s of %s reads", n.perCycleText(), n.fetches, n.cycles, n.maxPer, pctOf(n.dead, n.reads), fmtInt(n.reads)),
+		compare: fmt.Sprintf("%s /cycle (%d in %d, max %d); dead %s of %s reads", n.PerCycleText(), n.Fetches, n.Cycles, n.MaxPer, figures.PctOf(n.Dead, n.Reads), figures.Int(n.Reads)),
 		goal:    "1 /cycle, 0 dead", status: st,
 	})
-}
-
-// cycleResult is one replica count's fetch-cycle figures, tokend against
-// the naive baseline.
-type cycleResult struct {
-	replicas      int
-	tokend, naive seriesResult
-}
-
-// seriesResult is what one deployment did in the fetch-cycle window.
-type seriesResult struct {
-	fetches, cycles, maxPer int   // upstream fetches, refresh cycles, most fetches in one cycle
-	reads, dead             int64 // reads by business code, and how many got a dead token
-}
-
-// perCycleText is fetches per cycle with two decimals, "n/a" without cycles.
-func (s seriesResult) perCycleText() string {
-	if s.cycles == 0 {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2f", float64(s.fetches)/float64(s.cycles))
 }
 
 // tokendReaders reads g's token every readEvery until ctx ends, once with

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/store/event"
 )
@@ -65,7 +66,7 @@ func (b *bench) idleFigure(ctx context.Context) error {
 	rate := float64(inside) / window.Seconds()
 	b.add(row{
 		figure: fmt.Sprintf("idle cost: %s idle apps, %d replicas, default timings, measured over %s",
-			fmtInt(int64(n)), idleReplicas, fmtDur(window)),
+			figures.Int(int64(n)), idleReplicas, figures.Dur(window)),
 		tokend: fmt.Sprintf("%.1f Redis commands/s (commandstats, incl. inside scripts; total_commands_processed %.1f /s)",
 			rate, float64(processed)/window.Seconds()),
 		compare: fmt.Sprintf("per replica: %s; %d token writes in the window", perReplica(d, b.RedisURL, perClient, window), writes()),

@@ -63,6 +63,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/chart"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
 	"github.com/tokend/tokend/integration/harness"
@@ -210,7 +211,7 @@ type bench struct {
 	broken   []string // invariants that broke, and parts that failed
 
 	stderr io.Writer     // progress of long runs, with or without -v
-	cycles []cycleResult // the fetch-cycle figures, for -chart
+	cycles []chart.Point // the fetch-cycle figures, for -chart
 }
 
 func (b *bench) logf(format string, args ...any) {

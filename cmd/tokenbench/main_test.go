@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 )
 
 // TestRun_quick runs the whole bench with tiny sizes, so that CI notices
@@ -84,16 +86,16 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestDurationsPct(t *testing.T) {
-	d := durations{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
+	d := figures.Durations{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
 	for _, tt := range []struct {
 		p    float64
 		want time.Duration
 	}{{50, 5}, {99, 10}, {100, 10}, {0, 1}, {10, 1}} {
-		if got := d.pct(tt.p); got != tt.want {
+		if got := d.Pct(tt.p); got != tt.want {
 			t.Errorf("pct(%v) = %d, want %d", tt.p, got, tt.want)
 		}
 	}
-	if got := (durations{}).pct(50); got != 0 {
+	if got := (figures.Durations{}).Pct(50); got != 0 {
 		t.Errorf("empty pct = %d, want 0", got)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 )
 
 // proxyFigures: a small JSON API call (GET /cgi-bin/user/info) through
@@ -40,9 +42,9 @@ func (b *bench) proxyFigures(ctx context.Context) error {
 	b.add(row{
 		figure: fmt.Sprintf("proxy: GET /cgi-bin/user/info through 1 replica, %d clients", compatClients),
 		tokend: fmt.Sprintf("%s req/s, p50 %s, p99 %s; added p50 %s, p99 %s",
-			fmtInt(int64(proxied.rps)), fmtDur(proxied.p50), fmtDur(proxied.p99), fmtDelta(added50), fmtDelta(added99)),
+			figures.Int(int64(proxied.rps)), figures.Dur(proxied.p50), figures.Dur(proxied.p99), fmtDelta(added50), fmtDelta(added99)),
 		compare: fmt.Sprintf("straight at the fake upstream: %s req/s, p50 %s, p99 %s",
-			fmtInt(int64(direct.rps)), fmtDur(direct.p50), fmtDur(direct.p99)),
+			figures.Int(int64(direct.rps)), figures.Dur(direct.p50), figures.Dur(direct.p99)),
 		goal: ">= 1/2 of the direct req/s", status: goalStatus(2*proxied.rps >= direct.rps),
 	})
 	return nil
@@ -70,7 +72,7 @@ func userInfoCall(ctx context.Context, u string) func(*http.Client) error {
 // fmtDelta is a signed duration: "+1.2 ms", "-300 µs".
 func fmtDelta(d time.Duration) string {
 	if d < 0 {
-		return "-" + fmtDur(-d)
+		return "-" + figures.Dur(-d)
 	}
-	return "+" + fmtDur(d)
+	return "+" + figures.Dur(d)
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
 	"github.com/tokend/tokend/store"
@@ -23,7 +24,7 @@ const stormCooldown = time.Second
 
 // stormResult is what the reporters of one storm got.
 type stormResult struct {
-	lat                durations // per reporter: storm start -> holds a new token
+	lat                figures.Durations // per reporter: storm start -> holds a new token
 	stale, dead, errs  atomic.Int64
 	firstErr           atomic.Value // string
 	fetches, immediate int
@@ -85,7 +86,7 @@ func (b *bench) httpStorm(ctx context.Context, d *fleet.Deployment) error {
 	tr := &http.Transport{MaxIdleConnsPerHost: b.opts.conns, MaxConnsPerHost: b.opts.conns, IdleConnTimeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 15 * time.Second}
-	res := &stormResult{lat: make(durations, b.opts.reports)}
+	res := &stormResult{lat: make(figures.Durations, b.opts.reports)}
 	var refreshed atomic.Int64
 	before := b.slow.FetchCount(stormApp)
 	reports, err := b.countReports(ctx, d)
@@ -123,9 +124,9 @@ func (b *bench) httpStorm(ctx context.Context, d *fleet.Deployment) error {
 	res.finish(b, before, start)
 	res.immediate = b.opts.reports - int(refreshed.Load())
 	b.stormRow(res, fmt.Sprintf("report storm over HTTP: %s reports, %d conns, %d replicas",
-		fmtInt(int64(b.opts.reports)), b.opts.conns, len(d.Reps)),
+		figures.Int(int64(b.opts.reports)), b.opts.conns, len(d.Reps)),
 		fmt.Sprintf("%s answered \"refreshed\": false; %s reports reached Redis",
-			fmtInt(int64(res.immediate)), fmtInt(reports())))
+			figures.Int(int64(res.immediate)), figures.Int(reports())))
 	return ctx.Err()
 }
 
@@ -193,7 +194,7 @@ func (b *bench) libraryStorm(ctx context.Context, d *fleet.Deployment) error {
 	for k, r := range readers {
 		watchers.Go(func() { watchChange(wctx, r, bad, changed[k]) })
 	}
-	res := &stormResult{lat: make(durations, b.opts.reports)}
+	res := &stormResult{lat: make(figures.Durations, b.opts.reports)}
 	before := b.slow.FetchCount(stormApp)
 	reports, err := b.countReports(ctx, d)
 	if err != nil {
@@ -225,7 +226,7 @@ func (b *bench) libraryStorm(ctx context.Context, d *fleet.Deployment) error {
 	watchers.Wait()
 	res.finish(b, before, start)
 	b.stormRow(res, fmt.Sprintf("report storm via Reader.ReportInvalid: %s reporters, %d Readers",
-		fmtInt(int64(b.opts.reports)), stormReaders), fmt.Sprintf("%s reports reached Redis", fmtInt(reports())))
+		figures.Int(int64(b.opts.reports)), stormReaders), fmt.Sprintf("%s reports reached Redis", figures.Int(reports())))
 	return ctx.Err()
 }
 
@@ -259,7 +260,7 @@ func (b *bench) stormRow(res *stormResult, figure, compare string) {
 	b.add(row{
 		figure: figure,
 		tokend: fmt.Sprintf("%d fetch (at +%s); reporters hold the new token: p50 %s, p99 %s, all %s",
-			res.fetches, fmtDur(res.fetchAt), fmtDur(res.lat.pct(50)), fmtDur(res.lat.pct(99)), fmtDur(res.lat.max())),
+			res.fetches, figures.Dur(res.fetchAt), figures.Dur(res.lat.Pct(50)), figures.Dur(res.lat.Pct(99)), figures.Dur(res.lat.Max())),
 		compare: compare, goal: "1 fetch per storm", status: st,
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 )
 
@@ -54,27 +55,27 @@ func (b *bench) takeoverAndStorm(ctx context.Context) error {
 }
 
 func (b *bench) takeoverFigure(ctx context.Context, d *fleet.Deployment, sig syscall.Signal) error {
-	var lat durations
+	var lat figures.Durations
 	for i := range b.opts.trials {
 		took, err := b.takeoverTrial(ctx, d, sig)
 		if err != nil {
 			return fmt.Errorf("%s trial %d: %w", sig, i+1, err)
 		}
-		b.logf("takeover after %s: %s", sig, fmtDur(took))
+		b.logf("takeover after %s: %s", sig, figures.Dur(took))
 		lat = append(lat, took)
 	}
 	lt := b.opts.leaseTTL
-	r := row{tokend: fmt.Sprintf("p50 %s, max %s", fmtDur(lat.pct(50)), fmtDur(lat.max()))}
+	r := row{tokend: fmt.Sprintf("p50 %s, max %s", figures.Dur(lat.Pct(50)), figures.Dur(lat.Max()))}
 	if sig == syscall.SIGTERM {
 		r.figure = fmt.Sprintf("takeover after SIGTERM of the leader (%d trials)", len(lat))
 		r.compare = "lease released and announced"
 		r.goal = "<= 300 ms"
-		r.status = goalStatus(lat.max() <= 300*time.Millisecond)
+		r.status = goalStatus(lat.Max() <= 300*time.Millisecond)
 	} else {
 		r.figure = fmt.Sprintf("takeover after SIGKILL of the leader (%d trials)", len(lat))
-		r.compare = fmt.Sprintf("lease_ttl %s, renew every %s", fmtDur(lt), fmtDur(lt*3/10))
-		r.goal = fmt.Sprintf("<= lease_ttl + 0.5 s = %s", fmtDur(lt+500*time.Millisecond))
-		r.status = goalStatus(lat.max() <= lt+500*time.Millisecond)
+		r.compare = fmt.Sprintf("lease_ttl %s, renew every %s", figures.Dur(lt), figures.Dur(lt*3/10))
+		r.goal = fmt.Sprintf("<= lease_ttl + 0.5 s = %s", figures.Dur(lt+500*time.Millisecond))
+		r.status = goalStatus(lat.Max() <= lt+500*time.Millisecond)
 	}
 	b.add(r)
 	return nil
