@@ -9,6 +9,7 @@ import (
 
 	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/storm"
 )
 
 // stormApp is the app of the takeover and storm deployment.
@@ -30,7 +31,7 @@ func (b *bench) takeoverAndStorm(ctx context.Context) error {
 		RenewDeadline: (lt * 7 / 10).String(), RetryInterval: (lt * 2 / 15).String(),
 	}
 	d.RedisTO = (lt / 5).String()
-	d.Refresh = fleet.Refresh{Cooldown: "1s"}
+	d.Refresh = fleet.Refresh{Cooldown: storm.Cooldown.String()}
 	if err := d.StartReplicas(ctx, 3, 20*time.Second); err != nil {
 		return err
 	}
