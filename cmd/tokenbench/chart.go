@@ -86,12 +86,12 @@ func (b *bench) stepf(format string, args ...any) {
 // eighth of the window (at least 5 s apart) until ctx ends.
 func (b *bench) cycleProgress(ctx context.Context, groups []*cycleGroup) {
 	start := time.Now()
-	tickEvery(ctx, max(5*time.Second, b.opts.cycleWindow/8), func() {
+	fleet.Every(ctx, max(5*time.Second, b.opts.cycleWindow/8), func() {
 		for i, g := range groups {
 			b.stepf("fetch cycles %s of %s, replicas %d (%d/%d): naive %d fetches, dead %s of %s reads; tokend %d fetches, dead %s of %s reads",
 				time.Since(start).Round(time.Second), b.opts.cycleWindow, g.n, i+1, len(groups),
-				b.fast.FetchCount(g.naive), figures.PctOf(g.naiveR.dead.Load(), g.naiveR.reads.Load()), figures.Int(g.naiveR.reads.Load()),
-				b.fast.FetchCount(g.app), figures.PctOf(g.tokR.dead.Load(), g.tokR.reads.Load()), figures.Int(g.tokR.reads.Load()))
+				b.fast.FetchCount(g.naive), figures.PctOf(g.naiveR.Dead.Load(), g.naiveR.Reads.Load()), figures.Int(g.naiveR.Reads.Load()),
+				b.fast.FetchCount(g.app), figures.PctOf(g.tokR.Dead.Load(), g.tokR.Reads.Load()), figures.Int(g.tokR.Reads.Load()))
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,42 +21,15 @@ import (
 // readEvery is the pause between two reads of a reader.
 const readEvery = 5 * time.Millisecond
 
-// readStats counts what readers were handed.
-type readStats struct {
-	reads, dead, missing atomic.Int64
-}
-
-// observe checks tok with the upstream's protected-API logic.
-func (s *readStats) observe(up *upstream.Fake, tok string) {
-	s.reads.Add(1)
-	if upstream.IsDead(up.Check(tok)) {
-		s.dead.Add(1)
-	}
-}
-
 // every calls f every readEvery until ctx ends.
-func every(ctx context.Context, f func()) { tickEvery(ctx, readEvery, f) }
-
-// tickEvery calls f every d until ctx ends.
-func tickEvery(ctx context.Context, d time.Duration, f func()) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			f()
-		}
-	}
-}
+func every(ctx context.Context, f func()) { fleet.Every(ctx, readEvery, f) }
 
 // cycleGroup is one replica count: a tokend deployment and a naive one.
 type cycleGroup struct {
 	n            int
 	d            *fleet.Deployment
 	app, naive   string
-	tokR, naiveR readStats
+	tokR, naiveR upstream.ReadStats
 }
 
 // cycleFigures: upstream fetches per refresh cycle and dead tokens handed
@@ -121,20 +93,20 @@ func (b *bench) cycleFigures(ctx context.Context) error {
 
 // cycleRow adds g's row and result and checks tokend's invariants.
 func (b *bench) cycleRow(g *cycleGroup, start, end time.Time) {
-	count := func(app string, rs *readStats) chart.Series {
+	count := func(app string, rs *upstream.ReadStats) chart.Series {
 		var in []time.Time
 		for _, t := range b.fast.Fetches(app) {
 			if !t.Before(start) && !t.After(end) {
 				in = append(in, t)
 			}
 		}
-		s := chart.Series{Fetches: len(in), Reads: rs.reads.Load(), Dead: rs.dead.Load()}
+		s := chart.Series{Fetches: len(in), Reads: rs.Reads.Load(), Dead: rs.Dead.Load()}
 		s.Cycles, s.MaxPer = upstream.Bursts(in, b.opts.lifetime/4)
 		return s
 	}
 	res := chart.Point{Replicas: g.n, Tokend: count(g.app, &g.tokR), Naive: count(g.naive, &g.naiveR)}
 	b.cycles = append(b.cycles, res)
-	t, n, tm := res.Tokend, res.Naive, g.tokR.missing.Load()
+	t, n, tm := res.Tokend, res.Naive, g.tokR.Missing.Load()
 	st := statusOK
 	if t.Fetches > t.Cycles+1 || t.Cycles == 0 {
 		st = statusFail
@@ -178,16 +150,16 @@ func (b *bench) tokendReaders(ctx context.Context, g *cycleGroup) error {
 		v, err := rrdb.Get(ctx, key).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
-			g.tokR.missing.Add(1)
+			g.tokR.Missing.Add(1)
 		case err == nil:
-			g.tokR.observe(b.fast, v)
+			g.tokR.Observe(b.fast, v)
 		}
 		tok, err := r.Token(ctx, g.app)
 		switch {
 		case errors.Is(err, reader.ErrNoToken):
-			g.tokR.missing.Add(1)
+			g.tokR.Missing.Add(1)
 		case err == nil:
-			g.tokR.observe(b.fast, tok.Value)
+			g.tokR.Observe(b.fast, tok.Value)
 		}
 	})
 	return nil
@@ -212,7 +184,7 @@ func (b *bench) naiveReplicas(ctx context.Context, g *cycleGroup) error {
 		wg.Go(func() {
 			every(ctx, func() {
 				if v, err := nr.Token(ctx); err == nil {
-					g.naiveR.observe(b.fast, v)
+					g.naiveR.Observe(b.fast, v)
 				}
 			})
 		})

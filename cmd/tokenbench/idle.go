@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
-	"github.com/tokend/tokend/store/event"
 )
 
 // idleReplicas is how many replicas run the idle-cost figure.
@@ -39,7 +36,7 @@ func (b *bench) idleFigure(ctx context.Context) error {
 	if err := sleepCtx(ctx, b.opts.idleSettle); err != nil {
 		return err
 	}
-	writes, err := b.countWrites(sctx, d)
+	writes, err := d.CountWrites(sctx)
 	if err != nil {
 		return err
 	}
@@ -69,7 +66,7 @@ func (b *bench) idleFigure(ctx context.Context) error {
 			figures.Int(int64(n)), idleReplicas, figures.Dur(window)),
 		tokend: fmt.Sprintf("%.1f Redis commands/s (commandstats, incl. inside scripts; total_commands_processed %.1f /s)",
 			rate, float64(processed)/window.Seconds()),
-		compare: fmt.Sprintf("per replica: %s; %d token writes in the window", perReplica(d, b.RedisURL, perClient, window), writes()),
+		compare: fmt.Sprintf("per replica: %s; %d token writes in the window", fleet.PerReplica(d, b.RedisURL, perClient, window), writes()),
 		goal:    fmt.Sprintf("<= %.0f /s over >= 2m", idleGoal), status: idleStatus(rate, window),
 	})
 	return nil
@@ -93,30 +90,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// countWrites counts token events on d's channel from now on.
-func (b *bench) countWrites(ctx context.Context, d *fleet.Deployment) (func() int, error) {
-	sub := b.RDB.Subscribe(ctx, d.Store.Keys().Events())
-	if _, err := sub.Receive(ctx); err != nil {
-		sub.Close()
-		return nil, fmt.Errorf("subscribe: %w", err)
-	}
-	count := make(chan int, 1)
-	count <- 0
-	go func() {
-		defer sub.Close()
-		for {
-			msg, err := sub.ReceiveMessage(ctx)
-			if err != nil {
-				return
-			}
-			if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Token {
-				count <- <-count + 1
-			}
-		}
-	}()
-	return func() int { n := <-count; count <- n; return n }, nil
-}
-
 // cmdCounts is a snapshot of Redis's command counters.
 type cmdCounts struct {
 	all       int64 // sum of commandstats calls (inside scripts included)
@@ -130,31 +103,4 @@ func commandStats(ctx context.Context, b *bench) (cmdCounts, error) {
 		return cmdCounts{}, err
 	}
 	return cmdCounts{all: c.Total(), processed: fleet.CommandsProcessed(ctx, b.RDB) - c.Bench()}, nil
-}
-
-// perReplica formats per-replica command rates (leader marked).
-func perReplica(d *fleet.Deployment, redisURL string, perPort map[int]int64, window time.Duration) string {
-	owners := fleet.SocketOwners(d, redisURL)
-	byReplica := map[string]int64{}
-	for port, n := range perPort {
-		id, ok := owners[port]
-		if !ok {
-			id = "other"
-		}
-		byReplica[id] += n
-	}
-	leaderID := ""
-	if l, err := d.Store.Leader(context.Background()); err == nil {
-		leaderID = l.ID
-	}
-	var parts []string
-	for id, n := range byReplica {
-		mark := ""
-		if id == leaderID {
-			mark = " (leader)"
-		}
-		parts = append(parts, fmt.Sprintf("%s%s %.1f/s", id, mark, float64(n)/window.Seconds()))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", ")
 }

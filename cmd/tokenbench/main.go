@@ -61,8 +61,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tokend/tokend/cmd/tokenbench/internal/chart"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
@@ -309,7 +307,7 @@ func (b *bench) teardown() {
 	}
 	if b.RDB != nil {
 		if b.opts.redisURL != "" {
-			deleteRunKeys(b.RDB, b.Prefix)
+			fleet.DeleteRunKeys(b.RDB, b.Prefix)
 		}
 		_ = b.RDB.Close()
 	}
@@ -360,24 +358,6 @@ func (b *bench) sections(ctx context.Context) {
 	}
 }
 
-// deleteRunKeys removes this run's keys from a Redis the bench did not
-// start (bounded: at most 10 s).
-func deleteRunKeys(rdb *redis.Client, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	iter := rdb.Scan(ctx, 0, "{"+prefix+"-*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		if batch = append(batch, iter.Val()); len(batch) == 1000 {
-			_ = rdb.Unlink(ctx, batch...).Err()
-			batch = batch[:0]
-		}
-	}
-	if len(batch) > 0 {
-		_ = rdb.Unlink(ctx, batch...).Err()
-	}
-}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -388,43 +368,21 @@ func randomHex(n int) string {
 // upstream of WeChat's real lifetime (b.slow) and prepares a deployment
 // named name that keeps them.
 func (b *bench) slowAppsDeployment(name, prefix string, n int) ([]string, *fleet.Deployment, error) {
+	ids := b.slowApps(prefix, n)
+	d, err := b.NewDeployment(name, ids, b.slow.URL)
+	return ids, d, err
+}
+
+func (b *bench) slowApps(prefix string, n int) []string {
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%s%05d", prefix, i)
 		b.slow.AddApp(ids[i], b.Secret)
 	}
-	d, err := b.NewDeployment(name, ids, b.slow.URL)
-	return ids, d, err
+	return ids
 }
 
-// fillSlowApps starts replicas of a deployment of n slow apps and waits,
-// at most max(minLimit, 10 ms per app), until every app has its first
-// token. It returns the deployment (the caller stops it), the app ids and
-// when the replicas were started. The token-event count runs on sctx.
+// fillSlowApps registers n slow apps (slowApps) and fills them (fleet.Env.Fill).
 func (b *bench) fillSlowApps(ctx, sctx context.Context, name, prefix string, n, replicas int, minLimit time.Duration) (*fleet.Deployment, []string, time.Time, error) {
-	ids, d, err := b.slowAppsDeployment(name, prefix, n)
-	if err != nil {
-		return nil, nil, time.Time{}, err
-	}
-	fail := func(err error) (*fleet.Deployment, []string, time.Time, error) {
-		d.Stop()
-		return nil, nil, time.Time{}, err
-	}
-	all, err := d.CountTokenEvents(sctx, n)
-	if err != nil {
-		return fail(err)
-	}
-	start := time.Now()
-	if err := d.StartReplicas(ctx, replicas, 60*time.Second); err != nil {
-		return fail(err)
-	}
-	limit := max(minLimit, time.Duration(n)*10*time.Millisecond)
-	select {
-	case <-all:
-	case <-time.After(limit):
-		return fail(fmt.Errorf("not every app had a token within %s", limit))
-	case <-ctx.Done():
-		return fail(ctx.Err())
-	}
-	return d, ids, start, nil
+	return b.Fill(ctx, sctx, name, b.slowApps(prefix, n), b.slow.URL, replicas, minLimit)
 }

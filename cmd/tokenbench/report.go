@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
 )
@@ -55,29 +56,7 @@ func printTable(w io.Writer, m fleet.Machine, b *bench, took time.Duration) {
 	for _, r := range b.rows {
 		cells = append(cells, []string{r.figure, r.tokend, r.compare, r.goal, r.status})
 	}
-	widths := make([]int, len(head))
-	for _, c := range cells {
-		for i, s := range c {
-			widths[i] = max(widths[i], len([]rune(s)))
-		}
-	}
-	line := func(c []string) {
-		var sb strings.Builder
-		sb.WriteString("|")
-		for i, s := range c {
-			fmt.Fprintf(&sb, " %s%s |", s, strings.Repeat(" ", widths[i]-len([]rune(s))))
-		}
-		fmt.Fprintln(w, sb.String())
-	}
-	line(cells[0])
-	sep := make([]string, len(head))
-	for i := range sep {
-		sep[i] = strings.Repeat("-", widths[i])
-	}
-	line(sep)
-	for _, c := range cells[1:] {
-		line(c)
-	}
+	figures.WriteTable(w, cells)
 	fmt.Fprintf(w, "\nrun time %s; ", took.Round(time.Second))
 	if len(b.broken) == 0 {
 		fmt.Fprintln(w, "all invariants held")

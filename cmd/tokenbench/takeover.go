@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"syscall"
 	"time"
@@ -58,7 +57,7 @@ func (b *bench) takeoverAndStorm(ctx context.Context) error {
 func (b *bench) takeoverFigure(ctx context.Context, d *fleet.Deployment, sig syscall.Signal) error {
 	var lat figures.Durations
 	for i := range b.opts.trials {
-		took, err := b.takeoverTrial(ctx, d, sig)
+		took, err := d.Takeover(ctx, sig, b.opts.leaseTTL)
 		if err != nil {
 			return fmt.Errorf("%s trial %d: %w", sig, i+1, err)
 		}
@@ -80,42 +79,4 @@ func (b *bench) takeoverFigure(ctx context.Context, d *fleet.Deployment, sig sys
 	}
 	b.add(r)
 	return nil
-}
-
-// takeoverTrial signals the leader and returns the time from the signal
-// until another replica has started a new term (the lock writes the epoch
-// hash right after obtaining the lease). The signalled replica is then
-// restarted as a standby.
-func (b *bench) takeoverTrial(ctx context.Context, d *fleet.Deployment, sig syscall.Signal) (time.Duration, error) {
-	lt := b.opts.leaseTTL
-	old, term, err := d.WaitLeader(ctx, 3*lt+5*time.Second)
-	if err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	if err := old.Proc.Signal(sig); err != nil {
-		return 0, err
-	}
-	deadline := start.Add(3*lt + 5*time.Second)
-	var took time.Duration
-	for took == 0 {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, errors.New("no new leader within " + (3*lt + 5*time.Second).String())
-		}
-		l, err := d.Store.Leader(ctx)
-		if err == nil && l.Held && l.Epoch > term.Epoch && l.ID != old.ID {
-			took = time.Since(start)
-			break
-		}
-		time.Sleep(500 * time.Microsecond)
-	}
-	old.Proc.Stop(sig, 10*time.Second) // waits for the (graceful) exit, kills after 10 s
-	if err := old.Start(&b.Env); err != nil {
-		return 0, err
-	}
-	if err := old.WaitReady(ctx, b.HTTP, 20*time.Second); err != nil {
-		return 0, err
-	}
-	time.Sleep(300 * time.Millisecond) // let it subscribe to release announcements
-	return took, nil
 }

@@ -4,7 +4,9 @@ package figures
 
 import (
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -62,4 +64,35 @@ func PctOf(part, total int64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(total))
+}
+
+// WriteTable writes cells as a Markdown table with aligned columns: the
+// first row is the header, a separator follows it.
+func WriteTable(w io.Writer, cells [][]string) {
+	if len(cells) == 0 {
+		return
+	}
+	widths := make([]int, len(cells[0]))
+	for _, c := range cells {
+		for i, s := range c {
+			widths[i] = max(widths[i], len([]rune(s)))
+		}
+	}
+	line := func(c []string) {
+		var sb strings.Builder
+		sb.WriteString("|")
+		for i, s := range c {
+			fmt.Fprintf(&sb, " %s%s |", s, strings.Repeat(" ", widths[i]-len([]rune(s))))
+		}
+		fmt.Fprintln(w, sb.String())
+	}
+	line(cells[0])
+	sep := make([]string, len(widths))
+	for i := range sep {
+		sep[i] = strings.Repeat("-", widths[i])
+	}
+	line(sep)
+	for _, c := range cells[1:] {
+		line(c)
+	}
 }

@@ -96,3 +96,62 @@ func (d *Deployment) CountMissing(ctx context.Context, ids []string) (int, error
 	}
 	return missing, nil
 }
+
+// CountWrites counts token events on d's channel from now on, until
+// ctx ends; the function returned reads the count.
+func (d *Deployment) CountWrites(ctx context.Context) (func() int, error) {
+	sub := d.Env.RDB.Subscribe(ctx, d.Store.Keys().Events())
+	if _, err := sub.Receive(ctx); err != nil {
+		sub.Close()
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	count := make(chan int, 1)
+	count <- 0
+	go func() {
+		defer sub.Close()
+		for {
+			msg, err := sub.ReceiveMessage(ctx)
+			if err != nil {
+				return
+			}
+			if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Token {
+				count <- <-count + 1
+			}
+		}
+	}()
+	return func() int { n := <-count; count <- n; return n }, nil
+}
+
+// Fill starts replicas of a new deployment named name of the apps ids
+// (registered with the upstream at baseURL) and waits, at most
+// max(minLimit, 10 ms per app), until every app has its first token. It
+// returns the deployment (the caller stops it), the app ids and when the
+// replicas were started. The token-event count runs on sctx.
+func (e *Env) Fill(ctx, sctx context.Context, name string, ids []string, baseURL string, replicas int, minLimit time.Duration) (*Deployment, []string, time.Time, error) {
+	n := len(ids)
+	d, err := e.NewDeployment(name, ids, baseURL)
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	fail := func(err error) (*Deployment, []string, time.Time, error) {
+		d.Stop()
+		return nil, nil, time.Time{}, err
+	}
+	all, err := d.CountTokenEvents(sctx, n)
+	if err != nil {
+		return fail(err)
+	}
+	start := time.Now()
+	if err := d.StartReplicas(ctx, replicas, 60*time.Second); err != nil {
+		return fail(err)
+	}
+	limit := max(minLimit, time.Duration(n)*10*time.Millisecond)
+	select {
+	case <-all:
+	case <-time.After(limit):
+		return fail(fmt.Errorf("not every app had a token within %s", limit))
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	return d, ids, start, nil
+}
