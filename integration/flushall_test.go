@@ -5,6 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +39,26 @@ const (
 func TestFlushall_recovers(t *testing.T) {
 	t.Parallel()
 	e := newCompEnvWith(t, 0, authLifetime, map[string]any{"authorizer_rate": 400})
+	e.flushall(t)
+}
+
+// TestFlushall_slowComponentToken is TestFlushall_recovers with the
+// component token's round trip at 1 s (api.weixin.qq.com from far away,
+// or under load): longer than the keeper's tick, so the keeper reads the
+// flushed hash before the component token is back and cannot rebuild
+// the list yet; it must try again once the token is there, not wait for
+// the next resync (5 min) or push (10 min).
+func TestFlushall_slowComponentToken(t *testing.T) {
+	t.Parallel()
+	slow := newSlowProxy(t, "/cgi-bin/component/api_component_token", time.Second)
+	e := newCompEnvWith(t, 0, authLifetime, map[string]any{"authorizer_rate": 400, "base_url": slow.URL})
+	slow.target.Store(&e.srv.URL)
+	e.flushall(t)
+}
+
+// flushall is the FLUSHALL scenario on e (no automatic pushes).
+func (e *compEnv) flushall(t *testing.T) {
+	t.Helper()
 	ctx := context.Background()
 	e.pushTicket(t)
 	wait.For(t, 15*time.Second, "the component token", func() bool { return e.record().Valid() })
@@ -99,6 +124,35 @@ func TestFlushall_recovers(t *testing.T) {
 		t.Errorf("status: %d authorizers need re-authorization after the flush", c.NeedsReauthorization)
 	}
 	e.checkFences(t, before, ids[0])
+}
+
+// slowProxy forwards to target (503 until it is set), delaying requests
+// for one path.
+type slowProxy struct {
+	*httptest.Server
+	target atomic.Pointer[string]
+}
+
+func newSlowProxy(t *testing.T, path string, delay time.Duration) *slowProxy {
+	p := &slowProxy{}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := p.target.Load()
+		if u == nil {
+			http.Error(w, "no upstream yet", http.StatusServiceUnavailable)
+			return
+		}
+		if r.URL.Path == path {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		to, _ := url.Parse(*u)
+		httputil.NewSingleHostReverseProxy(to).ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.Close)
+	return p
 }
 
 // pushTicket pushes a verify ticket to a random replica.
