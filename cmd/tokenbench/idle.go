@@ -33,7 +33,7 @@ func (b *bench) idleFigure(ctx context.Context) error {
 	}
 	defer d.Stop()
 	b.logf("idle: %d apps filled in %s; settling %s", n, time.Since(start).Round(time.Millisecond), b.opts.idleSettle)
-	if err := sleepCtx(ctx, b.opts.idleSettle); err != nil {
+	if err := fleet.Sleep(ctx, b.opts.idleSettle); err != nil {
 		return err
 	}
 	writes, err := d.CountWrites(sctx)
@@ -50,7 +50,7 @@ func (b *bench) idleFigure(ctx context.Context) error {
 		return err
 	}
 	t0 := time.Now()
-	if err := sleepCtx(ctx, b.opts.idleWindow); err != nil {
+	if err := fleet.Sleep(ctx, b.opts.idleWindow); err != nil {
 		return err
 	}
 	c1, err := commandStats(ctx, b)
@@ -79,15 +79,6 @@ func idleStatus(rate float64, window time.Duration) string {
 		return statusNone
 	}
 	return goalStatus(rate <= idleGoal)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // cmdCounts is a snapshot of Redis's command counters.

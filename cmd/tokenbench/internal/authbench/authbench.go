@@ -149,7 +149,7 @@ func (r *runner) start(ctx context.Context) error {
 	r.d.Comps = []fleet.Component{fleet.NewComponent(ComponentID, compAppID, r.up.URL, r.cfg.Rate)}
 	r.d.Refresh.BeforeExpiry = BeforeExpiry.String()
 	r.d.LogLevel = "warn" // 10,000 refreshes would fill the log
-	if r.toks, err = countTokens(ctx, r.cfg.Env.RDB, r.d.Store.Keys().Events(), ComponentID); err != nil {
+	if r.toks, err = countTokens(ctx, r.d, ComponentID); err != nil {
 		return err
 	}
 	r.t0 = time.Now()
@@ -209,7 +209,7 @@ func (r *runner) steady(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	if err := sleep(ctx, 3*time.Second); err != nil {
+	if err := fleet.Sleep(ctx, 3*time.Second); err != nil {
 		return err
 	}
 	c0, err := fleet.CommandStats(ctx, r.cfg.Env.RDB)
@@ -279,13 +279,4 @@ func Breakdown(counts map[string]int64, window time.Duration, top int) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
@@ -43,7 +41,7 @@ func (r *runner) recover(ctx context.Context) (Recovery, error) {
 		if time.Since(t0) > time.Minute {
 			return rec, fmt.Errorf("recovery: %d of %d authorizers in the hash a minute after the DEL", n, r.cfg.Authorizers)
 		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+		if err := fleet.Sleep(ctx, 10*time.Millisecond); err != nil {
 			return rec, err
 		}
 	}
@@ -62,7 +60,7 @@ func (r *runner) recover(ctx context.Context) (Recovery, error) {
 		if time.Since(t1) > 30*time.Second {
 			return rec, fmt.Errorf("recovery: no token for a new authorization within 30 s")
 		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+		if err := fleet.Sleep(ctx, 10*time.Millisecond); err != nil {
 			return rec, err
 		}
 	}
@@ -166,47 +164,39 @@ func (b *balancer) serve(w http.ResponseWriter, req *http.Request) {
 
 // tokenCounter follows token events of one component's authorizers.
 type tokenCounter struct {
-	sub  *redis.PubSub
-	done chan struct{}
+	stop func()
 
 	mu        sync.Mutex // guards the fields below
 	seen      map[string]bool
 	component time.Time // when the component token was first written
 }
 
-// countTokens subscribes to channel and counts token events of
-// "<component>/..." from now on, until Close.
-func countTokens(ctx context.Context, rdb *redis.Client, channel, component string) (*tokenCounter, error) {
-	sub := rdb.Subscribe(ctx, channel)
-	if _, err := sub.Receive(ctx); err != nil {
-		sub.Close()
-		return nil, fmt.Errorf("subscribe: %w", err)
-	}
-	c := &tokenCounter{sub: sub, done: make(chan struct{}), seen: map[string]bool{}}
-	go func() {
-		defer close(c.done)
-		for msg := range sub.Channel(redis.WithChannelSize(10000)) {
-			ev, err := event.Parse(msg.Payload)
-			if err != nil || ev.Type != event.Token {
-				continue
-			}
-			c.mu.Lock()
-			switch {
-			case ev.App == component && c.component.IsZero():
-				c.component = time.Now()
-			case strings.HasPrefix(ev.App, component+"/"):
-				c.seen[ev.App] = true
-			}
-			c.mu.Unlock()
+// countTokens counts token events of "<component>/..." on d from now on,
+// until Close.
+func countTokens(ctx context.Context, d *fleet.Deployment, component string) (*tokenCounter, error) {
+	c := &tokenCounter{seen: map[string]bool{}}
+	var err error
+	c.stop, err = d.Follow(ctx, func(ev event.Event) bool {
+		if ev.Type != event.Token {
+			return true
 		}
-	}()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch {
+		case ev.App == component && c.component.IsZero():
+			c.component = time.Now()
+		case strings.HasPrefix(ev.App, component+"/"):
+			c.seen[ev.App] = true
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
-func (c *tokenCounter) Close() {
-	_ = c.sub.Close()
-	<-c.done
-}
+func (c *tokenCounter) Close() { c.stop() }
 
 func (c *tokenCounter) count() int {
 	c.mu.Lock()
@@ -238,7 +228,7 @@ func (c *tokenCounter) WaitAll(ctx context.Context, n int, limit time.Duration, 
 			logf("authorizers: %d of %d have a token after %s", c.count(), n, time.Since(start).Round(time.Second))
 			next = next.Add(10 * time.Second)
 		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+		if err := fleet.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
 	}

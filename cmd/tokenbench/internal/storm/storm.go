@@ -103,7 +103,7 @@ func HTTP(ctx context.Context, c Config, d *fleet.Deployment) (*Result, error) {
 	res := &Result{Lat: make(figures.Durations, c.Reports)}
 	var refreshed atomic.Int64
 	before := c.Fake.FetchCount(c.App)
-	reports, err := countReports(ctx, c, d)
+	reports, err := countReports(ctx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func Library(ctx context.Context, c Config, d *fleet.Deployment) (*Result, error
 	}
 	res := &Result{Lat: make(figures.Durations, c.Reports)}
 	before := c.Fake.FetchCount(c.App)
-	reports, err := countReports(ctx, c, d)
+	reports, err := countReports(ctx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -253,30 +253,20 @@ func watchChange(ctx context.Context, r *reader.Reader, app, bad string, ch chan
 
 // countReports counts report events on d's channel from now until the
 // returned function is called (which ends the subscription).
-func countReports(ctx context.Context, c Config, d *fleet.Deployment) (func() int64, error) {
-	sub := c.Env.RDB.Subscribe(ctx, d.Store.Keys().Events())
-	if _, err := sub.Receive(ctx); err != nil {
-		sub.Close()
-		return nil, fmt.Errorf("subscribe: %w", err)
-	}
+func countReports(ctx context.Context, d *fleet.Deployment) (func() int64, error) {
 	var n atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			msg, err := sub.ReceiveMessage(ctx)
-			if err != nil {
-				return // closed by stop, or ctx ended
-			}
-			if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Report {
-				n.Add(1)
-			}
+	stop, err := d.Follow(ctx, func(ev event.Event) bool {
+		if ev.Type == event.Report {
+			n.Add(1)
 		}
-	}()
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
 	return func() int64 {
 		time.Sleep(100 * time.Millisecond) // let the last events arrive
-		sub.Close()
-		<-done
+		stop()
 		return n.Load()
 	}, nil
 }
