@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/integration/redisserver"
 )
 
@@ -114,20 +113,5 @@ func TestParseFlags(t *testing.T) {
 	o, _ := parseFlags([]string{"-quick", "-apps", "7"}, &stderr)
 	if o.apps != 7 || o.trials != 2 || len(o.replicas) != 2 {
 		t.Errorf("-quick -apps 7: apps %d trials %d replicas %v, want 7, 2, [1 3]", o.apps, o.trials, o.replicas)
-	}
-}
-
-func TestDurationsPct(t *testing.T) {
-	d := figures.Durations{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
-	for _, tt := range []struct {
-		p    float64
-		want time.Duration
-	}{{50, 5}, {99, 10}, {100, 10}, {0, 1}, {10, 1}} {
-		if got := d.Pct(tt.p); got != tt.want {
-			t.Errorf("pct(%v) = %d, want %d", tt.p, got, tt.want)
-		}
-	}
-	if got := (figures.Durations{}).Pct(50); got != 0 {
-		t.Errorf("empty pct = %d, want 0", got)
 	}
 }
