@@ -41,7 +41,7 @@ func (b *bench) authorizerFigures(ctx context.Context) error {
 		tokend: fmt.Sprintf("%.1f MB (VmRSS)", float64(res.RSS)/(1<<20)), goal: "<= 150 MB", status: goalStatus(res.RSS <= 150<<20),
 	})
 	w := res.Steady.Window
-	rate := float64(res.Steady.Commands) / w.Seconds()
+	rate := float64(res.PerCommand.Total()) / w.Seconds() // commandstats, the bench's INFO left out
 	work := res.RefreshRate * res.PerRefresh
 	b.add(row{
 		figure: fmt.Sprintf("authorizers: Redis commands/s, steady state over %s (commandstats, incl. inside scripts)", figures.Dur(w)),

@@ -58,19 +58,19 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
-	Fill          time.Duration    // replicas started -> every authorizer has a token
-	FromComponent time.Duration    // the component token -> every authorizer has a token
-	Ideal         time.Duration    // Authorizers / Rate
-	FillFetches   int              // api_authorizer_token calls answered in the fill
-	FillCommands  int64            // Redis commands in the fill (commandstats)
-	FillPerCmd    map[string]int64 // the same by command name
-	ListCalls     int              // api_get_authorizer_list calls in the fill
+	Fill          time.Duration  // replicas started -> every authorizer has a token
+	FromComponent time.Duration  // the component token -> every authorizer has a token
+	Ideal         time.Duration  // Authorizers / Rate
+	FillFetches   int            // api_authorizer_token calls answered in the fill
+	FillCommands  int64          // Redis commands in the fill (commandstats)
+	FillPerCmd    fleet.Commands // the same by command name
+	ListCalls     int            // api_get_authorizer_list calls in the fill
 
 	RSS         int64 // the leader's max VmRSS in the steady window, bytes
 	Steady      fleet.Steady
-	PerCommand  map[string]int64 // commands in the steady window by name
-	RefreshRate float64          // refreshes a second the schedule expects in the long run
-	PerRefresh  float64          // Redis commands per refresh (fill commands / fill fetches)
+	PerCommand  fleet.Commands // commands in the steady window by name
+	RefreshRate float64        // refreshes a second the schedule expects in the long run
+	PerRefresh  float64        // Redis commands per refresh (fill commands / fill fetches)
 
 	Recovery Recovery
 }
@@ -246,7 +246,7 @@ func RefreshRate(n int, life time.Duration) float64 {
 
 // Breakdown formats the largest per-command rates of counts over window,
 // at most top of them and the rest as "other".
-func Breakdown(counts map[string]int64, window time.Duration, top int) string {
+func Breakdown(counts fleet.Commands, window time.Duration, top int) string {
 	type kv struct {
 		name string
 		n    int64
