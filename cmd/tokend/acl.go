@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,8 +10,7 @@ import (
 	"regexp"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"github.com/tokend/tokend/store"
 )
 
@@ -71,7 +69,7 @@ func runACL(args []string, getenv func(string) string, readFile func(string) ([]
 	}
 	var pass string
 	if *passEnv != "" {
-		if pass = getenv(*passEnv); blank(pass) {
+		if pass = getenv(*passEnv); strings.TrimSpace(pass) == "" {
 			fmt.Fprintf(stderr, "tokend acl: -password-env: environment variable %s is unset or blank\n", *passEnv)
 			return exitConfig
 		}
@@ -92,24 +90,17 @@ func runACL(args []string, getenv func(string) string, readFile func(string) ([]
 // at path, strictly (unknown fields are errors) but without resolving any
 // secret.
 func aclApp(path, app string, readFile func(string) ([]byte, error)) (store.Keys, []string, error) {
-	data, err := readFile(path)
-	if err != nil {
-		return store.Keys{}, nil, &configError{msg: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
-	}
-	root, err := decodeOneDocument(data)
+	data, err := config.Read(path, readFile)
 	if err != nil {
 		return store.Keys{}, nil, err
 	}
-	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return store.Keys{}, nil, yamlError(data, err)
+	cfg, err := config.Decode(data)
+	if err != nil {
+		return store.Keys{}, nil, err
 	}
-	cfg.setDefaults(presentKeys(root))
 	keys, err := store.NewKeys(cfg.Redis.Prefix)
 	if err != nil {
-		return store.Keys{}, nil, fieldErr("redis.prefix", "must match [A-Za-z0-9_.:-]{1,64}")
+		return store.Keys{}, nil, config.Errorf("redis.prefix", "must match [A-Za-z0-9_.:-]{1,64}")
 	}
 	for i, a := range cfg.Apps {
 		if a.ID != app || !store.ValidApp(app) {
@@ -119,7 +110,7 @@ func aclApp(path, app string, readFile func(string) ([]byte, error)) (store.Keys
 		// daemon would refuse (a space, "~*") must not widen it.
 		for j, k := range a.Tickets {
 			if !aclTicketKind.MatchString(k) {
-				return store.Keys{}, nil, fieldErr(fmt.Sprintf("apps[%d].tickets[%d]", i, j), "want a ticket kind [a-z_]{1,32}, got %q", k)
+				return store.Keys{}, nil, config.Errorf(fmt.Sprintf("apps[%d].tickets[%d]", i, j), "want a ticket kind [a-z_]{1,32}, got %q", k)
 			}
 		}
 		return keys, a.Tickets, nil

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +53,7 @@ func TestParseConfig_clients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := cfg.clientSet(clientGetenv, nil, nil)
+	set, err := cfg.ClientSet(clientGetenv, nil, nil)
 	if err != nil || !set.Named() || len(cfg.Clients) != 3 {
 		t.Fatalf("set: %v %v", set, err)
 	}
@@ -94,7 +95,7 @@ func TestParseConfig_clientsBad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := parseConfig([]byte(tt.yaml), clientGetenv, readFile)
-			var ce *configError
+			var ce *config.Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("err = %v, want a configError", err)
 			}

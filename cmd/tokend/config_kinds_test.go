@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
+	"github.com/tokend/tokend/cmd/tokend/internal/providers"
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
@@ -119,11 +121,11 @@ func TestConfig_kinds_rejected(t *testing.T) {
 func TestConfig_kinds_accepted(t *testing.T) {
 	tests := []struct {
 		name, apps string
-		check      func(t *testing.T, c *Config, warnings []string)
+		check      func(t *testing.T, c *config.Config, warnings []string)
 	}{
 		{"every provider with its default base_url", mpApp + wecomApp + feishuApp + dingApp +
 			app("id: st, provider: wechat_stable, appid: wx1234567890abcdef, secret_env: OA"),
-			func(t *testing.T, c *Config, _ []string) {
+			func(t *testing.T, c *config.Config, _ []string) {
 				want := []string{"https://api.weixin.qq.com", "https://qyapi.weixin.qq.com", "https://open.feishu.cn", "https://oapi.dingtalk.com", "https://api.weixin.qq.com"}
 				for i, w := range want {
 					if c.Apps[i].BaseURL != w {
@@ -134,28 +136,28 @@ func TestConfig_kinds_accepted(t *testing.T) {
 		{"tickets, agentid and probe", app("id: mp, provider: wechat, appid: wx1, tickets: [jsapi, wx_card], probe: 10m, secret_env: MP") +
 			app("id: hr, provider: wecom, appid: ww1, agentid: 1000002, tickets: [agent_config, jsapi], probe: 1s, secret_env: HR") +
 			app("id: dt, provider: dingtalk, appid: d1, tickets: [jsapi], secret_env: DT"),
-			func(t *testing.T, c *Config, w []string) {
-				if c.Apps[0].Probe != offDuration(10*time.Minute) || c.Apps[1].AgentID != "1000002" || len(c.Apps[1].Tickets) != 2 || len(w) != 0 {
+			func(t *testing.T, c *config.Config, w []string) {
+				if c.Apps[0].ProviderApp().Probe != 10*time.Minute || c.Apps[1].AgentID != "1000002" || len(c.Apps[1].Tickets) != 2 || len(w) != 0 {
 					t.Errorf("apps %+v warnings %q", c.Apps, w)
 				}
 			}},
 		{"probe 0 and 0s are off", app("id: a, provider: wechat, appid: wx1, probe: 0, secret_env: MP") +
 			app("id: b, provider: wechat, appid: wx2, probe: 0s, secret_env: MP"),
-			func(t *testing.T, c *Config, _ []string) {
+			func(t *testing.T, c *config.Config, _ []string) {
 				if c.Apps[0].Probe != 0 || c.Apps[1].Probe != 0 {
 					t.Errorf("probe %v %v", c.Apps[0].Probe, c.Apps[1].Probe)
 				}
 			}},
 		{"one corpid, two secrets", wecomApp + app("id: oa, provider: wecom, appid: ww0123456789abcdef, secret_env: OA"),
-			func(*testing.T, *Config, []string) {}},
+			func(*testing.T, *config.Config, []string) {}},
 		{"one secret, two corpids", wecomApp + app("id: hr2, provider: wecom, appid: ww99, secret_env: HR_SAME"),
-			func(*testing.T, *Config, []string) {}},
+			func(*testing.T, *config.Config, []string) {}},
 		{"one appid, classic and stable", mpApp + app("id: st, provider: wechat_stable, appid: wx1234567890abcdef, tickets: [jsapi], secret_env: MP"),
-			func(*testing.T, *Config, []string) {}},
+			func(*testing.T, *config.Config, []string) {}},
 		{"one appid, wechat and feishu", mpApp + app("id: fs, provider: feishu, appid: wx1234567890abcdef, secret_env: FS"),
-			func(*testing.T, *Config, []string) {}},
+			func(*testing.T, *config.Config, []string) {}},
 		{"agent_config without agentid warns", app("id: hr, provider: wecom, appid: ww1, tickets: [agent_config], secret_env: HR"),
-			func(t *testing.T, _ *Config, w []string) {
+			func(t *testing.T, _ *config.Config, w []string) {
 				if len(w) != 1 || !strings.HasPrefix(w[0], "apps[0].agentid: not set") {
 					t.Errorf("warnings %q", w)
 				}
@@ -184,7 +186,7 @@ func TestBuildApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := func() string { return "unused" }
-	mp, err := buildApp(cfg.Apps[0], secret, time.Minute)
+	mp, err := providers.Build(cfg.Apps[0].ProviderApp(), secret, time.Minute)
 	if err != nil || len(mp) != 3 {
 		t.Fatalf("mp: %v %+v", err, mp)
 	}
@@ -198,11 +200,11 @@ func TestBuildApp(t *testing.T) {
 			t.Errorf("mp ticket %d %+v", i, a)
 		}
 	}
-	st, err := buildApp(cfg.Apps[1], secret, time.Minute)
+	st, err := providers.Build(cfg.Apps[1].ProviderApp(), secret, time.Minute)
 	if err != nil || len(st) != 1 || st[0].Repeat != upstream.RepeatSameTrusted || st[0].Prober != nil {
 		t.Fatalf("stable: %v %+v", err, st)
 	}
-	hr, err := buildApp(cfg.Apps[2], secret, time.Minute)
+	hr, err := providers.Build(cfg.Apps[2].ProviderApp(), secret, time.Minute)
 	if err != nil || len(hr) != 3 {
 		t.Fatalf("hr: %v %+v", err, hr)
 	}

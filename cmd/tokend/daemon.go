@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"github.com/tokend/tokend/cmd/tokend/internal/httpapi"
 	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
 	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
@@ -40,7 +41,7 @@ type daemonOptions struct {
 // HTTP API (served from a reader.Reader), joined so that either ending stops
 // both.
 type daemon struct {
-	cfg      *Config
+	cfg      *config.Config
 	log      *slog.Logger
 	opts     daemonOptions
 	rdb      redis.UniversalClient
@@ -53,11 +54,11 @@ type daemon struct {
 	audit    *auditObserver
 	clients  *clients.Set // keys and scopes (clients.go); AuthorizeProxy is proxy mode's rule
 	refusals *refusalGate // which refused requests get an audit entry (clients.go)
-	// keepers keep the authorizer tokens (config_authorizers.go).
+	// keepers keep the authorizer tokens (authorizers.go).
 	keepers []*openplatform.Keeper
 }
 
-func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
+func newDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
 	if opts.getenv == nil {
 		opts.getenv = os.Getenv
 	}
@@ -85,12 +86,9 @@ func (d *daemon) wire() error {
 	}
 	d.audit.st = p.store
 	d.store, d.ref, d.hub = p.store, p.ref, p.hub
-	var tokens []string
-	if cfg.HTTP.AuthTokensEnv != "" {
-		tokens = authTokens(d.opts.getenv(cfg.HTTP.AuthTokensEnv))
-	}
+	tokens := cfg.AuthTokens(d.opts.getenv)
 	d.refusals = newRefusalGate(clock.RealClock{})
-	if d.clients, err = cfg.clientSet(d.opts.getenv, d.clientDecision, clock.RealClock{}); err != nil {
+	if d.clients, err = cfg.ClientSet(d.opts.getenv, d.clientDecision, clock.RealClock{}); err != nil {
 		return err
 	}
 	// Created last: it starts goroutines, which run() stops.
@@ -111,7 +109,7 @@ func (d *daemon) wire() error {
 		_ = d.reader.Close()
 		return err
 	}
-	proxyCfg := cfg.proxyConfig(d.metrics)
+	proxyCfg := proxyConfig(cfg, d.metrics)
 	proxyCfg.Authorize = d.clients.AuthorizeProxy // the client scopes of proxy mode
 	d.api, err = httpapi.New(httpapi.Config{
 		Store: p.store, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
