@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -43,15 +42,8 @@ func runACL(args []string, getenv func(string) string, readFile func(string) ([]
 	passEnv := fs.String("password-env", "", "environment variable holding the user's password (the rule keeps its SHA-256); none: the user has no password until you add one")
 	setuser := fs.Bool("setuser", false, "print an ACL SETUSER command (for redis-cli) instead of a users.acl line")
 	library := fs.Bool("library", false, "also allow the Go reader library (its read script: EVAL/EVALSHA on the app's keys and meta hashes); default: raw GET readers only")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tokend acl -config FILE -app ID [-user NAME] [-password-env VAR] [-setuser] [-library]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitConfig
+	if code, ok := parseFlags(fs, "usage: tokend acl -config FILE -app ID [-user NAME] [-password-env VAR] [-setuser] [-library]", stderr, args); !ok {
+		return code
 	}
 	path := orDefault(*configPath, getenv("TOKEND_CONFIG"))
 	switch {
@@ -98,9 +90,9 @@ func aclApp(path, app string, readFile func(string) ([]byte, error)) (store.Keys
 	if err != nil {
 		return store.Keys{}, nil, err
 	}
-	keys, err := store.NewKeys(cfg.Redis.Prefix)
+	keys, err := cfg.Keys()
 	if err != nil {
-		return store.Keys{}, nil, config.Errorf("redis.prefix", "must match [A-Za-z0-9_.:-]{1,64}")
+		return store.Keys{}, nil, err
 	}
 	for i, a := range cfg.Apps {
 		if a.ID != app || !store.ValidApp(app) {

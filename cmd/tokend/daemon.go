@@ -194,7 +194,7 @@ func (d *daemon) run(ctx context.Context) error {
 	reg := d.registry(listenAddr)
 	g.Add(func() error { return reg.Run(ctx) }, func(error) { cancel() })
 	if !d.opts.open { // dev mode's embedded Redis never evicts
-		cctx, ccancel := context.WithTimeout(ctx, 2*d.cfg.Redis.Timeout+time.Second)
+		cctx, ccancel := context.WithTimeout(ctx, d.housekeepingTimeout())
 		checkEviction(cctx, d.rdb, d.log)
 		ccancel()
 	}
@@ -209,7 +209,7 @@ func (d *daemon) run(ctx context.Context) error {
 func (d *daemon) registry(listen string) *registry {
 	leading := refresherLeading{d.ref}
 	return &registry{
-		st: d.store, clock: clock.RealClock{}, interval: replicaInterval, timeout: 2*d.cfg.Redis.Timeout + time.Second,
+		st: d.store, clock: clock.RealClock{}, interval: replicaInterval, timeout: d.housekeepingTimeout(),
 		warn: d.warnLimited,
 		info: func() store.ReplicaInfo {
 			_, lead := leading.Leading()
@@ -217,6 +217,11 @@ func (d *daemon) registry(listen string) *registry {
 		},
 	}
 }
+
+// housekeepingTimeout bounds the replica's own short Redis exchanges (the
+// eviction check at start, each registry write): two Redis timeouts and a
+// second of slack.
+func (d *daemon) housekeepingTimeout() time.Duration { return 2*d.cfg.Redis.Timeout + time.Second }
 
 // warnLimited logs a WARN that may repeat (a Redis write failing every few
 // seconds) once, then at most once a minute with a count.

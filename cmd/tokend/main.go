@@ -61,15 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, readFil
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logFormat := fs.String("log-format", "", "text or json (overrides log.format)")
 	devListen := fs.String("dev-listen", "127.0.0.1:8080", "dev mode: HTTP API address")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tokend [check] [-config FILE] [-log-format text|json] [-version]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitConfig
+	if code, ok := parseFlags(fs, "usage: tokend [check] [-config FILE] [-log-format text|json] [-version]", stderr, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "tokend: unexpected argument %q\n", fs.Arg(0))
@@ -161,6 +154,22 @@ func parseConfig(data []byte, getenv func(string) string, readFile func(string) 
 		return nil, nil, err
 	}
 	return cfg, warnings, nil
+}
+
+// parseFlags parses args into fs, which prints usage to stderr on -h or
+// a bad flag; ok false: exit with code (0 after -h).
+func parseFlags(fs *flag.FlagSet, usage string, stderr io.Writer, args []string) (code int, ok bool) {
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitConfig, false
+	}
+	return exitOK, true
 }
 
 // newLogger logs text or json at level; durations render as Go duration

@@ -139,13 +139,11 @@ func (p *ComponentConfig) newCrypt(f func(string) string, getenv func(string) st
 // maxAuthorizerRate bounds components[].authorizer_rate (calls a second).
 const maxAuthorizerRate = 1000
 
-// validateAuthorizerRate checks components[].authorizer_rate and sets
-// its default.
+// validateAuthorizerRate checks components[].authorizer_rate; omitted (0)
+// is the keeper's default (openplatform.DefaultAuthorizerRate), which the
+// keeper sets.
 func (p *ComponentConfig) validateAuthorizerRate(f func(string) string) error {
-	if p.AuthorizerRate == 0 {
-		p.AuthorizerRate = openplatform.DefaultAuthorizerRate
-	}
-	if p.AuthorizerRate < 0.1 || p.AuthorizerRate > maxAuthorizerRate {
+	if p.AuthorizerRate != 0 && (p.AuthorizerRate < 0.1 || p.AuthorizerRate > maxAuthorizerRate) {
 		return fieldErr(f("authorizer_rate"), "must be between 0.1 and %d calls a second, got %g", maxAuthorizerRate, p.AuthorizerRate)
 	}
 	return nil

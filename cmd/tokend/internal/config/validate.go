@@ -81,7 +81,7 @@ func (r *RedisConfig) validate(getenv func(string) string) error {
 		return fieldErr("redis", "set exactly one of url, sentinel or cluster")
 	}
 	if r.Prefix == "" { // set empty; other prefixes are store.New's to check
-		return fieldErr("redis.prefix", "must match [A-Za-z0-9_.:-]{1,64}")
+		return fieldErr("redis.prefix", prefixRule)
 	}
 	if r.PasswordEnv != "" && blank(getenv(r.PasswordEnv)) {
 		return fieldErr("redis.password_env", "environment variable %s is unset or blank", r.PasswordEnv)
@@ -110,6 +110,19 @@ func (r *RedisConfig) validate(getenv func(string) string) error {
 		return checkAddrs("redis.cluster.addrs", r.Cluster.Addrs)
 	}
 	return nil
+}
+
+// prefixRule is the message of a redis.prefix store refuses.
+const prefixRule = "must match [A-Za-z0-9_.:-]{1,64}"
+
+// Keys is the key layout of redis.prefix (an empty prefix is the
+// default's, as in store), or the *Error naming redis.prefix.
+func (c *Config) Keys() (store.Keys, error) {
+	keys, err := store.NewKeys(c.Redis.Prefix)
+	if err != nil {
+		return store.Keys{}, fieldErr("redis.prefix", prefixRule)
+	}
+	return keys, nil
 }
 
 func checkAddrs(field string, addrs []string) error {
