@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,11 +92,7 @@ func TestParseConfig_clientsBad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := parseConfig([]byte(tt.yaml), clientGetenv, readFile)
-			var ce *config.Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a configError", err)
-			}
+			err := parseErr(t, tt.yaml, clientGetenv)
 			if !strings.HasPrefix(err.Error(), "config: "+tt.field+":") || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("err %q: want config: %s: ... %s", err, tt.field, tt.msg)
 			}

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 )
 
 const componentYAML = `

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 )
 
 // libraryRejects are configs whose fault only a library's constructor

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 )
 
 // TestParseConfig_rules covers issue 11 items 1, 5 and 10: each config
@@ -67,11 +67,7 @@ func TestParseConfig_rules(t *testing.T) {
 	defer delete(testEnv, "BLANK")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := parseConfig([]byte(tt.yaml), getenv, readFile)
-			var ce *config.Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a configError", err)
-			}
+			err := parseErr(t, tt.yaml, getenv)
 			if !strings.HasPrefix(err.Error(), "config: "+tt.field) || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("err %q: want config: %s ... %s", err, tt.field, tt.msg)
 			}

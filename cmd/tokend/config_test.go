@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 )
 
 const goodConfig = `
@@ -125,11 +126,7 @@ func TestParseConfig_bad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := parseConfig([]byte(tt.yaml), getenv, readFile)
-			var ce *config.Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a configError", err)
-			}
+			err := parseErr(t, tt.yaml, getenv)
 			if !strings.Contains(err.Error(), tt.field) {
 				t.Fatalf("err %q does not name %q", err, tt.field)
 			}
@@ -141,6 +138,18 @@ func TestParseConfig_bad(t *testing.T) {
 }
 
 // TestRun_badConfigExits2 goes through the command line, as a user would.
+// parseErr is the *config.Error parseConfig returns for y (with getenv
+// and readFile); any other outcome fails t.
+func parseErr(t *testing.T, y string, getenv func(string) string) *config.Error {
+	t.Helper()
+	_, _, err := parseConfig([]byte(y), getenv, readFile)
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a *config.Error", err)
+	}
+	return ce
+}
+
 func TestRun_badConfigExits2(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
