@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/cmd/tokend/internal/config"
+	"github.com/tokend/tokend/cmd/tokend/internal/eviction"
 	"github.com/tokend/tokend/cmd/tokend/internal/httpapi"
 	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
 	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
@@ -195,7 +196,7 @@ func (d *daemon) run(ctx context.Context) error {
 	g.Add(func() error { return reg.Run(ctx) }, func(error) { cancel() })
 	if !d.opts.open { // dev mode's embedded Redis never evicts
 		cctx, ccancel := context.WithTimeout(ctx, d.housekeepingTimeout())
-		checkEviction(cctx, d.rdb, d.log)
+		eviction.Check(cctx, d.rdb, d.log)
 		ccancel()
 	}
 	d.log.Info("tokend: started", "apps", len(d.cfg.Apps), "prefix", d.cfg.Redis.Prefix, "version", version)
