@@ -10,10 +10,6 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/cmd/tokend/internal/config"
-	"github.com/tokend/tokend/cmd/tokend/internal/providers"
-	"github.com/tokend/tokend/refresher"
-	"github.com/tokend/tokend/refresher/upstream"
-	"github.com/tokend/tokend/store"
 )
 
 const kindsHeader = `
@@ -171,63 +167,5 @@ func TestConfig_kinds_accepted(t *testing.T) {
 			}
 			tt.check(t, cfg, warnings)
 		})
-	}
-}
-
-// TestBuildApp: an app becomes its token credential and one ticket
-// credential per kind, with parent, kind, repeat, probe and budgets.
-func TestBuildApp(t *testing.T) {
-	cfg, _, err := parseConfig([]byte(kindsHeader+
-		app("id: mp, provider: wechat, appid: wx1, tickets: [jsapi, wx_card], probe: 10m, secret_env: MP")+
-		app("id: st, provider: wechat_stable, appid: wx1, secret_env: MP")+
-		app("id: hr, provider: wecom, appid: ww1, agentid: \"7\", tickets: [jsapi, agent_config], secret_env: HR")),
-		kindsGetenv, kindsReadFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := func() string { return "unused" }
-	mp, err := providers.Build(cfg.Apps[0].ProviderApp(), secret, time.Minute)
-	if err != nil || len(mp) != 3 {
-		t.Fatalf("mp: %v %+v", err, mp)
-	}
-	if a := mp[0]; a.ID != "mp" || a.Kind != "wechat" || a.Parent != "" || a.Repeat != upstream.RepeatNew ||
-		a.Prober == nil || a.ProbeEvery != 10*time.Minute || a.Budgets != nil {
-		t.Errorf("mp token %+v", a)
-	}
-	for i, kind := range []string{"jsapi", "wx_card"} {
-		if a := mp[i+1]; a.ID != "mp:"+kind || a.Kind != kind || a.Parent != "mp" || a.Repeat != upstream.RepeatSameFirstSeen ||
-			a.Prober != nil || a.ProbeEvery != 0 || a.Budgets != nil || a.Provider == nil {
-			t.Errorf("mp ticket %d %+v", i, a)
-		}
-	}
-	st, err := providers.Build(cfg.Apps[1].ProviderApp(), secret, time.Minute)
-	if err != nil || len(st) != 1 || st[0].Repeat != upstream.RepeatSameTrusted || st[0].Prober != nil {
-		t.Fatalf("stable: %v %+v", err, st)
-	}
-	hr, err := providers.Build(cfg.Apps[2].ProviderApp(), secret, time.Minute)
-	if err != nil || len(hr) != 3 {
-		t.Fatalf("hr: %v %+v", err, hr)
-	}
-	if hr[0].Budgets != nil || hr[0].Repeat != upstream.RepeatSameTrusted {
-		t.Errorf("hr token %+v", hr[0])
-	}
-	for _, a := range hr[1:] {
-		want := []store.Budget{{Key: a.ID, Limit: 100, Window: time.Hour}, {Key: "wecom-corp.ww1", Limit: 400, Window: time.Hour}}
-		if len(a.Budgets) != 2 || a.Budgets[0] != want[0] || a.Budgets[1] != want[1] || a.Parent != "hr" {
-			t.Errorf("%s: budgets %+v", a.ID, a.Budgets)
-		}
-	}
-	// parseConfig built the whole set through refresher.New; the ids are
-	// unique and valid credential ids.
-	var all []refresher.App
-	for _, set := range [][]refresher.App{mp, st, hr} {
-		all = append(all, set...)
-	}
-	seen := map[string]bool{}
-	for _, a := range all {
-		if seen[a.ID] || !store.ValidCredential(a.ID) {
-			t.Errorf("credential id %q repeated or invalid", a.ID)
-		}
-		seen[a.ID] = true
 	}
 }
