@@ -81,7 +81,10 @@ func newDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (*daemo
 func (d *daemon) wire() error {
 	cfg := d.cfg
 	d.audit = newAuditObserver(d.metrics, cfg.ReplicaID, d.log, clock.RealClock{}, d.warnLimited)
-	p, err := newParts(cfg, d.rdb, partHooks{onCorrupt: d.corrupt, observer: d.audit, log: d.log, secretReloaded: d.audit.secretReloaded})
+	p, err := newParts(cfg, d.rdb, partHooks{
+		onCorrupt: d.corrupt, observer: d.audit, log: d.log, secretReloaded: d.audit.secretReloaded,
+		audit: d.audit.add, repeats: d.opts.repeats,
+	})
 	if err != nil {
 		return err
 	}
@@ -102,21 +105,14 @@ func (d *daemon) wire() error {
 		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets, Secret: p.secrets[i]})
 	}
 	apps = append(apps, componentApps(cfg)...)
-	cb, err := newCallback(cfg, p.store, d.log, d.opts.repeats, d.audit.add)
-	if err == nil {
-		d.keepers, err = newKeepers(cfg, p.store, d.ref.Leading, d.hub, d.log, d.audit.add)
-	}
-	if err != nil {
-		_ = d.reader.Close()
-		return err
-	}
+	d.keepers = p.keepers
 	proxyCfg := proxyConfig(cfg, d.metrics)
 	proxyCfg.Authorize = d.clients.AuthorizeProxy // the client scopes of proxy mode
 	d.api, err = httpapi.New(httpapi.Config{
 		Store: p.store, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
 		Apps: apps, ReplicaID: cfg.ReplicaID, Clients: d.clients, Open: d.opts.open,
 		Cooldown: cfg.Refresh.Cooldown, Logger: d.log, Repeats: d.opts.repeats,
-		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: proxyCfg, Callback: callbackRoute(cb),
+		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: proxyCfg, Callback: callbackRoute(p.callback),
 	})
 	if err != nil {
 		_ = d.reader.Close()

@@ -10,11 +10,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/callback"
 	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"github.com/tokend/tokend/cmd/tokend/internal/providers"
 	"github.com/tokend/tokend/cmd/tokend/internal/secretfile"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
+	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 )
@@ -31,6 +33,10 @@ type parts struct {
 	// secrets[i] gives cfg.Apps[i]'s current secret (the WeChat-shaped
 	// routes check it).
 	secrets []func() string
+	// callback is the components' push route (nil without components);
+	// keepers keep their authorizer tokens (authorizers.go).
+	callback *callback.Handler
+	keepers  []*openplatform.Keeper
 }
 
 // partHooks are what a running replica adds to the parts; check leaves
@@ -45,11 +51,15 @@ type partHooks struct {
 	stat     func(string) (fs.FileInfo, error)
 	// secretReloaded is told each secret_file change (audit trail).
 	secretReloaded func(field, outcome string)
+	// audit records what the push route and the keepers did; repeats
+	// limits the push route's repeated log lines.
+	audit   func(store.AuditEntry)
+	repeats callback.Repeats
 }
 
-// newParts builds the store, elector, providers and refresher of cfg on
-// rdb. A Config field a library rejects comes back as a *configError
-// naming its YAML path.
+// newParts builds the store, elector, providers, refresher, push route and
+// authorizer keepers of cfg on rdb. A Config field a library rejects comes
+// back as a *config.Error naming its YAML path.
 func newParts(cfg *config.Config, rdb redis.UniversalClient, h partHooks) (*parts, error) {
 	st, err := store.New(store.Config{
 		Client: rdb, Prefix: cfg.Redis.Prefix,
@@ -107,7 +117,15 @@ func newParts(cfg *config.Config, rdb redis.UniversalClient, h partHooks) (*part
 	if err != nil {
 		return nil, config.LibraryError(ownerIndex(err, owner), "")
 	}
-	return &parts{store: st, lock: el, ref: ref, hub: hub, secrets: secrets}, nil
+	cb, err := newCallback(cfg, st, logger, h.repeats, h.audit)
+	if err != nil {
+		return nil, err
+	}
+	keepers, err := newKeepers(cfg, st, ref.Leading, hub, logger, h.audit)
+	if err != nil {
+		return nil, err
+	}
+	return &parts{store: st, lock: el, ref: ref, hub: hub, secrets: secrets, callback: cb, keepers: keepers}, nil
 }
 
 // ownerIndex rewrites a refresher error about Apps[n] (n counts tickets

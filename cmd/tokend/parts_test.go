@@ -31,3 +31,24 @@ func TestSecretSource(t *testing.T) {
 		t.Fatalf("unreadable at first use: %q, want the value read at start", got)
 	}
 }
+
+// TestNewParts_components: the push route and the keepers are parts, so
+// `tokend check` builds them through the constructors a start uses.
+func TestNewParts_components(t *testing.T) {
+	cfg, _, err := parseConfig([]byte(goodConfig+"components:"+componentYAML), componentEnv, readFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := newRedis(cfg.Redis, componentEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	p, err := newParts(cfg, rdb, partHooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.callback == nil || len(p.keepers) != len(cfg.Components) {
+		t.Fatalf("callback %v, %d keepers for %d components", p.callback != nil, len(p.keepers), len(cfg.Components))
+	}
+}
