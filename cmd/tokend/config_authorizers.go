@@ -9,6 +9,7 @@ import (
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // maxAuthorizerRate bounds components[].authorizer_rate (calls a second).
@@ -33,8 +34,8 @@ func authComponent(cfg *Config, i int) (*openplatform.Component, error) {
 	c := cfg.Components[i]
 	p, err := openplatform.New(openplatform.Config{
 		ComponentAppID: c.AppID, Secret: c.secret, BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn,
-		VerifyTicket: func(context.Context) (store.StoredVerifyTicket, error) {
-			return store.StoredVerifyTicket{}, store.ErrNotFound
+		VerifyTicket: func(context.Context) (platform.StoredVerifyTicket, error) {
+			return platform.StoredVerifyTicket{}, store.ErrNotFound
 		},
 	})
 	if err != nil {
@@ -54,7 +55,7 @@ func newKeepers(cfg *Config, st *store.Store, leading func() (lock.Term, bool), 
 			return nil, err
 		}
 		k, err := openplatform.NewKeeper(openplatform.KeeperConfig{
-			ComponentID: c.ID, Component: p, Store: st, Leading: leading, Events: events, Rate: c.AuthorizerRate,
+			ComponentID: c.ID, Component: p, Store: platform.New(st), Leading: leading, Events: events, Rate: c.AuthorizerRate,
 			BeforeExpiry: cfg.Refresh.BeforeExpiry, SafetyMargin: cfg.Refresh.SafetyMargin, Logger: log, Audit: audit,
 		})
 		if err != nil {

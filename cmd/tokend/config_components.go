@@ -16,6 +16,7 @@ import (
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/refresher/wechat/msgcrypt"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // componentProvider is the provider name a component's token shows in
@@ -144,13 +145,14 @@ func (p *ComponentConfig) newCrypt(f func(string) string, getenv func(string) st
 // component's token, fetched with the verify ticket stored in st.
 func buildComponents(cfg *Config, st *store.Store, h partHooks, logger *slog.Logger) ([]refresher.App, error) {
 	out := make([]refresher.App, 0, len(cfg.Components))
+	pst := platform.New(st)
 	for i, c := range cfg.Components {
 		path := fmt.Sprintf("components[%d]", i)
 		id := c.ID
 		p, err := openplatform.New(openplatform.Config{
 			ComponentAppID: c.AppID, SecretFunc: secretSource(c.asApp(), path+".secret_file", h, logger),
 			BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn, StartPushAfter: c.StartPushAfter,
-			VerifyTicket: func(ctx context.Context) (store.StoredVerifyTicket, error) { return st.ReadVerifyTicket(ctx, id) },
+			VerifyTicket: func(ctx context.Context) (platform.StoredVerifyTicket, error) { return pst.ReadVerifyTicket(ctx, id) },
 		})
 		if err != nil {
 			return nil, libError(err, path)
@@ -176,7 +178,7 @@ func newCallback(cfg *Config, st *store.Store, log *slog.Logger, repeats callbac
 		}
 		comps = append(comps, callback.Component{ID: c.ID, AppID: c.AppID, Crypt: c.crypt, Auth: auth, Kinds: c.Tickets})
 	}
-	return callback.New(callback.Config{Components: comps, Store: st, Timeout: callbackTimeout(cfg), Logger: log, Repeats: repeats, Audit: audit})
+	return callback.New(callback.Config{Components: comps, Store: platform.New(st), Timeout: callbackTimeout(cfg), Logger: log, Repeats: repeats, Audit: audit})
 }
 
 // callbackTimeout bounds a push's store write: WeChat waits 5 s for

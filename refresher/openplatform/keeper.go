@@ -12,6 +12,7 @@ import (
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // A Keeper keeps the tokens of one component's authorizers fresh while
@@ -62,15 +63,15 @@ type kept struct {
 
 // KeeperStore is what a Keeper needs of package store.
 type KeeperStore interface {
-	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]store.Authorizer) error) (int, int, error)
-	Authorizer(ctx context.Context, component, appid string) (store.Authorizer, error)
+	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]platform.Authorizer) error) (int, int, error)
+	Authorizer(ctx context.Context, component, appid string) (platform.Authorizer, error)
 	CountAuthorizers(ctx context.Context, component string) (int, error)
-	PutAuthorizers(ctx context.Context, component string, list ...store.Authorizer) error
+	PutAuthorizers(ctx context.Context, component string, list ...platform.Authorizer) error
 	Record(ctx context.Context, app string) (store.Record, error)
 	TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (store.Ticket, error)
 	WriteAuthorizerToken(ctx context.Context, w store.Write, refreshToken string) (store.WriteResult, error)
 	SetStatus(ctx context.Context, app string, st store.Status) error
-	SetAuthorizerSummary(ctx context.Context, component string, sum store.AuthorizerSummary) error
+	SetAuthorizerSummary(ctx context.Context, component string, sum platform.AuthorizerSummary) error
 }
 
 // KeeperConfig configures a Keeper. ComponentID, Component, Store and
@@ -174,7 +175,7 @@ func (k *Keeper) notice(n event.Notice) {
 	case n.Kind == event.KindEvent && n.Event.Type == event.Input:
 		if n.Event.App == k.cfg.ComponentID {
 			k.wake[""] = true
-		} else if comp, appid, ok := store.SplitAuthorizer(n.Event.App); ok && comp == k.cfg.ComponentID {
+		} else if comp, appid, ok := platform.SplitAuthorizer(n.Event.App); ok && comp == k.cfg.ComponentID {
 			k.wake[appid] = true
 		}
 	}
@@ -230,7 +231,7 @@ func (k *Keeper) publish(ctx context.Context, now time.Time) {
 	if !due {
 		return
 	}
-	err := k.cfg.Store.SetAuthorizerSummary(ctx, k.cfg.ComponentID, store.AuthorizerSummary{
+	err := k.cfg.Store.SetAuthorizerSummary(ctx, k.cfg.ComponentID, platform.AuthorizerSummary{
 		Total: s.Total, Valid: s.Valid, Failing: s.Failing, NeedsReauthorization: s.NeedsReauthorization, UpdatedAt: now,
 	})
 	if err != nil && ctx.Err() == nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // WaitingReauthorization is the WaitingFor of an authorizer whose
@@ -22,7 +23,7 @@ func retryAfter(n int) time.Duration {
 // refresh refreshes one authorizer; it reports whether an upstream call
 // was made.
 func (k *Keeper) refresh(ctx context.Context, term lock.Term, compToken, appid string, now time.Time) bool {
-	id := store.AuthorizerID(k.cfg.ComponentID, appid)
+	id := platform.AuthorizerID(k.cfg.ComponentID, appid)
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	a, err := k.cfg.Store.Authorizer(ctx, k.cfg.ComponentID, appid)
@@ -59,7 +60,7 @@ func (k *Keeper) refresh(ctx context.Context, term lock.Term, compToken, appid s
 		Epoch: term.Epoch, Leader: term.ID,
 	}, g.RefreshToken)
 	switch {
-	case errors.Is(err, store.ErrAuthorizerGone):
+	case errors.Is(err, platform.ErrAuthorizerGone):
 		k.drop(appid)
 	case err != nil:
 		k.failed(wctx, id, appid, now, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // keeperWorkers bounds the concurrent refreshes of one tick.
@@ -72,7 +73,7 @@ func (k *Keeper) changed(ctx context.Context, now time.Time) bool {
 // scan returns every stored authorizer's refresh token by appid.
 func (k *Keeper) scan(ctx context.Context) (map[string]string, error) {
 	found := map[string]string{}
-	_, skipped, err := k.cfg.Store.ScanAuthorizers(ctx, k.cfg.ComponentID, 0, func(page []store.Authorizer) error {
+	_, skipped, err := k.cfg.Store.ScanAuthorizers(ctx, k.cfg.ComponentID, 0, func(page []platform.Authorizer) error {
 		for _, a := range page {
 			found[a.AppID] = a.RefreshToken
 		}
@@ -116,7 +117,7 @@ func (k *Keeper) rebuild(ctx context.Context) (int, error) {
 // it has no valid token).
 func (k *Keeper) planned(ctx context.Context, appid string, now time.Time) *kept {
 	e := &kept{due: now}
-	rec, err := k.cfg.Store.Record(ctx, store.AuthorizerID(k.cfg.ComponentID, appid))
+	rec, err := k.cfg.Store.Record(ctx, platform.AuthorizerID(k.cfg.ComponentID, appid))
 	if err == nil && rec.Valid() {
 		e.expires = now.Add(rec.ExpiresAt.Sub(rec.Now))
 		e.due = k.dueFor(now, e.expires)

@@ -11,6 +11,7 @@ import (
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/platform"
 )
 
 const leaseValue = "lease-value"
@@ -19,7 +20,7 @@ const leaseValue = "lease-value"
 // and a Keeper driven step by step.
 type keeperEnv struct {
 	*env
-	st *store.Store
+	st *platform.Store
 	k  *Keeper
 }
 
@@ -29,10 +30,11 @@ func newKeeperEnv(t *testing.T) *keeperEnv {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	st, err := store.New(store.Config{Client: rdb})
+	base, err := store.New(store.Config{Client: rdb})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := platform.New(base)
 	mr.Set(st.Keys().Lease(), leaseValue)
 	k, err := NewKeeper(KeeperConfig{
 		ComponentID: "op", Component: e.p, Store: st, Clock: e.clk, Rate: 20, Tick: time.Second,
@@ -94,7 +96,7 @@ func TestKeeper_rebuildRefreshReauthorize(t *testing.T) {
 		t.Fatalf("first fill made %d calls, want 50", n)
 	}
 	for _, id := range ids {
-		rec, err := e.st.Record(ctx, store.AuthorizerID("op", id))
+		rec, err := e.st.Record(ctx, platform.AuthorizerID("op", id))
 		if err != nil || rec.Token != e.fake.CurrentAuthorizerToken(appID, id) {
 			t.Fatalf("%s: %v, %v: not the fake's current token", id, rec, err)
 		}
@@ -129,7 +131,7 @@ func TestKeeper_rebuildRefreshReauthorize(t *testing.T) {
 	}
 	// The hash lost: rebuilt from the list before anything else.
 	lost := 0
-	_, _, _ = e.st.ScanAuthorizers(ctx, "op", 0, func(p []store.Authorizer) error { lost += len(p); return nil })
+	_, _, _ = e.st.ScanAuthorizers(ctx, "op", 0, func(p []platform.Authorizer) error { lost += len(p); return nil })
 	for _, id := range ids {
 		if _, err := e.st.RemoveAuthorizer(ctx, "op", id, nil); err != nil {
 			t.Fatal(err)
@@ -137,7 +139,7 @@ func TestKeeper_rebuildRefreshReauthorize(t *testing.T) {
 	}
 	e.clk.Step(10 * time.Second) // no event: the size check (HLEN) finds the loss
 	e.steps(t)
-	n, _, err := e.st.ScanAuthorizers(ctx, "op", 0, func([]store.Authorizer) error { return nil })
+	n, _, err := e.st.ScanAuthorizers(ctx, "op", 0, func([]platform.Authorizer) error { return nil })
 	if err != nil || n != 50 || lost != 50 {
 		t.Fatalf("after the loss: %d authorizers (%v), before %d; want 50", n, err, lost)
 	}
@@ -151,9 +153,9 @@ func (e *keeperEnv) reauthorize(t *testing.T, appid string) {
 	if _, err := e.fake.Authorize(ctx, appID, appid); err != nil {
 		t.Fatal(err)
 	}
-	a := store.Authorizer{AppID: appid, RefreshToken: e.fake.AuthorizerRefreshToken(appID, appid)}
+	a := platform.Authorizer{AppID: appid, RefreshToken: e.fake.AuthorizerRefreshToken(appID, appid)}
 	if err := e.st.PutAuthorizers(ctx, "op", a); err != nil {
 		t.Fatal(err)
 	}
-	e.k.notice(event.Notice{Kind: event.KindEvent, Event: event.Event{Type: event.Input, App: store.AuthorizerID("op", appid)}})
+	e.k.notice(event.Notice{Kind: event.KindEvent, Event: event.Event{Type: event.Input, App: platform.AuthorizerID("op", appid)}})
 }

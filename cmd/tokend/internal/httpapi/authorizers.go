@@ -9,6 +9,7 @@ import (
 
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // Open Platform authorizer routes:
@@ -33,7 +34,7 @@ type route = struct {
 // AuthorizerLister is what the authorizer list needs of the Store;
 // without it the list answers 404.
 type AuthorizerLister interface {
-	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]store.Authorizer) error) (int, int, error)
+	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]platform.Authorizer) error) (int, int, error)
 }
 
 const (
@@ -70,7 +71,7 @@ func (a *Server) authorizerToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "authorizer appid must match [A-Za-z0-9_.-]{1,64}")
 		return
 	}
-	a.serve(w, r, tokenCredential(store.AuthorizerID(id, appid)))
+	a.serve(w, r, tokenCredential(platform.AuthorizerID(id, appid)))
 }
 
 // authorizerRow is one authorizer in the list: never a token.
@@ -100,9 +101,9 @@ func (a *Server) authorizers(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	var page []store.Authorizer
+	var page []platform.Authorizer
 	seen := 0
-	total, _, err := lister.ScanAuthorizers(ctx, id, 0, func(list []store.Authorizer) error {
+	total, _, err := lister.ScanAuthorizers(ctx, id, 0, func(list []platform.Authorizer) error {
 		for _, x := range list {
 			if seen >= offset && len(page) < limit {
 				x.RefreshToken = "" // never kept past here
@@ -125,13 +126,13 @@ func (a *Server) authorizers(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorizerRow reads one authorizer's record and status.
-func (a *Server) authorizerRow(ctx context.Context, component string, x store.Authorizer) authorizerRow {
+func (a *Server) authorizerRow(ctx context.Context, component string, x platform.Authorizer) authorizerRow {
 	row := authorizerRow{AppID: x.AppID, Status: "expired"}
 	if !x.AuthTime.IsZero() {
 		t := x.AuthTime.UTC()
 		row.AuthTime = &t
 	}
-	cid := store.AuthorizerID(component, x.AppID)
+	cid := platform.AuthorizerID(component, x.AppID)
 	if rec, err := a.store.Record(ctx, cid); err == nil && rec.Valid() {
 		t := rec.ExpiresAt.UTC()
 		row.Status, row.ExpiresAt = "valid", &t
@@ -170,7 +171,7 @@ type authorizerCounts struct {
 // AuthorizerSummaryReader reads the leader's authorizer counts
 // (store.Store); without it status shows none.
 type AuthorizerSummaryReader interface {
-	AuthorizerSummary(ctx context.Context, component string) (store.AuthorizerSummary, error)
+	AuthorizerSummary(ctx context.Context, component string) (platform.AuthorizerSummary, error)
 }
 
 // authorizerCounts reads the counts of a component's status entry; nil
