@@ -106,7 +106,7 @@ func (d *daemon) wire() error {
 	apps = append(apps, componentApps(cfg)...)
 	cb, err := newCallback(cfg, p.store, d.log, d.opts.repeats, d.audit.add)
 	if err == nil {
-		d.keepers, err = newKeepers(cfg, p.store, d.ref.Leading, d.hub, d.log, d.audit.add)
+		d.keepers, err = newKeepers(cfg, p.store, d.ref.Leading, d.hub, d.log, d.audit.add, d.metrics.Authorizers())
 	}
 	if err != nil {
 		_ = d.reader.Close()

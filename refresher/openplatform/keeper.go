@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
 	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 	"github.com/tokend/tokend/store/platform"
@@ -33,10 +35,19 @@ import (
 // one entry. At rest a Keeper costs one HLEN a second and one scan per
 // Resync, nothing per authorizer.
 //
-// What it does NOT do (yet): compare-and-refresh reports of authorizer
-// tokens, authorizer tickets (jsapi), share its schedule with the
-// refresher (status and metrics see authorizers through Summary and their
-// status keys, not the refresher's states).
+// Tickets (KeeperConfig.Tickets): each authorizer's tickets
+// ("<component>/<appid>:<kind>") are fetched with its token as stored,
+// never with one in its last moments (plan.Parent), and written only while
+// the authorizer is stored. A ticket call refused for the token files a
+// report of it. Reports (the reports hash, event.Report) of an
+// authorizer's token are compare-and-refresh (plan.Decide): a report of
+// the current token refreshes it once, at most once per
+// KeeperConfig.Cooldown; a report of any other value is cleared without a
+// call. Every upstream call (tokens and tickets) counts against Rate.
+//
+// What it does NOT do: share its schedule with the refresher (status and
+// metrics see authorizers through Summary, Observer and their status
+// keys, not the refresher's states).
 type Keeper struct {
 	cfg KeeperConfig
 
@@ -47,6 +58,9 @@ type Keeper struct {
 	counted time.Time       // when the hash was last counted
 	stored  int             // entries the last full read found (garbage included)
 	wake    map[string]bool // appids to re-read; "" = everything
+	// reports are appids whose pending report to look at, from when
+	// (event.Report, or a cooldown's end); a full read looks at all.
+	reports map[string]time.Time
 	// published is the Summary last written to Redis, at pubAt.
 	published Summary
 	pubAt     time.Time
@@ -59,6 +73,11 @@ type kept struct {
 	refused  string // the refresh token answered 61023 ("" none)
 	failures int
 	lastErr  string
+	// reported is the reported token the next refresh is for ("" none);
+	// its report is cleared after the write.
+	reported string
+	// tickets are its tickets by kind (KeeperConfig.Tickets).
+	tickets map[string]*keptTicket
 }
 
 // KeeperStore is what a Keeper needs of package store.
@@ -72,6 +91,10 @@ type KeeperStore interface {
 	WriteAuthorizerToken(ctx context.Context, w store.Write, refreshToken string) (store.WriteResult, error)
 	SetStatus(ctx context.Context, app string, st store.Status) error
 	SetAuthorizerSummary(ctx context.Context, component string, sum platform.AuthorizerSummary) error
+	WriteAuthorizerTicket(ctx context.Context, w store.Write) (store.WriteResult, error)
+	Report(ctx context.Context, app, token string) error
+	PendingReportsFor(ctx context.Context, apps []string) (map[string]string, error)
+	ClearReport(ctx context.Context, app, token string) (bool, error)
 }
 
 // KeeperConfig configures a Keeper. ComponentID, Component, Store and
@@ -99,6 +122,25 @@ type KeeperConfig struct {
 	Logger *slog.Logger
 	// Audit, when set, records refreshes, 61023 and rebuilds.
 	Audit func(store.AuditEntry)
+	// Tickets are the ticket kinds kept for every authorizer, each with the
+	// provider fetching it with the authorizer's token (wechat.Ticket).
+	// Default none.
+	Tickets map[string]TicketFetcher
+	// Cooldown: a reported token is refreshed only when it was fetched at
+	// least this long ago (else the report waits for it). Default 30s.
+	Cooldown time.Duration
+	// DailyBudget is each authorizer credential's daily fetch budget
+	// (store.TakeTicket). Default 0: none.
+	DailyBudget int
+	// Observer, when set, is told of refreshes, reports and the counts
+	// by state (metrics).
+	Observer Observer
+}
+
+// TicketFetcher fetches a ticket with a parent token
+// (upstream.FetchRequest.ParentToken).
+type TicketFetcher interface {
+	Fetch(ctx context.Context, req upstream.FetchRequest) (upstream.Token, error)
 }
 
 // Defaults of KeeperConfig.
@@ -106,6 +148,7 @@ const (
 	DefaultAuthorizerRate = 20
 	defaultResync         = 5 * time.Minute
 	defaultTick           = 200 * time.Millisecond
+	defaultCooldown       = 30 * time.Second
 )
 
 // NewKeeper validates cfg and returns a Keeper.
@@ -113,7 +156,7 @@ func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
 	if cfg.Component == nil || cfg.Store == nil || cfg.Leading == nil || !store.ValidApp(cfg.ComponentID) {
 		return nil, errors.New("openplatform: keeper: ComponentID, Component, Store and Leading are required")
 	}
-	if cfg.Rate < 0 || cfg.BeforeExpiry < 0 || cfg.SafetyMargin < 0 || cfg.Resync < 0 || cfg.Tick < 0 {
+	if cfg.Rate < 0 || cfg.BeforeExpiry < 0 || cfg.SafetyMargin < 0 || cfg.Resync < 0 || cfg.Tick < 0 || cfg.Cooldown < 0 || cfg.DailyBudget < 0 {
 		return nil, errors.New("openplatform: keeper: rates and durations must not be negative")
 	}
 	def := func(d *time.Duration, v time.Duration) {
@@ -128,13 +171,23 @@ func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
 	def(&cfg.SafetyMargin, time.Minute)
 	def(&cfg.Resync, defaultResync)
 	def(&cfg.Tick, defaultTick)
+	def(&cfg.Cooldown, defaultCooldown)
+	for kind, f := range cfg.Tickets {
+		if f == nil || !store.ValidCredential("a:"+kind) {
+			return nil, errors.New("openplatform: keeper: a ticket kind needs a name [a-z_]{1,32} and a fetcher")
+		}
+	}
+	cfg.Tickets = maps.Clone(cfg.Tickets)
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Keeper{cfg: cfg, entries: map[string]*kept{}, wake: map[string]bool{}}, nil
+	return &Keeper{cfg: cfg, entries: map[string]*kept{}, wake: map[string]bool{}, reports: map[string]time.Time{}}, nil
 }
 
 // Run keeps the authorizers until ctx ends; it returns nil then.
@@ -178,6 +231,10 @@ func (k *Keeper) notice(n event.Notice) {
 		} else if comp, appid, ok := platform.SplitAuthorizer(n.Event.App); ok && comp == k.cfg.ComponentID {
 			k.wake[appid] = true
 		}
+	case n.Kind == event.KindEvent && n.Event.Type == event.Report:
+		if comp, appid, ok := platform.SplitAuthorizer(n.Event.App); ok && comp == k.cfg.ComponentID {
+			k.reports[appid] = time.Time{}
+		}
 	}
 }
 
@@ -188,8 +245,12 @@ func (k *Keeper) step(ctx context.Context, calls int) int {
 	now := k.cfg.Clock.Now()
 	k.mu.Lock()
 	if !leading {
-		k.entries, k.epoch = map[string]*kept{}, 0
+		was := k.epoch != 0
+		k.entries, k.epoch, k.published = map[string]*kept{}, 0, Summary{}
 		k.mu.Unlock()
+		if was {
+			k.cfg.Observer.AuthorizerStates(k.cfg.ComponentID, Summary{}) // only the leader knows them
+		}
 		return 0
 	}
 	full := k.epoch != term.Epoch || !now.Before(k.resync) || k.wake[""]
@@ -213,6 +274,7 @@ func (k *Keeper) step(ctx context.Context, calls int) int {
 			k.reread(ctx, appid, now)
 		}
 	}
+	k.checkReports(ctx, now, full)
 	n := k.refreshDue(ctx, term, now, calls)
 	k.publish(ctx, now)
 	return n
@@ -231,6 +293,7 @@ func (k *Keeper) publish(ctx context.Context, now time.Time) {
 	if !due {
 		return
 	}
+	k.cfg.Observer.AuthorizerStates(k.cfg.ComponentID, s)
 	err := k.cfg.Store.SetAuthorizerSummary(ctx, k.cfg.ComponentID, platform.AuthorizerSummary{
 		Total: s.Total, Valid: s.Valid, Failing: s.Failing, NeedsReauthorization: s.NeedsReauthorization, UpdatedAt: now,
 	})
