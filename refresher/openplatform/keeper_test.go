@@ -22,9 +22,13 @@ type keeperEnv struct {
 	*env
 	st *platform.Store
 	k  *Keeper
+	mr *miniredis.Miniredis
 }
 
-func newKeeperEnv(t *testing.T) *keeperEnv {
+func newKeeperEnv(t *testing.T) *keeperEnv { return newKeeperEnvWith(t, nil) }
+
+// newKeeperEnvWith is newKeeperEnv with edit applied to the KeeperConfig.
+func newKeeperEnvWith(t *testing.T, edit func(*KeeperConfig)) *keeperEnv {
 	t.Helper()
 	e := newEnv(t)
 	mr := miniredis.RunT(t)
@@ -36,14 +40,18 @@ func newKeeperEnv(t *testing.T) *keeperEnv {
 	}
 	st := platform.New(base)
 	mr.Set(st.Keys().Lease(), leaseValue)
-	k, err := NewKeeper(KeeperConfig{
+	cfg := KeeperConfig{
 		ComponentID: "op", Component: e.p, Store: st, Clock: e.clk, Rate: 20, Tick: time.Second,
 		Leading: func() (lock.Term, bool) { return lock.Term{Value: leaseValue, Epoch: 1, ID: "a"}, true },
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	k, err := NewKeeper(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ke := &keeperEnv{env: e, st: st, k: k}
+	ke := &keeperEnv{env: e, st: st, k: k, mr: mr}
 	ke.writeComponentToken(t)
 	return ke
 }

@@ -136,6 +136,7 @@ func (k *Keeper) ticketRejected(ctx context.Context, tid, appid, kind string, pa
 	if t := k.entries[appid].ticketOf(kind); t != nil {
 		t.rejected, t.due = plan.Rejected{Token: parent.Token, Ticket: parent.Ticket}, now.Add(ticketRetry)
 	}
+	k.reports[appid] = time.Time{} // looked at next tick, without waiting for the event
 	k.mu.Unlock()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
 	defer cancel()
