@@ -146,12 +146,27 @@ func TestKeeper_tickets_keptThroughRotationAndExpiry(t *testing.T) {
 			t.Fatalf("at %s: %d of 10 stored tickets live", e.clk.Now().Sub(time.Unix(1_700_000_000, 0)), live)
 		}
 	}
-	t.Logf("ticket calls %v; refreshes %v", e.fake.Audit().Tickets, e.obs.refreshes)
 	if e.ticketOf(t, ids[0]) == first {
 		t.Fatal("the ticket never rolled over past its expiry")
 	}
 	if n := e.obs.refreshed("token/ok"); n < 10 {
 		t.Fatalf("%d token refreshes, want every token rotated", n)
+	}
+	e.run(time.Minute) // counts are published at most every 5 ticks
+	e.obs.mu.Lock()
+	last := e.obs.last
+	e.obs.mu.Unlock()
+	if last != (Summary{Total: 10, Valid: 10, Tickets: 10, TicketsValid: 10}) {
+		t.Fatalf("observer's counts %+v, want 10 valid with 10 valid tickets", last)
+	}
+	// Leadership ends: the counts read zero (only a leader knows them).
+	e.k.cfg.Leading = func() (lock.Term, bool) { return lock.Term{}, false }
+	e.k.step(context.Background(), 20)
+	e.obs.mu.Lock()
+	last = e.obs.last
+	e.obs.mu.Unlock()
+	if last != (Summary{}) {
+		t.Fatalf("after leadership ended: %+v, want zeros", last)
 	}
 	a := e.fake.Audit()
 	for _, id := range ids {
