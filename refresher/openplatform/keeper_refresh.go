@@ -99,7 +99,7 @@ func (k *Keeper) written(ctx context.Context, id, appid string, now time.Time, r
 
 // failed backs off and records the error in status.
 func (k *Keeper) failed(ctx context.Context, id, appid string, now time.Time, err error) {
-	st := store.Status{LastError: err.Error()}
+	st := errorStatus(err)
 	k.mu.Lock()
 	if e := k.entries[appid]; e != nil {
 		e.failures++
@@ -108,13 +108,20 @@ func (k *Keeper) failed(ctx context.Context, id, appid string, now time.Time, er
 		st.NextRefresh = e.due
 	}
 	k.mu.Unlock()
+	k.cfg.Logger.Warn("openplatform: authorizer token not refreshed", "authorizer", id, "err", err)
+	k.setStatus(ctx, id, st)
+	k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, KindToken, "failed")
+}
+
+// errorStatus is the status of a failed fetch: the error and its
+// upstream errcode (0 for other errors).
+func errorStatus(err error) store.Status {
+	st := store.Status{LastError: err.Error()}
 	var ue *upstream.Error
 	if errors.As(err, &ue) {
 		st.LastErrorCode = ue.Code
 	}
-	k.cfg.Logger.Warn("openplatform: authorizer token not refreshed", "authorizer", id, "err", err)
-	k.setStatus(ctx, id, st)
-	k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, KindToken, "failed")
+	return st
 }
 
 // needsReauthorization stops calls for appid until its refresh token

@@ -150,7 +150,7 @@ func (k *Keeper) ticketRejected(ctx context.Context, tid, appid, kind string, pa
 
 // ticketFailed backs off like a token and records the error in status.
 func (k *Keeper) ticketFailed(ctx context.Context, tid, appid, kind string, now time.Time, err error) {
-	st := store.Status{LastError: err.Error()}
+	st := errorStatus(err)
 	k.mu.Lock()
 	if t := k.entries[appid].ticketOf(kind); t != nil {
 		t.failures++
@@ -158,10 +158,6 @@ func (k *Keeper) ticketFailed(ctx context.Context, tid, appid, kind string, now 
 		st.NextRefresh = t.due
 	}
 	k.mu.Unlock()
-	var ue *upstream.Error
-	if errors.As(err, &ue) {
-		st.LastErrorCode = ue.Code
-	}
 	k.cfg.Logger.Warn("openplatform: authorizer ticket not refreshed", "ticket", tid, "err", err)
 	k.setTicketStatus(ctx, tid, kind, st)
 	k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, kind, "failed")

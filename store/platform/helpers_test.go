@@ -2,6 +2,8 @@ package platform
 
 import (
 	"context"
+	"maps"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,35 +20,33 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const lease = "lease-value-a"
 
-// corruptLog collects what a Store hands to Config.OnCorrupt.
+// corruptLog collects what a Store hands to Config.OnCorrupt, by key,
+// field and whether it was repaired.
 type corruptLog struct {
 	mu   sync.Mutex
-	list []store.CorruptError
+	seen map[[3]string]int
 }
 
 func (l *corruptLog) note(c *store.CorruptError) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.list = append(l.list, *c)
-}
-
-func (l *corruptLog) take() []store.CorruptError {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.list
-	l.list = nil
-	return out
+	if l.seen == nil {
+		l.seen = map[[3]string]int{}
+	}
+	l.seen[[3]string{c.Key, c.Field, strconv.FormatBool(c.Repaired)}]++
 }
 
 func (l *corruptLog) has(key, field string, repaired bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, c := range l.list {
-		if c.Key == key && c.Field == field && c.Repaired == repaired {
-			return true
-		}
-	}
-	return false
+	return l.seen[[3]string{key, field, strconv.FormatBool(repaired)}] > 0
+}
+
+// take is what was seen, for messages.
+func (l *corruptLog) take() map[[3]string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.seen)
 }
 
 // forEachCorrupt runs f on miniredis and on a redis-server, with a Store
