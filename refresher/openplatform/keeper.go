@@ -130,7 +130,8 @@ type KeeperConfig struct {
 	// least this long ago (else the report waits for it). Default 30s.
 	Cooldown time.Duration
 	// DailyBudget is each authorizer credential's daily fetch budget
-	// (store.TakeTicket). Default 0: none.
+	// (store.TakeTicket), as refresher.Config.DailyBudget. Default 0 (and
+	// any value <= 0): none.
 	DailyBudget int
 	// Observer, when set, is told of refreshes, reports and the counts
 	// by state (metrics).
@@ -156,7 +157,7 @@ func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
 	if cfg.Component == nil || cfg.Store == nil || cfg.Leading == nil || !store.ValidApp(cfg.ComponentID) {
 		return nil, errors.New("openplatform: keeper: ComponentID, Component, Store and Leading are required")
 	}
-	if cfg.Rate < 0 || cfg.BeforeExpiry < 0 || cfg.SafetyMargin < 0 || cfg.Resync < 0 || cfg.Tick < 0 || cfg.Cooldown < 0 || cfg.DailyBudget < 0 {
+	if cfg.Rate < 0 || cfg.BeforeExpiry < 0 || cfg.SafetyMargin < 0 || cfg.Resync < 0 || cfg.Tick < 0 || cfg.Cooldown < 0 {
 		return nil, errors.New("openplatform: keeper: rates and durations must not be negative")
 	}
 	def := func(d *time.Duration, v time.Duration) {

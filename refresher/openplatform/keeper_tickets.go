@@ -12,10 +12,22 @@ import (
 	"github.com/tokend/tokend/store/platform"
 )
 
-// ticketRetry is how often a ticket that waits for its authorizer's token,
-// or whose upstream still answers the stored ticket past its expiry, is
-// looked at again (plan.Pace's retryMin).
+// ticketRetry is how often a ticket that waits for its authorizer's token
+// is looked at again.
 const ticketRetry = time.Second
+
+// ticketNext is when to ask for a ticket again whose kept (first-seen)
+// expiry is expires: at that expiry, as WeChat answers the same ticket
+// until then (an earlier ask can only get it back), and from then on
+// every tick until a new one arrives. About one call per ticket life; a
+// reader sees no ticket from the expiry to the first ask that gets the
+// new one (at most a tick and a fetch).
+func (k *Keeper) ticketNext(now, expires time.Time) time.Time {
+	if now.Before(expires) {
+		return expires
+	}
+	return now.Add(k.cfg.Tick)
+}
 
 // keptTicket is one ticket of an authorizer as the keeper tracks it.
 type keptTicket struct {
@@ -38,7 +50,7 @@ func (k *Keeper) newTickets(ctx context.Context, appid string, now time.Time) ma
 		rec, err := k.cfg.Store.Record(ctx, platform.AuthorizerTicketID(k.cfg.ComponentID, appid, kind))
 		if err == nil && rec.Valid() {
 			t.expires = now.Add(rec.ExpiresAt.Sub(rec.Now))
-			t.due, _ = plan.AfterWrite(now, t.expires, rec.ExpiresAt.Sub(rec.FetchedAt), k.cfg.BeforeExpiry, ticketRetry)
+			t.due = k.ticketNext(now, t.expires)
 		}
 		out[kind] = t
 	}
@@ -96,9 +108,9 @@ func (k *Keeper) refreshTicket(ctx context.Context, term lock.Term, appid, kind 
 		k.drop(appid)
 		k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, kind, "gone")
 	case errors.Is(err, store.ErrNotRolledOver):
-		// The upstream still answers the stored ticket: ask again at
-		// plan.Pace's bounded rate until it rolls over.
-		k.setTicketDue(appid, kind, plan.Pace(now, now.Add(res.ExpiresAt.Sub(tk.IssuedAt)), ticketRetry))
+		// The upstream still answers the stored ticket past its kept
+		// expiry: ask again at the next tick.
+		k.setTicketDue(appid, kind, k.ticketNext(now, now.Add(res.ExpiresAt.Sub(tk.IssuedAt))))
 		k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, kind, "unchanged")
 	case err != nil:
 		k.ticketFailed(wctx, tid, appid, kind, now, err)
@@ -108,12 +120,10 @@ func (k *Keeper) refreshTicket(ctx context.Context, term lock.Term, appid, kind 
 	return true
 }
 
-// ticketWritten plans the ticket's next fetch after a write: its due
-// time, or plan.Pace when the upstream answered the stored ticket near its
-// kept expiry (plan.AfterWrite).
+// ticketWritten plans the ticket's next fetch after a write (ticketNext).
 func (k *Keeper) ticketWritten(ctx context.Context, tid, appid, kind string, now time.Time, tk store.Ticket, res store.WriteResult) {
 	expires := now.Add(res.ExpiresAt.Sub(tk.IssuedAt))
-	next, _ := plan.AfterWrite(now, expires, res.ExpiresAt.Sub(res.FetchedAt), k.cfg.BeforeExpiry, ticketRetry)
+	next := k.ticketNext(now, expires)
 	k.mu.Lock()
 	if t := k.entries[appid].ticketOf(kind); t != nil {
 		t.expires, t.due, t.failures, t.rejected = expires, next, 0, plan.Rejected{}
