@@ -14,6 +14,7 @@ import (
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // Open Platform phase 2: authorizers authorized by pushes to random
@@ -33,7 +34,7 @@ func (e *compEnv) authRecords(t *testing.T, n int) (map[string]int64, int) {
 	defer cancel()
 	out, invalid := map[string]int64{}, 0
 	for i := range n {
-		rec, err := e.st.Record(ctx, store.AuthorizerID(compID, authAppID(i)))
+		rec, err := e.st.Record(ctx, platform.AuthorizerID(compID, authAppID(i)))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("record %d: %v", i, err)
 		}
@@ -198,7 +199,7 @@ func (e *compEnv) checkReauthorization(t *testing.T) {
 	}
 	rt := e.srv.AuthorizerRefreshToken(compAppID, id)
 	wait.For(t, 10*time.Second, "the rotated refresh token stored", func() bool {
-		a, err := e.st.Authorizer(ctx, compID, id)
+		a, err := platform.New(e.st).Authorizer(ctx, compID, id)
 		return err == nil && a.RefreshToken == rt
 	})
 	v := e.authVersion(t, id)
@@ -210,7 +211,7 @@ func (e *compEnv) checkReauthorization(t *testing.T) {
 
 func (e *compEnv) authVersion(t *testing.T, appid string) int64 {
 	t.Helper()
-	rec, _ := e.st.Record(context.Background(), store.AuthorizerID(compID, appid))
+	rec, _ := e.st.Record(context.Background(), platform.AuthorizerID(compID, appid))
 	return rec.Version
 }
 
@@ -224,8 +225,8 @@ func (e *compEnv) checkUnauthorized(t *testing.T) {
 		t.Fatalf("unauthorize: %+v, %v", p, err)
 	}
 	wait.For(t, 5*time.Second, "the authorizer removed", func() bool {
-		_, err := e.st.Authorizer(ctx, compID, id)
-		rec, _ := e.st.Record(ctx, store.AuthorizerID(compID, id))
+		_, err := platform.New(e.st).Authorizer(ctx, compID, id)
+		rec, _ := e.st.Record(ctx, platform.AuthorizerID(compID, id))
 		return errors.Is(err, store.ErrNotFound) && rec.Version == 0
 	})
 	before := e.srv.Audit().Fetches[id+"/authorizer_token"]
@@ -241,11 +242,11 @@ func (e *compEnv) checkRebuilt(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	lists := e.srv.AuthorizerStats(compAppID).ListCalls
-	if err := e.rdb.Del(ctx, e.st.Keys().Authorizers(compID)).Err(); err != nil {
+	if err := e.rdb.Del(ctx, platform.AuthorizersKey(e.st.Keys(), compID)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	wait.For(t, 10*time.Second, "the authorizer list rebuilt", func() bool {
-		n, _ := e.st.CountAuthorizers(ctx, compID)
+		n, _ := platform.New(e.st).CountAuthorizers(ctx, compID)
 		return n == authCount-1
 	})
 	if got := e.srv.AuthorizerStats(compAppID).ListCalls - lists; got < 1 {
@@ -265,7 +266,7 @@ func (e *compEnv) check61023(t *testing.T) {
 	id := authAppID(2)
 	e.srv.RevokeAuthorizer(compAppID, id)
 	wait.For(t, 3*authLifetime, "needs re-authorization in status", func() bool {
-		st, err := e.st.Status(ctx, store.AuthorizerID(compID, id))
+		st, err := e.st.Status(ctx, platform.AuthorizerID(compID, id))
 		return err == nil && st.WaitingFor == openplatform.WaitingReauthorization && st.LastErrorCode == openplatform.CodeNeedsReauthorization
 	})
 	refused := e.srv.AuthorizerStats(compAppID).Refused61023

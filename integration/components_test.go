@@ -13,6 +13,7 @@ import (
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // Open Platform phase 1: the component token kept fresh by the leader from
@@ -100,10 +101,10 @@ func (e *compEnv) record() store.Record {
 	return rec
 }
 
-func (e *compEnv) verifyTicket() store.StoredVerifyTicket {
+func (e *compEnv) verifyTicket() platform.StoredVerifyTicket {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	v, _ := e.st.ReadVerifyTicket(ctx, compID)
+	v, _ := platform.New(e.st).ReadVerifyTicket(ctx, compID)
 	return v
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // flushAuthorizers is how many authorizers TestFlushall_recovers keeps:
@@ -86,7 +87,7 @@ func (e *compEnv) flushall(t *testing.T) {
 		return rec.Valid()
 	})
 	tookList := wait.For(t, 30*time.Second, "the authorizer list rebuilt", func() bool {
-		n, _ := e.st.CountAuthorizers(ctx, compID)
+		n, _ := platform.New(e.st).CountAuthorizers(ctx, compID)
 		return n == len(ids)
 	})
 	tookAll := wait.For(t, 30*time.Second, "every authorizer token back", func() bool { return e.invalidAmong(t, ids) == 0 })
@@ -177,7 +178,7 @@ func (e *compEnv) flushAuthorizers(t *testing.T) []string {
 	}
 	e.pushTicket(t)
 	wait.For(t, 15*time.Second, "the added authorizers listed", func() bool {
-		n, _ := e.st.CountAuthorizers(ctx, compID)
+		n, _ := platform.New(e.st).CountAuthorizers(ctx, compID)
 		return n == flushAdded
 	})
 	var ids []string
@@ -198,7 +199,7 @@ func (e *compEnv) invalidAmong(t *testing.T, ids []string) int {
 	defer cancel()
 	n := 0
 	for _, id := range ids {
-		if rec, err := e.st.Record(ctx, store.AuthorizerID(compID, id)); err != nil || !rec.Valid() {
+		if rec, err := e.st.Record(ctx, platform.AuthorizerID(compID, id)); err != nil || !rec.Valid() {
 			n++
 		}
 	}
@@ -213,7 +214,7 @@ func (e *compEnv) mismatched(t *testing.T, ids []string) int {
 	defer cancel()
 	n := 0
 	for _, id := range ids {
-		a, err := e.st.Authorizer(ctx, compID, id)
+		a, err := platform.New(e.st).Authorizer(ctx, compID, id)
 		if err != nil || a.RefreshToken != e.srv.AuthorizerRefreshToken(compAppID, id) {
 			n++
 		}
@@ -236,7 +237,7 @@ func (e *compEnv) fences(t *testing.T, authorizer string) fenceState {
 	if f.comp, err = e.st.Record(ctx, compID); err != nil {
 		t.Fatal(err)
 	}
-	if f.auth, err = e.st.Record(ctx, store.AuthorizerID(compID, authorizer)); err != nil {
+	if f.auth, err = e.st.Record(ctx, platform.AuthorizerID(compID, authorizer)); err != nil {
 		t.Fatal(err)
 	}
 	l, err := e.st.Leader(ctx)
@@ -266,11 +267,11 @@ func (e *compEnv) checkFences(t *testing.T, before fenceState, authorizer string
 	if _, err := e.st.WriteToken(ctx, stale(compID, before.comp.Ticket)); !errors.Is(err, store.ErrStaleTicket) {
 		t.Errorf("a pre-flush write of the component token: err %v, want ErrStaleTicket", err)
 	}
-	id := store.AuthorizerID(compID, authorizer)
-	if _, err := e.st.WriteAuthorizerToken(ctx, stale(id, before.auth.Ticket), "stale-refresh"); !errors.Is(err, store.ErrStaleTicket) {
+	id := platform.AuthorizerID(compID, authorizer)
+	if _, err := platform.New(e.st).WriteAuthorizerToken(ctx, stale(id, before.auth.Ticket), "stale-refresh"); !errors.Is(err, store.ErrStaleTicket) {
 		t.Errorf("a pre-flush write of an authorizer token: err %v, want ErrStaleTicket", err)
 	}
-	if a, _ := e.st.Authorizer(ctx, compID, authorizer); a.RefreshToken == "stale-refresh" {
+	if a, _ := platform.New(e.st).Authorizer(ctx, compID, authorizer); a.RefreshToken == "stale-refresh" {
 		t.Error("a stale write replaced the refresh token")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // gatedProvider is a fakeProvider behind an upstream.Gate: ready decides
@@ -77,7 +78,7 @@ func TestRefresher_gate_waitsThenInputWakes(t *testing.T) {
 		t.Fatal("Tend not called at the start of the term")
 	}
 	p.setReady(true)
-	if _, err := s.StoreVerifyTicket(ctx, "op", "ticket", time.Unix(1_700_000_000, 0)); err != nil {
+	if _, err := platform.New(s).StoreVerifyTicket(ctx, "op", "ticket", time.Unix(1_700_000_000, 0)); err != nil {
 		t.Fatal(err)
 	}
 	wait.For(t, 5*time.Second, "the token, woken by the input event", func() bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -67,7 +68,8 @@ func (s *Store) PendingReport(ctx context.Context, app string) (string, error) {
 const PruneCount = 500
 
 // PruneReports removes reports of app ids not in known (ghosts: ids no
-// replica serves, or invalid ids written by hand). Its work is bounded:
+// replica serves, or invalid ids written by hand); reports of authorizers
+// ("<component>/<appid>") of a known component are kept. Its work is bounded:
 // each call runs one HSCAN step of about PruneCount fields, continuing
 // where the previous call of this Store stopped, so a leader calling it
 // periodically covers the whole hash in ceil(fields / PruneCount) calls.
@@ -91,7 +93,10 @@ func (s *Store) PruneReports(ctx context.Context, known []string) (removed int, 
 	var ghosts []string
 	for i := 0; i+1 < len(flat); i += 2 {
 		app, _ := flat[i].(string)
-		if _, ok := set[app]; !ok {
+		// An authorizer's report ("<component>/<appid>") is its
+		// component's keeper's to clear (store/platform).
+		comp, _, auth := strings.Cut(app, "/")
+		if _, ok := set[app]; !ok && !(auth && isKnown(set, comp)) {
 			ghosts = append(ghosts, app)
 		}
 	}
@@ -106,6 +111,8 @@ func (s *Store) PruneReports(ctx context.Context, known []string) (removed int, 
 	s.pruneCursor = next
 	return removed, nil
 }
+
+func isKnown(set map[string]struct{}, id string) bool { _, ok := set[id]; return ok }
 
 // scanReply decodes {cursor, flat field, value list}.
 func scanReply(vals []any) (uint64, []any, error) {

@@ -142,7 +142,7 @@ func (s *Store) writeToken(ctx context.Context, w Write, script *redis.Script, e
 	s.recs.noteCorrupt(corrupt)
 	switch n[0] {
 	case -4:
-		return WriteResult{}, ErrAuthorizerGone
+		return WriteResult{}, ErrWriteRefused
 	case -1:
 		return WriteResult{}, ErrStaleTicket
 	case -2:

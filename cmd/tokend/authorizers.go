@@ -8,8 +8,10 @@ import (
 	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher/openplatform"
+	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // authComponent is a Component for the calls made with the component
@@ -19,8 +21,8 @@ func authComponent(cfg *config.Config, i int) (*openplatform.Component, error) {
 	c := cfg.Components[i]
 	p, err := openplatform.New(openplatform.Config{
 		ComponentAppID: c.AppID, Secret: c.ResolvedSecret(), BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn,
-		VerifyTicket: func(context.Context) (store.StoredVerifyTicket, error) {
-			return store.StoredVerifyTicket{}, store.ErrNotFound
+		VerifyTicket: func(context.Context) (platform.StoredVerifyTicket, error) {
+			return platform.StoredVerifyTicket{}, store.ErrNotFound
 		},
 	})
 	if err != nil {
@@ -30,18 +32,28 @@ func authComponent(cfg *config.Config, i int) (*openplatform.Component, error) {
 }
 
 // newKeepers returns one authorizer Keeper per component, working while
-// leading says so.
+// leading says so: authorizer tokens and the tickets of components[].tickets,
+// reports with refresh.cooldown and refresh.daily_budget.
 func newKeepers(cfg *config.Config, st *store.Store, leading func() (lock.Term, bool), events interface{ Subscribe() *event.Subscription },
-	log *slog.Logger, audit func(store.AuditEntry)) ([]*openplatform.Keeper, error) {
+	log *slog.Logger, audit func(store.AuditEntry), obs openplatform.Observer) ([]*openplatform.Keeper, error) {
 	out := make([]*openplatform.Keeper, 0, len(cfg.Components))
 	for i, c := range cfg.Components {
 		p, err := authComponent(cfg, i)
 		if err != nil {
 			return nil, err
 		}
+		tickets := map[string]openplatform.TicketFetcher{}
+		for _, kind := range c.Tickets {
+			t, err := wechat.NewTicket(wechat.TicketConfig{Kind: kind, BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn})
+			if err != nil {
+				return nil, config.LibraryError(err, fmt.Sprintf("components[%d].tickets", i))
+			}
+			tickets[kind] = t
+		}
 		k, err := openplatform.NewKeeper(openplatform.KeeperConfig{
-			ComponentID: c.ID, Component: p, Store: st, Leading: leading, Events: events, Rate: c.AuthorizerRate,
+			ComponentID: c.ID, Component: p, Store: platform.New(st), Leading: leading, Events: events, Rate: c.AuthorizerRate,
 			BeforeExpiry: cfg.Refresh.BeforeExpiry, SafetyMargin: cfg.Refresh.SafetyMargin, Logger: log, Audit: audit,
+			Tickets: tickets, Cooldown: cfg.Refresh.Cooldown, DailyBudget: cfg.Refresh.DailyBudget, Observer: obs,
 		})
 		if err != nil {
 			return nil, config.LibraryError(err, fmt.Sprintf("components[%d]", i))

@@ -13,6 +13,7 @@ import (
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // componentProvider is the provider name a component's token shows in
@@ -24,13 +25,14 @@ const componentProvider = httpapi.ComponentProvider
 // component's token, fetched with the verify ticket stored in st.
 func buildComponents(cfg *config.Config, st *store.Store, h partHooks, logger *slog.Logger) ([]refresher.App, error) {
 	out := make([]refresher.App, 0, len(cfg.Components))
+	pst := platform.New(st)
 	for i, c := range cfg.Components {
 		path := fmt.Sprintf("components[%d]", i)
 		id := c.ID
 		p, err := openplatform.New(openplatform.Config{
 			ComponentAppID: c.AppID, SecretFunc: secretSource(c.AsApp(), path+".secret_file", h, logger),
 			BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn, StartPushAfter: c.StartPushAfter,
-			VerifyTicket: func(ctx context.Context) (store.StoredVerifyTicket, error) { return st.ReadVerifyTicket(ctx, id) },
+			VerifyTicket: func(ctx context.Context) (platform.StoredVerifyTicket, error) { return pst.ReadVerifyTicket(ctx, id) },
 		})
 		if err != nil {
 			return nil, config.LibraryError(err, path)
@@ -56,7 +58,7 @@ func newCallback(cfg *config.Config, st *store.Store, log *slog.Logger, repeats 
 		}
 		comps = append(comps, callback.Component{ID: c.ID, AppID: c.AppID, Crypt: c.Crypt(), Auth: auth, Kinds: c.Tickets})
 	}
-	return callback.New(callback.Config{Components: comps, Store: st, Timeout: callbackTimeout(cfg), Logger: log, Repeats: repeats, Audit: audit})
+	return callback.New(callback.Config{Components: comps, Store: platform.New(st), Timeout: callbackTimeout(cfg), Logger: log, Repeats: repeats, Audit: audit})
 }
 
 // callbackTimeout bounds a push's store write: WeChat waits 5 s for
@@ -79,7 +81,7 @@ func callbackRoute(cb *callback.Handler) interface{ Register(*http.ServeMux) } {
 func componentApps(cfg *config.Config) []httpapi.App {
 	out := make([]httpapi.App, 0, len(cfg.Components))
 	for _, c := range cfg.Components {
-		out = append(out, httpapi.App{ID: c.ID, Provider: componentProvider, AppID: c.AppID})
+		out = append(out, httpapi.App{ID: c.ID, Provider: componentProvider, AppID: c.AppID, AuthorizerTickets: c.Tickets})
 	}
 	return out
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/platform"
 	"github.com/tokend/tokend/store/reader"
 )
 
@@ -83,7 +84,7 @@ func (d *daemon) wire() error {
 	d.audit = newAuditObserver(d.metrics, cfg.ReplicaID, d.log, clock.RealClock{}, d.warnLimited)
 	p, err := newParts(cfg, d.rdb, partHooks{
 		onCorrupt: d.corrupt, observer: d.audit, log: d.log, secretReloaded: d.audit.secretReloaded,
-		audit: d.audit.add, repeats: d.opts.repeats,
+		audit: d.audit.add, repeats: d.opts.repeats, keepers: d.metrics.Authorizers(),
 	})
 	if err != nil {
 		return err
@@ -109,7 +110,7 @@ func (d *daemon) wire() error {
 	proxyCfg := proxyConfig(cfg, d.metrics)
 	proxyCfg.Authorize = d.clients.AuthorizeProxy // the client scopes of proxy mode
 	d.api, err = httpapi.New(httpapi.Config{
-		Store: p.store, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
+		Store: platform.New(p.store), Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
 		Apps: apps, ReplicaID: cfg.ReplicaID, Clients: d.clients, Open: d.opts.open,
 		Cooldown: cfg.Refresh.Cooldown, Logger: d.log, Repeats: d.opts.repeats,
 		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: proxyCfg, Callback: callbackRoute(p.callback),

@@ -55,6 +55,8 @@ type partHooks struct {
 	// limits the push route's repeated log lines.
 	audit   func(store.AuditEntry)
 	repeats callback.Repeats
+	// keepers is told what the authorizer keepers do (metrics).
+	keepers openplatform.Observer
 }
 
 // newParts builds the store, elector, providers, refresher, push route and
@@ -121,7 +123,7 @@ func newParts(cfg *config.Config, rdb redis.UniversalClient, h partHooks) (*part
 	if err != nil {
 		return nil, err
 	}
-	keepers, err := newKeepers(cfg, st, ref.Leading, hub, logger, h.audit)
+	keepers, err := newKeepers(cfg, st, ref.Leading, hub, logger, h.audit, h.keepers)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // CodeNeedsReauthorization is WeChat's 61023: the authorizer refresh
@@ -125,7 +126,7 @@ func (p *Component) AuthorizerToken(ctx context.Context, componentToken, appid, 
 // MaxListPage): the total and the page's authorizers with their refresh
 // tokens. Entries without an appid or refresh token are dropped
 // (counted in dropped).
-func (p *Component) AuthorizerList(ctx context.Context, componentToken string, offset, count int) (total int, list []store.Authorizer, dropped int, err error) {
+func (p *Component) AuthorizerList(ctx context.Context, componentToken string, offset, count int) (total int, list []platform.Authorizer, dropped int, err error) {
 	if count <= 0 || count > MaxListPage || offset < 0 {
 		return 0, nil, 0, fmt.Errorf("openplatform: api_get_authorizer_list: count must be 1..%d and offset >= 0", MaxListPage)
 	}
@@ -148,7 +149,7 @@ func (p *Component) AuthorizerList(ctx context.Context, componentToken string, o
 			dropped++
 			continue
 		}
-		a := store.Authorizer{AppID: e.AppID, RefreshToken: e.RefreshToken}
+		a := platform.Authorizer{AppID: e.AppID, RefreshToken: e.RefreshToken}
 		if e.AuthTime > 0 {
 			a.AuthTime = time.Unix(e.AuthTime, 0)
 		}

@@ -36,6 +36,7 @@ import (
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // Defaults of Config.
@@ -69,7 +70,7 @@ type Config struct {
 	MinExpiresIn time.Duration
 	// VerifyTicket reads the stored verify ticket: store.ErrNotFound when
 	// none, store.ErrCorrupt for garbage (both: not ready, no call).
-	VerifyTicket func(ctx context.Context) (store.StoredVerifyTicket, error)
+	VerifyTicket func(ctx context.Context) (platform.StoredVerifyTicket, error)
 	// StartPushAfter: a stored ticket older than this (Redis's clock)
 	// means pushes stopped. Default DefaultStartPushAfter (20m).
 	StartPushAfter time.Duration
@@ -85,7 +86,7 @@ type Config struct {
 type Component struct {
 	c       *upstream.Caller
 	appID   string
-	ticket  func(ctx context.Context) (store.StoredVerifyTicket, error)
+	ticket  func(ctx context.Context) (platform.StoredVerifyTicket, error)
 	after   time.Duration
 	every   time.Duration
 	clock   clock.PassiveClock

@@ -14,6 +14,7 @@ import (
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 const (
@@ -24,18 +25,18 @@ const (
 // stored is a verify ticket "in Redis" for the tests.
 type stored struct {
 	mu sync.Mutex
-	t  store.StoredVerifyTicket
+	t  platform.StoredVerifyTicket
 	e  error
 }
 
-func (s *stored) read(context.Context) (store.StoredVerifyTicket, error) {
+func (s *stored) read(context.Context) (platform.StoredVerifyTicket, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.e != nil {
-		return store.StoredVerifyTicket{}, s.e
+		return platform.StoredVerifyTicket{}, s.e
 	}
 	if s.t.Ticket == "" {
-		return store.StoredVerifyTicket{}, store.ErrNotFound
+		return platform.StoredVerifyTicket{}, store.ErrNotFound
 	}
 	return s.t, nil
 }
@@ -44,7 +45,7 @@ func (s *stored) set(ticket string, createTime int64, age time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Unix(createTime, 0).Add(age)
-	s.t = store.StoredVerifyTicket{Ticket: ticket, CreateTime: time.Unix(createTime, 0), ReceivedAt: time.Unix(createTime, 0), Now: now}
+	s.t = platform.StoredVerifyTicket{Ticket: ticket, CreateTime: time.Unix(createTime, 0), ReceivedAt: time.Unix(createTime, 0), Now: now}
 }
 
 type env struct {

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
 	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // A Keeper keeps the tokens of one component's authorizers fresh while
@@ -32,10 +35,19 @@ import (
 // one entry. At rest a Keeper costs one HLEN a second and one scan per
 // Resync, nothing per authorizer.
 //
-// What it does NOT do (yet): compare-and-refresh reports of authorizer
-// tokens, authorizer tickets (jsapi), share its schedule with the
-// refresher (status and metrics see authorizers through Summary and their
-// status keys, not the refresher's states).
+// Tickets (KeeperConfig.Tickets): each authorizer's tickets
+// ("<component>/<appid>:<kind>") are fetched with its token as stored,
+// never with one in its last moments (plan.Parent), and written only while
+// the authorizer is stored. A ticket call refused for the token files a
+// report of it. Reports (the reports hash, event.Report) of an
+// authorizer's token are compare-and-refresh (plan.Decide): a report of
+// the current token refreshes it once, at most once per
+// KeeperConfig.Cooldown; a report of any other value is cleared without a
+// call. Every upstream call (tokens and tickets) counts against Rate.
+//
+// What it does NOT do: share its schedule with the refresher (status and
+// metrics see authorizers through Summary, Observer and their status
+// keys, not the refresher's states).
 type Keeper struct {
 	cfg KeeperConfig
 
@@ -46,6 +58,9 @@ type Keeper struct {
 	counted time.Time       // when the hash was last counted
 	stored  int             // entries the last full read found (garbage included)
 	wake    map[string]bool // appids to re-read; "" = everything
+	// reports are appids whose pending report to look at, from when
+	// (event.Report, or a cooldown's end); a full read looks at all.
+	reports map[string]time.Time
 	// published is the Summary last written to Redis, at pubAt.
 	published Summary
 	pubAt     time.Time
@@ -58,19 +73,28 @@ type kept struct {
 	refused  string // the refresh token answered 61023 ("" none)
 	failures int
 	lastErr  string
+	// reported is the reported token the next refresh is for ("" none);
+	// its report is cleared after the write.
+	reported string
+	// tickets are its tickets by kind (KeeperConfig.Tickets).
+	tickets map[string]*keptTicket
 }
 
 // KeeperStore is what a Keeper needs of package store.
 type KeeperStore interface {
-	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]store.Authorizer) error) (int, int, error)
-	Authorizer(ctx context.Context, component, appid string) (store.Authorizer, error)
+	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]platform.Authorizer) error) (int, int, error)
+	Authorizer(ctx context.Context, component, appid string) (platform.Authorizer, error)
 	CountAuthorizers(ctx context.Context, component string) (int, error)
-	PutAuthorizers(ctx context.Context, component string, list ...store.Authorizer) error
+	PutAuthorizers(ctx context.Context, component string, list ...platform.Authorizer) error
 	Record(ctx context.Context, app string) (store.Record, error)
 	TakeTicket(ctx context.Context, app, leaseValue string, dailyBudget int) (store.Ticket, error)
 	WriteAuthorizerToken(ctx context.Context, w store.Write, refreshToken string) (store.WriteResult, error)
 	SetStatus(ctx context.Context, app string, st store.Status) error
-	SetAuthorizerSummary(ctx context.Context, component string, sum store.AuthorizerSummary) error
+	SetAuthorizerSummary(ctx context.Context, component string, sum platform.AuthorizerSummary) error
+	WriteAuthorizerTicket(ctx context.Context, w store.Write) (store.WriteResult, error)
+	Report(ctx context.Context, app, token string) error
+	PendingReportsFor(ctx context.Context, apps []string) (map[string]string, error)
+	ClearReport(ctx context.Context, app, token string) (bool, error)
 }
 
 // KeeperConfig configures a Keeper. ComponentID, Component, Store and
@@ -98,6 +122,26 @@ type KeeperConfig struct {
 	Logger *slog.Logger
 	// Audit, when set, records refreshes, 61023 and rebuilds.
 	Audit func(store.AuditEntry)
+	// Tickets are the ticket kinds kept for every authorizer, each with the
+	// provider fetching it with the authorizer's token (wechat.Ticket).
+	// Default none.
+	Tickets map[string]TicketFetcher
+	// Cooldown: a reported token is refreshed only when it was fetched at
+	// least this long ago (else the report waits for it). Default 30s.
+	Cooldown time.Duration
+	// DailyBudget is each authorizer credential's daily fetch budget
+	// (store.TakeTicket), as refresher.Config.DailyBudget. Default 0 (and
+	// any value <= 0): none.
+	DailyBudget int
+	// Observer, when set, is told of refreshes, reports and the counts
+	// by state (metrics).
+	Observer Observer
+}
+
+// TicketFetcher fetches a ticket with a parent token
+// (upstream.FetchRequest.ParentToken).
+type TicketFetcher interface {
+	Fetch(ctx context.Context, req upstream.FetchRequest) (upstream.Token, error)
 }
 
 // Defaults of KeeperConfig.
@@ -105,6 +149,7 @@ const (
 	DefaultAuthorizerRate = 20
 	defaultResync         = 5 * time.Minute
 	defaultTick           = 200 * time.Millisecond
+	defaultCooldown       = 30 * time.Second
 )
 
 // NewKeeper validates cfg and returns a Keeper.
@@ -112,7 +157,7 @@ func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
 	if cfg.Component == nil || cfg.Store == nil || cfg.Leading == nil || !store.ValidApp(cfg.ComponentID) {
 		return nil, errors.New("openplatform: keeper: ComponentID, Component, Store and Leading are required")
 	}
-	if cfg.Rate < 0 || cfg.BeforeExpiry < 0 || cfg.SafetyMargin < 0 || cfg.Resync < 0 || cfg.Tick < 0 {
+	if cfg.Rate < 0 || cfg.BeforeExpiry < 0 || cfg.SafetyMargin < 0 || cfg.Resync < 0 || cfg.Tick < 0 || cfg.Cooldown < 0 {
 		return nil, errors.New("openplatform: keeper: rates and durations must not be negative")
 	}
 	def := func(d *time.Duration, v time.Duration) {
@@ -127,13 +172,23 @@ func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
 	def(&cfg.SafetyMargin, time.Minute)
 	def(&cfg.Resync, defaultResync)
 	def(&cfg.Tick, defaultTick)
+	def(&cfg.Cooldown, defaultCooldown)
+	for kind, f := range cfg.Tickets {
+		if f == nil || !store.ValidCredential("a:"+kind) {
+			return nil, errors.New("openplatform: keeper: a ticket kind needs a name [a-z_]{1,32} and a fetcher")
+		}
+	}
+	cfg.Tickets = maps.Clone(cfg.Tickets)
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Keeper{cfg: cfg, entries: map[string]*kept{}, wake: map[string]bool{}}, nil
+	return &Keeper{cfg: cfg, entries: map[string]*kept{}, wake: map[string]bool{}, reports: map[string]time.Time{}}, nil
 }
 
 // Run keeps the authorizers until ctx ends; it returns nil then.
@@ -174,8 +229,12 @@ func (k *Keeper) notice(n event.Notice) {
 	case n.Kind == event.KindEvent && n.Event.Type == event.Input:
 		if n.Event.App == k.cfg.ComponentID {
 			k.wake[""] = true
-		} else if comp, appid, ok := store.SplitAuthorizer(n.Event.App); ok && comp == k.cfg.ComponentID {
+		} else if comp, appid, ok := platform.SplitAuthorizer(n.Event.App); ok && comp == k.cfg.ComponentID {
 			k.wake[appid] = true
+		}
+	case n.Kind == event.KindEvent && n.Event.Type == event.Report:
+		if comp, appid, ok := platform.SplitAuthorizer(n.Event.App); ok && comp == k.cfg.ComponentID {
+			k.reports[appid] = time.Time{}
 		}
 	}
 }
@@ -187,8 +246,12 @@ func (k *Keeper) step(ctx context.Context, calls int) int {
 	now := k.cfg.Clock.Now()
 	k.mu.Lock()
 	if !leading {
-		k.entries, k.epoch = map[string]*kept{}, 0
+		was := k.epoch != 0
+		k.entries, k.epoch, k.published = map[string]*kept{}, 0, Summary{}
 		k.mu.Unlock()
+		if was {
+			k.cfg.Observer.AuthorizerStates(k.cfg.ComponentID, Summary{}) // only the leader knows them
+		}
 		return 0
 	}
 	full := k.epoch != term.Epoch || !now.Before(k.resync) || k.wake[""]
@@ -212,6 +275,7 @@ func (k *Keeper) step(ctx context.Context, calls int) int {
 			k.reread(ctx, appid, now)
 		}
 	}
+	k.checkReports(ctx, now, full)
 	n := k.refreshDue(ctx, term, now, calls)
 	k.publish(ctx, now)
 	return n
@@ -230,7 +294,8 @@ func (k *Keeper) publish(ctx context.Context, now time.Time) {
 	if !due {
 		return
 	}
-	err := k.cfg.Store.SetAuthorizerSummary(ctx, k.cfg.ComponentID, store.AuthorizerSummary{
+	k.cfg.Observer.AuthorizerStates(k.cfg.ComponentID, s)
+	err := k.cfg.Store.SetAuthorizerSummary(ctx, k.cfg.ComponentID, platform.AuthorizerSummary{
 		Total: s.Total, Valid: s.Valid, Failing: s.Failing, NeedsReauthorization: s.NeedsReauthorization, UpdatedAt: now,
 	})
 	if err != nil && ctx.Err() == nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // WaitingReauthorization is the WaitingFor of an authorizer whose
@@ -22,7 +23,7 @@ func retryAfter(n int) time.Duration {
 // refresh refreshes one authorizer; it reports whether an upstream call
 // was made.
 func (k *Keeper) refresh(ctx context.Context, term lock.Term, compToken, appid string, now time.Time) bool {
-	id := store.AuthorizerID(k.cfg.ComponentID, appid)
+	id := platform.AuthorizerID(k.cfg.ComponentID, appid)
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	a, err := k.cfg.Store.Authorizer(ctx, k.cfg.ComponentID, appid)
@@ -30,11 +31,17 @@ func (k *Keeper) refresh(ctx context.Context, term lock.Term, compToken, appid s
 		k.drop(appid)
 		return false
 	}
+	k.mu.Lock()
+	var reported string
+	if e := k.entries[appid]; e != nil {
+		reported = e.reported
+	}
+	k.mu.Unlock()
 	if err != nil {
 		k.failed(ctx, id, appid, now, err)
 		return false
 	}
-	tk, err := k.cfg.Store.TakeTicket(ctx, id, term.Value, 0)
+	tk, err := k.cfg.Store.TakeTicket(ctx, id, term.Value, k.cfg.DailyBudget)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotLeader) {
 			k.failed(ctx, id, appid, now, err)
@@ -59,12 +66,16 @@ func (k *Keeper) refresh(ctx context.Context, term lock.Term, compToken, appid s
 		Epoch: term.Epoch, Leader: term.ID,
 	}, g.RefreshToken)
 	switch {
-	case errors.Is(err, store.ErrAuthorizerGone):
+	case errors.Is(err, platform.ErrAuthorizerGone):
 		k.drop(appid)
+		k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, KindToken, "gone")
 	case err != nil:
 		k.failed(wctx, id, appid, now, err)
 	default:
 		k.written(wctx, id, appid, now, res)
+		if reported != "" {
+			k.clearReport(wctx, id, reported, "")
+		}
 	}
 	return true
 }
@@ -76,17 +87,19 @@ func (k *Keeper) written(ctx context.Context, id, appid string, now time.Time, r
 	var next time.Time
 	if e != nil {
 		e.expires = now.Add(res.ExpiresAt.Sub(res.FetchedAt))
-		e.due, e.failures, e.lastErr = k.dueFor(now, e.expires), 0, ""
+		e.due, e.failures, e.lastErr, e.reported = k.dueFor(now, e.expires), 0, "", ""
 		next = e.due
+		e.tokenWritten(now)
 	}
 	k.mu.Unlock()
+	k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, KindToken, "ok")
 	k.setStatus(ctx, id, store.Status{NextRefresh: next})
 	k.audit(store.AuditEntry{App: id, Action: "refresh", Outcome: "ok", Detail: "version " + itoa64(res.Version)})
 }
 
 // failed backs off and records the error in status.
 func (k *Keeper) failed(ctx context.Context, id, appid string, now time.Time, err error) {
-	st := store.Status{LastError: err.Error()}
+	st := errorStatus(err)
 	k.mu.Lock()
 	if e := k.entries[appid]; e != nil {
 		e.failures++
@@ -95,12 +108,20 @@ func (k *Keeper) failed(ctx context.Context, id, appid string, now time.Time, er
 		st.NextRefresh = e.due
 	}
 	k.mu.Unlock()
+	k.cfg.Logger.Warn("openplatform: authorizer token not refreshed", "authorizer", id, "err", err)
+	k.setStatus(ctx, id, st)
+	k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, KindToken, "failed")
+}
+
+// errorStatus is the status of a failed fetch: the error and its
+// upstream errcode (0 for other errors).
+func errorStatus(err error) store.Status {
+	st := store.Status{LastError: err.Error()}
 	var ue *upstream.Error
 	if errors.As(err, &ue) {
 		st.LastErrorCode = ue.Code
 	}
-	k.cfg.Logger.Warn("openplatform: authorizer token not refreshed", "authorizer", id, "err", err)
-	k.setStatus(ctx, id, st)
+	return st
 }
 
 // needsReauthorization stops calls for appid until its refresh token
@@ -115,6 +136,7 @@ func (k *Keeper) needsReauthorization(ctx context.Context, id, appid, refused st
 	k.setStatus(ctx, id, store.Status{Waiting: "input", WaitingFor: WaitingReauthorization,
 		LastError: "needs re-authorization", LastErrorCode: CodeNeedsReauthorization})
 	k.audit(store.AuditEntry{App: id, Action: "refresh", Outcome: "needs_reauthorization", Errcode: CodeNeedsReauthorization})
+	k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, KindToken, "needs_reauthorization")
 }
 
 func (k *Keeper) drop(appid string) {
@@ -140,9 +162,11 @@ func (k *Keeper) audit(e store.AuditEntry) {
 }
 
 // Summary counts the authorizers this replica keeps (all zero when it
-// does not lead).
+// does not lead), and their tickets: Tickets kept, TicketsValid of them
+// unexpired.
 type Summary struct {
 	Total, Valid, Failing, NeedsReauthorization int
+	Tickets, TicketsValid                       int
 }
 
 // Summary counts the kept authorizers by state.
@@ -160,6 +184,12 @@ func (k *Keeper) Summary() Summary {
 			s.Failing++
 		case e.expires.After(now):
 			s.Valid++
+		}
+		for _, t := range e.tickets {
+			s.Tickets++
+			if t.expires.After(now) {
+				s.TicketsValid++
+			}
 		}
 	}
 	return s

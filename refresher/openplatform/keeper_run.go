@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // keeperWorkers bounds the concurrent refreshes of one tick.
@@ -72,7 +73,7 @@ func (k *Keeper) changed(ctx context.Context, now time.Time) bool {
 // scan returns every stored authorizer's refresh token by appid.
 func (k *Keeper) scan(ctx context.Context) (map[string]string, error) {
 	found := map[string]string{}
-	_, skipped, err := k.cfg.Store.ScanAuthorizers(ctx, k.cfg.ComponentID, 0, func(page []store.Authorizer) error {
+	_, skipped, err := k.cfg.Store.ScanAuthorizers(ctx, k.cfg.ComponentID, 0, func(page []platform.Authorizer) error {
 		for _, a := range page {
 			found[a.AppID] = a.RefreshToken
 		}
@@ -121,8 +122,8 @@ func (k *Keeper) rebuild(ctx context.Context) (int, error) {
 // planned is a new entry for appid, due from its stored record (now when
 // it has no valid token).
 func (k *Keeper) planned(ctx context.Context, appid string, now time.Time) *kept {
-	e := &kept{due: now}
-	rec, err := k.cfg.Store.Record(ctx, store.AuthorizerID(k.cfg.ComponentID, appid))
+	e := &kept{due: now, tickets: k.newTickets(ctx, appid, now)}
+	rec, err := k.cfg.Store.Record(ctx, platform.AuthorizerID(k.cfg.ComponentID, appid))
 	if err == nil && rec.Valid() {
 		e.expires = now.Add(rec.ExpiresAt.Sub(rec.Now))
 		e.due = k.dueFor(now, e.expires)
@@ -146,6 +147,10 @@ func (k *Keeper) dueFor(now, expires time.Time) time.Time {
 // new or with a new refresh token -> due now.
 func (k *Keeper) reread(ctx context.Context, appid string, now time.Time) {
 	a, err := k.cfg.Store.Authorizer(ctx, k.cfg.ComponentID, appid)
+	var tickets map[string]*keptTicket
+	if err == nil {
+		tickets = k.newTickets(ctx, appid, now)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	switch {
@@ -159,7 +164,7 @@ func (k *Keeper) reread(ctx context.Context, appid string, now time.Time) {
 	default:
 		e := k.entries[appid]
 		if e == nil {
-			e = &kept{}
+			e = &kept{tickets: tickets}
 			k.entries[appid] = e
 			k.stored++
 		}
@@ -169,46 +174,71 @@ func (k *Keeper) reread(ctx context.Context, appid string, now time.Time) {
 	}
 }
 
-// refreshDue refreshes up to calls due authorizers, earliest first.
+// job is one due credential of an authorizer: its token (kind "") or a
+// ticket.
+type job struct {
+	appid, kind string
+	at          time.Time
+}
+
+// dueJobs lists the due credentials: an authorizer's token before its
+// tickets (a due token's tickets wait for the new token).
+func (k *Keeper) dueJobs(now time.Time) []job {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var list []job
+	for appid, e := range k.entries {
+		if e.refused != "" {
+			continue
+		}
+		if !e.due.After(now) {
+			list = append(list, job{appid, "", e.due})
+			continue
+		}
+		for kind, t := range e.tickets {
+			if !t.due.After(now) {
+				list = append(list, job{appid, kind, t.due})
+			}
+		}
+	}
+	return list
+}
+
+// refreshDue refreshes up to calls due credentials, earliest first.
 func (k *Keeper) refreshDue(ctx context.Context, term lock.Term, now time.Time, calls int) int {
 	if calls <= 0 {
 		return 0
 	}
-	type due struct {
-		appid string
-		at    time.Time
-	}
-	var list []due
-	k.mu.Lock()
-	for appid, e := range k.entries {
-		if e.refused == "" && !e.due.After(now) {
-			list = append(list, due{appid, e.due})
-		}
-	}
-	k.mu.Unlock()
+	list := k.dueJobs(now)
 	if len(list) == 0 {
 		return 0
 	}
-	// One read of the component token for the whole tick; without one
-	// nothing is called and nothing written: the authorizers wait.
+	// One read of the component token for the whole tick; without one no
+	// token is fetched (the authorizers wait), tickets still are.
 	comp, err := k.cfg.Store.Record(ctx, k.cfg.ComponentID)
 	if err != nil || !comp.Valid() {
 		k.cfg.Logger.Debug("openplatform: authorizers wait for a component token", "component", k.cfg.ComponentID, "due", len(list))
-		return 0
+		list = slices.DeleteFunc(list, func(j job) bool { return j.kind == "" })
 	}
-	slices.SortFunc(list, func(a, b due) int { return a.at.Compare(b.at) })
+	slices.SortFunc(list, func(a, b job) int { return a.at.Compare(b.at) })
 	list = list[:min(len(list), calls)]
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, keeperWorkers)
 	made := 0
 	var mu sync.Mutex
-	for _, d := range list {
+	for _, j := range list {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if k.refresh(ctx, term, comp.Token, d.appid, now) {
+			var called bool
+			if j.kind == "" {
+				called = k.refresh(ctx, term, comp.Token, j.appid, now)
+			} else {
+				called = k.refreshTicket(ctx, term, j.appid, j.kind, now)
+			}
+			if called {
 				mu.Lock()
 				made++
 				mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/platform"
 )
 
 const leaseValue = "lease-value"
@@ -19,29 +20,38 @@ const leaseValue = "lease-value"
 // and a Keeper driven step by step.
 type keeperEnv struct {
 	*env
-	st *store.Store
+	st *platform.Store
 	k  *Keeper
+	mr *miniredis.Miniredis
 }
 
-func newKeeperEnv(t *testing.T) *keeperEnv {
+func newKeeperEnv(t *testing.T) *keeperEnv { return newKeeperEnvWith(t, nil) }
+
+// newKeeperEnvWith is newKeeperEnv with edit applied to the KeeperConfig.
+func newKeeperEnvWith(t *testing.T, edit func(*KeeperConfig)) *keeperEnv {
 	t.Helper()
 	e := newEnv(t)
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	st, err := store.New(store.Config{Client: rdb})
+	base, err := store.New(store.Config{Client: rdb})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := platform.New(base)
 	mr.Set(st.Keys().Lease(), leaseValue)
-	k, err := NewKeeper(KeeperConfig{
+	cfg := KeeperConfig{
 		ComponentID: "op", Component: e.p, Store: st, Clock: e.clk, Rate: 20, Tick: time.Second,
 		Leading: func() (lock.Term, bool) { return lock.Term{Value: leaseValue, Epoch: 1, ID: "a"}, true },
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	k, err := NewKeeper(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ke := &keeperEnv{env: e, st: st, k: k}
+	ke := &keeperEnv{env: e, st: st, k: k, mr: mr}
 	ke.writeComponentToken(t)
 	return ke
 }
@@ -94,7 +104,7 @@ func TestKeeper_rebuildRefreshReauthorize(t *testing.T) {
 		t.Fatalf("first fill made %d calls, want 50", n)
 	}
 	for _, id := range ids {
-		rec, err := e.st.Record(ctx, store.AuthorizerID("op", id))
+		rec, err := e.st.Record(ctx, platform.AuthorizerID("op", id))
 		if err != nil || rec.Token != e.fake.CurrentAuthorizerToken(appID, id) {
 			t.Fatalf("%s: %v, %v: not the fake's current token", id, rec, err)
 		}
@@ -129,7 +139,7 @@ func TestKeeper_rebuildRefreshReauthorize(t *testing.T) {
 	}
 	// The hash lost: rebuilt from the list before anything else.
 	lost := 0
-	_, _, _ = e.st.ScanAuthorizers(ctx, "op", 0, func(p []store.Authorizer) error { lost += len(p); return nil })
+	_, _, _ = e.st.ScanAuthorizers(ctx, "op", 0, func(p []platform.Authorizer) error { lost += len(p); return nil })
 	for _, id := range ids {
 		if _, err := e.st.RemoveAuthorizer(ctx, "op", id, nil); err != nil {
 			t.Fatal(err)
@@ -137,7 +147,7 @@ func TestKeeper_rebuildRefreshReauthorize(t *testing.T) {
 	}
 	e.clk.Step(10 * time.Second) // no event: the size check (HLEN) finds the loss
 	e.steps(t)
-	n, _, err := e.st.ScanAuthorizers(ctx, "op", 0, func([]store.Authorizer) error { return nil })
+	n, _, err := e.st.ScanAuthorizers(ctx, "op", 0, func([]platform.Authorizer) error { return nil })
 	if err != nil || n != 50 || lost != 50 {
 		t.Fatalf("after the loss: %d authorizers (%v), before %d; want 50", n, err, lost)
 	}
@@ -151,9 +161,9 @@ func (e *keeperEnv) reauthorize(t *testing.T, appid string) {
 	if _, err := e.fake.Authorize(ctx, appID, appid); err != nil {
 		t.Fatal(err)
 	}
-	a := store.Authorizer{AppID: appid, RefreshToken: e.fake.AuthorizerRefreshToken(appID, appid)}
+	a := platform.Authorizer{AppID: appid, RefreshToken: e.fake.AuthorizerRefreshToken(appID, appid)}
 	if err := e.st.PutAuthorizers(ctx, "op", a); err != nil {
 		t.Fatal(err)
 	}
-	e.k.notice(event.Notice{Kind: event.KindEvent, Event: event.Event{Type: event.Input, App: store.AuthorizerID("op", appid)}})
+	e.k.notice(event.Notice{Kind: event.KindEvent, Event: event.Event{Type: event.Input, App: platform.AuthorizerID("op", appid)}})
 }

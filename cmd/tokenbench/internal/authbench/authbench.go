@@ -23,7 +23,7 @@ import (
 
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // Names of the measured component.
@@ -197,7 +197,7 @@ func (r *runner) fill(ctx context.Context) (Result, error) {
 func (r *runner) tokenIDs() []string {
 	out := make([]string, len(r.ids))
 	for i, id := range r.ids {
-		out[i] = store.AuthorizerID(ComponentID, id)
+		out[i] = platform.AuthorizerID(ComponentID, id)
 	}
 	return out
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 	"github.com/tokend/tokend/store/event"
 )
 
@@ -30,11 +30,11 @@ func (r *runner) recover(ctx context.Context) (Recovery, error) {
 	rdb, st := r.cfg.Env.RDB, r.d.Store
 	s0 := r.up.AuthorizerStats(compAppID)
 	t0 := time.Now()
-	if err := rdb.Del(ctx, st.Keys().Authorizers(ComponentID)).Err(); err != nil {
+	if err := rdb.Del(ctx, platform.AuthorizersKey(st.Keys(), ComponentID)).Err(); err != nil {
 		return rec, err
 	}
 	for {
-		n, err := st.CountAuthorizers(ctx, ComponentID)
+		n, err := platform.New(st).CountAuthorizers(ctx, ComponentID)
 		if err == nil && n >= r.cfg.Authorizers {
 			break
 		}
@@ -56,7 +56,7 @@ func (r *runner) recover(ctx context.Context) (Recovery, error) {
 	if p, err := r.up.Authorize(ctx, compAppID, id); err != nil || p.Body != "success" {
 		return rec, fmt.Errorf("recovery: authorize %s: %+v %v", id, p, err)
 	}
-	for !r.toks.Seen(store.AuthorizerID(ComponentID, id)) {
+	for !r.toks.Seen(platform.AuthorizerID(ComponentID, id)) {
 		if time.Since(t1) > 30*time.Second {
 			return rec, fmt.Errorf("recovery: no token for a new authorization within 30 s")
 		}
@@ -72,7 +72,7 @@ func (r *runner) recover(ctx context.Context) (Recovery, error) {
 // another refresh token than the upstream's, or without a valid token.
 func (r *runner) checkKept(ctx context.Context, rec *Recovery) error {
 	stored := map[string]string{}
-	_, _, err := r.d.Store.ScanAuthorizers(ctx, ComponentID, 0, func(page []store.Authorizer) error {
+	_, _, err := platform.New(r.d.Store).ScanAuthorizers(ctx, ComponentID, 0, func(page []platform.Authorizer) error {
 		for _, a := range page {
 			stored[a.AppID] = a.RefreshToken
 		}
@@ -89,7 +89,7 @@ func (r *runner) checkKept(ctx context.Context, rec *Recovery) error {
 		case rt != r.up.AuthorizerRefreshToken(compAppID, id):
 			rec.Mismatched++
 		}
-		if tr, err := r.d.Store.Record(ctx, store.AuthorizerID(ComponentID, id)); err != nil || !tr.Valid() {
+		if tr, err := r.d.Store.Record(ctx, platform.AuthorizerID(ComponentID, id)); err != nil || !tr.Valid() {
 			rec.Invalid++
 		}
 	}

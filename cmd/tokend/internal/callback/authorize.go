@@ -9,6 +9,7 @@ import (
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // Authorizations is what the handler needs of openplatform.Component.
@@ -36,7 +37,7 @@ func (h *Handler) authorization(w http.ResponseWriter, r *http.Request, c Compon
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.timeout)
 	defer cancel()
-	id := store.AuthorizerID(c.ID, appid)
+	id := platform.AuthorizerID(c.ID, appid)
 	if msg.InfoType == "unauthorized" {
 		removed, err := h.store.RemoveAuthorizer(ctx, c.ID, appid, c.Kinds)
 		h.outcome(ctx, c, id, "unauthorized", err, "removed", removed)
@@ -68,7 +69,7 @@ func (h *Handler) authorize(ctx context.Context, c Component, appid string, msg 
 		h.log.Warn("callback: api_query_auth answered another authorizer than the push named; the answer is stored",
 			"component", c.ID, "pushed", appid, "answered", g.AppID)
 	}
-	return h.store.PutAuthorizers(ctx, c.ID, store.Authorizer{
+	return h.store.PutAuthorizers(ctx, c.ID, platform.Authorizer{
 		AppID: g.AppID, RefreshToken: g.RefreshToken, AuthTime: time.Unix(msg.CreateTime, 0), FuncInfo: g.FuncInfo,
 	})
 }

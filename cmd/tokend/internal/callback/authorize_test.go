@@ -13,6 +13,7 @@ import (
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 type auditLog struct {
@@ -47,8 +48,8 @@ func TestCallback_authorizationEvents(t *testing.T) {
 	defer fake.Close()
 	comp, err := openplatform.New(openplatform.Config{
 		ComponentAppID: testAppID, Secret: "s", BaseURL: fake.URL, MinExpiresIn: time.Second,
-		VerifyTicket: func(context.Context) (store.StoredVerifyTicket, error) {
-			return store.StoredVerifyTicket{}, store.ErrNotFound
+		VerifyTicket: func(context.Context) (platform.StoredVerifyTicket, error) {
+			return platform.StoredVerifyTicket{}, store.ErrNotFound
 		},
 	})
 	if err != nil {
@@ -108,7 +109,9 @@ func writeComponentToken(t *testing.T, e *env, fake *wechattest.Server) {
 		t.Fatalf("ticket push: %+v, %v", p, err)
 	}
 	comp, err := openplatform.New(openplatform.Config{ComponentAppID: testAppID, Secret: "s", BaseURL: fake.URL, MinExpiresIn: time.Second,
-		VerifyTicket: func(ctx context.Context) (store.StoredVerifyTicket, error) { return e.st.ReadVerifyTicket(ctx, "op") }})
+		VerifyTicket: func(ctx context.Context) (platform.StoredVerifyTicket, error) {
+			return e.st.ReadVerifyTicket(ctx, "op")
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,7 @@ import (
 
 	"github.com/tokend/tokend/refresher/wechat/msgcrypt"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // Route is the pattern the handler serves.
@@ -73,7 +74,7 @@ type Store interface {
 	StoreVerifyTicket(ctx context.Context, component, ticket string, createTime time.Time) (bool, error)
 	// For authorization events (authorize.go).
 	Record(ctx context.Context, app string) (store.Record, error)
-	PutAuthorizers(ctx context.Context, component string, list ...store.Authorizer) error
+	PutAuthorizers(ctx context.Context, component string, list ...platform.Authorizer) error
 	RemoveAuthorizer(ctx context.Context, component, appid string, kinds []string) (bool, error)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/tokend/tokend/refresher/wechat/msgcrypt"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 const (
@@ -29,7 +30,7 @@ const (
 
 type env struct {
 	srv   *httptest.Server
-	st    *store.Store
+	st    *platform.Store
 	mr    *miniredis.Miniredis
 	crypt *msgcrypt.Crypt
 }
@@ -42,11 +43,12 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	st, err := store.New(store.Config{Client: rdb})
+	base, err := store.New(store.Config{Client: rdb})
 	if err != nil {
 		t.Fatal(err)
 	}
 	crypt := mustCrypt(t)
+	st := platform.New(base)
 	cfg := Config{Store: st, Components: []Component{{ID: "op", AppID: testAppID, Crypt: crypt}}}
 	if edit != nil {
 		edit(&cfg)

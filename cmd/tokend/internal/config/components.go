@@ -30,7 +30,7 @@ type ComponentConfig struct {
 	TokenEnv  string `yaml:"token_env"`
 	AESKeyEnv string `yaml:"aes_key_env"`
 	// Tickets are the JS-SDK ticket kinds kept for every authorizer
-	// (jsapi, wx_card): validated; not kept yet (authorizer tokens are).
+	// (jsapi, wx_card), each the credential <id>/<appid>:<kind>.
 	Tickets []string `yaml:"tickets"`
 	BaseURL string   `yaml:"base_url"` // default wechat.DefaultBaseURL
 	// StartPushAfter: with no new verify ticket for this long, the leader
@@ -105,9 +105,6 @@ func (c *Config) validateComponents(getenv func(string) string, readFile func(st
 		p.secret = a.secret
 		if w != "" {
 			warnings = append(warnings, w)
-		}
-		if len(p.Tickets) > 0 {
-			warnings = append(warnings, f("tickets")+": authorizer tickets are not kept in this version (authorizer tokens are)")
 		}
 		if p.crypt, err = p.newCrypt(f, getenv); err != nil {
 			return nil, err

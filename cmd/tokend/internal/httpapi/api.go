@@ -98,6 +98,9 @@ type App struct {
 	// Tickets are the ticket kinds kept for the app, each the credential
 	// "<ID>:<kind>".
 	Tickets []string
+	// AuthorizerTickets are, for a component, the ticket kinds kept for
+	// each authorizer ("<ID>/<appid>:<kind>").
+	AuthorizerTickets []string
 	// Secret returns the app's current secret, for the WeChat-shaped token
 	// routes; nil: no secret matches.
 	Secret func() string

@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // Open Platform authorizer routes:
 //
 //	GET /v1/components/{id}/authorizers?offset=&limit=   a page of authorizers: appid, status, expires_at
-//	GET /v1/components/{id}/authorizers/{appid}/token    an authorizer's token (WeChat's shape)
+//	GET  /v1/components/{id}/authorizers/{appid}/token          an authorizer's token (WeChat's shape)
+//	POST /v1/components/{id}/authorizers/{appid}/refresh        compare-and-refresh of it {"invalid_token"}
+//	GET  /v1/components/{id}/authorizers/{appid}/tickets/{kind} one of its tickets (components[].tickets)
 //
 // Client scopes name the component id (routeApp reads {id}): a client
 // allowed "op-main" reads every authorizer of op-main. Neither route
@@ -33,7 +37,7 @@ type route = struct {
 // AuthorizerLister is what the authorizer list needs of the Store;
 // without it the list answers 404.
 type AuthorizerLister interface {
-	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]store.Authorizer) error) (int, int, error)
+	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]platform.Authorizer) error) (int, int, error)
 }
 
 const (
@@ -46,6 +50,8 @@ func (a *Server) authorizerRoutes() []route {
 	return []route{
 		{"GET", "/v1/components/{id}/authorizers", a.auth(a.authorizers, clients.Status)},
 		{"GET", "/v1/components/{id}/authorizers/{appid}/token", a.auth(a.authorizerToken, clients.Token)},
+		{"POST", "/v1/components/{id}/authorizers/{appid}/refresh", a.auth(a.authorizerRefresh, clients.Refresh)},
+		{"GET", "/v1/components/{id}/authorizers/{appid}/tickets/{kind}", a.auth(a.authorizerTicket, clients.Ticket)},
 	}
 }
 
@@ -60,17 +66,49 @@ func (a *Server) knownComponent(w http.ResponseWriter, r *http.Request) (string,
 	return id, true
 }
 
-func (a *Server) authorizerToken(w http.ResponseWriter, r *http.Request) {
+// knownAuthorizer answers 404 (unknown component) or 400 (bad appid) and
+// returns false, or the component's App and the authorizer's credential
+// id.
+func (a *Server) knownAuthorizer(w http.ResponseWriter, r *http.Request) (App, string, bool) {
 	id, ok := a.knownComponent(w, r)
 	if !ok {
-		return
+		return App{}, "", false
 	}
 	appid := r.PathValue("appid")
 	if !store.ValidApp(appid) {
 		writeError(w, http.StatusBadRequest, "authorizer appid must match [A-Za-z0-9_.-]{1,64}")
+		return App{}, "", false
+	}
+	return a.byID[id], platform.AuthorizerID(id, appid), true
+}
+
+func (a *Server) authorizerToken(w http.ResponseWriter, r *http.Request) {
+	if _, id, ok := a.knownAuthorizer(w, r); ok {
+		a.serve(w, r, tokenCredential(id))
+	}
+}
+
+// authorizerRefresh is compare-and-refresh of an authorizer's token: an
+// app whose call failed with 40001/40014/42001 reports the token it used.
+func (a *Server) authorizerRefresh(w http.ResponseWriter, r *http.Request) {
+	if _, id, ok := a.knownAuthorizer(w, r); ok {
+		a.compareAndRefresh(w, r, tokenCredential(id))
+	}
+}
+
+// authorizerTicket serves an authorizer's ticket of a kind the component
+// keeps (components[].tickets), in the app ticket route's shape.
+func (a *Server) authorizerTicket(w http.ResponseWriter, r *http.Request) {
+	comp, id, ok := a.knownAuthorizer(w, r)
+	if !ok {
 		return
 	}
-	a.serve(w, r, tokenCredential(store.AuthorizerID(id, appid)))
+	kind := r.PathValue("kind")
+	if !slices.Contains(comp.AuthorizerTickets, kind) {
+		writeError(w, http.StatusNotFound, "ticket kind not kept for this component's authorizers (components[].tickets)")
+		return
+	}
+	a.serve(w, r, ticketCredential(id+":"+kind))
 }
 
 // authorizerRow is one authorizer in the list: never a token.
@@ -100,9 +138,9 @@ func (a *Server) authorizers(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	var page []store.Authorizer
+	var page []platform.Authorizer
 	seen := 0
-	total, _, err := lister.ScanAuthorizers(ctx, id, 0, func(list []store.Authorizer) error {
+	total, _, err := lister.ScanAuthorizers(ctx, id, 0, func(list []platform.Authorizer) error {
 		for _, x := range list {
 			if seen >= offset && len(page) < limit {
 				x.RefreshToken = "" // never kept past here
@@ -125,13 +163,13 @@ func (a *Server) authorizers(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorizerRow reads one authorizer's record and status.
-func (a *Server) authorizerRow(ctx context.Context, component string, x store.Authorizer) authorizerRow {
+func (a *Server) authorizerRow(ctx context.Context, component string, x platform.Authorizer) authorizerRow {
 	row := authorizerRow{AppID: x.AppID, Status: "expired"}
 	if !x.AuthTime.IsZero() {
 		t := x.AuthTime.UTC()
 		row.AuthTime = &t
 	}
-	cid := store.AuthorizerID(component, x.AppID)
+	cid := platform.AuthorizerID(component, x.AppID)
 	if rec, err := a.store.Record(ctx, cid); err == nil && rec.Valid() {
 		t := rec.ExpiresAt.UTC()
 		row.Status, row.ExpiresAt = "valid", &t
@@ -170,7 +208,7 @@ type authorizerCounts struct {
 // AuthorizerSummaryReader reads the leader's authorizer counts
 // (store.Store); without it status shows none.
 type AuthorizerSummaryReader interface {
-	AuthorizerSummary(ctx context.Context, component string) (store.AuthorizerSummary, error)
+	AuthorizerSummary(ctx context.Context, component string) (platform.AuthorizerSummary, error)
 }
 
 // authorizerCounts reads the counts of a component's status entry; nil

@@ -1,4 +1,4 @@
-package store
+package platform
 
 import (
 	"context"
@@ -10,17 +10,19 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/store"
 )
 
 // authWrite takes a ticket and writes tok for id with refresh token rt.
-func authWrite(t *testing.T, s *Store, id, tok, rt string) (WriteResult, error) {
+func authWrite(t *testing.T, s *Store, id, tok, rt string) (store.WriteResult, error) {
 	t.Helper()
 	ctx := context.Background()
 	tk, err := s.TakeTicket(ctx, id, lease, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.WriteAuthorizerToken(ctx, Write{App: id, Ticket: tk, Token: tok, ExpiresIn: time.Hour}, rt)
+	return s.WriteAuthorizerToken(ctx, store.Write{App: id, Ticket: tk, Token: tok, ExpiresIn: time.Hour}, rt)
 }
 
 func refreshTokenOf(t *testing.T, s *Store, comp, appid string) string {
@@ -59,8 +61,8 @@ func TestStore_authorizerWrite_refreshTokenWithToken(t *testing.T) {
 		if _, err := authWrite(t, s, "op/wxa", "tok2", "rt3"); err != nil {
 			t.Fatal(err)
 		}
-		_, err = s.WriteAuthorizerToken(ctx, Write{App: "op/wxa", Ticket: stale, Token: "old", ExpiresIn: time.Hour}, "rt-old")
-		if !errors.Is(err, ErrStaleTicket) || refreshTokenOf(t, s, "op", "wxa") != "rt3" {
+		_, err = s.WriteAuthorizerToken(ctx, store.Write{App: "op/wxa", Ticket: stale, Token: "old", ExpiresIn: time.Hour}, "rt-old")
+		if !errors.Is(err, store.ErrStaleTicket) || refreshTokenOf(t, s, "op", "wxa") != "rt3" {
 			t.Fatalf("stale write: %v, refresh token %s", err, refreshTokenOf(t, s, "op", "wxa"))
 		}
 		// Removed: the write in flight is refused and nothing comes back.
@@ -70,7 +72,7 @@ func TestStore_authorizerWrite_refreshTokenWithToken(t *testing.T) {
 		if _, err := authWrite(t, s, "op/wxa", "tok4", "rt4"); !errors.Is(err, ErrAuthorizerGone) {
 			t.Fatalf("write after removal = %v, want ErrAuthorizerGone", err)
 		}
-		for _, k := range []string{s.Keys().Token("op/wxa"), s.Keys().Meta("op/wxa"), s.Keys().Authorizers("op")} {
+		for _, k := range []string{s.Keys().Token("op/wxa"), s.Keys().Meta("op/wxa"), AuthorizersKey(s.Keys(), "op")} {
 			if rdb.Exists(ctx, k).Val() != 0 {
 				t.Errorf("%s left after removal", k)
 			}
@@ -90,7 +92,7 @@ func TestStore_scanAuthorizers_pagesAndGarbage(t *testing.T) {
 		if err := s.PutAuthorizers(ctx, "op", list...); err != nil {
 			t.Fatal(err)
 		}
-		key := s.Keys().Authorizers("op")
+		key := AuthorizersKey(s.Keys(), "op")
 		rdb.HSet(ctx, key, "wxbad", "{not json", "wxnort", `{"auth_time":1}`, "bad field", `{"refresh_token":"x"}`)
 		seen := map[string]string{}
 		pages := 0
@@ -115,8 +117,8 @@ func TestStore_scanAuthorizers_pagesAndGarbage(t *testing.T) {
 			t.Errorf("missing hash: %d, %v", n, err)
 		}
 		rdb.Set(ctx, key, "x", 0)
-		if _, _, err := s.ScanAuthorizers(ctx, "op", 0, func([]Authorizer) error { return nil }); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("wrong type: %v, want ErrCorrupt", err)
+		if _, _, err := s.ScanAuthorizers(ctx, "op", 0, func([]Authorizer) error { return nil }); !errors.Is(err, store.ErrCorrupt) {
+			t.Errorf("wrong type: %v, want store.ErrCorrupt", err)
 		}
 	})
 }
@@ -132,10 +134,10 @@ func TestStore_authorizer_badInputAndSecrets(t *testing.T) {
 				t.Errorf("PutAuthorizers(%v) = %v", a, err)
 			}
 		}
-		if err := s.PutAuthorizers(ctx, "op/x", Authorizer{AppID: "wxa", RefreshToken: "r"}); !errors.Is(err, ErrInvalidApp) {
+		if err := s.PutAuthorizers(ctx, "op/x", Authorizer{AppID: "wxa", RefreshToken: "r"}); !errors.Is(err, store.ErrInvalidApp) {
 			t.Errorf("bad component: %v", err)
 		}
-		if _, err := s.WriteAuthorizerToken(ctx, Write{App: "op", Token: "t", Ticket: Ticket{N: 1}}, "r"); !errors.Is(err, ErrInvalidApp) {
+		if _, err := s.WriteAuthorizerToken(ctx, store.Write{App: "op", Token: "t", Ticket: store.Ticket{N: 1}}, "r"); !errors.Is(err, store.ErrInvalidApp) {
 			t.Errorf("non-authorizer id: %v", err)
 		}
 		if n := rdb.DBSize(ctx).Val(); n != 0 {

@@ -1,4 +1,4 @@
-package store
+package platform
 
 import (
 	"context"
@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/store"
 )
 
 func TestStore_verifyTicket_newerWins(t *testing.T) {
 	forEach(t, func(t *testing.T, s *Store, _ *redis.Client) {
 		ctx := context.Background()
-		if _, err := s.ReadVerifyTicket(ctx, "op"); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("empty: %v, want ErrNotFound", err)
+		if _, err := s.ReadVerifyTicket(ctx, "op"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("empty: %v, want store.ErrNotFound", err)
 		}
 		t0 := time.Unix(1_700_000_000, 0)
 		steps := []struct {
@@ -53,7 +55,7 @@ func TestStore_verifyTicket_rejectsBadInput(t *testing.T) {
 			at           time.Time
 			want         error
 		}{
-			{"op/x", "t", time.Unix(1, 0), ErrInvalidApp},
+			{"op/x", "t", time.Unix(1, 0), store.ErrInvalidApp},
 			{"op", "", time.Unix(1, 0), ErrBadVerifyTicket},
 			{"op", "t", time.Unix(-1, 0), ErrBadVerifyTicket},
 		} {
@@ -61,7 +63,7 @@ func TestStore_verifyTicket_rejectsBadInput(t *testing.T) {
 				t.Errorf("StoreVerifyTicket(%q, %q, %v) = %v, want %v", tc.comp, tc.ticket, tc.at, err, tc.want)
 			}
 		}
-		if n := rdb.Exists(ctx, s.Keys().VerifyTicket("op")).Val(); n != 0 {
+		if n := rdb.Exists(ctx, VerifyTicketKey(s.Keys(), "op")).Val(); n != 0 {
 			t.Errorf("a rejected write left the key")
 		}
 	})
@@ -87,10 +89,10 @@ func TestStore_verifyTicket_garbage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			forEachCorrupt(t, func(t *testing.T, s *Store, rdb *redis.Client, log *corruptLog) {
 				ctx := context.Background()
-				key := s.Keys().VerifyTicket("op")
+				key := VerifyTicketKey(s.Keys(), "op")
 				tc.plant(ctx, rdb, key)
-				if _, err := s.ReadVerifyTicket(ctx, "op"); !errors.Is(err, ErrCorrupt) {
-					t.Fatalf("read = %v, want ErrCorrupt", err)
+				if _, err := s.ReadVerifyTicket(ctx, "op"); !errors.Is(err, store.ErrCorrupt) {
+					t.Fatalf("read = %v, want store.ErrCorrupt", err)
 				}
 				if !log.has(key, tc.field, false) {
 					t.Errorf("OnCorrupt not told of %s %q: %v", key, tc.field, log.take())

@@ -1,4 +1,4 @@
-package store
+package platform
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 )
 
@@ -32,19 +33,21 @@ var luaAuthorizerWrite string
 
 // authorizerWriteScript is write_token.lua as a local function, called by
 // authorizer_write.lua.
-var authorizerWriteScript = newScript("local function write_token()\n" + luaWriteToken + "\nend\n" + luaAuthorizerWrite)
+var authorizerWriteScript = store.NewWriteScript(luaAuthorizerWrite)
 
 // ErrAuthorizerGone: the authorizer is not (or no longer) in its
 // component's hash, so its token was not written: it was unauthorized,
 // or the hash was lost and must be rebuilt first.
-var ErrAuthorizerGone = errors.New("store: authorizer not stored; nothing written")
+var ErrAuthorizerGone = errors.New("platform: authorizer not stored; nothing written")
 
 // ErrBadAuthorizer: an authorizer without an appid ([A-Za-z0-9_.-]{1,64})
 // or refresh token; nothing was written.
-var ErrBadAuthorizer = errors.New("store: authorizer needs a valid appid and a refresh token")
+var ErrBadAuthorizer = errors.New("platform: authorizer needs a valid appid and a refresh token")
 
-// Authorizers is the hash key of component's authorizers.
-func (k Keys) Authorizers(component string) string { return k.tag + ":authorizers:" + component }
+// AuthorizersKey is the hash key of component's authorizers.
+func AuthorizersKey(k store.Keys, component string) string {
+	return k.Tag() + ":authorizers:" + component
+}
 
 // AuthorizerID is the credential id of an authorizer's token.
 func AuthorizerID(component, appid string) string { return component + "/" + appid }
@@ -53,7 +56,7 @@ func AuthorizerID(component, appid string) string { return component + "/" + app
 // (ticket kinds are not accepted); ok false for any other id.
 func SplitAuthorizer(id string) (component, appid string, ok bool) {
 	component, appid, ok = strings.Cut(id, "/")
-	if !ok || !ValidApp(component) || !ValidApp(appid) {
+	if !ok || !store.ValidApp(component) || !store.ValidApp(appid) {
 		return "", "", false
 	}
 	return component, appid, true
@@ -71,7 +74,7 @@ type Authorizer struct {
 }
 
 func (a Authorizer) String() string {
-	return fmt.Sprintf("authorizer(%s, refresh_token=%s)", a.AppID, Fingerprint(a.RefreshToken))
+	return fmt.Sprintf("authorizer(%s, refresh_token=%s)", a.AppID, store.Fingerprint(a.RefreshToken))
 }
 
 // GoString is String, so that %#v never shows the refresh token.
@@ -85,7 +88,7 @@ type authorizerEntry struct {
 }
 
 func (a Authorizer) entry() (string, error) {
-	if !ValidApp(a.AppID) || a.RefreshToken == "" || (a.FuncInfo != nil && !json.Valid(a.FuncInfo)) {
+	if !store.ValidApp(a.AppID) || a.RefreshToken == "" || (a.FuncInfo != nil && !json.Valid(a.FuncInfo)) {
 		return "", ErrBadAuthorizer
 	}
 	e := authorizerEntry{RefreshToken: a.RefreshToken, FuncInfo: a.FuncInfo}
@@ -102,7 +105,7 @@ func (a Authorizer) entry() (string, error) {
 // parseAuthorizer decodes one hash field; ok false for garbage.
 func parseAuthorizer(appid, raw string) (Authorizer, bool) {
 	var e authorizerEntry
-	if !ValidApp(appid) || json.Unmarshal([]byte(raw), &e) != nil || e.RefreshToken == "" {
+	if !store.ValidApp(appid) || json.Unmarshal([]byte(raw), &e) != nil || e.RefreshToken == "" {
 		return Authorizer{}, false
 	}
 	a := Authorizer{AppID: appid, RefreshToken: e.RefreshToken, FuncInfo: e.FuncInfo}
@@ -121,8 +124,8 @@ func parseAuthorizer(appid, raw string) (Authorizer, bool) {
 // events: a larger batch publishes one for the component), which wakes a
 // leader that keeps them.
 func (s *Store) PutAuthorizers(ctx context.Context, component string, list ...Authorizer) error {
-	if !ValidApp(component) {
-		return ErrInvalidApp
+	if !store.ValidApp(component) {
+		return store.ErrInvalidApp
 	}
 	if len(list) == 0 {
 		return nil
@@ -135,8 +138,8 @@ func (s *Store) PutAuthorizers(ctx context.Context, component string, list ...Au
 		}
 		fields = append(fields, a.AppID, e)
 	}
-	p := s.rdb.TxPipeline()
-	p.HSet(ctx, s.keys.Authorizers(component), fields...)
+	p := s.rdb().TxPipeline()
+	p.HSet(ctx, AuthorizersKey(s.keys, component), fields...)
 	if len(list) <= 10 {
 		for _, a := range list {
 			p.Publish(ctx, s.keys.Events(), event.Encode(event.Event{Type: event.Input, App: AuthorizerID(component, a.AppID)}))
@@ -145,7 +148,7 @@ func (s *Store) PutAuthorizers(ctx context.Context, component string, list ...Au
 		p.Publish(ctx, s.keys.Events(), event.Encode(event.Event{Type: event.Input, App: component}))
 	}
 	if _, err := p.Exec(ctx); err != nil {
-		return fmt.Errorf("store: put authorizers: %w", err)
+		return fmt.Errorf("platform: put authorizers: %w", err)
 	}
 	return nil
 }
@@ -156,14 +159,14 @@ func (s *Store) PutAuthorizers(ctx context.Context, component string, list ...Au
 // publishes an event.Input for it. removed is false when it was not in
 // the hash (its keys are deleted anyway).
 func (s *Store) RemoveAuthorizer(ctx context.Context, component, appid string, kinds []string) (removed bool, err error) {
-	if !ValidApp(component) || !ValidApp(appid) {
-		return false, ErrInvalidApp
+	if !store.ValidApp(component) || !store.ValidApp(appid) {
+		return false, store.ErrInvalidApp
 	}
 	id := AuthorizerID(component, appid)
 	ids := []string{id}
 	for _, k := range kinds {
-		if !ValidCredential(id + ":" + k) {
-			return false, ErrInvalidApp
+		if !store.ValidCredential(id + ":" + k) {
+			return false, store.ErrInvalidApp
 		}
 		ids = append(ids, id+":"+k)
 	}
@@ -171,13 +174,13 @@ func (s *Store) RemoveAuthorizer(ctx context.Context, component, appid string, k
 	for _, c := range ids {
 		keys = append(keys, s.keys.Token(c), s.keys.Meta(c), s.keys.Ticket(c), s.keys.Status(c), s.keys.Budget(c))
 	}
-	p := s.rdb.TxPipeline()
-	hdel := p.HDel(ctx, s.keys.Authorizers(component), appid)
+	p := s.rdb().TxPipeline()
+	hdel := p.HDel(ctx, AuthorizersKey(s.keys, component), appid)
 	p.Del(ctx, keys...)
 	p.HDel(ctx, s.keys.Reports(), ids...)
 	p.Publish(ctx, s.keys.Events(), event.Encode(event.Event{Type: event.Input, App: id}))
 	if _, err := p.Exec(ctx); err != nil {
-		return false, fmt.Errorf("store: remove authorizer: %w", err)
+		return false, fmt.Errorf("platform: remove authorizer: %w", err)
 	}
 	return hdel.Val() == 1, nil
 }
@@ -192,31 +195,31 @@ const DefaultAuthorizerPage = 500
 // handed to Config.OnCorrupt, never to fn. HSCAN may hand an entry twice
 // when the hash changes during the scan; fn must tolerate it. It returns
 // the number of entries handed to fn and the number skipped. A missing
-// hash is no error: 0, 0, nil. A wrong-typed key is a *CorruptError.
+// hash is no error: 0, 0, nil. A wrong-typed key is a *store.CorruptError.
 func (s *Store) ScanAuthorizers(ctx context.Context, component string, page int, fn func([]Authorizer) error) (n, skipped int, err error) {
-	if !ValidApp(component) {
-		return 0, 0, ErrInvalidApp
+	if !store.ValidApp(component) {
+		return 0, 0, store.ErrInvalidApp
 	}
 	if page <= 0 {
 		page = DefaultAuthorizerPage
 	}
-	key := s.keys.Authorizers(component)
+	key := AuthorizersKey(s.keys, component)
 	var cursor uint64
 	batch := make([]Authorizer, 0, page)
 	for {
-		kv, next, err := s.rdb.HScan(ctx, key, cursor, "", int64(page)).Result()
+		kv, next, err := s.rdb().HScan(ctx, key, cursor, "", int64(page)).Result()
 		if err != nil {
 			if strings.Contains(err.Error(), "WRONGTYPE") {
-				return n, skipped, &CorruptError{App: component, Key: key, Detail: "wrong type"}
+				return n, skipped, &store.CorruptError{App: component, Key: key, Detail: "wrong type"}
 			}
-			return n, skipped, fmt.Errorf("store: scan authorizers: %w", err)
+			return n, skipped, fmt.Errorf("platform: scan authorizers: %w", err)
 		}
 		batch = batch[:0]
 		for i := 0; i+1 < len(kv); i += 2 {
 			a, ok := parseAuthorizer(kv[i], kv[i+1])
 			if !ok {
 				skipped++
-				s.recs.noteCorrupt([]*CorruptError{{App: component, Key: key, Field: kv[i], Detail: "not an authorizer entry"}})
+				s.Store.NoteCorrupt(&store.CorruptError{App: component, Key: key, Field: kv[i], Detail: "not an authorizer entry"})
 				continue
 			}
 			batch = append(batch, a)
@@ -233,25 +236,25 @@ func (s *Store) ScanAuthorizers(ctx context.Context, component string, page int,
 	}
 }
 
-// Authorizer reads one authorizer of component: ErrNotFound when absent,
-// a *CorruptError for garbage.
+// Authorizer reads one authorizer of component: store.ErrNotFound when absent,
+// a *store.CorruptError for garbage.
 func (s *Store) Authorizer(ctx context.Context, component, appid string) (Authorizer, error) {
-	if !ValidApp(component) || !ValidApp(appid) {
-		return Authorizer{}, ErrInvalidApp
+	if !store.ValidApp(component) || !store.ValidApp(appid) {
+		return Authorizer{}, store.ErrInvalidApp
 	}
-	key := s.keys.Authorizers(component)
-	raw, err := s.rdb.HGet(ctx, key, appid).Result()
+	key := AuthorizersKey(s.keys, component)
+	raw, err := s.rdb().HGet(ctx, key, appid).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
-		return Authorizer{}, ErrNotFound
+		return Authorizer{}, store.ErrNotFound
 	case err != nil && strings.Contains(err.Error(), "WRONGTYPE"):
-		return Authorizer{}, &CorruptError{App: component, Key: key, Detail: "wrong type"}
+		return Authorizer{}, &store.CorruptError{App: component, Key: key, Detail: "wrong type"}
 	case err != nil:
-		return Authorizer{}, fmt.Errorf("store: read authorizer: %w", err)
+		return Authorizer{}, fmt.Errorf("platform: read authorizer: %w", err)
 	}
 	a, ok := parseAuthorizer(appid, raw)
 	if !ok {
-		return Authorizer{}, &CorruptError{App: component, Key: key, Field: appid, Detail: "not an authorizer entry"}
+		return Authorizer{}, &store.CorruptError{App: component, Key: key, Field: appid, Detail: "not an authorizer entry"}
 	}
 	return a, nil
 }
@@ -263,30 +266,31 @@ func (s *Store) Authorizer(ctx context.Context, component, appid string) (Author
 // refreshToken (other fields kept). ErrAuthorizerGone when the authorizer
 // is not in the hash (nothing written, so an unauthorized event is never
 // undone by a refresh in flight); WriteToken's errors otherwise.
-func (s *Store) WriteAuthorizerToken(ctx context.Context, w Write, refreshToken string) (WriteResult, error) {
+func (s *Store) WriteAuthorizerToken(ctx context.Context, w store.Write, refreshToken string) (store.WriteResult, error) {
 	component, appid, ok := SplitAuthorizer(w.App)
 	if !ok {
-		return WriteResult{}, fmt.Errorf("%w: an authorizer token is <component>/<appid>", ErrInvalidApp)
+		return store.WriteResult{}, fmt.Errorf("%w: an authorizer token is <component>/<appid>", store.ErrInvalidApp)
 	}
 	if refreshToken == "" {
-		return WriteResult{}, ErrBadAuthorizer
+		return store.WriteResult{}, ErrBadAuthorizer
 	}
-	if err := w.check(); err != nil {
-		return WriteResult{}, err
+	res, err := s.Store.WriteTokenWith(ctx, w, authorizerWriteScript, []string{AuthorizersKey(s.keys, component)}, appid, refreshToken)
+	if errors.Is(err, store.ErrWriteRefused) {
+		return res, ErrAuthorizerGone
 	}
-	return s.writeToken(ctx, w, authorizerWriteScript, []string{s.keys.Authorizers(component)}, appid, refreshToken)
+	return res, err
 }
 
 // CountAuthorizers is the number of entries in component's hash (HLEN:
 // garbage included), 0 when it is missing: a cheap check that the hash
 // is still there and unchanged in size.
 func (s *Store) CountAuthorizers(ctx context.Context, component string) (int, error) {
-	if !ValidApp(component) {
-		return 0, ErrInvalidApp
+	if !store.ValidApp(component) {
+		return 0, store.ErrInvalidApp
 	}
-	n, err := s.rdb.HLen(ctx, s.keys.Authorizers(component)).Result()
+	n, err := s.rdb().HLen(ctx, AuthorizersKey(s.keys, component)).Result()
 	if err != nil {
-		return 0, fmt.Errorf("store: count authorizers: %w", err)
+		return 0, fmt.Errorf("platform: count authorizers: %w", err)
 	}
 	return int(n), nil
 }
