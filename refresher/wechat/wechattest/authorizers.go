@@ -35,6 +35,8 @@ type authorizerSet struct {
 	order []string          // appids in first-authorization order
 	codes map[string]string // authorization code -> appid, single use
 	stats AuthorizerStats
+
+	preAuth map[string]time.Time // pre_auth_code -> expiry, single use (preauth.go)
 }
 
 type fakeAuthorizer struct {
@@ -52,6 +54,7 @@ type AuthorizerStats struct {
 	ListCalls     int `json:"list_calls"`     // api_get_authorizer_list answered
 	EventsPushed  int `json:"events_pushed"`  // authorization events pushed
 	EventsRefused int `json:"events_refused"` // authorization events not answered "success"
+	PreAuthCodes  int `json:"pre_auth_codes"` // api_create_preauthcode answered with a code
 }
 
 // authsLocked returns appid's authorizer set, created on first use; nil

@@ -20,6 +20,7 @@ func (s *Server) authorizerRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cgi-bin/component/api_query_auth", s.handleQueryAuth)
 	mux.HandleFunc("POST /cgi-bin/component/api_authorizer_token", s.handleAuthorizerToken)
 	mux.HandleFunc("POST /cgi-bin/component/api_get_authorizer_list", s.handleAuthorizerList)
+	s.preAuthRoutes(mux)
 	mux.HandleFunc("POST /components/authorize", func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.Authorize(r.Context(), r.URL.Query().Get("appid"), r.URL.Query().Get("authorizer"))
 		s.answerPush(w, p, err)
