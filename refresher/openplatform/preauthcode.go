@@ -3,12 +3,18 @@ package openplatform
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 )
+
+// ErrNoComponentToken: no valid component token is stored to make a call
+// with (api_query_auth, api_create_preauthcode on any replica): the
+// component waits for a verify ticket, or Redis lost its token.
+var ErrNoComponentToken = errors.New("openplatform: no valid component token stored")
 
 // PreAuthCode is a pre-authorization code from api_create_preauthcode:
 // it opens WeChat's authorization page for one authorization flow. It is

@@ -18,7 +18,7 @@ type Authorizations interface {
 
 // errNoComponentToken: no valid component token is stored to call
 // api_query_auth with.
-var errNoComponentToken = errors.New("callback: no valid component token stored")
+var errNoComponentToken = openplatform.ErrNoComponentToken
 
 // authorization acts on an authorization event within the timeout and
 // answers "success" (a failure is logged and audited: a retry of the push

@@ -15,11 +15,6 @@ import (
 // authorized push is (exchange). Both use the component token stored in
 // Redis; neither needs the leader.
 
-// ErrNoComponentToken: no valid component token is stored to call the
-// upstream with (the component waits for a verify ticket, or Redis lost
-// it).
-var ErrNoComponentToken = errNoComponentToken
-
 // ErrNotKept: the component is not configured here, or keeps no
 // authorizers (Component.Auth is nil).
 var ErrNotKept = errors.New("callback: unknown component, or it keeps no authorizers")
@@ -31,7 +26,7 @@ type PreAuthCodes interface {
 }
 
 // componentToken is the valid component token stored for component, or
-// ErrNoComponentToken.
+// openplatform.ErrNoComponentToken.
 func (h *Handler) componentToken(ctx context.Context, component string) (string, error) {
 	rec, err := h.store.Record(ctx, component)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

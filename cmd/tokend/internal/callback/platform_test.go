@@ -16,7 +16,7 @@ import (
 
 // TestHandler_preAuthCodeAndAuthorize: the authorization page flow on
 // any replica. Without a component token both calls refuse
-// (ErrNoComponentToken, no upstream call); then every PreAuthCode is a
+// (openplatform.ErrNoComponentToken, no upstream call); then every PreAuthCode is a
 // new upstream code, and the redirect's auth_code is exchanged and stored
 // as an authorized push stores it (refresh token, func_info, auth_time),
 // even when the request's context is already cancelled; the answer holds
@@ -43,10 +43,10 @@ func TestHandler_preAuthCodeAndAuthorize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.h.PreAuthCode(ctx, "op"); !errors.Is(err, ErrNoComponentToken) {
+	if _, err := e.h.PreAuthCode(ctx, "op"); !errors.Is(err, openplatform.ErrNoComponentToken) {
 		t.Fatalf("pre_auth_code without a component token: %v", err)
 	}
-	if _, err := e.h.Authorize(ctx, "op", "somecode", clk.Now()); !errors.Is(err, ErrNoComponentToken) {
+	if _, err := e.h.Authorize(ctx, "op", "somecode", clk.Now()); !errors.Is(err, openplatform.ErrNoComponentToken) {
 		t.Fatalf("authorize without a component token: %v", err)
 	}
 	if a := audit.last(); a.Action != "auth_code" || a.Outcome != "no_component_token" || a.App != "op" {
