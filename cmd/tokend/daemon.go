@@ -102,7 +102,7 @@ func (d *daemon) wire() error {
 	for i, a := range cfg.Apps {
 		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets, Secret: p.secrets[i]})
 	}
-	apps = append(apps, componentApps(cfg)...)
+	apps = append(apps, componentApps(cfg, d.log)...)
 	cb, err := newCallback(cfg, p.store, d.log, d.opts.repeats, d.audit.add)
 	if err == nil {
 		d.keepers, err = newKeepers(cfg, p.store, d.ref.Leading, d.hub, d.log, d.audit.add)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/compat"
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
@@ -141,5 +142,13 @@ func TestPlatformRoutes_notKept(t *testing.T) {
 		if r := e.do(t, "POST", p, "", `{"auth_code":"a"}`); r.code != 404 {
 			t.Errorf("%s: %d %s", p, r.code, r.raw)
 		}
+	}
+}
+
+// TestComponentProvider_oneName: compat names components as httpapi does
+// (compat imports nothing of httpapi, so the name is defined twice).
+func TestComponentProvider_oneName(t *testing.T) {
+	if ComponentProvider != compat.ComponentProvider {
+		t.Fatalf("httpapi %q, compat %q", ComponentProvider, compat.ComponentProvider)
 	}
 }
