@@ -24,25 +24,8 @@ import (
 // is audited.
 func TestHandler_preAuthCodeAndAuthorize(t *testing.T) {
 	ctx := context.Background()
-	clk := testclock.NewFakeClock(time.Unix(1_700_000_000, 0))
-	fake := wechattest.NewServer(wechattest.Config{Clock: clk})
-	defer fake.Close()
-	comp, err := openplatform.New(openplatform.Config{
-		ComponentAppID: testAppID, Secret: "s", BaseURL: fake.URL, MinExpiresIn: time.Second,
-		VerifyTicket: func(context.Context) (store.StoredVerifyTicket, error) {
-			return store.StoredVerifyTicket{}, store.ErrNotFound
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	audit := &auditLog{}
-	e := newEnvWith(t, func(c *Config) { c.Components[0].Auth, c.Audit = comp, audit.add })
-	err = fake.AddComponent(wechattest.Component{AppID: testAppID, Secret: "s", Token: testToken, EncodingAESKey: testKey,
-		CallbackURLs: []string{e.srv.URL + "/callback/components/op"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, fake, clk := newAuthEnv(t, func(c *Config) { c.Audit = audit.add })
 	if _, err := e.h.PreAuthCode(ctx, "op"); !errors.Is(err, openplatform.ErrNoComponentToken) {
 		t.Fatalf("pre_auth_code without a component token: %v", err)
 	}
@@ -93,4 +76,33 @@ func TestHandler_preAuthCodeAndAuthorize(t *testing.T) {
 	if _, err := e.h.Authorize(ctx, "nope", code, authTime); !errors.Is(err, ErrNotKept) {
 		t.Fatalf("unknown component: %v", err)
 	}
+}
+
+// newAuthEnv is newEnvWith whose component "op" exchanges codes with a
+// fake upstream (registered there, its pushes going to the handler), with
+// edit applied to the Config after that.
+func newAuthEnv(t *testing.T, edit func(*Config)) (*env, *wechattest.Server, *testclock.FakeClock) {
+	t.Helper()
+	clk := testclock.NewFakeClock(time.Unix(1_700_000_000, 0))
+	fake := wechattest.NewServer(wechattest.Config{Clock: clk})
+	t.Cleanup(fake.Close)
+	comp, err := openplatform.New(openplatform.Config{
+		ComponentAppID: testAppID, Secret: "s", BaseURL: fake.URL, MinExpiresIn: time.Second,
+		VerifyTicket: func(context.Context) (store.StoredVerifyTicket, error) {
+			return store.StoredVerifyTicket{}, store.ErrNotFound
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, func(c *Config) {
+		c.Components[0].Auth = comp
+		edit(c)
+	})
+	err = fake.AddComponent(wechattest.Component{AppID: testAppID, Secret: "s", Token: testToken, EncodingAESKey: testKey,
+		CallbackURLs: []string{e.srv.URL + "/callback/components/op"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, fake, clk
 }
