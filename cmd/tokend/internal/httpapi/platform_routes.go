@@ -140,7 +140,9 @@ func (a *Server) platformError(w http.ResponseWriter, r *http.Request, id, op st
 		writeError(w, http.StatusServiceUnavailable, "no valid component token: the component waits for a component_verify_ticket (see GET /v1/status)")
 	case op == "api_query_auth" && errors.As(err, &ue) && (ue.Code == codeAuthCodeInvalid || ue.Code == codeAuthCodeExpired):
 		writeJSON(w, http.StatusBadRequest, platformRefusal{
-			Error: fmt.Sprintf("%s refused the auth_code (errcode %d): invalid, used or expired; start the authorization again", op, ue.Code), Errcode: ue.Code})
+			Error: fmt.Sprintf("%s refused the auth_code (errcode %d): invalid, used or expired. If WeChat's authorized push for this "+
+				"authorization came first, the authorizer is already stored (GET /v1/components/%s/authorizers); else start the authorization again", op, ue.Code, id),
+			Errcode: ue.Code})
 	case errors.As(err, &ue) && ue.Code != 0:
 		writeJSON(w, http.StatusBadGateway, platformRefusal{
 			Error: fmt.Sprintf("%s refused (errcode %d)", op, ue.Code), Errcode: ue.Code, ErrorHelp: errcodes.Help(ComponentProvider, ue.Code)})
