@@ -26,7 +26,7 @@ var ErrPreAuthCode = errors.New("wechattest: pre_auth_code unknown, used or expi
 //
 //	POST /cgi-bin/component/api_create_preauthcode?component_access_token=T {"component_appid"}
 //	POST /components/authorize_code?appid=C&authorizer=A&pre_auth_code=P   AuthorizeWithPreAuthCode:
-//	     {"auth_code","expires_in"}; a bad pre_auth_code: 400
+//	     {"auth_code","expires_in"}; a bad pre_auth_code: errcode 40097
 func (s *Server) preAuthRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cgi-bin/component/api_create_preauthcode", s.handleCreatePreAuthCode)
 	mux.HandleFunc("POST /components/authorize_code", func(w http.ResponseWriter, r *http.Request) {
