@@ -101,6 +101,10 @@ type Config struct {
 	// (store.Store.Authorizer) for api_authorizer_token; nil: it answers
 	// 61023.
 	Authorizer authorizerReader
+	// Status reads a credential's status (store.Store.Status): an
+	// authorizer without a token that needs re-authorization answers
+	// 61023 instead of -1. nil: -1.
+	Status func(ctx context.Context, app string) (store.Status, error)
 	// IndexAll keeps every app's tokens in the token index, not only
 	// those of apps with tickets: AppByToken (proxy mode) needs them.
 	IndexAll bool
@@ -119,6 +123,7 @@ type Routes struct {
 	clientKey   func(r *http.Request, key string, apps []string, action string) (string, bool)
 	warn        func(ctx context.Context, msg, appKey, app string, args ...any)
 	authorizer  authorizerReader // nil: no authorizers (component.go)
+	status      func(ctx context.Context, app string) (store.Status, error)
 	events      interface{ Subscribe() *event.Subscription }
 	// byID are the apps by id; accounts by family and appid; index finds
 	// an app by its access token.
@@ -149,7 +154,7 @@ func New(cfg Config) (*Routes, error) {
 	}
 	a := &Routes{
 		tokens: cfg.Tokens, refresh: cfg.Refresh, wrongSecret: cfg.WrongSecret, clientKey: cfg.ClientKey, warn: cfg.Warn,
-		events: cfg.Events, byID: map[string]App{}, authorizer: cfg.Authorizer,
+		events: cfg.Events, byID: map[string]App{}, authorizer: cfg.Authorizer, status: cfg.Status,
 	}
 	apps := make([]App, 0, len(cfg.Apps))
 	overlap := map[string]time.Duration{} // the apps the ticket routes (and AppByToken) serve

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/reader"
 )
@@ -38,7 +39,9 @@ import (
 //
 // An authorizer tokend does not keep (never authorized, or unauthorized)
 // answers 61023, as WeChat answers a refresh token that is no longer
-// valid; one kept without a valid token yet answers -1 (the SDK retries).
+// valid, and so does one without a valid token that needs
+// re-authorization (the upstream answered 61023); one kept without a
+// valid token yet answers -1 (the SDK retries).
 // Nothing is ever fetched upstream.
 
 // ComponentProvider is the provider of a component on these routes (and
@@ -165,9 +168,25 @@ func (a *Routes) serveAuthorizer(w http.ResponseWriter, r *http.Request, comp Ap
 		a.compatBusy(w, r, p, cid, err)
 		return
 	}
-	a.compatServe(w, r, p, cid, func(tok reader.Token) any {
-		return authorizerTokenBody{AuthorizerAccessToken: tok.Value, ExpiresIn: expiresIn(tok), AuthorizerRefreshToken: x.RefreshToken}
-	})
+	tok, err := a.tokens.Token(r.Context(), cid)
+	switch {
+	case errors.Is(err, reader.ErrNoToken) && a.needsReauthorization(r.Context(), cid):
+		p.fail(w, codeRefreshTokenInvalid, "the account must authorize the platform again")
+	case err != nil:
+		a.compatBusy(w, r, p, cid, err)
+	default:
+		p.write(w, authorizerTokenBody{AuthorizerAccessToken: tok.Value, ExpiresIn: expiresIn(tok), AuthorizerRefreshToken: x.RefreshToken})
+	}
+}
+
+// needsReauthorization reports whether the status of authorizer
+// credential id says it waits for a re-authorization (61023 upstream).
+func (a *Routes) needsReauthorization(ctx context.Context, id string) bool {
+	if a.status == nil {
+		return false
+	}
+	st, err := a.status(ctx, id)
+	return err == nil && st.WaitingFor == openplatform.WaitingReauthorization
 }
 
 // authorizerReader reads a stored authorizer (store.Store.Authorizer).

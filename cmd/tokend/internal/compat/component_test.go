@@ -29,6 +29,7 @@ func newComponentEnv(t *testing.T) (*env, *clocktesting.FakeClock) {
 		c.Authorizer = func(ctx context.Context, component, appid string) (store.Authorizer, error) {
 			return e.store.Authorizer(ctx, component, appid)
 		}
+		c.Status = func(ctx context.Context, app string) (store.Status, error) { return e.store.Status(ctx, app) }
 		c.ClientKey = func(_ *http.Request, key string, apps []string, action string) (string, bool) {
 			return apps[0], key == "client-key" && action == "token"
 		}
@@ -69,7 +70,10 @@ func TestCompat_componentRoutes(t *testing.T) {
 		t.Fatalf("without a verify ticket: %s", r.raw)
 	}
 	if err := e.store.PutAuthorizers(ctx, "op", store.Authorizer{AppID: "wxauth1", RefreshToken: "refreshtoken@@@r1"},
-		store.Authorizer{AppID: "wxauth2", RefreshToken: "refreshtoken@@@r2"}); err != nil {
+		store.Authorizer{AppID: "wxauth2", RefreshToken: "refreshtoken@@@r2"}, store.Authorizer{AppID: "wxauth3", RefreshToken: "refreshtoken@@@r3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetStatus(ctx, "op/wxauth3", store.Status{Waiting: "input", WaitingFor: "reauthorization", LastErrorCode: 61023}); err != nil {
 		t.Fatal(err)
 	}
 	e.writeToken(t, "op/wxauth1", "tok-auth1")
@@ -112,6 +116,7 @@ func TestCompat_componentRoutes(t *testing.T) {
 		{"bad authorizer appid", "POST", authorizerTokenPath + "?component_access_token=tok-op-2", authBody("wx/1"), 40097},
 		{"authorizer not kept", "POST", authorizerTokenPath + "?component_access_token=tok-op-2", authBody("wxauth9"), 61023},
 		{"authorizer without a token yet", "POST", authorizerTokenPath + "?component_access_token=tok-op-2", authBody("wxauth2"), -1},
+		{"authorizer that needs re-authorization", "POST", authorizerTokenPath + "?component_access_token=tok-op-2", authBody("wxauth3"), 61023},
 		{"component token as an app token", "GET", "/cgi-bin/ticket/getticket?access_token=tok-op-2&type=jsapi", "", 40001},
 	}
 	for _, tt := range tests {

@@ -27,7 +27,7 @@ func (a *Server) newCompat(cfg Config) (*compat.Routes, error) {
 	return compat.New(compat.Config{
 		Apps: apps, Tokens: a.tokensR, Record: a.store.Record, Refresh: a.compatRefresh,
 		WrongSecret: a.metrics.WrongSecret, ClientKey: a.compatClientKey(), Events: cfg.Events, Clock: cfg.Clock,
-		Logger: a.log, Warn: a.warnRepeated, IndexAll: cfg.Proxy.Enabled, Authorizer: authorizer,
+		Logger: a.log, Warn: a.warnRepeated, IndexAll: cfg.Proxy.Enabled, Authorizer: authorizer, Status: a.store.Status,
 	})
 }
 
