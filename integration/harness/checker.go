@@ -79,6 +79,11 @@ type PathStats struct {
 	LastDead   time.Time
 	// MaxGap is the longest time one reader went without a valid value.
 	MaxGap time.Duration
+	// MaxStall is the longest a reader started its next read later than
+	// its Interval asked (its own scheduling and read latency): a gap
+	// measured while readers stall is longer than the credential's by
+	// up to that much, so bounds on gaps add it.
+	MaxStall time.Duration
 }
 
 // Stats are a Checker's figures so far.
@@ -97,12 +102,16 @@ func (s Stats) DeadTotal() int64 { return s.Get.Dead + s.Lib.Dead }
 // MaxGap is the longest time any reader went without a valid value.
 func (s Stats) MaxGap() time.Duration { return max(s.Get.MaxGap, s.Lib.MaxGap) }
 
+// MaxStall is the longest any reader was late for its next read.
+func (s Stats) MaxStall() time.Duration { return max(s.Get.MaxStall, s.Lib.MaxStall) }
+
 // String summarises the figures for t.Logf.
 func (s Stats) String() string {
-	return fmt.Sprintf("reads get=%d lib=%d, dead get=%d %v lib=%d %v, empty get=%d lib=%d, errors get=%d lib=%d, reports=%d, max gap get=%s lib=%s, distinct tokens=%d, rollovers=%d",
+	return fmt.Sprintf("reads get=%d lib=%d, dead get=%d %v lib=%d %v, empty get=%d lib=%d, errors get=%d lib=%d, reports=%d, max gap get=%s lib=%s, max stall %s, distinct tokens=%d, rollovers=%d",
 		s.Get.Reads, s.Lib.Reads, s.Get.Dead, s.Get.DeadByCode, s.Lib.Dead, s.Lib.DeadByCode,
 		s.Get.Empty, s.Lib.Empty, s.Get.Errors, s.Lib.Errors, s.Get.Reports+s.Lib.Reports,
-		s.Get.MaxGap.Round(time.Millisecond), s.Lib.MaxGap.Round(time.Millisecond), s.Tokens, len(s.Rollovers))
+		s.Get.MaxGap.Round(time.Millisecond), s.Lib.MaxGap.Round(time.Millisecond), s.MaxStall().Round(time.Millisecond),
+		s.Tokens, len(s.Rollovers))
 }
 
 // Checker is the invariant checker: reader goroutines that keep reading a
@@ -233,6 +242,7 @@ func (c *Checker) run(ctx context.Context, lib bool) {
 	tick := time.NewTicker(c.cfg.Interval)
 	defer tick.Stop()
 	lastOK := time.Now()
+	lastStart := lastOK
 	last, reported := "", ""
 	for {
 		select {
@@ -241,6 +251,9 @@ func (c *Checker) run(ctx context.Context, lib bool) {
 			return
 		case <-tick.C:
 		}
+		started := time.Now()
+		c.stall(lib, started.Sub(lastStart)-c.cfg.Interval)
+		lastStart = started
 		tok, res, code := c.readOnce(ctx, lib)
 		if ctx.Err() != nil {
 			continue
@@ -301,6 +314,13 @@ func (c *Checker) gap(lib bool, d time.Duration) {
 	defer c.mu.Unlock()
 	ps := c.path(lib)
 	ps.MaxGap = max(ps.MaxGap, d)
+}
+
+func (c *Checker) stall(lib bool, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ps := c.path(lib)
+	ps.MaxStall = max(ps.MaxStall, d)
 }
 
 func (c *Checker) report(ctx context.Context, lib bool, tok string) {

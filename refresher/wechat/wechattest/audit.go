@@ -1,107 +1,21 @@
 package wechattest
 
-import "maps"
+import "github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 
-// Audit counts what the server saw. Map keys name an app by its key (a
-// WeChat appid, WeComKey, FeishuKey, DingTalkKey; WeComCorpKey for a WeCom
-// corp's jsapi ticket) and what was done, "key/what"; Errors is keyed by
-// endpoint name (see Endpoints).
-type Audit struct {
-	// Fetches counts successful answers of the token endpoints by app and
-	// endpoint family: "appid/token" (classic), "appid/stable_token",
-	// "appid/stable_token_force" (force_refresh calls), and "key/token"
-	// for WeCom, Feishu and DingTalk apps.
-	Fetches map[string]int `json:"fetches"`
-	// TotalFetches is the sum of Fetches.
-	TotalFetches int `json:"total_fetches"`
-	// Issued counts new tokens minted by app and family ("key/token",
-	// "appid/stable_token"), including out-of-band rotations.
-	Issued map[string]int `json:"issued"`
-	// OutOfBand counts rotations done through the test hooks: "key/token"
-	// (Rotate, RotateWeCom, RotateFeishu, RotateDingTalk),
-	// "appid/stable_token" (RotateStable) and "owner/kind" (RotateTicket).
-	OutOfBand map[string]int `json:"out_of_band"`
-	// Errors counts errcodes answered by the token endpoints and the
-	// ticket endpoints' own refusals (hourly limits, bad type), keyed
-	// "endpoint/errcode" (e.g. "token/45009",
-	// "wecom/get_jsapi_ticket/45009"); injected faults and refused tokens
-	// (counted below) excluded.
-	Errors map[string]int `json:"errors"`
-	// Tickets counts successful ticket answers by calling app and kind,
-	// "key/kind" (for WeCom jsapi too: the app that asked, not the corp).
-	Tickets map[string]int `json:"tickets"`
-	// TicketsIssued counts new tickets minted by owner and kind,
-	// "owner/kind", including out-of-band rotations.
-	TicketsIssued map[string]int `json:"tickets_issued"`
-	// Probes counts successful probe calls (getcallbackip,
-	// get_api_domain_ip, outbound_ip, user/count) by app and endpoint,
-	// "key/endpoint".
-	Probes map[string]int `json:"probes"`
-	// Passthrough counts successful pass-through API calls
-	// (passthrough.go) by app and endpoint, "key/endpoint".
-	Passthrough map[string]int `json:"passthrough"`
-	// Requests counts every request received but the test hooks', of
-	// any path, answered or not.
-	Requests int `json:"requests"`
-	// Faults counts requests a Fault applied to.
-	Faults int `json:"faults"`
-	// Outcomes of protected calls (probes and ticket calls, every
-	// platform) by the state of the token presented: valid, superseded,
-	// force-refreshed or rotated away (40001 on WeChat), expired (42001),
-	// never issued or of another platform (40014), missing (41001).
-	Valid      int `json:"valid"`
-	Superseded int `json:"superseded"`
-	Expired    int `json:"expired"`
-	Unknown    int `json:"unknown"`
-	Missing    int `json:"missing"`
-}
-
-func newAudit() Audit {
-	return Audit{
-		Fetches:       make(map[string]int),
-		Issued:        make(map[string]int),
-		OutOfBand:     make(map[string]int),
-		Errors:        make(map[string]int),
-		Tickets:       make(map[string]int),
-		TicketsIssued: make(map[string]int),
-		Probes:        make(map[string]int),
-		Passthrough:   make(map[string]int),
-	}
-}
+// Audit counts what the server saw (see ledger.Audit for each counter).
+// Map keys name an app by its key (a WeChat appid, WeComKey, FeishuKey,
+// DingTalkKey; WeComCorpKey for a WeCom corp's jsapi ticket) and what was
+// done, "key/what"; Errors is keyed by endpoint name (see Endpoints).
+type Audit = ledger.Audit
 
 // Audit returns a copy of the counters.
 func (s *Server) Audit() Audit {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.audit
-	a.Fetches = maps.Clone(a.Fetches)
-	a.Issued = maps.Clone(a.Issued)
-	a.OutOfBand = maps.Clone(a.OutOfBand)
-	a.Errors = maps.Clone(a.Errors)
-	a.Tickets = maps.Clone(a.Tickets)
-	a.TicketsIssued = maps.Clone(a.TicketsIssued)
-	a.Probes = maps.Clone(a.Probes)
-	a.Passthrough = maps.Clone(a.Passthrough)
-	return a
+	return s.audit.Clone()
 }
 
 // countCallLocked records the outcome of a protected call.
-func (s *Server) countCallLocked(code int) {
-	switch code {
-	case CodeOK:
-		s.audit.Valid++
-	case CodeNotLatest:
-		s.audit.Superseded++
-	case CodeExpired:
-		s.audit.Expired++
-	case CodeIllegal:
-		s.audit.Unknown++
-	case CodeMissing:
-		s.audit.Missing++
-	}
-}
+func (s *Server) countCallLocked(code int) { s.audit.CountCall(code) }
 
-func (s *Server) countFetchLocked(key, family string) {
-	s.audit.Fetches[key+"/"+family]++
-	s.audit.TotalFetches++
-}
+func (s *Server) countFetchLocked(key, family string) { s.audit.CountFetch(key, family) }

@@ -1,55 +1,18 @@
 package wechattest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
 )
 
-// authorizerRoutes serves the Open Platform's authorizer endpoints and
-// their test hooks:
-//
-//	POST /components/authorize?appid=C&authorizer=A    Authorize; answers the Push
-//	POST /components/unauthorize?appid=C&authorizer=A  Unauthorize; answers the Push
-//	POST /components/revoke?appid=C&authorizer=A       RevokeAuthorizer (no push)
-//	POST /components/authorizers?appid=C&prefix=P&n=N  AddAuthorizers (no pushes)
-//	GET  /components/authorizer_stats?appid=C          AuthorizerStats
+// authorizerRoutes serves the Open Platform's authorizer endpoints (the
+// hooks are in internal/hooks).
 func (s *Server) authorizerRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cgi-bin/component/api_query_auth", s.handleQueryAuth)
 	mux.HandleFunc("POST /cgi-bin/component/api_authorizer_token", s.handleAuthorizerToken)
 	mux.HandleFunc("POST /cgi-bin/component/api_get_authorizer_list", s.handleAuthorizerList)
 	s.preAuthRoutes(mux)
-	mux.HandleFunc("POST /components/authorize", func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.Authorize(r.Context(), r.URL.Query().Get("appid"), r.URL.Query().Get("authorizer"))
-		s.answerPush(w, p, err)
-	})
-	mux.HandleFunc("POST /components/unauthorize", func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.Unauthorize(r.Context(), r.URL.Query().Get("appid"), r.URL.Query().Get("authorizer"))
-		s.answerPush(w, p, err)
-	})
-	mux.HandleFunc("POST /components/revoke", func(w http.ResponseWriter, r *http.Request) {
-		ok := s.RevokeAuthorizer(r.URL.Query().Get("appid"), r.URL.Query().Get("authorizer"))
-		s.writeJSON(w, http.StatusOK, okBody(map[string]any{"revoked": ok}))
-	})
-	mux.HandleFunc("POST /components/authorizers", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		n, err := strconv.Atoi(q.Get("n"))
-		if err != nil || n < 0 || n > 100_000 || q.Get("prefix") == "" {
-			s.invalid(w, "n must be 0..100000 and prefix set")
-			return
-		}
-		ids, err := s.AddAuthorizers(q.Get("appid"), q.Get("prefix"), n)
-		if err != nil {
-			s.invalid(w, "%v", err)
-			return
-		}
-		s.writeJSON(w, http.StatusOK, okBody(map[string]any{"added": len(ids)}))
-	})
-	mux.HandleFunc("GET /components/authorizer_stats", func(w http.ResponseWriter, r *http.Request) {
-		s.writeJSON(w, http.StatusOK, s.AuthorizerStats(r.URL.Query().Get("appid")))
-	})
 }
 
 // componentCallLocked checks a call made with a component token: the
@@ -59,7 +22,7 @@ func (s *Server) componentCallLocked(now time.Time, r *http.Request, appid strin
 	if code := s.checkLocked(now, tok); code != CodeOK {
 		return nil, code
 	}
-	if t := s.tokens[tok]; t == nil || t.owner != appid {
+	if t, _ := s.books.Token(tok); t == nil || t.Owner != appid {
 		return nil, CodeIllegal
 	}
 	set := s.authsLocked(appid)
@@ -73,8 +36,7 @@ func (s *Server) componentCallLocked(now time.Time, r *http.Request, appid strin
 // 47001) and, holding s.mu (the caller unlocks), checks the component
 // token of the component appid names: its authorizers or an errcode.
 func (s *Server) beginComponentCall(w http.ResponseWriter, r *http.Request, b any, appid func() string) (set *authorizerSet, now time.Time, code int, ok bool) {
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(b); err != nil {
-		s.writeError(w, http.StatusOK, 47001, "")
+	if !s.decodeBody(w, r, b) {
 		return nil, time.Time{}, 0, false
 	}
 	s.mu.Lock()
@@ -83,45 +45,49 @@ func (s *Server) beginComponentCall(w http.ResponseWriter, r *http.Request, b an
 	return set, now, code, true
 }
 
+// componentCall answers an Open Platform call made with a component
+// token: beginComponentCall, then, still holding s.mu, call with the
+// component's authorizers, which returns the success body or an errcode.
+// Errcodes are counted in Audit.Errors under audited, unless it is "".
+func (s *Server) componentCall(w http.ResponseWriter, r *http.Request, b any, appid func() string, audited string,
+	call func(set *authorizerSet, now time.Time) (any, int),
+) {
+	set, now, code, ok := s.beginComponentCall(w, r, b, appid)
+	if !ok {
+		return
+	}
+	var ans any
+	if code == 0 {
+		ans, code = call(set, now)
+	}
+	if code != 0 && audited != "" {
+		s.audit.Errors[audited+"/"+strconv.Itoa(code)]++
+	}
+	s.mu.Unlock()
+	s.answer(w, ans, code)
+}
+
 // handleQueryAuth is POST /cgi-bin/component/api_query_auth.
 func (s *Server) handleQueryAuth(w http.ResponseWriter, r *http.Request) {
 	var b struct {
 		AppID string `json:"component_appid"`
 		Code  string `json:"authorization_code"`
 	}
-	set, now, code, ok := s.beginComponentCall(w, r, &b, func() string { return b.AppID })
-	if !ok {
-		return
-	}
-	var a *fakeAuthorizer
-	id := ""
-	if code == 0 {
-		id = set.codes[b.Code]
-		if a = set.byID[id]; a == nil || a.refreshToken == "" {
-			code = CodeAuthCodeInvalid
+	s.componentCall(w, r, &b, func() string { return b.AppID }, "", func(set *authorizerSet, now time.Time) (any, int) {
+		id := set.Codes[b.Code]
+		delete(set.Codes, b.Code)
+		a := set.ByID[id]
+		if a == nil || a.RefreshToken == "" {
+			return nil, CodeAuthCodeInvalid
 		}
-		delete(set.codes, b.Code)
-	}
-	var tok string
-	var exp int
-	if code == 0 {
-		tok, exp = s.classicLocked(now, a.app)
-		set.stats.QueryAuth++
+		tok, exp := s.classicLocked(now, a.App)
+		set.Stats.QueryAuth++
 		s.countFetchLocked(id, "query_auth")
-	}
-	rt := ""
-	if a != nil {
-		rt = a.refreshToken
-	}
-	s.mu.Unlock()
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"authorization_info": map[string]any{
-		"authorizer_appid": id, "authorizer_access_token": tok, "expires_in": exp, "authorizer_refresh_token": rt,
-		"func_info": []map[string]any{{"funcscope_category": map[string]int{"id": 1}}},
-	}})
+		return map[string]any{"authorization_info": map[string]any{
+			"authorizer_appid": id, "authorizer_access_token": tok, "expires_in": exp, "authorizer_refresh_token": a.RefreshToken,
+			"func_info": []map[string]any{{"funcscope_category": map[string]int{"id": 1}}},
+		}}, 0
+	})
 }
 
 // handleAuthorizerToken is POST /cgi-bin/component/api_authorizer_token.
@@ -131,37 +97,19 @@ func (s *Server) handleAuthorizerToken(w http.ResponseWriter, r *http.Request) {
 		Authorizer   string `json:"authorizer_appid"`
 		RefreshToken string `json:"authorizer_refresh_token"`
 	}
-	set, now, code, ok := s.beginComponentCall(w, r, &b, func() string { return b.AppID })
-	if !ok {
-		return
-	}
-	var a *fakeAuthorizer
-	if code == 0 {
-		if a = set.byID[b.Authorizer]; a == nil || a.refreshToken == "" || a.refreshToken != b.RefreshToken {
-			code = CodeRefreshTokenInvalid
-			set.stats.Refused61023++
+	s.componentCall(w, r, &b, func() string { return b.AppID }, "authorizer_token", func(set *authorizerSet, now time.Time) (any, int) {
+		a := set.ByID[b.Authorizer]
+		if a == nil || a.RefreshToken == "" || a.RefreshToken != b.RefreshToken {
+			set.Stats.Refused61023++
+			return nil, CodeRefreshTokenInvalid
 		}
-	}
-	if code == 0 {
-		code = s.takeQuotaLocked(now, a.app, epToken)
-	}
-	var tok string
-	var exp int
-	if code == 0 {
-		tok, exp = s.classicLocked(now, a.app)
-		set.stats.TokenFetches++
+		if code := s.takeQuotaLocked(now, a.App, epToken); code != 0 {
+			return nil, code
+		}
+		tok, exp := s.classicLocked(now, a.App)
+		set.Stats.TokenFetches++
 		s.countFetchLocked(b.Authorizer, "authorizer_token")
-	}
-	if code != 0 {
-		s.audit.Errors["authorizer_token/"+strconv.Itoa(code)]++
-	}
-	s.mu.Unlock()
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, map[string]any{
-		"authorizer_access_token": tok, "expires_in": exp, "authorizer_refresh_token": b.RefreshToken,
+		return map[string]any{"authorizer_access_token": tok, "expires_in": exp, "authorizer_refresh_token": b.RefreshToken}, 0
 	})
 }
 
@@ -172,30 +120,23 @@ func (s *Server) handleAuthorizerList(w http.ResponseWriter, r *http.Request) {
 		Offset int    `json:"offset"`
 		Count  int    `json:"count"`
 	}
-	set, _, code, ok := s.beginComponentCall(w, r, &b, func() string { return b.AppID })
-	if !ok {
-		return
-	}
-	defer s.mu.Unlock()
-	if code == 0 && (b.Count < 1 || b.Count > 500 || b.Offset < 0) {
-		code = CodeInvalidArgs
-	}
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	set.stats.ListCalls++
-	list := []map[string]any{}
-	active := 0
-	for _, id := range set.order {
-		a := set.byID[id]
-		if a.refreshToken == "" {
-			continue
+	s.componentCall(w, r, &b, func() string { return b.AppID }, "", func(set *authorizerSet, _ time.Time) (any, int) {
+		if b.Count < 1 || b.Count > 500 || b.Offset < 0 {
+			return nil, CodeInvalidArgs
 		}
-		if active >= b.Offset && len(list) < b.Count {
-			list = append(list, map[string]any{"authorizer_appid": id, "refresh_token": a.refreshToken, "auth_time": a.authTime})
+		set.Stats.ListCalls++
+		list := []map[string]any{}
+		active := 0
+		for _, id := range set.Order {
+			a := set.ByID[id]
+			if a.RefreshToken == "" {
+				continue
+			}
+			if active >= b.Offset && len(list) < b.Count {
+				list = append(list, map[string]any{"authorizer_appid": id, "refresh_token": a.RefreshToken, "auth_time": a.AuthTime})
+			}
+			active++
 		}
-		active++
-	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"total_count": active, "list": list})
+		return map[string]any{"total_count": active, "list": list}, 0
+	})
 }

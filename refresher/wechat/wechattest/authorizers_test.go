@@ -24,7 +24,7 @@ func TestAuthorizers_tenThousandCheap(t *testing.T) {
 		t.Fatalf("add: %d, %v", len(ids), err)
 	}
 	s.mu.Lock()
-	ct, _ := s.classicLocked(s.now(), s.comps["wxc"].app)
+	ct, _ := s.classicLocked(s.now(), s.open.Locked("wxc").App)
 	s.mu.Unlock()
 	list := func(offset, count int, tok string) map[string]any {
 		t.Helper()

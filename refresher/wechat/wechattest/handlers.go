@@ -1,215 +1,38 @@
 package wechattest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
-	"strconv"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/platforms"
 )
 
-// jsonContentType is what WeChat sends with every JSON answer.
-const jsonContentType = "application/json; encoding=utf-8"
-
 // maxRequestBody bounds POST bodies read by the fake.
-const maxRequestBody = 64 << 10
-
-// messages are WeChat's errmsg texts (without the rid suffix).
-var messages = map[int]string{
-	-1:    "system error",
-	40001: "invalid credential, access_token is invalid or not latest",
-	40002: "invalid grant_type",
-	40013: "invalid appid",
-	40014: "invalid access_token",
-	40097: "invalid args",
-	40125: "invalid appsecret",
-	40164: "invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist",
-	40243: "AppSecret已被冻结，请登录MP解冻后再次调用。",
-	41001: "access_token missing",
-	41002: "appid missing",
-	41004: "appsecret missing",
-	42001: "access_token expired",
-	45009: "reach max api daily quota limit",
-	45011: "api minute-quota reach limit  mustslower  retry next minute",
-	47001: "data format error",
-	48006: "forbid to clear quota because of reaching the limit",
-	89501: "此IP正在等待管理员确认,请联系管理员",
-	89503: "此IP调用需要管理员确认,请联系管理员",
-	89506: "24小时内该IP被管理员拒绝调用两次，24小时内不可再使用该IP调用",
-	89507: "1小时内该IP被管理员拒绝调用一次，1小时内不可再使用该IP调用",
-}
+const maxRequestBody = envelope.MaxRequestBody
 
 // writeJSON answers v as WeChat does.
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
-	s.platforms[PlatformWeChat].writeJSON(w, status, v)
+	s.platforms[PlatformWeChat].WriteJSON(w, status, v)
 }
 
 // writeError answers WeChat's error envelope; msg defaults to WeChat's text.
 func (s *Server) writeError(w http.ResponseWriter, status, code int, msg string) {
-	s.platforms[PlatformWeChat].writeError(w, status, code, msg)
+	s.platforms[PlatformWeChat].WriteError(w, status, code, msg)
 }
 
-type tokenAnswer struct {
-	AccessToken string `json:"access_token"`
-	ExpiresIn   int    `json:"expires_in"`
+// answer answers ans, or errcode code in WeChat's envelope if it is not 0.
+func (s *Server) answer(w http.ResponseWriter, ans any, code int) {
+	s.platforms[PlatformWeChat].Answer(w, ans, code)
 }
 
-// creds are the credentials of a token request.
-type creds struct {
-	GrantType    string `json:"grant_type"`
-	AppID        string `json:"appid"`
-	Secret       string `json:"secret"`
-	ForceRefresh bool   `json:"force_refresh"`
-}
-
-// authLocked checks c and returns its app, or the errcode to answer;
-// wrongSecret is the code for a secret that does not match.
-func (s *Server) authLocked(c creds, wrongSecret int) (*app, int) {
-	switch {
-	case c.AppID == "":
-		return nil, 41002
-	case c.Secret == "":
-		return nil, 41004
-	case c.GrantType != "client_credential":
-		return nil, 40002
-	}
-	a, ok := s.apps[c.AppID]
-	switch {
-	case !ok:
-		return nil, 40013
-	case a.secret != c.Secret:
-		return nil, wrongSecret
-	}
-	return a, 0
-}
-
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	if s.applyFault(w, r, epToken) {
-		return
-	}
-	q := r.URL.Query()
-	c := creds{GrantType: q.Get("grant_type"), AppID: q.Get("appid"), Secret: q.Get("secret")}
-	ans, code := s.fetchClassic(c)
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, ans)
-}
-
-func (s *Server) fetchClassic(c creds) (tokenAnswer, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	a, code := s.authLocked(c, 40001)
-	if code == 0 {
-		code = s.takeQuotaLocked(now, a, epToken)
-	}
-	if code != 0 {
-		s.audit.Errors[epToken+"/"+strconv.Itoa(code)]++
-		return tokenAnswer{}, code
-	}
-	var ans tokenAnswer
-	ans.AccessToken, ans.ExpiresIn = s.classicLocked(now, a)
-	s.countFetchLocked(a.id, epToken)
-	return ans, 0
-}
-
-func (s *Server) handleStableToken(w http.ResponseWriter, r *http.Request) {
-	if s.applyFault(w, r, epStable) {
-		return
-	}
-	var c creds
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(&c); err != nil {
-		s.mu.Lock()
-		s.audit.Errors[epStable+"/47001"]++
-		s.mu.Unlock()
+// decodeBody decodes the JSON body of r into b, or answers 47001.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, b any) bool {
+	if err := envelope.Decode(r, b); err != nil {
 		s.writeError(w, http.StatusOK, 47001, "")
-		return
+		return false
 	}
-	ans, code := s.fetchStable(c)
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, ans)
+	return true
 }
 
-func (s *Server) fetchStable(c creds) (tokenAnswer, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	a, code := s.authLocked(c, 40125)
-	if code == 0 {
-		code = s.takeQuotaLocked(now, a, epStable)
-	}
-	var ans tokenAnswer
-	if code == 0 && c.ForceRefresh {
-		ans.AccessToken, ans.ExpiresIn, code = s.forceLocked(now, a)
-	} else if code == 0 {
-		ans.AccessToken, ans.ExpiresIn = s.stableLocked(now, a)
-	}
-	if code != 0 {
-		s.audit.Errors[epStable+"/"+strconv.Itoa(code)]++
-		return tokenAnswer{}, code
-	}
-	key := epStable
-	if c.ForceRefresh {
-		key = epStableForce
-	}
-	s.countFetchLocked(a.id, key)
-	return ans, 0
-}
-
-func (s *Server) handleClearQuota(w http.ResponseWriter, r *http.Request) {
-	if s.applyFault(w, r, epClearQuota) {
-		return
-	}
-	var body struct {
-		AppID     string `json:"appid"`
-		AppSecret string `json:"appsecret"`
-	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBody)).Decode(&body); err != nil {
-		s.writeError(w, http.StatusOK, 47001, "")
-		return
-	}
-	code := s.clearQuota(body.AppID, body.AppSecret)
-	if code != 0 {
-		s.writeError(w, http.StatusOK, code, "")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"errcode": 0, "errmsg": "ok"})
-}
-
-func (s *Server) clearQuota(appid, secret string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, code := s.authLocked(creds{GrantType: "client_credential", AppID: appid, Secret: secret}, 40125)
-	if code != 0 {
-		return code
-	}
-	if m := s.month(s.now()); m != a.clearMonth {
-		a.clearMonth, a.clearCount = m, 0
-	}
-	if a.clearCount >= s.cfg.ClearQuotaMonthly {
-		return 48006
-	}
-	a.clearCount++
-	resetQuotasLocked(a)
-	return 0
-}
-
-func (s *Server) handleCallbackIP(w http.ResponseWriter, r *http.Request) {
-	s.serveProbe(w, r, epCallbackIP, r.URL.Query().Get("access_token"),
-		map[string][]string{"ip_list": {"101.226.103.0/25", "101.226.233.128/25", "58.247.206.128/25"}})
-}
-
-// handleTicket is GET /cgi-bin/ticket/getticket?access_token=&type=: the
-// account's ticket of that type, for its classic and stable tokens alike.
-func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	kind := q.Get("type")
-	if kind != KindJSAPI && kind != KindWxCard {
-		kind = ""
-	}
-	s.serveTicket(w, r, epTicket, q.Get("access_token"), kind)
-}
+// tokenAnswer is the success body of WeChat's token endpoints.
+type tokenAnswer = platforms.TokenAnswer

@@ -2,82 +2,10 @@ package wechattest
 
 import (
 	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
 )
-
-// heldApp is an app of a platform that hands out the same token while it
-// is valid (WeCom, Feishu, DingTalk). Fields are guarded by Server.mu.
-type heldApp struct {
-	platform string
-	key      string // app key, also its key in Server.held
-	secret   string
-	token    string // current token, "" if none
-
-	corp    *wecomCorp         // WeCom only
-	windows map[string]*window // WeCom only: ticket calls in the last hour, by kind
-}
-
-// holdPolicy says when a held token is replaced and what a repeat does.
-type holdPolicy struct {
-	// renewWithin: a call with less than this much life left gets a new
-	// token (the current one stays valid until its own expiry); with
-	// inclusive, also a call with exactly this much left. 0: only a dead
-	// token is replaced.
-	renewWithin time.Duration
-	inclusive   bool
-	// extend: a repeat extends the token's life to a full Lifetime.
-	extend bool
-}
-
-// holdLocked answers a token call of an endpoint that returns the same
-// token while it is valid: *cur, or a new token stored in *cur, following
-// p. It returns the token and its remaining life.
-func (s *Server) holdLocked(now time.Time, cur *string, platform, owner, family string, p holdPolicy) (string, time.Duration) {
-	if *cur != "" && s.checkLocked(now, *cur) == CodeOK {
-		t := s.tokens[*cur]
-		left := t.expiresAt.Sub(now)
-		if left > p.renewWithin || left == p.renewWithin && !p.inclusive {
-			if p.extend {
-				t.expiresAt = now.Add(s.cfg.Lifetime)
-				left = s.cfg.Lifetime
-			}
-			return *cur, left
-		}
-	}
-	*cur = s.issueLocked(now, platform, owner, family)
-	return *cur, s.cfg.Lifetime
-}
-
-// fetchHeld answers a token call of a held-token platform at endpoint ep:
-// auth finds the app (or returns the errcode to answer), called with the
-// lock held; then the token follows p. Errors and fetches are audited.
-func (s *Server) fetchHeld(ep string, auth func() (*heldApp, int), p holdPolicy) (string, int, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h, code := auth()
-	if code != 0 {
-		s.audit.Errors[ep+"/"+strconv.Itoa(code)]++
-		return "", 0, code
-	}
-	tok, left := s.holdLocked(s.now(), &h.token, h.platform, h.key, epToken, p)
-	s.countFetchLocked(h.key, epToken)
-	return tok, seconds(left), 0
-}
-
-// serveHeld answers a token call of a held-token platform at endpoint ep
-// (see fetchHeld); answer builds the success body.
-func (s *Server) serveHeld(w http.ResponseWriter, ep string, auth func() (*heldApp, int), p holdPolicy,
-	answer func(tok string, expiresIn int) any,
-) {
-	tok, expiresIn, code := s.fetchHeld(ep, auth, p)
-	pl := s.endpoints[ep].platform
-	if code != 0 {
-		pl.fail(w, code)
-		return
-	}
-	pl.writeJSON(w, http.StatusOK, answer(tok, expiresIn))
-}
 
 // rotateHeld simulates the platform replacing the token of the app with
 // key out of band: the current token dies at once and a new one is issued.
@@ -85,28 +13,7 @@ func (s *Server) serveHeld(w http.ResponseWriter, ep string, auth func() (*heldA
 func (s *Server) rotateHeld(key string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h, ok := s.held[key]
-	if !ok {
-		return ""
-	}
-	now := s.now()
-	if h.token != "" {
-		s.retireLocked(h.token, now)
-	}
-	h.token = s.issueLocked(now, h.platform, h.key, epToken)
-	s.audit.OutOfBand[key+"/"+epToken]++
-	return h.token
-}
-
-// addHeldLocked registers the app with key, or changes its secret.
-func (s *Server) addHeldLocked(platform, key, secret string) *heldApp {
-	if h, ok := s.held[key]; ok {
-		h.secret = secret
-		return h
-	}
-	h := &heldApp{platform: platform, key: key, secret: secret}
-	s.held[key] = h
-	return h
+	return s.books.RotateHeld(s.now(), key)
 }
 
 // authorizeLocked checks tok as a protected endpoint of platform does and
@@ -115,14 +22,15 @@ func (s *Server) addHeldLocked(platform, key, secret string) *heldApp {
 // CodeIllegal.
 func (s *Server) authorizeLocked(now time.Time, platform, tok string) (string, int) {
 	code := s.checkLocked(now, tok)
-	if code == CodeOK && s.tokens[tok].platform != platform {
+	t, _ := s.books.Token(tok)
+	if code == CodeOK && t.Platform != platform {
 		code = CodeIllegal
 	}
 	s.countCallLocked(code)
 	if code != CodeOK {
 		return "", code
 	}
-	return s.tokens[tok].owner, CodeOK
+	return t.Owner, CodeOK
 }
 
 // serveProbe answers a cheap protected call of endpoint ep with tok: body
@@ -133,31 +41,14 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, ep, tok stri
 	}
 	p := s.endpoints[ep].platform
 	if s.authorizeCounted(w, p, tok, func(owner string) { s.audit.Probes[owner+"/"+ep]++ }) {
-		p.writeJSON(w, http.StatusOK, body)
+		p.WriteJSON(w, http.StatusOK, body)
 	}
 }
 
-// Status is what CheckToken and CheckTicket say about a value.
-type Status struct {
-	// Code is the state: CodeOK (live), CodeNotLatest (superseded past its
-	// overlap, force-refreshed away or rotated out of band), CodeExpired,
-	// CodeIllegal (never issued, or pruned a day after expiry) or
-	// CodeMissing (empty). It is the state, not the platform's errcode.
-	Code int `json:"code"`
-	// Platform is the platform that issued the value.
-	Platform string `json:"platform,omitempty"`
-	// App is the key of the app (for a WeCom jsapi ticket, the corp) the
-	// value belongs to: see WeComKey and friends.
-	App string `json:"app,omitempty"`
-	// Kind is the ticket kind, or the token family ("token",
-	// "stable_token").
-	Kind string `json:"kind,omitempty"`
-	// ExpiresAt is the value's expiry.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-}
-
-// Live reports whether the value is the live one.
-func (st Status) Live() bool { return st.Code == CodeOK }
+// Status is what CheckToken and CheckTicket say about a value: its Code
+// (the state, not the platform's errcode), Platform, App, Kind and
+// ExpiresAt (see ledger.Status).
+type Status = ledger.Status
 
 // CheckToken says whether tok is valid, and whose token of which platform
 // it is. Like Check, it does not count in the audit.
@@ -165,8 +56,67 @@ func (s *Server) CheckToken(tok string) Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Code: s.checkLocked(s.now(), tok)}
-	if t, ok := s.tokens[tok]; ok {
-		st.Platform, st.App, st.Kind, st.ExpiresAt = t.platform, t.owner, t.family, t.expiresAt
+	if t, ok := s.books.Token(tok); ok {
+		st.Platform, st.App, st.Kind, st.ExpiresAt = t.Platform, t.Owner, t.Family, t.ExpiresAt
 	}
 	return st
+}
+
+// AddWeCom registers app agentid of WeCom corp corpid with its
+// corpsecret, or changes the app's secret if it exists. WeCom finds the app
+// by (corpid, secret), so two apps of a corp cannot share a secret. The
+// app's key is WeComKey(corpid, agentid); agentid only names it.
+func (s *Server) AddWeCom(corpid, agentid, secret string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.books.AddWeCom(corpid, agentid, secret)
+}
+
+// RotateWeCom simulates WeCom invalidating the token of an app early: the
+// current token dies at once (answering Config.WeComInvalidatedErrcode)
+// and a new one is issued. It returns the new token, or "" for an unknown
+// app. The audit counts it under OutOfBand.
+func (s *Server) RotateWeCom(corpid, agentid string) string {
+	return s.rotateHeld(WeComKey(corpid, agentid))
+}
+
+// AddFeishu registers a Feishu self-built app, or changes its secret if it
+// exists. Its key is FeishuKey(appID).
+func (s *Server) AddFeishu(appID, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.books.AddHeld(PlatformFeishu, FeishuKey(appID), secret)
+}
+
+// RotateFeishu simulates Feishu replacing the tenant token of appID out of
+// band: the current token dies at once (99991663) and a new one is
+// issued. It returns the new token, or "" for an unknown app.
+func (s *Server) RotateFeishu(appID string) string { return s.rotateHeld(FeishuKey(appID)) }
+
+// AddDingTalk registers a DingTalk internal app, or changes its secret if
+// it exists. Its key is DingTalkKey(appKey).
+func (s *Server) AddDingTalk(appKey, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.books.AddHeld(PlatformDingTalk, DingTalkKey(appKey), secret)
+}
+
+// RotateDingTalk simulates DingTalk replacing the token of appKey out of
+// band: the current token dies at once (40014) and a new one is issued. It
+// returns the new token, or "" for an unknown app.
+func (s *Server) RotateDingTalk(appKey string) string { return s.rotateHeld(DingTalkKey(appKey)) }
+
+// platformHost adapts the Server to platforms.Host.
+type platformHost struct{ *Server }
+
+func (h platformHost) ApplyFault(w http.ResponseWriter, r *http.Request, ep string) bool {
+	return h.applyFault(w, r, ep)
+}
+
+func (h platformHost) ServeTicket(w http.ResponseWriter, r *http.Request, ep, tok, kind string) {
+	h.serveTicket(w, r, ep, tok, kind)
+}
+
+func (h platformHost) ServeProbe(w http.ResponseWriter, r *http.Request, ep, tok string, body any) {
+	h.serveProbe(w, r, ep, tok, body)
 }

@@ -11,8 +11,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/envelope"
 	"go.uber.org/goleak"
 	testclock "k8s.io/utils/clock/testing"
+)
+
+// jsonContentType is what WeChat sends with every JSON answer.
+const jsonContentType = envelope.JSONContentType
+
+// Feishu's codes.
+const (
+	feishuInvalidParam = envelope.FeishuInvalidParam
+	feishuBadSecret    = envelope.FeishuBadSecret
+	feishuMissingToken = envelope.FeishuMissingToken
+	feishuInvalidToken = envelope.FeishuInvalidToken
 )
 
 func TestMain(m *testing.M) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/platforms"
 )
 
 // hookStatus calls GET /check with q and decodes the Status.
@@ -126,23 +128,23 @@ func TestHooks_fault(t *testing.T) {
 func TestFault_everyEndpoint(t *testing.T) {
 	f := newMultiFake(t, Config{})
 	eps := f.Endpoints()
-	if len(eps) != 14 || !slices.IsSorted(eps) || slices.Contains(eps, epStableForce) {
+	if len(eps) != 14 || !slices.IsSorted(eps) || slices.Contains(eps, platforms.StableForce) {
 		t.Fatalf("Endpoints() = %q", eps)
 	}
 	paths := map[string]string{
-		epToken: "GET /cgi-bin/token", epStable: "POST /cgi-bin/stable_token", epCallbackIP: "GET /cgi-bin/getcallbackip",
-		epTicket: "GET " + getticket, epClearQuota: "POST /cgi-bin/clear_quota/v2",
-		epWeComToken: "GET /cgi-bin/gettoken", epWeComJSAPI: "GET " + wecomJSAPI, epWeComAgent: "GET " + wecomAgent,
-		epWeComDomainIP: "GET /cgi-bin/get_api_domain_ip", epFeishuToken: "POST /open-apis/auth/v3/tenant_access_token/internal",
-		epFeishuIP: "GET /open-apis/event/v1/outbound_ip", epDingTalkToken: "GET /gettoken",
-		epDingTalkTicket: "GET /get_jsapi_ticket", epDingTalkCount: "POST /topapi/user/count",
+		epToken: "GET /cgi-bin/token", epStable: "POST /cgi-bin/stable_token", platforms.CallbackIP: "GET /cgi-bin/getcallbackip",
+		platforms.Ticket: "GET " + getticket, platforms.ClearQuota: "POST /cgi-bin/clear_quota/v2",
+		platforms.WeComToken: "GET /cgi-bin/gettoken", platforms.WeComJSAPI: "GET " + wecomJSAPI, platforms.WeComAgent: "GET " + wecomAgent,
+		platforms.WeComDomainIP: "GET /cgi-bin/get_api_domain_ip", platforms.FeishuToken: "POST /open-apis/auth/v3/tenant_access_token/internal",
+		platforms.FeishuIP: "GET /open-apis/event/v1/outbound_ip", platforms.DingTalkToken: "GET /gettoken",
+		platforms.DingTalkTicket: "GET /get_jsapi_ticket", platforms.DingTalkCount: "POST /topapi/user/count",
 	}
 	for _, ep := range eps {
 		route, ok := paths[ep]
 		if !ok {
 			t.Fatalf("no path for %q", ep)
 		}
-		p := f.endpoints[ep].platform.name
+		p := f.endpoints[ep].platform.Name
 		f.SetFault(Fault{Errcode: -1, Endpoint: ep})
 		method, path, _ := strings.Cut(route, " ")
 		req, _ := http.NewRequest(method, f.URL+path, nil)

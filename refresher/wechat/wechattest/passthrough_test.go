@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/passthrough"
 )
 
 // TestPassthrough: the pass-through APIs answer a valid token, refuse a
@@ -36,7 +38,7 @@ func TestPassthrough(t *testing.T) {
 	f.clk.Step(time.Hour)
 	wantCode(t, send(cur), 42001)
 	au := f.Audit()
-	if au.Passthrough[appID+"/"+epCustomSend] != 2 || au.Passthrough[appID+"/"+epUserInfo] != 1 {
+	if au.Passthrough[appID+"/"+passthrough.CustomSend] != 2 || au.Passthrough[appID+"/"+passthrough.UserInfo] != 1 {
 		t.Fatalf("passthrough audit %v", au.Passthrough)
 	}
 	if au.Requests != 2+4+1+1+1 { // two token calls, four sends, user/info, a 404, the expired send

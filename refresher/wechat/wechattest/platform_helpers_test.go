@@ -114,7 +114,7 @@ func wantPlatformErr(t *testing.T, a answer, p string, code int) {
 	if a.jsonErr != nil {
 		t.Fatalf("error answer is not json (%s): %v", a.contentType, a.jsonErr)
 	}
-	status, ct := http.StatusOK, newPlatforms(Config{}.withDefaults())[p].contentType
+	status, ct := http.StatusOK, newPlatforms(Config{}.withDefaults())[p].ContentType
 	got, msg := a.ErrCode, a.ErrMsg
 	switch p {
 	case PlatformFeishu:

@@ -31,7 +31,7 @@ func TestQuota_daily(t *testing.T) {
 func TestQuota_defaultIs2000(t *testing.T) {
 	f := newFake(t, Config{})
 	f.mu.Lock()
-	a := f.apps[appID]
+	a := f.books.Apps[appID]
 	now := f.now()
 	for range 1999 {
 		if code := f.takeQuotaLocked(now, a, epToken); code != 0 {
@@ -48,7 +48,7 @@ func TestQuota_unlimited(t *testing.T) {
 	f := newFake(t, Config{DailyQuota: -1})
 	f.mu.Lock()
 	for range 10000 {
-		f.takeQuotaLocked(f.now(), f.apps[appID], epToken)
+		f.takeQuotaLocked(f.now(), f.books.Apps[appID], epToken)
 	}
 	f.mu.Unlock()
 	f.classic()

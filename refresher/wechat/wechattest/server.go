@@ -35,8 +35,11 @@
 //   - out-of-band rotation of tokens and tickets ("someone else fetched",
 //     "the platform invalidated it early"), Check, CheckToken and
 //     CheckTicket, and an audit of fetches per app and endpoint and of
-//     protected calls by token state; all also over HTTP (hooks.go) for
-//     tests in other processes.
+//     protected calls by token state; all also over HTTP (internal/hooks)
+//     for tests in other processes;
+//   - the Open Platform: verify-ticket pushes, component tokens,
+//     authorization events and authorizer tokens (component.go,
+//     authorizers.go), and pass-through business APIs for proxy mode.
 //
 // Time comes from Config.Clock, so a k8s.io/utils/clock/testing FakeClock
 // drives expiry, overlap, rotation windows, quota days and hours and force
@@ -53,20 +56,30 @@
 // 500,000/day quotas (the same DailyQuota and MinuteQuota apply to each
 // WeChat endpoint family), quotas of the WeCom, Feishu and DingTalk token
 // endpoints, WeChat ticket quotas, Feishu app_access_token, WeCom ISV
-// suites, the Open Platform's authorizers (its component token and
-// verify-ticket pushes are in component.go), and any API beyond the ones
-// above.
+// suites, and any API beyond the ones above.
+//
+// Layout: this package holds the API (Server, Config and the exported
+// types) and the glue that runs under the Server's one mutex. The books
+// (tokens, tickets, quotas, apps and the audit, on Config.Clock) are in
+// internal/ledger; the token endpoints in internal/platforms; each
+// platform's envelope in internal/envelope; faults in internal/fault; the
+// Open Platform's components, pushes and authorizers in internal/openplat;
+// the pass-through APIs in internal/passthrough; the test hooks in
+// internal/hooks.
 package wechattest
 
 import (
 	crand "crypto/rand"
 	"encoding/binary"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"time"
 
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/fault"
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/ledger"
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/openplat"
+	"github.com/tokend/tokend/refresher/wechat/wechattest/internal/platforms"
 	"k8s.io/utils/clock"
 )
 
@@ -236,18 +249,11 @@ type Server struct {
 	done      chan struct{} // closed by Close: ends fault delays
 	closeOnce sync.Once
 
-	mu      sync.Mutex // guards everything below
-	rng     *rand.Rand
-	apps    map[string]*app       // WeChat accounts by appid
-	held    map[string]*heldApp   // WeCom, Feishu and DingTalk apps by key
-	corps   map[string]*wecomCorp // WeCom corps by corpid
-	tokens  map[string]*token     // every token issued and not yet pruned
-	tickets map[string]*ticket    // the newest ticket by owner key + "/" + kind
-	byValue map[string]*ticket    // every ticket issued and not yet pruned
-	fault   *Fault                // active fault, nil if none
-	comps   map[string]*component // Open Platform components by appid (component.go)
-	audit   Audit
-	issued  int // tokens and tickets issued, for pruning
+	mu     sync.Mutex         // guards everything below, and all they point to
+	books  *ledger.Ledger     // every token and ticket issued
+	faults *fault.Injector    // the active fault
+	open   *openplat.Registry // Open Platform components and authorizers
+	audit  *Audit             // the ledger's
 }
 
 // New returns a server that is not listening; serve its Handler yourself.
@@ -257,15 +263,17 @@ func New(cfg Config) *Server {
 		cfg:       cfg,
 		platforms: newPlatforms(cfg),
 		done:      make(chan struct{}),
-		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed>>1^0x9e3779b97f4a7c15)),
-		apps:      make(map[string]*app),
-		held:      make(map[string]*heldApp),
-		corps:     make(map[string]*wecomCorp),
-		tokens:    make(map[string]*token),
-		tickets:   make(map[string]*ticket),
-		byValue:   make(map[string]*ticket),
-		audit:     newAudit(),
 	}
+	s.books = ledger.New(ledger.Config{
+		Lifetime: cfg.Lifetime, Overlap: cfg.Overlap, DailyQuota: cfg.DailyQuota, MinuteQuota: cfg.MinuteQuota,
+		ForceDailyLimit: cfg.ForceDailyLimit, ForceInterval: cfg.ForceInterval,
+		ForceTooSoonErrcode: cfg.ForceTooSoonErrcode, ClearQuotaMonthly: cfg.ClearQuotaMonthly,
+		TicketLifetime: cfg.TicketLifetime, TicketRemainingExpiresIn: cfg.TicketRemainingExpiresIn,
+		Location: cfg.Location, Clock: cfg.Clock,
+	})
+	s.audit = s.books.Audit()
+	s.faults = fault.New(&s.mu, cfg.Seed, s.done, func() { s.audit.Faults++ })
+	s.open = openplat.New(&s.mu, s.now, s.closingContext)
 	s.endpoints = newEndpoints(s.platforms)
 	s.handler = s.routes()
 	return s
@@ -296,31 +304,19 @@ func (s *Server) Close() {
 func (s *Server) AddApp(appid, secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a, ok := s.apps[appid]; ok {
-		a.secret = secret
-		return
-	}
-	s.apps[appid] = newApp(appid, secret)
+	s.books.AddApp(appid, secret)
 }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /cgi-bin/token", s.handleToken)
-	mux.HandleFunc("POST /cgi-bin/stable_token", s.handleStableToken)
-	mux.HandleFunc("POST /cgi-bin/clear_quota/v2", s.handleClearQuota)
-	mux.HandleFunc("GET /cgi-bin/getcallbackip", s.handleCallbackIP)
-	mux.HandleFunc("GET /cgi-bin/ticket/getticket", s.handleTicket)
-	s.wecomRoutes(mux)
-	s.feishuRoutes(mux)
-	s.dingtalkRoutes(mux)
+	platforms.Routes(mux, &s.mu, s.books, s.platforms, platformHost{s}, platforms.Config{
+		WeComExtend: s.cfg.WeComRepeat == RenewExtend, DingTalkExtend: s.cfg.DingTalkRepeat != RenewKeep,
+		FeishuRotateWindow: s.cfg.FeishuRotateWindow,
+	})
 	s.componentRoutes(mux)
 	s.hookRoutes(mux)
-	s.passthroughRoutes(mux) // passthrough.go
+	s.passthroughRoutes(mux)
 	return s.countRequests(mux)
 }
 
-func (s *Server) now() time.Time { return s.cfg.Clock.Now() }
-
-// day and month name the calendar periods quotas count in.
-func (s *Server) day(t time.Time) string   { return t.In(s.cfg.Location).Format(time.DateOnly) }
-func (s *Server) month(t time.Time) string { return t.In(s.cfg.Location).Format("2006-01") }
+func (s *Server) now() time.Time { return s.books.Now() }

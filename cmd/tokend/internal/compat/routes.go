@@ -41,7 +41,7 @@ type compatRoute struct {
 	serve func(w http.ResponseWriter, r *http.Request, in map[string]string)
 }
 
-// compatRoutes is the table of DESIGN.md "WeChat-shaped routes".
+// compatRoutes is the table of the README's "WeChat-shaped routes".
 func (a *Routes) compatRoutes() []compatRoute {
 	wx, wc, fs, dt := wechatPlatform, wecomPlatform, feishuPlatform, dingtalkPlatform
 	return []compatRoute{
