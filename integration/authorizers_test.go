@@ -6,17 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tokend/tokend/integration/harness"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/openplatform"
-	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
 )
 
@@ -102,65 +98,15 @@ func TestAuthorizers_pushedKeptRebuilt(t *testing.T) {
 // one fetch per write (3..7 per authorizer in three lifetimes).
 func (e *compEnv) measureAuthorizers(t *testing.T, from int, procs []*harness.Process, act func()) {
 	t.Helper()
-	ctx := context.Background()
 	n := authCount - from
 	v0, _ := e.authRecords(t, authCount)
 	f0 := e.srv.AuthorizerStats(compAppID)
-	var served, dead, empty atomic.Int64
-	var deadMu sync.Mutex
-	var deadWhy []string // the first few dead reads, for the log
-	noteDead := func(why string) {
-		dead.Add(1)
-		deadMu.Lock()
-		defer deadMu.Unlock()
-		if len(deadWhy) < 5 {
-			deadWhy = append(deadWhy, time.Now().Format("15:04:05.000")+" "+why)
-		}
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			rctx, cancel := context.WithTimeout(ctx, time.Second)
-			start := time.Now()
-			path := "/v1/components/" + compID + "/authorizers/" + authAppID(from+rand.N(n)) + "/token"
-			code, body, err := procs[rand.N(len(procs))].Get(rctx, path)
-			cancel()
-			var ans struct {
-				AccessToken string `json:"access_token"`
-			}
-			if err != nil {
-				continue // a replica killed by act
-			}
-			if code == http.StatusServiceUnavailable {
-				empty.Add(1) // no valid token: a gap, not a dead token handed out
-				continue
-			}
-			if code != 200 || json.Unmarshal(body, &ans) != nil {
-				noteDead(fmt.Sprintf("%s: http %d %.100s", path, code, body))
-				continue
-			}
-			served.Add(1)
-			// Judged as of the read's start (harness.Checker's rule): a
-			// token that expired while a loaded machine delayed this
-			// check was live when tokend handed it out.
-			st := e.srv.CheckToken(ans.AccessToken)
-			if st.Code == wechattest.CodeExpired && st.ExpiresAt.After(start.Add(-harness.ExpiryGrain)) {
-				st.Code = 0
-			}
-			if st.Code != 0 {
-				noteDead(fmt.Sprintf("%s: upstream %d", path, st.Code))
-			}
-		}
+	stop := readTokens(e.srv, procs, 5*time.Millisecond, func() string {
+		return "/v1/components/" + compID + "/authorizers/" + authAppID(from+rand.N(n)) + "/token"
 	})
 	act()
-	close(stop)
-	wg.Wait()
+	reads := stop()
+	served, dead, empty := reads.served.Load(), reads.dead.Load()+reads.bad.Load(), reads.empty.Load()
 	v1, invalid := e.authRecords(t, authCount)
 	f1 := e.srv.AuthorizerStats(compAppID)
 	writes := 0
@@ -170,16 +116,16 @@ func (e *compEnv) measureAuthorizers(t *testing.T, from int, procs []*harness.Pr
 	invalid -= from // the ones before from may be gone on purpose
 	fetches := f1.TokenFetches - f0.TokenFetches
 	t.Logf("%d authorizers: %d fetches, %d writes, %d reads, %d dead, %d without a token (503), %d invalid at the end",
-		n, fetches, writes, served.Load(), dead.Load(), empty.Load(), invalid)
+		n, fetches, writes, served, dead, empty, invalid)
 	// A gap (503) is allowed only rarely: beside a CPU hog a SIGKILL
 	// takeover left 2 of 3,685 reads without a token.
-	if empty.Load() > served.Load()/100 {
-		t.Errorf("%d reads found no valid token (503) against %d served: want at most 1%%", empty.Load(), served.Load())
+	if empty > served/100 {
+		t.Errorf("%d reads found no valid token (503) against %d served: want at most 1%%", empty, served)
 	}
 	// Refreshed at half to five eighths of an 8s life: 4.8 to 6 cycles in
 	// 24s; one fetch per write, a few in flight at the edges.
-	if dead.Load() != 0 || invalid > 0 || served.Load() < 100 {
-		t.Errorf("dead %d, invalid %d, served %d: want 0 dead; first dead reads: %q", dead.Load(), invalid, served.Load(), deadWhy)
+	if dead != 0 || invalid > 0 || served < 100 {
+		t.Errorf("dead %d, invalid %d, served %d: want 0 dead; first dead reads: %q", dead, invalid, served, reads.Why())
 	}
 	if fetches < 3*n || fetches > 7*n || fetches-writes > 10 || writes-fetches > 10 {
 		t.Errorf("%d fetches for %d writes: want one per write, 3..7 per authorizer", fetches, writes)

@@ -3,9 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,37 +122,12 @@ func (e *compEnv) measure(t *testing.T, act func()) compRun {
 	wait.For(t, 10*time.Second, "the first component token", func() bool { return e.record().Valid() })
 	r := compRun{s0: e.srv.ComponentStats(compAppID)}
 	v0 := e.record().Version
-	var served, dead atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			code, body, err := e.procs[rand.N(len(e.procs))].Get(ctx, "/v1/apps/"+compID+"/token")
-			cancel()
-			var ans struct {
-				AccessToken string `json:"access_token"`
-			}
-			if err != nil || code != 200 || json.Unmarshal(body, &ans) != nil {
-				continue
-			}
-			served.Add(1)
-			if e.srv.CheckToken(ans.AccessToken).Code != 0 {
-				dead.Add(1)
-			}
-		}
-	})
+	stop := readTokens(e.srv, e.procs, 20*time.Millisecond, func() string { return "/v1/apps/" + compID + "/token" })
 	act()
-	close(stop)
-	wg.Wait()
+	reads := stop()
 	r.s1 = e.srv.ComponentStats(compAppID)
 	r.fetches, r.writes = r.s1.TokenFetches-r.s0.TokenFetches, int(e.record().Version-v0)
-	r.served, r.dead = served.Load(), dead.Load()
+	r.served, r.dead = reads.served.Load(), reads.dead.Load()
 	return r
 }
 

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/chart"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/naive"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
@@ -20,42 +21,15 @@ import (
 // readEvery is the pause between two reads of a reader.
 const readEvery = 5 * time.Millisecond
 
-// readStats counts what readers were handed.
-type readStats struct {
-	reads, dead, missing atomic.Int64
-}
-
-// observe checks tok with the upstream's protected-API logic.
-func (s *readStats) observe(up *upstream.Fake, tok string) {
-	s.reads.Add(1)
-	if upstream.IsDead(up.Check(tok)) {
-		s.dead.Add(1)
-	}
-}
-
 // every calls f every readEvery until ctx ends.
-func every(ctx context.Context, f func()) { tickEvery(ctx, readEvery, f) }
-
-// tickEvery calls f every d until ctx ends.
-func tickEvery(ctx context.Context, d time.Duration, f func()) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			f()
-		}
-	}
-}
+func every(ctx context.Context, f func()) { fleet.Every(ctx, readEvery, f) }
 
 // cycleGroup is one replica count: a tokend deployment and a naive one.
 type cycleGroup struct {
 	n            int
 	d            *fleet.Deployment
 	app, naive   string
-	tokR, naiveR readStats
+	tokR, naiveR upstream.ReadStats
 }
 
 // cycleFigures: upstream fetches per refresh cycle and dead tokens handed
@@ -119,60 +93,39 @@ func (b *bench) cycleFigures(ctx context.Context) error {
 
 // cycleRow adds g's row and result and checks tokend's invariants.
 func (b *bench) cycleRow(g *cycleGroup, start, end time.Time) {
-	count := func(app string, rs *readStats) seriesResult {
+	count := func(app string, rs *upstream.ReadStats) chart.Series {
 		var in []time.Time
 		for _, t := range b.fast.Fetches(app) {
 			if !t.Before(start) && !t.After(end) {
 				in = append(in, t)
 			}
 		}
-		s := seriesResult{fetches: len(in), reads: rs.reads.Load(), dead: rs.dead.Load()}
-		s.cycles, s.maxPer = upstream.Bursts(in, b.opts.lifetime/4)
+		s := chart.Series{Fetches: len(in), Reads: rs.Reads.Load(), Dead: rs.Dead.Load()}
+		s.Cycles, s.MaxPer = upstream.Bursts(in, b.opts.lifetime/4)
 		return s
 	}
-	res := cycleResult{replicas: g.n, tokend: count(g.app, &g.tokR), naive: count(g.naive, &g.naiveR)}
+	res := chart.Point{Replicas: g.n, Tokend: count(g.app, &g.tokR), Naive: count(g.naive, &g.naiveR)}
 	b.cycles = append(b.cycles, res)
-	t, n, tm := res.tokend, res.naive, g.tokR.missing.Load()
+	t, n, tm := res.Tokend, res.Naive, g.tokR.Missing.Load()
 	st := statusOK
-	if t.fetches > t.cycles+1 || t.cycles == 0 {
+	if t.Fetches > t.Cycles+1 || t.Cycles == 0 {
 		st = statusFail
-		b.fail("tokend with %d replicas: %d upstream fetches in %d cycles (max %d in one)", g.n, t.fetches, t.cycles, t.maxPer)
+		b.fail("tokend with %d replicas: %d upstream fetches in %d cycles (max %d in one)", g.n, t.Fetches, t.Cycles, t.MaxPer)
 	}
-	if t.dead > 0 {
+	if t.Dead > 0 {
 		st = statusFail
-		b.fail("tokend with %d replicas handed readers %d dead tokens", g.n, t.dead)
+		b.fail("tokend with %d replicas handed readers %d dead tokens", g.n, t.Dead)
 	}
-	tok := fmt.Sprintf("%s /cycle (%d in %d); dead %s of %s reads", t.perCycleText(), t.fetches, t.cycles, pctOf(t.dead, t.reads), fmtInt(t.reads))
+	tok := fmt.Sprintf("%s /cycle (%d in %d); dead %s of %s reads", t.PerCycleText(), t.Fetches, t.Cycles, figures.PctOf(t.Dead, t.Reads), figures.Int(t.Reads))
 	if tm > 0 {
 		tok += fmt.Sprintf(", %d without token", tm)
 	}
 	b.add(row{
 		figure:  fmt.Sprintf("upstream fetches per refresh cycle, %d replica(s)", g.n),
 		tokend:  tok,
-		compare: fmt.Sprintf("%s /cycle (%d in %d, max %d); dead %s of %s reads", n.perCycleText(), n.fetches, n.cycles, n.maxPer, pctOf(n.dead, n.reads), fmtInt(n.reads)),
+		compare: fmt.Sprintf("%s /cycle (%d in %d, max %d); dead %s of %s reads", n.PerCycleText(), n.Fetches, n.Cycles, n.MaxPer, figures.PctOf(n.Dead, n.Reads), figures.Int(n.Reads)),
 		goal:    "1 /cycle, 0 dead", status: st,
 	})
-}
-
-// cycleResult is one replica count's fetch-cycle figures, tokend against
-// the naive baseline.
-type cycleResult struct {
-	replicas      int
-	tokend, naive seriesResult
-}
-
-// seriesResult is what one deployment did in the fetch-cycle window.
-type seriesResult struct {
-	fetches, cycles, maxPer int   // upstream fetches, refresh cycles, most fetches in one cycle
-	reads, dead             int64 // reads by business code, and how many got a dead token
-}
-
-// perCycleText is fetches per cycle with two decimals, "n/a" without cycles.
-func (s seriesResult) perCycleText() string {
-	if s.cycles == 0 {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2f", float64(s.fetches)/float64(s.cycles))
 }
 
 // tokendReaders reads g's token every readEvery until ctx ends, once with
@@ -197,16 +150,16 @@ func (b *bench) tokendReaders(ctx context.Context, g *cycleGroup) error {
 		v, err := rrdb.Get(ctx, key).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
-			g.tokR.missing.Add(1)
+			g.tokR.Missing.Add(1)
 		case err == nil:
-			g.tokR.observe(b.fast, v)
+			g.tokR.Observe(b.fast, v)
 		}
 		tok, err := r.Token(ctx, g.app)
 		switch {
 		case errors.Is(err, reader.ErrNoToken):
-			g.tokR.missing.Add(1)
+			g.tokR.Missing.Add(1)
 		case err == nil:
-			g.tokR.observe(b.fast, tok.Value)
+			g.tokR.Observe(b.fast, tok.Value)
 		}
 	})
 	return nil
@@ -231,7 +184,7 @@ func (b *bench) naiveReplicas(ctx context.Context, g *cycleGroup) error {
 		wg.Go(func() {
 			every(ctx, func() {
 				if v, err := nr.Token(ctx); err == nil {
-					g.naiveR.observe(b.fast, v)
+					g.naiveR.Observe(b.fast, v)
 				}
 			})
 		})

@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
-	"github.com/tokend/tokend/store/event"
 )
 
 // idleReplicas is how many replicas run the idle-cost figure.
@@ -36,10 +33,10 @@ func (b *bench) idleFigure(ctx context.Context) error {
 	}
 	defer d.Stop()
 	b.logf("idle: %d apps filled in %s; settling %s", n, time.Since(start).Round(time.Millisecond), b.opts.idleSettle)
-	if err := sleepCtx(ctx, b.opts.idleSettle); err != nil {
+	if err := fleet.Sleep(ctx, b.opts.idleSettle); err != nil {
 		return err
 	}
-	writes, err := b.countWrites(sctx, d)
+	writes, err := d.CountWrites(sctx)
 	if err != nil {
 		return err
 	}
@@ -53,7 +50,7 @@ func (b *bench) idleFigure(ctx context.Context) error {
 		return err
 	}
 	t0 := time.Now()
-	if err := sleepCtx(ctx, b.opts.idleWindow); err != nil {
+	if err := fleet.Sleep(ctx, b.opts.idleWindow); err != nil {
 		return err
 	}
 	c1, err := commandStats(ctx, b)
@@ -66,10 +63,10 @@ func (b *bench) idleFigure(ctx context.Context) error {
 	rate := float64(inside) / window.Seconds()
 	b.add(row{
 		figure: fmt.Sprintf("idle cost: %s idle apps, %d replicas, default timings, measured over %s",
-			fmtInt(int64(n)), idleReplicas, fmtDur(window)),
+			figures.Int(int64(n)), idleReplicas, figures.Dur(window)),
 		tokend: fmt.Sprintf("%.1f Redis commands/s (commandstats, incl. inside scripts; total_commands_processed %.1f /s)",
 			rate, float64(processed)/window.Seconds()),
-		compare: fmt.Sprintf("per replica: %s; %d token writes in the window", perReplica(d, b.RedisURL, perClient, window), writes()),
+		compare: fmt.Sprintf("per replica: %s; %d token writes in the window", fleet.PerReplica(d, b.RedisURL, perClient, window), writes()),
 		goal:    fmt.Sprintf("<= %.0f /s over >= 2m", idleGoal), status: idleStatus(rate, window),
 	})
 	return nil
@@ -84,39 +81,6 @@ func idleStatus(rate float64, window time.Duration) string {
 	return goalStatus(rate <= idleGoal)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// countWrites counts token events on d's channel from now on.
-func (b *bench) countWrites(ctx context.Context, d *fleet.Deployment) (func() int, error) {
-	sub := b.RDB.Subscribe(ctx, d.Store.Keys().Events())
-	if _, err := sub.Receive(ctx); err != nil {
-		sub.Close()
-		return nil, fmt.Errorf("subscribe: %w", err)
-	}
-	count := make(chan int, 1)
-	count <- 0
-	go func() {
-		defer sub.Close()
-		for {
-			msg, err := sub.ReceiveMessage(ctx)
-			if err != nil {
-				return
-			}
-			if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Token {
-				count <- <-count + 1
-			}
-		}
-	}()
-	return func() int { n := <-count; count <- n; return n }, nil
-}
-
 // cmdCounts is a snapshot of Redis's command counters.
 type cmdCounts struct {
 	all       int64 // sum of commandstats calls (inside scripts included)
@@ -125,53 +89,9 @@ type cmdCounts struct {
 
 // commandStats reads the counters, leaving out the bench's own INFO calls.
 func commandStats(ctx context.Context, b *bench) (cmdCounts, error) {
-	info, err := b.RDB.Info(ctx, "commandstats").Result()
+	c, err := fleet.CommandStats(ctx, b.RDB)
 	if err != nil {
 		return cmdCounts{}, err
 	}
-	var c cmdCounts
-	var infos int64
-	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		v, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
-		calls, _ := strconv.ParseInt(v, 10, 64)
-		switch name {
-		case "cmdstat_info", "cmdstat_monitor":
-			infos += calls
-		default:
-			c.all += calls
-		}
-	}
-	c.processed = fleet.CommandsProcessed(ctx, b.RDB) - infos
-	return c, nil
-}
-
-// perReplica formats per-replica command rates (leader marked).
-func perReplica(d *fleet.Deployment, redisURL string, perPort map[int]int64, window time.Duration) string {
-	owners := fleet.SocketOwners(d, redisURL)
-	byReplica := map[string]int64{}
-	for port, n := range perPort {
-		id, ok := owners[port]
-		if !ok {
-			id = "other"
-		}
-		byReplica[id] += n
-	}
-	leaderID := ""
-	if l, err := d.Store.Leader(context.Background()); err == nil {
-		leaderID = l.ID
-	}
-	var parts []string
-	for id, n := range byReplica {
-		mark := ""
-		if id == leaderID {
-			mark = " (leader)"
-		}
-		parts = append(parts, fmt.Sprintf("%s%s %.1f/s", id, mark, float64(n)/window.Seconds()))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", ")
+	return cmdCounts{all: c.Total(), processed: fleet.CommandsProcessed(ctx, b.RDB) - c.Bench()}, nil
 }

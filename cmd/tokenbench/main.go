@@ -61,8 +61,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/tokend/tokend/cmd/tokenbench/internal/chart"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
 	"github.com/tokend/tokend/integration/harness"
@@ -97,6 +96,9 @@ type options struct {
 	timeout     time.Duration
 	keep        bool
 	verbose     bool
+	authorizers int             // -authorizers: of the Open Platform component (authorizers.go)
+	authRate    float64         // -authorizer-rate
+	authSteady  time.Duration   // -authorizer-steady
 	chart       string          // -chart: the SVG to write (chart mode, chart.go)
 	only        map[string]bool // parts to run; empty: all
 }
@@ -106,6 +108,7 @@ var quickDefaults = map[string]string{
 	"lifetime": "3s", "cycle-window": "7s", "replicas": "1,3", "benchtime": "200ms",
 	"updates": "200", "trials": "2", "reports": "1000", "conns": "50", "apps": "300",
 	"steady": "1s", "timeout": "90s", "idle-apps": "300", "idle-window": "5s", "idle-settle": "2s",
+	"authorizers": "300", "authorizer-rate": "200", "authorizer-steady": "3s",
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -130,11 +133,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.idleApps, "idle-apps", 10000, "apps in the idle-cost figure")
 	fs.DurationVar(&o.idleWindow, "idle-window", 150*time.Second, "measurement window of the idle-cost figure (the goal needs >= 2m)")
 	fs.DurationVar(&o.idleSettle, "idle-settle", 40*time.Second, "wait after the idle apps' first tokens before measuring (> one 30s sweep)")
+	fs.IntVar(&o.authorizers, "authorizers", 10000, "authorizers of the Open Platform component (-only authorizers)")
+	fs.Float64Var(&o.authRate, "authorizer-rate", 100, "authorizer_rate of that component: api_authorizer_token calls a second (0.1..1000)")
+	fs.DurationVar(&o.authSteady, "authorizer-steady", 30*time.Second, "steady-state window of the authorizers figures")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, replica logs)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
 	fs.StringVar(&o.chart, "chart", "", "chart mode: run only the fetch-cycle figure for each -replicas count (default "+chartDefaults["replicas"]+") and write its SVG chart to this .svg file and its Markdown table beside it (.md)")
-	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, tickets, scale, idle, compat, proxy)")
+	only := fs.String("only", "", "run only these parts (comma-separated: reader, cycles, takeover, tickets, scale, idle, compat, proxy, authorizers; authorizers runs only when named)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -172,8 +178,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-lifetime: want whole seconds, at least 2s")
 	case o.leaseTTL < time.Second:
 		return o, errors.New("-lease-ttl: want at least 1s")
-	case o.updates < 1 || o.trials < 1 || o.reports < 1 || o.conns < 1 || o.apps < 1 || o.idleApps < 1:
-		return o, errors.New("-updates, -trials, -reports, -conns, -apps and -idle-apps must be positive")
+	case o.updates < 1 || o.trials < 1 || o.reports < 1 || o.conns < 1 || o.apps < 1 || o.idleApps < 1 || o.authorizers < 1:
+		return o, errors.New("-updates, -trials, -reports, -conns, -apps, -idle-apps and -authorizers must be positive")
+	case o.authRate < 0.1 || o.authRate > 1000:
+		return o, errors.New("-authorizer-rate: want 0.1..1000 calls a second")
 	}
 	if err := checkChart(&o); err != nil {
 		return o, err
@@ -188,7 +196,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 
 // partNames are the parts of the bench, in the order they run ("takeover"
 // includes the report storms).
-var partNames = []string{"reader", "cycles", "takeover", "tickets", "scale", "idle", "compat", "proxy"}
+var partNames = []string{"reader", "cycles", "takeover", "tickets", "scale", "idle", "compat", "proxy", "authorizers"}
 
 // bench is one run: its child processes, Redis, fake upstreams and results.
 type bench struct {
@@ -201,7 +209,7 @@ type bench struct {
 	broken   []string // invariants that broke, and parts that failed
 
 	stderr io.Writer     // progress of long runs, with or without -v
-	cycles []cycleResult // the fetch-cycle figures, for -chart
+	cycles []chart.Point // the fetch-cycle figures, for -chart
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -299,7 +307,7 @@ func (b *bench) teardown() {
 	}
 	if b.RDB != nil {
 		if b.opts.redisURL != "" {
-			deleteRunKeys(b.RDB, b.Prefix)
+			fleet.DeleteRunKeys(b.RDB, b.Prefix)
 		}
 		_ = b.RDB.Close()
 	}
@@ -324,7 +332,8 @@ func (b *bench) sections(ctx context.Context) {
 		{"scale", b.scaleFigures},
 		{"idle", b.idleFigure},
 		{"compat", b.compatFigures},
-		{"proxy", b.proxyFigures}, // proxy.go
+		{"proxy", b.proxyFigures},            // proxy.go
+		{"authorizers", b.authorizerFigures}, // authorizers.go
 	}
 	for _, p := range parts {
 		if ctx.Err() != nil {
@@ -336,6 +345,9 @@ func (b *bench) sections(ctx context.Context) {
 		if p.name == "idle" && b.opts.quick && !b.opts.only["idle"] {
 			continue // minutes long: -quick runs it only when asked
 		}
+		if p.name == "authorizers" && !b.opts.only["authorizers"] {
+			continue // minutes long: run only when asked
+		}
 		b.stepf("== %s", p.name)
 		t := time.Now()
 		if err := p.f(ctx); err != nil {
@@ -343,24 +355,6 @@ func (b *bench) sections(ctx context.Context) {
 			b.rows = append(b.rows, row{figure: p.name, tokend: "error: " + err.Error(), status: statusFail})
 		}
 		b.stepf("== %s done in %s", p.name, time.Since(t).Round(time.Millisecond))
-	}
-}
-
-// deleteRunKeys removes this run's keys from a Redis the bench did not
-// start (bounded: at most 10 s).
-func deleteRunKeys(rdb *redis.Client, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	iter := rdb.Scan(ctx, 0, "{"+prefix+"-*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		if batch = append(batch, iter.Val()); len(batch) == 1000 {
-			_ = rdb.Unlink(ctx, batch...).Err()
-			batch = batch[:0]
-		}
-	}
-	if len(batch) > 0 {
-		_ = rdb.Unlink(ctx, batch...).Err()
 	}
 }
 
@@ -374,43 +368,21 @@ func randomHex(n int) string {
 // upstream of WeChat's real lifetime (b.slow) and prepares a deployment
 // named name that keeps them.
 func (b *bench) slowAppsDeployment(name, prefix string, n int) ([]string, *fleet.Deployment, error) {
+	ids := b.slowApps(prefix, n)
+	d, err := b.NewDeployment(name, ids, b.slow.URL)
+	return ids, d, err
+}
+
+func (b *bench) slowApps(prefix string, n int) []string {
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%s%05d", prefix, i)
 		b.slow.AddApp(ids[i], b.Secret)
 	}
-	d, err := b.NewDeployment(name, ids, b.slow.URL)
-	return ids, d, err
+	return ids
 }
 
-// fillSlowApps starts replicas of a deployment of n slow apps and waits,
-// at most max(minLimit, 10 ms per app), until every app has its first
-// token. It returns the deployment (the caller stops it), the app ids and
-// when the replicas were started. The token-event count runs on sctx.
+// fillSlowApps registers n slow apps (slowApps) and fills them (fleet.Env.Fill).
 func (b *bench) fillSlowApps(ctx, sctx context.Context, name, prefix string, n, replicas int, minLimit time.Duration) (*fleet.Deployment, []string, time.Time, error) {
-	ids, d, err := b.slowAppsDeployment(name, prefix, n)
-	if err != nil {
-		return nil, nil, time.Time{}, err
-	}
-	fail := func(err error) (*fleet.Deployment, []string, time.Time, error) {
-		d.Stop()
-		return nil, nil, time.Time{}, err
-	}
-	all, err := d.CountTokenEvents(sctx, n)
-	if err != nil {
-		return fail(err)
-	}
-	start := time.Now()
-	if err := d.StartReplicas(ctx, replicas, 60*time.Second); err != nil {
-		return fail(err)
-	}
-	limit := max(minLimit, time.Duration(n)*10*time.Millisecond)
-	select {
-	case <-all:
-	case <-time.After(limit):
-		return fail(fmt.Errorf("not every app had a token within %s", limit))
-	case <-ctx.Done():
-		return fail(ctx.Err())
-	}
-	return d, ids, start, nil
+	return b.Fill(ctx, sctx, name, b.slowApps(prefix, n), b.slow.URL, replicas, minLimit)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/integration/redisserver"
 )
 
 // TestRun_quick runs the whole bench with tiny sizes, so that CI notices
@@ -46,6 +48,33 @@ func TestRun_quick(t *testing.T) {
 	}
 }
 
+// TestRun_authorizers runs -only authorizers with 100 authorizers: every
+// row is printed and no invariant breaks (no authorizer lost after the
+// list is deleted).
+func TestRun_authorizers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs redis-server and tokend processes; skipped with -short")
+	}
+	redisserver.Binary(t, "redis-server")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"-only", "authorizers", "-authorizers", "100", "-authorizer-rate", "200", "-authorizer-steady", "1s", "-timeout", "85s"}, &stdout, &stderr)
+	t.Logf("\n%s", stdout.String())
+	if code != 0 {
+		t.Fatalf("exit status %d\nstderr:\n%s", code, stderr.String())
+	}
+	for _, want := range []string{"authorizers: first fill, 100 authorizers", "authorizers: leader RSS", "authorizers: Redis commands/s, steady state",
+		"per api_authorizer_token call", "recovery after DEL of the authorizer list", "0 lost, 0 with a refresh token other", "all invariants held"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(stdout.String(), "Reader hit") {
+		t.Error("-only authorizers ran other parts")
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	tests := []struct {
@@ -62,6 +91,10 @@ func TestParseFlags(t *testing.T) {
 		{"lifetime not whole seconds", []string{"-lifetime", "2500ms"}, "-lifetime"},
 		{"lifetime too short", []string{"-lifetime", "1s"}, "-lifetime"},
 		{"unknown part", []string{"-only", "reader,nope"}, "-only"},
+		{"authorizers", []string{"-only", "authorizers", "-authorizers", "5", "-authorizer-rate", "0.1"}, ""},
+		{"authorizer rate too high", []string{"-authorizer-rate", "1001"}, "-authorizer-rate"},
+		{"authorizer rate zero", []string{"-authorizer-rate", "0"}, "-authorizer-rate"},
+		{"no authorizers", []string{"-authorizers", "0"}, "-authorizers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,20 +113,5 @@ func TestParseFlags(t *testing.T) {
 	o, _ := parseFlags([]string{"-quick", "-apps", "7"}, &stderr)
 	if o.apps != 7 || o.trials != 2 || len(o.replicas) != 2 {
 		t.Errorf("-quick -apps 7: apps %d trials %d replicas %v, want 7, 2, [1 3]", o.apps, o.trials, o.replicas)
-	}
-}
-
-func TestDurationsPct(t *testing.T) {
-	d := durations{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
-	for _, tt := range []struct {
-		p    float64
-		want time.Duration
-	}{{50, 5}, {99, 10}, {100, 10}, {0, 1}, {10, 1}} {
-		if got := d.pct(tt.p); got != tt.want {
-			t.Errorf("pct(%v) = %d, want %d", tt.p, got, tt.want)
-		}
-	}
-	if got := (durations{}).pct(50); got != 0 {
-		t.Errorf("empty pct = %d, want 0", got)
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/load"
 )
 
 // proxyFigures: a small JSON API call (GET /cgi-bin/user/info) through
@@ -28,22 +31,22 @@ func (b *bench) proxyFigures(ctx context.Context) error {
 		return err
 	}
 	path := "/cgi-bin/user/info?openid=o1&lang=zh_CN&access_token=" + url.QueryEscape(rec.Token)
-	direct, err := loadWith(ctx, b.opts.benchtime, userInfoCall(ctx, b.slow.URL+path))
+	direct, err := load.With(ctx, b.opts.benchtime, userInfoCall(ctx, b.slow.URL+path))
 	if err != nil {
 		return fmt.Errorf("straight at the upstream: %w", err)
 	}
-	proxied, err := loadWith(ctx, b.opts.benchtime, userInfoCall(ctx, "http://"+d.Reps[0].Addr+path))
+	proxied, err := load.With(ctx, b.opts.benchtime, userInfoCall(ctx, "http://"+d.Reps[0].Addr+path))
 	if err != nil {
 		return fmt.Errorf("through the proxy: %w", err)
 	}
-	added50, added99 := proxied.p50-direct.p50, proxied.p99-direct.p99
+	added50, added99 := proxied.P50-direct.P50, proxied.P99-direct.P99
 	b.add(row{
 		figure: fmt.Sprintf("proxy: GET /cgi-bin/user/info through 1 replica, %d clients", compatClients),
 		tokend: fmt.Sprintf("%s req/s, p50 %s, p99 %s; added p50 %s, p99 %s",
-			fmtInt(int64(proxied.rps)), fmtDur(proxied.p50), fmtDur(proxied.p99), fmtDelta(added50), fmtDelta(added99)),
+			figures.Int(int64(proxied.RPS)), figures.Dur(proxied.P50), figures.Dur(proxied.P99), fmtDelta(added50), fmtDelta(added99)),
 		compare: fmt.Sprintf("straight at the fake upstream: %s req/s, p50 %s, p99 %s",
-			fmtInt(int64(direct.rps)), fmtDur(direct.p50), fmtDur(direct.p99)),
-		goal: ">= 1/2 of the direct req/s", status: goalStatus(2*proxied.rps >= direct.rps),
+			figures.Int(int64(direct.RPS)), figures.Dur(direct.P50), figures.Dur(direct.P99)),
+		goal: ">= 1/2 of the direct req/s", status: goalStatus(2*proxied.RPS >= direct.RPS),
 	})
 	return nil
 }
@@ -56,7 +59,7 @@ func userInfoCall(ctx context.Context, u string) func(*http.Client) error {
 			Errcode int    `json:"errcode"`
 			OpenID  string `json:"openid"`
 		}
-		status, err := getJSON(ctx, hc, u, "", &ans)
+		status, err := load.GetJSON(ctx, hc, u, "", &ans)
 		switch {
 		case err != nil:
 			return err
@@ -70,7 +73,7 @@ func userInfoCall(ctx context.Context, u string) func(*http.Client) error {
 // fmtDelta is a signed duration: "+1.2 ms", "-300 µs".
 func fmtDelta(d time.Duration) string {
 	if d < 0 {
-		return "-" + fmtDur(-d)
+		return "-" + figures.Dur(-d)
 	}
-	return "+" + fmtDur(d)
+	return "+" + figures.Dur(d)
 }

@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/upstream"
 )
@@ -56,88 +56,11 @@ func printTable(w io.Writer, m fleet.Machine, b *bench, took time.Duration) {
 	for _, r := range b.rows {
 		cells = append(cells, []string{r.figure, r.tokend, r.compare, r.goal, r.status})
 	}
-	widths := make([]int, len(head))
-	for _, c := range cells {
-		for i, s := range c {
-			widths[i] = max(widths[i], len([]rune(s)))
-		}
-	}
-	line := func(c []string) {
-		var sb strings.Builder
-		sb.WriteString("|")
-		for i, s := range c {
-			fmt.Fprintf(&sb, " %s%s |", s, strings.Repeat(" ", widths[i]-len([]rune(s))))
-		}
-		fmt.Fprintln(w, sb.String())
-	}
-	line(cells[0])
-	sep := make([]string, len(head))
-	for i := range sep {
-		sep[i] = strings.Repeat("-", widths[i])
-	}
-	line(sep)
-	for _, c := range cells[1:] {
-		line(c)
-	}
+	figures.WriteTable(w, cells)
 	fmt.Fprintf(w, "\nrun time %s; ", took.Round(time.Second))
 	if len(b.broken) == 0 {
 		fmt.Fprintln(w, "all invariants held")
 	} else {
 		fmt.Fprintf(w, "%d failure(s): %s\n", len(b.broken), strings.Join(b.broken, "; "))
 	}
-}
-
-// durations is a sample of latencies.
-type durations []time.Duration
-
-// pct returns the p-th percentile (0..100), nearest rank; 0 when empty.
-func (d durations) pct(p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := int(p/100*float64(len(s)) + 0.5)
-	return s[min(max(i-1, 0), len(s)-1)]
-}
-
-func (d durations) max() time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	return slices.Max(d)
-}
-
-// fmtDur prints d with three significant digits in a fitting unit.
-func fmtDur(d time.Duration) string {
-	switch {
-	case d < time.Microsecond:
-		return fmt.Sprintf("%d ns", d.Nanoseconds())
-	case d < time.Millisecond:
-		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
-	case d < 10*time.Millisecond:
-		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
-	case d < time.Second:
-		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%.2f s", d.Seconds())
-}
-
-// fmtInt prints n with thousands separators.
-func fmtInt(n int64) string {
-	s := fmt.Sprint(n)
-	if n < 0 {
-		return "-" + fmtInt(-n)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-func pctOf(part, total int64) string {
-	if total == 0 {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(total))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 )
 
@@ -47,19 +48,19 @@ func (b *bench) scaleFigures(ctx context.Context) error {
 		return err
 	}
 	b.add(row{
-		figure:  fmt.Sprintf("scale: first token for all %s apps (%d replicas)", fmtInt(int64(n)), scaleReplicas),
-		tokend:  fmt.Sprintf("%s from process start (%s upstream fetches)", fmtDur(fill), fmtInt(int64(fetches))),
+		figure:  fmt.Sprintf("scale: first token for all %s apps (%d replicas)", figures.Int(int64(n)), scaleReplicas),
+		tokend:  fmt.Sprintf("%s from process start (%s upstream fetches)", figures.Dur(fill), figures.Int(int64(fetches))),
 		compare: fmt.Sprintf("%.0f fetches/s; leader CPU %.0f%% of one core meanwhile", float64(fetches)/fill.Seconds(), fillCPU),
 		goal:    "-", status: statusNone,
 	})
 	b.add(row{
-		figure: fmt.Sprintf("scale: leader RSS, %s apps, steady state", fmtInt(int64(n))),
+		figure: fmt.Sprintf("scale: leader RSS, %s apps, steady state", figures.Int(int64(n))),
 		tokend: fmt.Sprintf("%.1f MB", float64(ss.RSS)/(1<<20)), goal: "<= 100 MB",
 		status: goalStatus(ss.RSS <= 100<<20),
 	})
 	b.add(row{
 		figure: "scale: leader CPU, steady state",
-		tokend: fmt.Sprintf("%.2f%% of one core (%d ms CPU in %s)", ss.CPUPct(), ss.Ticks*1000/fleet.ClockTicks, fmtDur(ss.Window)),
+		tokend: fmt.Sprintf("%.2f%% of one core (%d ms CPU in %s)", ss.CPUPct(), ss.Ticks*1000/fleet.ClockTicks, figures.Dur(ss.Window)),
 		goal:   "-", status: statusNone,
 	})
 	b.add(row{

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"syscall"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
+	"github.com/tokend/tokend/cmd/tokenbench/internal/storm"
 )
 
 // stormApp is the app of the takeover and storm deployment.
@@ -29,7 +30,7 @@ func (b *bench) takeoverAndStorm(ctx context.Context) error {
 		RenewDeadline: (lt * 7 / 10).String(), RetryInterval: (lt * 2 / 15).String(),
 	}
 	d.RedisTO = (lt / 5).String()
-	d.Refresh = fleet.Refresh{Cooldown: "1s"}
+	d.Refresh = fleet.Refresh{Cooldown: storm.Cooldown.String()}
 	if err := d.StartReplicas(ctx, 3, 20*time.Second); err != nil {
 		return err
 	}
@@ -54,66 +55,28 @@ func (b *bench) takeoverAndStorm(ctx context.Context) error {
 }
 
 func (b *bench) takeoverFigure(ctx context.Context, d *fleet.Deployment, sig syscall.Signal) error {
-	var lat durations
+	var lat figures.Durations
 	for i := range b.opts.trials {
-		took, err := b.takeoverTrial(ctx, d, sig)
+		took, err := d.Takeover(ctx, sig, b.opts.leaseTTL)
 		if err != nil {
 			return fmt.Errorf("%s trial %d: %w", sig, i+1, err)
 		}
-		b.logf("takeover after %s: %s", sig, fmtDur(took))
+		b.logf("takeover after %s: %s", sig, figures.Dur(took))
 		lat = append(lat, took)
 	}
 	lt := b.opts.leaseTTL
-	r := row{tokend: fmt.Sprintf("p50 %s, max %s", fmtDur(lat.pct(50)), fmtDur(lat.max()))}
+	r := row{tokend: fmt.Sprintf("p50 %s, max %s", figures.Dur(lat.Pct(50)), figures.Dur(lat.Max()))}
 	if sig == syscall.SIGTERM {
 		r.figure = fmt.Sprintf("takeover after SIGTERM of the leader (%d trials)", len(lat))
 		r.compare = "lease released and announced"
 		r.goal = "<= 300 ms"
-		r.status = goalStatus(lat.max() <= 300*time.Millisecond)
+		r.status = goalStatus(lat.Max() <= 300*time.Millisecond)
 	} else {
 		r.figure = fmt.Sprintf("takeover after SIGKILL of the leader (%d trials)", len(lat))
-		r.compare = fmt.Sprintf("lease_ttl %s, renew every %s", fmtDur(lt), fmtDur(lt*3/10))
-		r.goal = fmt.Sprintf("<= lease_ttl + 0.5 s = %s", fmtDur(lt+500*time.Millisecond))
-		r.status = goalStatus(lat.max() <= lt+500*time.Millisecond)
+		r.compare = fmt.Sprintf("lease_ttl %s, renew every %s", figures.Dur(lt), figures.Dur(lt*3/10))
+		r.goal = fmt.Sprintf("<= lease_ttl + 0.5 s = %s", figures.Dur(lt+500*time.Millisecond))
+		r.status = goalStatus(lat.Max() <= lt+500*time.Millisecond)
 	}
 	b.add(r)
 	return nil
-}
-
-// takeoverTrial signals the leader and returns the time from the signal
-// until another replica has started a new term (the lock writes the epoch
-// hash right after obtaining the lease). The signalled replica is then
-// restarted as a standby.
-func (b *bench) takeoverTrial(ctx context.Context, d *fleet.Deployment, sig syscall.Signal) (time.Duration, error) {
-	lt := b.opts.leaseTTL
-	old, term, err := d.WaitLeader(ctx, 3*lt+5*time.Second)
-	if err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	if err := old.Proc.Signal(sig); err != nil {
-		return 0, err
-	}
-	deadline := start.Add(3*lt + 5*time.Second)
-	var took time.Duration
-	for took == 0 {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, errors.New("no new leader within " + (3*lt + 5*time.Second).String())
-		}
-		l, err := d.Store.Leader(ctx)
-		if err == nil && l.Held && l.Epoch > term.Epoch && l.ID != old.ID {
-			took = time.Since(start)
-			break
-		}
-		time.Sleep(500 * time.Microsecond)
-	}
-	old.Proc.Stop(sig, 10*time.Second) // waits for the (graceful) exit, kills after 10 s
-	if err := old.Start(&b.Env); err != nil {
-		return 0, err
-	}
-	if err := old.WaitReady(ctx, b.HTTP, 20*time.Second); err != nil {
-		return 0, err
-	}
-	time.Sleep(300 * time.Millisecond) // let it subscribe to release announcements
-	return took, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokenbench/internal/figures"
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/integration/harness"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
@@ -122,9 +123,9 @@ func (b *bench) ticketCreds(srv *wechattest.Server) ([]*ticketCred, error) {
 // ticketRow adds one ticket's row: calls, new tickets (rollovers) and the
 // readers' gaps at the rollovers they saw.
 func (b *bench) ticketRow(c *ticketCred, life time.Duration, calls, issued int, st harness.Stats) {
-	gaps := durations(harness.Gaps(st.Rollovers))
+	gaps := figures.Durations(harness.Gaps(st.Rollovers))
 	bound := harness.RolloverCalls(life, ticketRetry)
-	status := goalStatus(len(gaps) > 0 && gaps.max() <= ticketRetry+ticketGapSlack)
+	status := goalStatus(len(gaps) > 0 && gaps.Max() <= ticketRetry+ticketGapSlack)
 	if st.DeadTotal() > 0 {
 		status = statusFail
 		b.fail("%s: readers were handed %d dead tickets (by errcode: get %v, reader %v)", c.label, st.DeadTotal(), st.Get.DeadByCode, st.Lib.DeadByCode)
@@ -140,7 +141,7 @@ func (b *bench) ticketRow(c *ticketCred, life time.Duration, calls, issued int, 
 	b.add(row{
 		figure: fmt.Sprintf("ticket rollover, %s (%s tickets, 3 replicas)", c.label, life),
 		tokend: fmt.Sprintf("%s calls /rollover (%d calls, %d rollovers); reader gap at rollover p50 %s, max %s (%d seen); dead %d of %s reads",
-			perRollover, calls, issued, fmtDur(gaps.pct(50)), fmtDur(gaps.max()), len(gaps), st.DeadTotal(), fmtInt(st.Get.Reads+st.Lib.Reads)),
+			perRollover, calls, issued, figures.Dur(gaps.Pct(50)), figures.Dur(gaps.Max()), len(gaps), st.DeadTotal(), figures.Int(st.Get.Reads+st.Lib.Reads)),
 		compare: fmt.Sprintf("schedule: <= %d calls /rollover (due, halving, expiry, +%s); 1 new ticket per lifetime", bound, ticketRetry),
 		goal:    fmt.Sprintf("gap <= retry %s + %s, 0 dead", ticketRetry, ticketGapSlack),
 		status:  status,

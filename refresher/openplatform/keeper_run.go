@@ -89,7 +89,13 @@ func (k *Keeper) scan(ctx context.Context) (map[string]string, error) {
 func (k *Keeper) rebuild(ctx context.Context) (int, error) {
 	rec, err := k.cfg.Store.Record(ctx, k.cfg.ComponentID)
 	if err != nil || !rec.Valid() {
-		return 0, nil // no component token: nothing to rebuild with yet
+		// No component token: nothing to rebuild with yet. The next count
+		// (HLEN, about a second) differs and tries again, so a flush
+		// noticed before the component token is back is not left to Resync.
+		k.mu.Lock()
+		k.stored = -1
+		k.mu.Unlock()
+		return 0, nil
 	}
 	stored, dropped := 0, 0
 	for offset := 0; ; offset += MaxListPage {

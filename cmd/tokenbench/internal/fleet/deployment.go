@@ -22,8 +22,10 @@ import (
 
 // Environment variables the replicas read their secrets from.
 const (
-	secretEnv   = "TOKENBENCH_APP_SECRET"
-	apiTokenEnv = "TOKENBENCH_API_TOKENS"
+	secretEnv     = "TOKENBENCH_APP_SECRET"
+	apiTokenEnv   = "TOKENBENCH_API_TOKENS"
+	compTokenEnv  = "TOKENBENCH_OP_MSG_TOKEN"
+	compAESKeyEnv = "TOKENBENCH_OP_AES_KEY"
 )
 
 // config is the YAML configuration of a Replica (a contract: README
@@ -46,7 +48,8 @@ type config struct {
 	Log      struct {
 		Level string `yaml:"level,omitempty"`
 	} `yaml:"log"`
-	Apps []App `yaml:"apps"`
+	Apps       []App       `yaml:"apps"`
+	Components []Component `yaml:"components,omitempty"`
 }
 
 type Election struct {
@@ -74,6 +77,31 @@ type App struct {
 	Tickets   []string `yaml:"tickets,omitempty"`
 }
 
+// Component is an Open Platform component of the configuration; its
+// secret is Env.Secret, its message token ComponentMsgToken and its
+// EncodingAESKey ComponentAESKey.
+type Component struct {
+	ID             string  `yaml:"id"`
+	AppID          string  `yaml:"appid"`
+	SecretEnv      string  `yaml:"secret_env"`
+	TokenEnv       string  `yaml:"token_env"`
+	AESKeyEnv      string  `yaml:"aes_key_env"`
+	BaseURL        string  `yaml:"base_url"`
+	AuthorizerRate float64 `yaml:"authorizer_rate,omitempty"`
+}
+
+// The message token and EncodingAESKey of every bench component (bench
+// values, not secrets of anyone).
+const (
+	ComponentMsgToken = "tokenbench-msg-token"
+	ComponentAESKey   = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+)
+
+// NewComponent is a Component with the bench's secret variables.
+func NewComponent(id, appid, baseURL string, rate float64) Component {
+	return Component{ID: id, AppID: appid, SecretEnv: secretEnv, TokenEnv: compTokenEnv, AESKeyEnv: compAESKeyEnv, BaseURL: baseURL, AuthorizerRate: rate}
+}
+
 // Deployment is a set of tokend replicas sharing one prefix. The exported
 // fields other than Reps may be changed before the first StartReplicas.
 // Not safe for concurrent use.
@@ -83,6 +111,7 @@ type Deployment struct {
 	Prefix   string // Redis key prefix: Env.Prefix + "-" + Name
 	Store    *store.Store
 	Apps     []App
+	Comps    []Component
 	Election Election
 	Refresh  Refresh
 	RedisTO  string // redis.timeout; default 500ms
@@ -144,7 +173,7 @@ func (d *Deployment) startReplica(id string) (*Replica, error) {
 	cfg.ReplicaID = id
 	cfg.Redis.URL, cfg.Redis.Prefix, cfg.Redis.Timeout = d.Env.RedisURL, d.Prefix, d.RedisTO
 	cfg.HTTP.Listen, cfg.HTTP.AuthTokensEnv, cfg.HTTP.Proxy = r.Addr, apiTokenEnv, d.Proxy
-	cfg.Election, cfg.Refresh, cfg.Apps = d.Election, d.Refresh, d.Apps
+	cfg.Election, cfg.Refresh, cfg.Apps, cfg.Components = d.Election, d.Refresh, d.Apps, d.Comps
 	cfg.Log.Level = d.LogLevel
 	data, err := yaml.Marshal(&cfg)
 	if err != nil {
@@ -163,6 +192,8 @@ func (r *Replica) Start(env *Env) error {
 		"PATH=" + os.Getenv("PATH"),
 		secretEnv + "=" + env.Secret,
 		apiTokenEnv + "=" + env.APIToken,
+		compTokenEnv + "=" + ComponentMsgToken,
+		compAESKeyEnv + "=" + ComponentAESKey,
 	}
 	c, err := env.Procs.Start(r.ID, cmd, r.LogPath)
 	if err != nil {

@@ -8,9 +8,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Monitor counts the commands Redis executes per client port with MONITOR
@@ -129,4 +131,31 @@ func hexPort(addr string) int {
 	_, p, _ := strings.Cut(addr, ":")
 	n, _ := strconv.ParseInt(p, 16, 32)
 	return int(n)
+}
+
+// PerReplica formats per-replica command rates (leader marked).
+func PerReplica(d *Deployment, redisURL string, perPort map[int]int64, window time.Duration) string {
+	owners := SocketOwners(d, redisURL)
+	byReplica := map[string]int64{}
+	for port, n := range perPort {
+		id, ok := owners[port]
+		if !ok {
+			id = "other"
+		}
+		byReplica[id] += n
+	}
+	leaderID := ""
+	if l, err := d.Store.Leader(context.Background()); err == nil {
+		leaderID = l.ID
+	}
+	var parts []string
+	for id, n := range byReplica {
+		mark := ""
+		if id == leaderID {
+			mark = " (leader)"
+		}
+		parts = append(parts, fmt.Sprintf("%s%s %.1f/s", id, mark, float64(n)/window.Seconds()))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
 }

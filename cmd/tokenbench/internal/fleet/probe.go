@@ -94,3 +94,49 @@ func ProcStat(pid int) (rss int64, ticks int64, err error) {
 
 // ClockTicks is USER_HZ, 100 on every Linux architecture Go supports.
 const ClockTicks = 100
+
+// Commands is a snapshot of INFO commandstats: calls by command name
+// (lower case, commands inside scripts included).
+type Commands map[string]int64
+
+// CommandStats reads INFO commandstats.
+func CommandStats(ctx context.Context, rdb *redis.Client) (Commands, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, err
+	}
+	c := Commands{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		v, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		calls, _ := strconv.ParseInt(v, 10, 64)
+		c[strings.TrimPrefix(name, "cmdstat_")] = calls
+	}
+	return c, nil
+}
+
+// Bench is the bench's own calls in c (INFO and MONITOR).
+func (c Commands) Bench() int64 { return c["info"] + c["monitor"] }
+
+// Total is every call in c but the bench's own.
+func (c Commands) Total() int64 {
+	var n int64
+	for _, v := range c {
+		n += v
+	}
+	return n - c.Bench()
+}
+
+// Sub is c minus an earlier snapshot, the bench's own calls left out.
+func (c Commands) Sub(earlier Commands) Commands {
+	out := Commands{}
+	for k, v := range c {
+		if k != "info" && k != "monitor" && v != earlier[k] {
+			out[k] = v - earlier[k]
+		}
+	}
+	return out
+}

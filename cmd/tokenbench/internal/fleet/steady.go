@@ -3,6 +3,8 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,35 +47,64 @@ func SteadyState(ctx context.Context, rdb *redis.Client, pid int, window time.Du
 	}, nil
 }
 
-// CountTokenEvents subscribes to d's events channel and returns a channel
-// closed once n distinct apps had a token written. The subscription ends
-// with ctx or then.
-func (d *Deployment) CountTokenEvents(ctx context.Context, n int) (<-chan struct{}, error) {
+// Follow subscribes to d's events channel and calls fn with each event
+// (from its own goroutine, one at a time) until fn returns false, ctx ends
+// or stop is called; stop ends the subscription and waits for the
+// goroutine.
+func (d *Deployment) Follow(ctx context.Context, fn func(event.Event) bool) (stop func(), err error) {
 	sub := d.Env.RDB.Subscribe(ctx, d.Store.Keys().Events())
 	if _, err := sub.Receive(ctx); err != nil { // the subscribe confirmation
 		sub.Close()
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	all := make(chan struct{})
+	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer sub.Close()
-		seen := make(map[string]bool, n)
-		for len(seen) < n {
+		defer close(done)
+		for {
 			msg, err := sub.ReceiveMessage(ctx)
+			select {
+			case <-quit:
+				return
+			default:
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(10 * time.Millisecond) // a broken connection: go-redis reconnects
 				continue
 			}
-			if ev, err := event.Parse(msg.Payload); err == nil && ev.Type == event.Token {
-				seen[ev.App] = true
+			if ev, err := event.Parse(msg.Payload); err == nil && !fn(ev) {
+				return
 			}
 		}
-		close(all)
 	}()
-	return all, nil
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(quit)
+			_ = sub.Close()
+			<-done
+		})
+	}, nil
+}
+
+// CountTokenEvents returns a channel closed once n distinct apps had a
+// token written on d. The subscription ends with ctx or then.
+func (d *Deployment) CountTokenEvents(ctx context.Context, n int) (<-chan struct{}, error) {
+	all := make(chan struct{})
+	seen := make(map[string]bool, n)
+	_, err := d.Follow(ctx, func(ev event.Event) bool {
+		if ev.Type == event.Token {
+			seen[ev.App] = true
+		}
+		if len(seen) >= n {
+			close(all)
+			return false
+		}
+		return true
+	})
+	return all, err
 }
 
 // CountMissing counts ids whose token key does not exist.
@@ -95,4 +126,61 @@ func (d *Deployment) CountMissing(ctx context.Context, ids []string) (int, error
 		}
 	}
 	return missing, nil
+}
+
+// CountWrites counts token events on d's channel from now on, until
+// ctx ends; the function returned reads the count.
+func (d *Deployment) CountWrites(ctx context.Context) (func() int, error) {
+	var n atomic.Int64
+	_, err := d.Follow(ctx, func(ev event.Event) bool {
+		if ev.Type == event.Token {
+			n.Add(1)
+		}
+		return true
+	})
+	return func() int { return int(n.Load()) }, err
+}
+
+// Fill starts replicas of a new deployment named name of the apps ids
+// (registered with the upstream at baseURL) and waits, at most
+// max(minLimit, 10 ms per app), until every app has its first token. It
+// returns the deployment (the caller stops it), the app ids and when the
+// replicas were started. The token-event count runs on sctx.
+func (e *Env) Fill(ctx, sctx context.Context, name string, ids []string, baseURL string, replicas int, minLimit time.Duration) (*Deployment, []string, time.Time, error) {
+	n := len(ids)
+	d, err := e.NewDeployment(name, ids, baseURL)
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	fail := func(err error) (*Deployment, []string, time.Time, error) {
+		d.Stop()
+		return nil, nil, time.Time{}, err
+	}
+	all, err := d.CountTokenEvents(sctx, n)
+	if err != nil {
+		return fail(err)
+	}
+	start := time.Now()
+	if err := d.StartReplicas(ctx, replicas, 60*time.Second); err != nil {
+		return fail(err)
+	}
+	limit := max(minLimit, time.Duration(n)*10*time.Millisecond)
+	select {
+	case <-all:
+	case <-time.After(limit):
+		return fail(fmt.Errorf("not every app had a token within %s", limit))
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	return d, ids, start, nil
+}
+
+// Sleep waits d or until ctx ends (its error then).
+func Sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

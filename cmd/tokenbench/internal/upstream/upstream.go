@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
@@ -133,3 +134,16 @@ func NewFast(lifetime time.Duration) *Fake {
 
 // SlowConfig is WeChat's real timing (2 h tokens, 5 min overlap).
 func SlowConfig() wechattest.Config { return wechattest.Config{DailyQuota: -1} }
+
+// ReadStats counts what readers were handed.
+type ReadStats struct {
+	Reads, Dead, Missing atomic.Int64
+}
+
+// Observe counts a read of tok, dead when u refuses it with the upstream's protected-API logic.
+func (s *ReadStats) Observe(u *Fake, tok string) {
+	s.Reads.Add(1)
+	if IsDead(u.Check(tok)) {
+		s.Dead.Add(1)
+	}
+}
