@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"regexp"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"github.com/tokend/tokend/store"
 )
 
@@ -45,15 +42,8 @@ func runACL(args []string, getenv func(string) string, readFile func(string) ([]
 	passEnv := fs.String("password-env", "", "environment variable holding the user's password (the rule keeps its SHA-256); none: the user has no password until you add one")
 	setuser := fs.Bool("setuser", false, "print an ACL SETUSER command (for redis-cli) instead of a users.acl line")
 	library := fs.Bool("library", false, "also allow the Go reader library (its read script: EVAL/EVALSHA on the app's keys and meta hashes); default: raw GET readers only")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tokend acl -config FILE -app ID [-user NAME] [-password-env VAR] [-setuser] [-library]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitConfig
+	if code, ok := parseFlags(fs, "usage: tokend acl -config FILE -app ID [-user NAME] [-password-env VAR] [-setuser] [-library]", stderr, args); !ok {
+		return code
 	}
 	path := orDefault(*configPath, getenv("TOKEND_CONFIG"))
 	switch {
@@ -71,7 +61,7 @@ func runACL(args []string, getenv func(string) string, readFile func(string) ([]
 	}
 	var pass string
 	if *passEnv != "" {
-		if pass = getenv(*passEnv); blank(pass) {
+		if pass = getenv(*passEnv); strings.TrimSpace(pass) == "" {
 			fmt.Fprintf(stderr, "tokend acl: -password-env: environment variable %s is unset or blank\n", *passEnv)
 			return exitConfig
 		}
@@ -92,24 +82,17 @@ func runACL(args []string, getenv func(string) string, readFile func(string) ([]
 // at path, strictly (unknown fields are errors) but without resolving any
 // secret.
 func aclApp(path, app string, readFile func(string) ([]byte, error)) (store.Keys, []string, error) {
-	data, err := readFile(path)
-	if err != nil {
-		return store.Keys{}, nil, &configError{msg: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
-	}
-	root, err := decodeOneDocument(data)
+	data, err := config.Read(path, readFile)
 	if err != nil {
 		return store.Keys{}, nil, err
 	}
-	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return store.Keys{}, nil, yamlError(data, err)
-	}
-	cfg.setDefaults(presentKeys(root))
-	keys, err := store.NewKeys(cfg.Redis.Prefix)
+	cfg, err := config.Decode(data)
 	if err != nil {
-		return store.Keys{}, nil, fieldErr("redis.prefix", "must match [A-Za-z0-9_.:-]{1,64}")
+		return store.Keys{}, nil, err
+	}
+	keys, err := cfg.Keys()
+	if err != nil {
+		return store.Keys{}, nil, err
 	}
 	for i, a := range cfg.Apps {
 		if a.ID != app || !store.ValidApp(app) {
@@ -119,7 +102,7 @@ func aclApp(path, app string, readFile func(string) ([]byte, error)) (store.Keys
 		// daemon would refuse (a space, "~*") must not widen it.
 		for j, k := range a.Tickets {
 			if !aclTicketKind.MatchString(k) {
-				return store.Keys{}, nil, fieldErr(fmt.Sprintf("apps[%d].tickets[%d]", i, j), "want a ticket kind [a-z_]{1,32}, got %q", k)
+				return store.Keys{}, nil, config.Errorf(fmt.Sprintf("apps[%d].tickets[%d]", i, j), "want a ticket kind [a-z_]{1,32}, got %q", k)
 			}
 		}
 		return keys, a.Tickets, nil

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -80,20 +78,8 @@ refresh: {cooldown: 100ms}
 log: {level: debug, format: json}
 apps: [{id: app, provider: wechat, appid: wxcompat, secret_file: "` + secretFile + `", tickets: [jsapi], base_url: "` + up.URL + `"}]
 `
-	cfg, _, err := parseConfig([]byte(y), os.Getenv, os.ReadFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs syncBuffer
-	addr := make(chan string, 1)
-	d, err := newDaemon(cfg, newLogger(&logs, "json", slog.LevelDebug), daemonOptions{onListen: func(a string) { addr <- a }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-	base := "http://" + <-addr
+	base, stop := startDaemon(t, y, os.Getenv, &logs)
 	tokenURL := base + "/cgi-bin/token?grant_type=client_credential&appid=wxcompat&secret="
 
 	var tok string
@@ -135,8 +121,7 @@ apps: [{id: app, provider: wechat, appid: wxcompat, secret_file: "` + secretFile
 	if next == "" || next == tok || up.CheckToken(next).Code != wechattest.CodeOK || up.Audit().Fetches["wxcompat/token"] != 2 {
 		t.Fatalf("force_refresh: %v; fetches %v", r, up.Audit().Fetches)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	out := logs.String()

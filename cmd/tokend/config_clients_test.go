@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +51,7 @@ func TestParseConfig_clients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := cfg.clientSet(clientGetenv, nil, nil)
+	set, err := cfg.ClientSet(clientGetenv, nil, nil)
 	if err != nil || !set.Named() || len(cfg.Clients) != 3 {
 		t.Fatalf("set: %v %v", set, err)
 	}
@@ -93,11 +92,7 @@ func TestParseConfig_clientsBad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := parseConfig([]byte(tt.yaml), clientGetenv, readFile)
-			var ce *configError
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a configError", err)
-			}
+			err := parseErr(t, tt.yaml, clientGetenv)
 			if !strings.HasPrefix(err.Error(), "config: "+tt.field+":") || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("err %q: want config: %s: ... %s", err, tt.field, tt.msg)
 			}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 )
 
 const componentYAML = `
@@ -42,8 +44,8 @@ func TestParseConfig_components(t *testing.T) {
 		t.Fatalf("parse: %v, warnings %q", err, warnings)
 	}
 	c := cfg.Components[0]
-	if c.secret != "op-s3cr3t-value" || c.crypt == nil || c.BaseURL != "https://api.weixin.qq.com" {
-		t.Fatalf("component not resolved: secret set %v, crypt %v, base_url %q", c.secret != "", c.crypt != nil, c.BaseURL)
+	if c.ResolvedSecret() != "op-s3cr3t-value" || c.Crypt() == nil || c.BaseURL != "https://api.weixin.qq.com" {
+		t.Fatalf("component not resolved: secret set %v, crypt %v, base_url %q", c.ResolvedSecret() != "", c.Crypt() != nil, c.BaseURL)
 	}
 	// Components alone: no app needed.
 	only := strings.Replace(goodConfig, goodConfig[strings.Index(goodConfig, "apps:"):], "components:"+componentYAML, 1)
@@ -77,7 +79,7 @@ func TestParseConfig_badComponents(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := parseConfig([]byte(tc.yaml), componentEnv, readFile)
-			var ce *configError
+			var ce *config.Error
 			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.field) {
 				t.Fatalf("err = %v, want a configError naming %s", err, tc.field)
 			}

@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/refresher"
-	"github.com/tokend/tokend/refresher/upstream"
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 )
 
 const kindsHeader = `
@@ -119,11 +117,11 @@ func TestConfig_kinds_rejected(t *testing.T) {
 func TestConfig_kinds_accepted(t *testing.T) {
 	tests := []struct {
 		name, apps string
-		check      func(t *testing.T, c *Config, warnings []string)
+		check      func(t *testing.T, c *config.Config, warnings []string)
 	}{
 		{"every provider with its default base_url", mpApp + wecomApp + feishuApp + dingApp +
 			app("id: st, provider: wechat_stable, appid: wx1234567890abcdef, secret_env: OA"),
-			func(t *testing.T, c *Config, _ []string) {
+			func(t *testing.T, c *config.Config, _ []string) {
 				want := []string{"https://api.weixin.qq.com", "https://qyapi.weixin.qq.com", "https://open.feishu.cn", "https://oapi.dingtalk.com", "https://api.weixin.qq.com"}
 				for i, w := range want {
 					if c.Apps[i].BaseURL != w {
@@ -134,28 +132,28 @@ func TestConfig_kinds_accepted(t *testing.T) {
 		{"tickets, agentid and probe", app("id: mp, provider: wechat, appid: wx1, tickets: [jsapi, wx_card], probe: 10m, secret_env: MP") +
 			app("id: hr, provider: wecom, appid: ww1, agentid: 1000002, tickets: [agent_config, jsapi], probe: 1s, secret_env: HR") +
 			app("id: dt, provider: dingtalk, appid: d1, tickets: [jsapi], secret_env: DT"),
-			func(t *testing.T, c *Config, w []string) {
-				if c.Apps[0].Probe != offDuration(10*time.Minute) || c.Apps[1].AgentID != "1000002" || len(c.Apps[1].Tickets) != 2 || len(w) != 0 {
+			func(t *testing.T, c *config.Config, w []string) {
+				if c.Apps[0].ProviderApp().Probe != 10*time.Minute || c.Apps[1].AgentID != "1000002" || len(c.Apps[1].Tickets) != 2 || len(w) != 0 {
 					t.Errorf("apps %+v warnings %q", c.Apps, w)
 				}
 			}},
 		{"probe 0 and 0s are off", app("id: a, provider: wechat, appid: wx1, probe: 0, secret_env: MP") +
 			app("id: b, provider: wechat, appid: wx2, probe: 0s, secret_env: MP"),
-			func(t *testing.T, c *Config, _ []string) {
+			func(t *testing.T, c *config.Config, _ []string) {
 				if c.Apps[0].Probe != 0 || c.Apps[1].Probe != 0 {
 					t.Errorf("probe %v %v", c.Apps[0].Probe, c.Apps[1].Probe)
 				}
 			}},
 		{"one corpid, two secrets", wecomApp + app("id: oa, provider: wecom, appid: ww0123456789abcdef, secret_env: OA"),
-			func(*testing.T, *Config, []string) {}},
+			func(*testing.T, *config.Config, []string) {}},
 		{"one secret, two corpids", wecomApp + app("id: hr2, provider: wecom, appid: ww99, secret_env: HR_SAME"),
-			func(*testing.T, *Config, []string) {}},
+			func(*testing.T, *config.Config, []string) {}},
 		{"one appid, classic and stable", mpApp + app("id: st, provider: wechat_stable, appid: wx1234567890abcdef, tickets: [jsapi], secret_env: MP"),
-			func(*testing.T, *Config, []string) {}},
+			func(*testing.T, *config.Config, []string) {}},
 		{"one appid, wechat and feishu", mpApp + app("id: fs, provider: feishu, appid: wx1234567890abcdef, secret_env: FS"),
-			func(*testing.T, *Config, []string) {}},
+			func(*testing.T, *config.Config, []string) {}},
 		{"agent_config without agentid warns", app("id: hr, provider: wecom, appid: ww1, tickets: [agent_config], secret_env: HR"),
-			func(t *testing.T, _ *Config, w []string) {
+			func(t *testing.T, _ *config.Config, w []string) {
 				if len(w) != 1 || !strings.HasPrefix(w[0], "apps[0].agentid: not set") {
 					t.Errorf("warnings %q", w)
 				}
@@ -169,63 +167,5 @@ func TestConfig_kinds_accepted(t *testing.T) {
 			}
 			tt.check(t, cfg, warnings)
 		})
-	}
-}
-
-// TestBuildApp: an app becomes its token credential and one ticket
-// credential per kind, with parent, kind, repeat, probe and budgets.
-func TestBuildApp(t *testing.T) {
-	cfg, _, err := parseConfig([]byte(kindsHeader+
-		app("id: mp, provider: wechat, appid: wx1, tickets: [jsapi, wx_card], probe: 10m, secret_env: MP")+
-		app("id: st, provider: wechat_stable, appid: wx1, secret_env: MP")+
-		app("id: hr, provider: wecom, appid: ww1, agentid: \"7\", tickets: [jsapi, agent_config], secret_env: HR")),
-		kindsGetenv, kindsReadFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := func() string { return "unused" }
-	mp, err := buildApp(cfg.Apps[0], secret, time.Minute)
-	if err != nil || len(mp) != 3 {
-		t.Fatalf("mp: %v %+v", err, mp)
-	}
-	if a := mp[0]; a.ID != "mp" || a.Kind != "wechat" || a.Parent != "" || a.Repeat != upstream.RepeatNew ||
-		a.Prober == nil || a.ProbeEvery != 10*time.Minute || a.Budgets != nil {
-		t.Errorf("mp token %+v", a)
-	}
-	for i, kind := range []string{"jsapi", "wx_card"} {
-		if a := mp[i+1]; a.ID != "mp:"+kind || a.Kind != kind || a.Parent != "mp" || a.Repeat != upstream.RepeatSameFirstSeen ||
-			a.Prober != nil || a.ProbeEvery != 0 || a.Budgets != nil || a.Provider == nil {
-			t.Errorf("mp ticket %d %+v", i, a)
-		}
-	}
-	st, err := buildApp(cfg.Apps[1], secret, time.Minute)
-	if err != nil || len(st) != 1 || st[0].Repeat != upstream.RepeatSameTrusted || st[0].Prober != nil {
-		t.Fatalf("stable: %v %+v", err, st)
-	}
-	hr, err := buildApp(cfg.Apps[2], secret, time.Minute)
-	if err != nil || len(hr) != 3 {
-		t.Fatalf("hr: %v %+v", err, hr)
-	}
-	if hr[0].Budgets != nil || hr[0].Repeat != upstream.RepeatSameTrusted {
-		t.Errorf("hr token %+v", hr[0])
-	}
-	for _, a := range hr[1:] {
-		want := []store.Budget{{Key: a.ID, Limit: 100, Window: time.Hour}, {Key: "wecom-corp.ww1", Limit: 400, Window: time.Hour}}
-		if len(a.Budgets) != 2 || a.Budgets[0] != want[0] || a.Budgets[1] != want[1] || a.Parent != "hr" {
-			t.Errorf("%s: budgets %+v", a.ID, a.Budgets)
-		}
-	}
-	// parseConfig built the whole set through refresher.New; the ids are
-	// unique and valid credential ids.
-	var all []refresher.App
-	for _, set := range [][]refresher.App{mp, st, hr} {
-		all = append(all, set...)
-	}
-	seen := map[string]bool{}
-	for _, a := range all {
-		if seen[a.ID] || !store.ValidCredential(a.ID) {
-			t.Errorf("credential id %q repeated or invalid", a.ID)
-		}
-		seen[a.ID] = true
 	}
 }

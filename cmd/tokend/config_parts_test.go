@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 )
 
 // libraryRejects are configs whose fault only a library's constructor
@@ -56,13 +58,13 @@ func TestConfig_checkAndStartAgree(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			want := "config: " + tt.field + ": "
 			_, _, err := parseConfig([]byte(tt.yaml), getenv, readFile)
-			var ce *configError
+			var ce *config.Error
 			if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("parseConfig: err = %v, want %s...%s", err, want, tt.msg)
 			}
-			cfg, _, derr := decodeConfig([]byte(tt.yaml), getenv, readFile)
+			cfg, _, derr := config.Parse([]byte(tt.yaml), getenv, readFile)
 			if derr != nil {
-				t.Fatalf("decodeConfig: %v; the fault should be the library's to find", derr)
+				t.Fatalf("config.Parse: %v; the fault should be the library's to find", derr)
 			}
 			if _, werr := newDaemon(cfg, log, daemonOptions{getenv: getenv}); werr == nil || werr.Error() != err.Error() {
 				t.Fatalf("newDaemon: err = %v, want %v", werr, err)
@@ -90,21 +92,4 @@ func TestConfig_checkAndStartAgree(t *testing.T) {
 	}
 	d.reader.Close()
 	d.rdb.Close()
-}
-
-// TestRelativePath: how a mapped message names of library field names to YAML paths
-// (references within election and refresh by key, elsewhere in full).
-func TestRelativePath(t *testing.T) {
-	for _, tc := range []struct{ ref, path, want string }{
-		{"election.lease_ttl", "election.renew_deadline", "lease_ttl"},
-		{"election.renew_deadline", "redis.timeout", "election.renew_deadline"},
-		{"redis.timeout", "redis.wait_timeout", "redis.timeout"},
-		{"redis.timeout", "redis.timeout", "redis.timeout"},
-		{"refresh.safety_margin", "refresh.before_expiry", "safety_margin"},
-		{"election.lease_ttl", "election.lease_ttl", "election.lease_ttl"},
-	} {
-		if got := relativePath(tc.ref, tc.path); got != tc.want {
-			t.Errorf("relativePath(%s, %s) = %s, want %s", tc.ref, tc.path, got, tc.want)
-		}
-	}
 }

@@ -48,7 +48,7 @@ func TestConfig_proxyKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc := cfg.proxyConfig(metrics.New())
+	pc := proxyConfig(cfg, metrics.New())
 	if !pc.Enabled || pc.Timeout != 60*time.Second || pc.MaxBody != 32<<20 || pc.MaxConcurrent != 64 || pc.Hosts[0] != "tokend.internal" {
 		t.Fatalf("proxy config %+v", pc)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 )
 
 // TestParseConfig_rules covers issue 11 items 1, 5 and 10: each config
@@ -66,11 +67,7 @@ func TestParseConfig_rules(t *testing.T) {
 	defer delete(testEnv, "BLANK")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := parseConfig([]byte(tt.yaml), getenv, readFile)
-			var ce *configError
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a configError", err)
-			}
+			err := parseErr(t, tt.yaml, getenv)
 			if !strings.HasPrefix(err.Error(), "config: "+tt.field) || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("err %q: want config: %s ... %s", err, tt.field, tt.msg)
 			}
@@ -82,22 +79,22 @@ func TestParseConfig_rules(t *testing.T) {
 func TestParseConfig_accepted(t *testing.T) {
 	tests := []struct {
 		name, yaml string
-		check      func(*Config) bool
+		check      func(*config.Config) bool
 	}{
 		{"classic and stable of one appid", goodConfig + "  - id: mp-stable\n    provider: wechat_stable\n    appid: wx1234567890abcdef\n    secret_env: MP_SECRET\n",
-			func(c *Config) bool { return len(c.Apps) == 2 }},
-		{"budget -1", goodConfig + "refresh: {daily_budget: -1}\n", func(c *Config) bool { return c.Refresh.DailyBudget == -1 }},
-		{"budget 2000", goodConfig + "refresh: {daily_budget: 2000}\n", func(c *Config) bool { return c.Refresh.DailyBudget == 2000 }},
+			func(c *config.Config) bool { return len(c.Apps) == 2 }},
+		{"budget -1", goodConfig + "refresh: {daily_budget: -1}\n", func(c *config.Config) bool { return c.Refresh.DailyBudget == -1 }},
+		{"budget 2000", goodConfig + "refresh: {daily_budget: 2000}\n", func(c *config.Config) bool { return c.Refresh.DailyBudget == 2000 }},
 		{"min_replicas_ack 0 is off", strings.Replace(goodConfig, "  url:", "  min_replicas_ack: 0\n  url:", 1),
-			func(c *Config) bool { return c.Redis.MinReplicasAck == 0 }},
-		{"omitted keys take defaults", goodConfig + "refresh: {cooldown: 5s}\n", func(c *Config) bool {
+			func(c *config.Config) bool { return c.Redis.MinReplicasAck == 0 }},
+		{"omitted keys take defaults", goodConfig + "refresh: {cooldown: 5s}\n", func(c *config.Config) bool {
 			return c.Refresh.Cooldown == 5*time.Second && c.Refresh.SafetyMargin == time.Minute && c.Refresh.DailyBudget == 1000
 		}},
 		{"timeout just below lease - deadline", strings.Replace(goodConfig, "  url:", "  timeout: 4999ms\n  url:", 1),
-			func(c *Config) bool { return c.Redis.Timeout == 4999*time.Millisecond }},
-		{"retry_interval == lease", goodConfig + "election: {retry_interval: 15s}\n", func(c *Config) bool { return true }},
-		{"document end marker", goodConfig + "...\n", func(c *Config) bool { return true }},
-		{"leading document marker", "---\n" + goodConfig, func(c *Config) bool { return true }},
+			func(c *config.Config) bool { return c.Redis.Timeout == 4999*time.Millisecond }},
+		{"retry_interval == lease", goodConfig + "election: {retry_interval: 15s}\n", func(c *config.Config) bool { return true }},
+		{"document end marker", goodConfig + "...\n", func(c *config.Config) bool { return true }},
+		{"leading document marker", "---\n" + goodConfig, func(c *config.Config) bool { return true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,10 +125,10 @@ func TestRun_checkRejectsIssueConfig(t *testing.T) {
 // TestNewRedis_contextTimeoutEnabled: every client tokend builds lets a
 // context deadline bound socket I/O (issue 11 item 1).
 func TestNewRedis_contextTimeoutEnabled(t *testing.T) {
-	for name, rc := range map[string]RedisConfig{
+	for name, rc := range map[string]config.RedisConfig{
 		"standalone": {URL: "redis://127.0.0.1:1/0", Timeout: time.Second},
-		"sentinel":   {Sentinel: &SentinelConfig{MasterName: "m", Addrs: []string{"127.0.0.1:1"}}, Timeout: time.Second},
-		"cluster":    {Cluster: &ClusterConfig{Addrs: []string{"127.0.0.1:1"}}, Timeout: time.Second},
+		"sentinel":   {Sentinel: &config.SentinelConfig{MasterName: "m", Addrs: []string{"127.0.0.1:1"}}, Timeout: time.Second},
+		"cluster":    {Cluster: &config.ClusterConfig{Addrs: []string{"127.0.0.1:1"}}, Timeout: time.Second},
 	} {
 		c, err := newRedis(rc, getenv)
 		if err != nil {

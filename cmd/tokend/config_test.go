@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 )
 
 const goodConfig = `
@@ -48,7 +50,7 @@ func TestParseConfig_good(t *testing.T) {
 	if len(warnings) != 0 {
 		t.Fatalf("warnings %v", warnings)
 	}
-	if cfg.Apps[0].secret != "s3cr3t-value" || cfg.Election.LeaseTTL != 15*time.Second ||
+	if cfg.Apps[0].ResolvedSecret() != "s3cr3t-value" || cfg.Election.LeaseTTL != 15*time.Second ||
 		cfg.Refresh.BeforeExpiry != 10*time.Minute || cfg.Refresh.DailyBudget != 1000 || cfg.Redis.Prefix != "tokend" {
 		t.Fatalf("defaults/secret not applied: %+v", cfg)
 	}
@@ -57,12 +59,12 @@ func TestParseConfig_good(t *testing.T) {
 func TestParseConfig_literalSecretWarns(t *testing.T) {
 	y := strings.Replace(goodConfig, "secret_env: MP_SECRET", "secret: lit-s3cr3t", 1)
 	cfg, warnings, err := parseConfig([]byte(y), getenv, readFile)
-	if err != nil || len(warnings) != 1 || cfg.Apps[0].secret != "lit-s3cr3t" || strings.Contains(warnings[0], "lit-s3cr3t") {
+	if err != nil || len(warnings) != 1 || cfg.Apps[0].ResolvedSecret() != "lit-s3cr3t" || strings.Contains(warnings[0], "lit-s3cr3t") {
 		t.Fatalf("cfg=%v warnings=%q err=%v", cfg, warnings, err)
 	}
 	y = strings.Replace(goodConfig, "secret_env: MP_SECRET", "secret_file: /run/secret", 1)
 	cfg, _, err = parseConfig([]byte(y), getenv, readFile)
-	if err != nil || cfg.Apps[0].secret != "file-secret" {
+	if err != nil || cfg.Apps[0].ResolvedSecret() != "file-secret" {
 		t.Fatalf("secret_file: %v", err)
 	}
 }
@@ -124,11 +126,7 @@ func TestParseConfig_bad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := parseConfig([]byte(tt.yaml), getenv, readFile)
-			var ce *configError
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a configError", err)
-			}
+			err := parseErr(t, tt.yaml, getenv)
 			if !strings.Contains(err.Error(), tt.field) {
 				t.Fatalf("err %q does not name %q", err, tt.field)
 			}
@@ -140,6 +138,18 @@ func TestParseConfig_bad(t *testing.T) {
 }
 
 // TestRun_badConfigExits2 goes through the command line, as a user would.
+// parseErr is the *config.Error parseConfig returns for y (with getenv
+// and readFile); any other outcome fails t.
+func parseErr(t *testing.T, y string, getenv func(string) string) *config.Error {
+	t.Helper()
+	_, _, err := parseConfig([]byte(y), getenv, readFile)
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a *config.Error", err)
+	}
+	return ce
+}
+
 func TestRun_badConfigExits2(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")

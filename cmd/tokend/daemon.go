@@ -15,6 +15,8 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
+	"github.com/tokend/tokend/cmd/tokend/internal/eviction"
 	"github.com/tokend/tokend/cmd/tokend/internal/httpapi"
 	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
 	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
@@ -40,7 +42,7 @@ type daemonOptions struct {
 // HTTP API (served from a reader.Reader), joined so that either ending stops
 // both.
 type daemon struct {
-	cfg      *Config
+	cfg      *config.Config
 	log      *slog.Logger
 	opts     daemonOptions
 	rdb      redis.UniversalClient
@@ -53,11 +55,11 @@ type daemon struct {
 	audit    *auditObserver
 	clients  *clients.Set // keys and scopes (clients.go); AuthorizeProxy is proxy mode's rule
 	refusals *refusalGate // which refused requests get an audit entry (clients.go)
-	// keepers keep the authorizer tokens (config_authorizers.go).
+	// keepers keep the authorizer tokens (authorizers.go).
 	keepers []*openplatform.Keeper
 }
 
-func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
+func newDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {
 	if opts.getenv == nil {
 		opts.getenv = os.Getenv
 	}
@@ -79,18 +81,18 @@ func newDaemon(cfg *Config, log *slog.Logger, opts daemonOptions) (*daemon, erro
 func (d *daemon) wire() error {
 	cfg := d.cfg
 	d.audit = newAuditObserver(d.metrics, cfg.ReplicaID, d.log, clock.RealClock{}, d.warnLimited)
-	p, err := newParts(cfg, d.rdb, partHooks{onCorrupt: d.corrupt, observer: d.audit, log: d.log, secretReloaded: d.audit.secretReloaded})
+	p, err := newParts(cfg, d.rdb, partHooks{
+		onCorrupt: d.corrupt, observer: d.audit, log: d.log, secretReloaded: d.audit.secretReloaded,
+		audit: d.audit.add, repeats: d.opts.repeats,
+	})
 	if err != nil {
 		return err
 	}
 	d.audit.st = p.store
 	d.store, d.ref, d.hub = p.store, p.ref, p.hub
-	var tokens []string
-	if cfg.HTTP.AuthTokensEnv != "" {
-		tokens = authTokens(d.opts.getenv(cfg.HTTP.AuthTokensEnv))
-	}
+	tokens := cfg.AuthTokens(d.opts.getenv)
 	d.refusals = newRefusalGate(clock.RealClock{})
-	if d.clients, err = cfg.clientSet(d.opts.getenv, d.clientDecision, clock.RealClock{}); err != nil {
+	if d.clients, err = cfg.ClientSet(d.opts.getenv, d.clientDecision, clock.RealClock{}); err != nil {
 		return err
 	}
 	// Created last: it starts goroutines, which run() stops.
@@ -103,21 +105,14 @@ func (d *daemon) wire() error {
 		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets, Secret: p.secrets[i]})
 	}
 	apps = append(apps, componentApps(cfg, d.log)...)
-	cb, err := newCallback(cfg, p.store, d.log, d.opts.repeats, d.audit.add)
-	if err == nil {
-		d.keepers, err = newKeepers(cfg, p.store, d.ref.Leading, d.hub, d.log, d.audit.add)
-	}
-	if err != nil {
-		_ = d.reader.Close()
-		return err
-	}
-	proxyCfg := cfg.proxyConfig(d.metrics)
+	d.keepers = p.keepers
+	proxyCfg := proxyConfig(cfg, d.metrics)
 	proxyCfg.Authorize = d.clients.AuthorizeProxy // the client scopes of proxy mode
 	d.api, err = httpapi.New(httpapi.Config{
 		Store: p.store, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
 		Apps: apps, ReplicaID: cfg.ReplicaID, Clients: d.clients, Open: d.opts.open,
 		Cooldown: cfg.Refresh.Cooldown, Logger: d.log, Repeats: d.opts.repeats,
-		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: proxyCfg, Callback: callbackRoute(cb),
+		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: proxyCfg, Callback: callbackRoute(p.callback),
 	})
 	if err != nil {
 		_ = d.reader.Close()
@@ -196,8 +191,8 @@ func (d *daemon) run(ctx context.Context) error {
 	reg := d.registry(listenAddr)
 	g.Add(func() error { return reg.Run(ctx) }, func(error) { cancel() })
 	if !d.opts.open { // dev mode's embedded Redis never evicts
-		cctx, ccancel := context.WithTimeout(ctx, 2*d.cfg.Redis.Timeout+time.Second)
-		checkEviction(cctx, d.rdb, d.log)
+		cctx, ccancel := context.WithTimeout(ctx, d.housekeepingTimeout())
+		eviction.Check(cctx, d.rdb, d.log)
 		ccancel()
 	}
 	d.log.Info("tokend: started", "apps", len(d.cfg.Apps), "prefix", d.cfg.Redis.Prefix, "version", version)
@@ -211,7 +206,7 @@ func (d *daemon) run(ctx context.Context) error {
 func (d *daemon) registry(listen string) *registry {
 	leading := refresherLeading{d.ref}
 	return &registry{
-		st: d.store, clock: clock.RealClock{}, interval: replicaInterval, timeout: 2*d.cfg.Redis.Timeout + time.Second,
+		st: d.store, clock: clock.RealClock{}, interval: replicaInterval, timeout: d.housekeepingTimeout(),
 		warn: d.warnLimited,
 		info: func() store.ReplicaInfo {
 			_, lead := leading.Leading()
@@ -219,6 +214,11 @@ func (d *daemon) registry(listen string) *registry {
 		},
 	}
 }
+
+// housekeepingTimeout bounds the replica's own short Redis exchanges (the
+// eviction check at start, each registry write): two Redis timeouts and a
+// second of slack.
+func (d *daemon) housekeepingTimeout() time.Duration { return 2*d.cfg.Redis.Timeout + time.Second }
 
 // warnLimited logs a WARN that may repeat (a Redis write failing every few
 // seconds) once, then at most once a minute with a count.

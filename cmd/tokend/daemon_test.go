@@ -39,6 +39,33 @@ func TestMain(m *testing.M) {
 // syncBuffer collects a logger's output (harness.LogBuffer).
 type syncBuffer = harness.LogBuffer
 
+// startDaemon runs a replica of config y (secrets through getenv, files
+// read from disk) logging JSON at debug level to logs: the HTTP API's base
+// URL, and stop, which ends the run and returns its error.
+func startDaemon(t *testing.T, y string, getenv func(string) string, logs *syncBuffer) (base string, stop func() error) {
+	t.Helper()
+	cfg, _, err := parseConfig([]byte(y), getenv, os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	d, err := newDaemon(cfg, newLogger(logs, "json", slog.LevelDebug), daemonOptions{getenv: getenv, onListen: func(a string) { addr <- a }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case err := <-done:
+		cancel()
+		t.Fatalf("run ended before listening: %v", err)
+	}
+	return base, func() error { cancel(); return <-done }
+}
+
 func getJSON(t *testing.T, method, url, body string, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
@@ -73,21 +100,9 @@ refresh: {cooldown: 100ms}
 log: {level: debug, format: json}
 apps: [{id: app, provider: wechat, appid: wxlogtest, secret_env: SECRET, base_url: "` + up.URL + `"}]
 `
-	cfg, _, err := parseConfig([]byte(y), func(k string) string { return env[k] }, os.ReadFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs syncBuffer
-	log := newLogger(&logs, "json", slog.LevelDebug)
-	addr := make(chan string, 1)
-	d, err := newDaemon(cfg, log, daemonOptions{getenv: func(k string) string { return env[k] }, onListen: func(a string) { addr <- a }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-	base := "http://" + <-addr
+	base, stop := startDaemon(t, y, func(k string) string { return env[k] }, &logs)
+	ctx := context.Background()
 
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
@@ -112,8 +127,7 @@ apps: [{id: app, provider: wechat, appid: wxlogtest, secret_env: SECRET, base_ur
 	if n := rdb.XLen(ctx, "{tokend}:audit").Val(); n < 3 {
 		t.Errorf("%d audit entries, want leader + 2 refreshes + report", n)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	if rdb.Exists(context.Background(), "{tokend}:lease").Val() != 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 )
@@ -43,16 +44,17 @@ func runDev(ctx context.Context, log *slog.Logger, repeats *logrepeat.Limiter, l
 	} else {
 		ln.Close()
 	}
-	cfg := &Config{
+	cfg := &config.Config{
 		ReplicaID: "dev",
-		Redis:     RedisConfig{URL: "redis://" + mr.Addr() + "/0"},
-		HTTP:      HTTPConfig{Listen: &listen},
-		Apps: []AppConfig{{
-			ID: devApp, Provider: "wechat", AppID: devAppID, BaseURL: up.URL, secret: devSecret,
+		Redis:     config.RedisConfig{URL: "redis://" + mr.Addr() + "/0"},
+		HTTP:      config.HTTPConfig{Listen: &listen},
+		Apps: []config.AppConfig{{
+			ID: devApp, Provider: "wechat", AppID: devAppID, BaseURL: up.URL,
 			Tickets: []string{devTicket},
 		}},
 	}
-	cfg.setDefaults(nil)
+	cfg.Apps[0].SetSecret(devSecret)
+	cfg.SetDefaults()
 	d, err := newDaemon(cfg, log, daemonOptions{open: true, repeats: repeats, onListen: func(addr string) {
 		printBanner(stdout, addr, mr.Host(), mr.Port(), up.URL)
 	}})
@@ -110,7 +112,7 @@ func startDevRedis(log *slog.Logger, preferred string) (*miniredis.Miniredis, er
 // tokens without authentication.
 func checkDevListen(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil || !validHostPort(addr) {
+	if err != nil || !config.ValidHostPort(addr) {
 		return fmt.Errorf("-dev-listen: want host:port, got %q", addr)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {

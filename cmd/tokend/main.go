@@ -25,6 +25,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
 )
 
@@ -60,15 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, readFil
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logFormat := fs.String("log-format", "", "text or json (overrides log.format)")
 	devListen := fs.String("dev-listen", "127.0.0.1:8080", "dev mode: HTTP API address")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tokend [check] [-config FILE] [-log-format text|json] [-version]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitConfig
+	if code, ok := parseFlags(fs, "usage: tokend [check] [-config FILE] [-log-format text|json] [-version]", stderr, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "tokend: unexpected argument %q\n", fs.Arg(0))
@@ -119,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, readFil
 		fmt.Fprintf(stdout, "%s: ok (%d apps)\n", path, len(cfg.Apps))
 		return exitOK
 	}
-	level, _ := parseLevel(cfg.Log.Level)
+	level, _ := config.ParseLevel(cfg.Log.Level)
 	log := newLogger(stderr, cfg.Log.Format, level).With("replica", cfg.ReplicaID)
 	repeats := logrepeat.New(log, clock.RealClock{})
 	logrepeat.SetRedisLogger(repeats)
@@ -138,12 +132,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, readFil
 	return exitOK
 }
 
-func loadConfig(path string, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, []string, error) {
-	data, err := readFile(path)
+// loadConfig reads and parses the file at path (parseConfig).
+func loadConfig(path string, getenv func(string) string, readFile func(string) ([]byte, error)) (*config.Config, []string, error) {
+	data, err := config.Read(path, readFile)
 	if err != nil {
-		return nil, nil, &configError{msg: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
+		return nil, nil, err
 	}
 	return parseConfig(data, getenv, readFile)
+}
+
+// parseConfig is config.Parse (tokend's own rules), then the libraries'
+// rules through the constructors a start uses (checkParts): `tokend
+// check` and a start both call it, so a config check accepts cannot fail
+// at start.
+func parseConfig(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) (*config.Config, []string, error) {
+	cfg, warnings, err := config.Parse(data, getenv, readFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkParts(cfg, getenv); err != nil {
+		return nil, nil, err
+	}
+	return cfg, warnings, nil
+}
+
+// parseFlags parses args into fs, which prints usage to stderr on -h or
+// a bad flag; ok false: exit with code (0 after -h).
+func parseFlags(fs *flag.FlagSet, usage string, stderr io.Writer, args []string) (code int, ok bool) {
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitConfig, false
+	}
+	return exitOK, true
 }
 
 // newLogger logs text or json at level; durations render as Go duration
@@ -161,12 +187,6 @@ func durationString(_ []string, a slog.Attr) slog.Attr {
 		return slog.String(a.Key, a.Value.Duration().String())
 	}
 	return a
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	err := l.UnmarshalText([]byte(s))
-	return l, err
 }
 
 func orDefault(s, def string) string {

@@ -7,13 +7,16 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/callback"
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
+	"github.com/tokend/tokend/cmd/tokend/internal/providers"
+	"github.com/tokend/tokend/cmd/tokend/internal/secretfile"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
-	"github.com/tokend/tokend/refresher/upstream"
+	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 )
@@ -30,6 +33,10 @@ type parts struct {
 	// secrets[i] gives cfg.Apps[i]'s current secret (the WeChat-shaped
 	// routes check it).
 	secrets []func() string
+	// callback is the components' push route (nil without components);
+	// keepers keep their authorizer tokens (authorizers.go).
+	callback *callback.Handler
+	keepers  []*openplatform.Keeper
 }
 
 // partHooks are what a running replica adds to the parts; check leaves
@@ -38,25 +45,29 @@ type partHooks struct {
 	onCorrupt func(*store.CorruptError)
 	observer  refresher.Observer
 	log       *slog.Logger
-	// readFile and stat re-read secret_file (secretFile); default
+	// readFile and stat re-read secret_file (package secretfile); default
 	// os.ReadFile and os.Stat.
 	readFile func(string) ([]byte, error)
 	stat     func(string) (fs.FileInfo, error)
 	// secretReloaded is told each secret_file change (audit trail).
 	secretReloaded func(field, outcome string)
+	// audit records what the push route and the keepers did; repeats
+	// limits the push route's repeated log lines.
+	audit   func(store.AuditEntry)
+	repeats callback.Repeats
 }
 
-// newParts builds the store, elector, providers and refresher of cfg on
-// rdb. A Config field a library rejects comes back as a *configError
-// naming its YAML path.
-func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, error) {
+// newParts builds the store, elector, providers, refresher, push route and
+// authorizer keepers of cfg on rdb. A Config field a library rejects comes
+// back as a *config.Error naming its YAML path.
+func newParts(cfg *config.Config, rdb redis.UniversalClient, h partHooks) (*parts, error) {
 	st, err := store.New(store.Config{
 		Client: rdb, Prefix: cfg.Redis.Prefix,
 		MinReplicasAck: cfg.Redis.MinReplicasAck, WaitTimeout: cfg.Redis.WaitTimeout,
 		ClientTimeout: cfg.Redis.Timeout, OnCorrupt: h.onCorrupt,
 	})
 	if err != nil {
-		return nil, libError(err, "")
+		return nil, config.LibraryError(err, "")
 	}
 	logger := h.log
 	if logger == nil {
@@ -74,7 +85,7 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 		ClientTimeout: cfg.Redis.Timeout, Logger: h.log, Events: hub,
 	})
 	if err != nil {
-		return nil, libError(err, "")
+		return nil, config.LibraryError(err, "")
 	}
 	apps := make([]refresher.App, 0, len(cfg.Apps))
 	var owner []int // owner[n]: the config index of refresher app n
@@ -83,9 +94,9 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 		path := fmt.Sprintf("apps[%d]", i)
 		secret := secretSource(a, path+".secret_file", h, logger)
 		secrets = append(secrets, secret)
-		built, err := buildApp(a, secret, cfg.Refresh.MinExpiresIn)
+		built, err := providers.Build(a.ProviderApp(), secret, cfg.Refresh.MinExpiresIn)
 		if err != nil {
-			return nil, libError(err, path)
+			return nil, config.LibraryError(err, path)
 		}
 		apps = append(apps, built...)
 		for range built {
@@ -104,9 +115,17 @@ func newParts(cfg *Config, rdb redis.UniversalClient, h partHooks) (*parts, erro
 		Observer: h.observer, Logger: h.log, Events: hub,
 	})
 	if err != nil {
-		return nil, libError(ownerIndex(err, owner), "")
+		return nil, config.LibraryError(ownerIndex(err, owner), "")
 	}
-	return &parts{store: st, lock: el, ref: ref, hub: hub, secrets: secrets}, nil
+	cb, err := newCallback(cfg, st, logger, h.repeats, h.audit)
+	if err != nil {
+		return nil, err
+	}
+	keepers, err := newKeepers(cfg, st, ref.Leading, hub, logger, h.audit)
+	if err != nil {
+		return nil, err
+	}
+	return &parts{store: st, lock: el, ref: ref, hub: hub, secrets: secrets, callback: cb, keepers: keepers}, nil
 }
 
 // ownerIndex rewrites a refresher error about Apps[n] (n counts tickets
@@ -131,98 +150,26 @@ var appsIndex = regexp.MustCompile(`^Apps\[(\d+)\](.*)$`)
 
 // checkParts builds the parts of cfg as a start would, on a client that
 // is never dialled, and drops them.
-func checkParts(cfg *Config, getenv func(string) string) error {
+func checkParts(cfg *config.Config, getenv func(string) string) error {
 	rdb, err := newRedis(cfg.Redis, getenv)
 	if err != nil {
-		return &configError{msg: err.Error()}
+		return &config.Error{Msg: err.Error()}
 	}
 	defer rdb.Close()
 	_, err = newParts(cfg, rdb, partHooks{log: slog.New(slog.DiscardHandler)})
 	return err
 }
 
-// The YAML path each library Config field is set from. A field missing
-// here is not set from the file (Client, Key, ...): its error is a bug in
-// the wiring, not in the config, and is returned as it is.
-var (
-	lockPaths = map[string]string{
-		"ID": "replica_id", "ClientTimeout": "redis.timeout",
-		"LeaseTTL": "election.lease_ttl", "RenewInterval": "election.renew_interval",
-		"RenewDeadline": "election.renew_deadline", "RetryInterval": "election.retry_interval",
+// secretSource returns the function that gives a's current secret: the
+// watcher of its secret_file, or the value validation resolved (env,
+// literal).
+func secretSource(a config.AppConfig, field string, h partHooks, log *slog.Logger) func() string {
+	if a.SecretFile == "" {
+		secret := a.ResolvedSecret()
+		return func() string { return secret }
 	}
-	storePaths = map[string]string{
-		"Prefix": "redis.prefix", "MinReplicasAck": "redis.min_replicas_ack",
-		"WaitTimeout": "redis.wait_timeout", "ClientTimeout": "redis.timeout",
-	}
-	refresherPaths = map[string]string{
-		"Apps": "apps", "BeforeExpiry": "refresh.before_expiry", "SafetyMargin": "refresh.safety_margin",
-		"Cooldown": "refresh.cooldown", "DailyBudget": "refresh.daily_budget",
-	}
-	// providerPaths: a provider package's *upstream.FieldError fields (every
-	// provider's); {app} is the app's own path (apps[i]).
-	providerPaths = map[string]string{
-		"AppID": "{app}.appid", "CorpID": "{app}.appid", "AppKey": "{app}.appid",
-		"Secret": "{app}.secret", "SecretFunc": "{app}.secret", "BaseURL": "{app}.base_url", "Kind": "{app}.tickets",
-		"MinExpiresIn": "refresh.min_expires_in",
-	}
-)
-
-var (
-	goName    = regexp.MustCompile(`\b[A-Z][A-Za-z]*\b`)
-	appIDPath = regexp.MustCompile(`^Apps\[(\d+)\]\.ID$`)
-)
-
-// libError maps a library's *FieldError to a *configError: the field and
-// the fields its message names become YAML paths. app is the app's own
-// path (apps[i]) for a provider's error.
-func libError(err error, app string) error {
-	var (
-		field, msg string
-		paths      map[string]string
-		le         *lock.FieldError
-		se         *store.FieldError
-		re         *refresher.FieldError
-		we         *upstream.FieldError
-	)
-	switch {
-	case errors.As(err, &le):
-		field, msg, paths = le.Field, le.Msg, lockPaths
-	case errors.As(err, &se):
-		field, msg, paths = se.Field, se.Msg, storePaths
-	case errors.As(err, &re):
-		field, msg, paths = re.Field, re.Msg, refresherPaths
-		if m := appIDPath.FindStringSubmatch(field); m != nil {
-			return &configError{field: "apps[" + m[1] + "].id", msg: msg}
-		}
-	case errors.As(err, &we):
-		field, msg, paths = we.Field, we.Msg, providerPaths
-	default:
-		return err
-	}
-	lookup := func(name string) (string, bool) {
-		p, ok := paths[name]
-		return strings.Replace(p, "{app}", app, 1), ok
-	}
-	path, ok := lookup(field)
-	if !ok {
-		return err
-	}
-	msg = goName.ReplaceAllStringFunc(msg, func(name string) string {
-		if ref, ok := lookup(name); ok {
-			return relativePath(ref, path)
-		}
-		return name
-	})
-	return &configError{field: path, msg: msg}
-}
-
-// relativePath is how a message about path names ref: by its key alone
-// within the timing sections (election.renew_deadline: must be less than
-// lease_ttl), in full elsewhere, where a key alone (timeout) is ambiguous.
-func relativePath(ref, path string) string {
-	sec, key, _ := strings.Cut(ref, ".")
-	if ref != path && (sec == "election" || sec == "refresh") && strings.HasPrefix(path, sec+".") {
-		return key
-	}
-	return ref
+	return secretfile.New(secretfile.Config{
+		Field: field, Path: a.SecretFile, Initial: a.ResolvedSecret(), ReadFile: h.readFile, Stat: h.stat,
+		Logger: log, Reloaded: h.secretReloaded,
+	}).Secret
 }

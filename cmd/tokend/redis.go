@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 )
 
 // newRedis builds the client for standalone, Sentinel or Cluster. Timeouts
@@ -13,7 +15,7 @@ import (
 // ContextTimeoutEnabled makes a context deadline bound the socket reads
 // and writes too: without it go-redis waits for redis.timeout whatever
 // the deadline of the lease operation (issue 11, item 1).
-func newRedis(rc RedisConfig, getenv func(string) string) (redis.UniversalClient, error) {
+func newRedis(rc config.RedisConfig, getenv func(string) string) (redis.UniversalClient, error) {
 	password := ""
 	if rc.PasswordEnv != "" {
 		password = getenv(rc.PasswordEnv)

@@ -19,7 +19,7 @@ const (
 	appID     = "wxbrowser00000001"
 	appSecret = "browser-secret"
 	apiKey    = "console-key"
-	// pollMS is the console's poll interval (httpapi consolePollMS).
+	// pollMS is the console's poll interval (console.PollMS, cmd/tokend/internal/console).
 	pollMS = 3000
 	// Generous bounds, printed with the measured values: a busy machine
 	// must not fail the test, a broken console must.

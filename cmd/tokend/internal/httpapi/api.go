@@ -1,19 +1,21 @@
 // Package httpapi serves tokend's HTTP API: health, readiness, metrics,
 // status, token and ticket reads, refresh reports and JS-SDK signatures,
-// the recent audit entries and the console (/ui/), with bearer-token auth
+// the recent audit entries and mounts the console (/ui/, package
+// console, which reads through it: console.go), with bearer-token auth
 // and JSON errors, scoped per client (package clients: clients.go); and,
 // with Config.Compat, the WeChat-shaped routes
 // existing SDKs call, which package compat serves and httpapi mounts
 // behind its request metrics (compat.go); with Config.Proxy, proxy mode
 // (package proxy) answers unmatched paths that name access_token
-// (proxy.go). httpapi imports compat, proxy and clients and the leaf
-// table errcodes, and no other cmd/tokend/internal package: compat and
-// proxy take the shared compare-and-refresh and the client checks as
-// functions, so they import nothing back.
+// (proxy.go). httpapi imports compat, proxy, console and clients and the
+// leaf table errcodes, and no other cmd/tokend/internal package: compat,
+// proxy and console take the shared compare-and-refresh, the client
+// checks and the status as functions or interfaces, so they import
+// nothing back.
 // It reads credentials through a reader.Reader and the store; it never
 // fetches tokens upstream (the leader does; the Open Platform page-flow
-// routes make one upstream call each: platform_routes.go). Its only state is the waits of open
-// refresh requests and the compat routes' in-memory token index (Run
+// routes make one upstream call each: platform_routes.go). Its only state
+// is the waits of open refresh requests and the compat routes' in-memory token index (Run
 // keeps it current).
 package httpapi
 
@@ -33,6 +35,7 @@ import (
 
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/cmd/tokend/internal/compat"
+	"github.com/tokend/tokend/cmd/tokend/internal/console"
 	"github.com/tokend/tokend/cmd/tokend/internal/proxy"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
@@ -174,6 +177,8 @@ type Server struct {
 	proxy *proxy.Proxy
 	// callback serves the Open Platform pushes; nil: not served.
 	callback interface{ Register(*http.ServeMux) }
+	// console serves /ui/ (package console), reading through the API.
+	console *console.Handler
 }
 
 // New returns a Server for cfg, or an error naming a missing dependency.
@@ -217,6 +222,9 @@ func New(cfg Config) (*Server, error) {
 	if s.proxy, err = s.newProxy(cfg); err != nil {
 		return nil, err
 	}
+	if s.console, err = console.New(console.Config{Source: consoleSource{s}, Replica: s.replica, Logger: s.log}); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -254,7 +262,7 @@ func (a *Server) routes() []struct {
 		{"POST", "/v1/apps/{app}/tickets/{kind}/refresh", a.auth(a.ticketRefresh, clients.Refresh)},
 		{"POST", "/v1/apps/{app}/signature", a.auth(a.signature, clients.Sign)},
 		{"GET", "/v1/audit", a.auth(a.audit, clients.Status)},
-		{"GET", "/ui/", http.HandlerFunc(a.console)},
+		{"GET", "/ui/", a.console},
 	}, append(a.authorizerRoutes(), a.platformRoutes()...)...)
 }
 

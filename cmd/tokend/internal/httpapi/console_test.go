@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
@@ -151,7 +153,8 @@ func checkInlineStyle(t *testing.T, csp, body string) {
 	if !ok || !ok2 || strings.Count(body, "<style") != 1 || style == "" {
 		t.Fatalf("want one inline stylesheet")
 	}
-	if want := "style-src '" + cspHash(style) + "'"; !strings.Contains(csp, want) {
+	sum := sha256.Sum256([]byte(style))
+	if want := "style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(csp, want) {
 		t.Errorf("CSP %q lacks the stylesheet's hash (%s)", csp, want)
 	}
 }

@@ -1,12 +1,10 @@
-package main
+package config
 
 import (
 	"net"
 	"strings"
 	"time"
 
-	"github.com/tokend/tokend/cmd/tokend/internal/httpapi"
-	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
 	"github.com/tokend/tokend/cmd/tokend/internal/proxy"
 )
 
@@ -40,9 +38,6 @@ const (
 	maxProxyMaxConcurrent = 10000
 )
 
-// proxyProviders are the providers whose API calls the proxy forwards.
-var proxyProviders = map[string]bool{"wechat": true, "wechat_stable": true, "wecom": true}
-
 // setProxyDefaults fills the proxy keys absent from present.
 func (h *HTTPConfig) setProxyDefaults(present map[string]bool) {
 	if !present["http.proxy_timeout"] && h.ProxyTimeout == 0 {
@@ -74,23 +69,4 @@ func (h *HTTPConfig) validateProxy() error {
 		}
 	}
 	return nil
-}
-
-// proxyConfig is proxy mode for the API: the WeChat and WeCom apps'
-// base URLs (validated: every app has one), counted in m.
-func (c *Config) proxyConfig(m *metrics.Metrics) httpapi.ProxyConfig {
-	h := c.HTTP
-	if !h.Proxy {
-		return httpapi.ProxyConfig{}
-	}
-	ups := map[string]string{}
-	for _, a := range c.Apps {
-		if proxyProviders[a.Provider] {
-			ups[a.ID] = a.BaseURL
-		}
-	}
-	return httpapi.ProxyConfig{
-		Enabled: true, Upstreams: ups, Hosts: h.ProxyHosts, MaxBody: h.ProxyMaxBody,
-		Timeout: h.ProxyTimeout, MaxConcurrent: h.ProxyMaxConcurrent, Observe: m.Proxy().Proxied,
-	}
 }

@@ -1,4 +1,9 @@
-package main
+// Package secretfile watches a secret_file: the secret is re-read when the
+// file changes, so a rotated secret is used without a restart. It logs the
+// field and path, never the value. It does not watch with inotify (a use
+// stats the file, at most once a second) and does not promise that a
+// rotation is seen before the next use after the change.
+package secretfile
 
 import (
 	"io/fs"
@@ -11,19 +16,19 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// secretCheckEvery bounds how often a secretFile looks at its file: a use
-// within this long of the last look returns the value at hand.
-const secretCheckEvery = time.Second
+// CheckEvery bounds how often a File looks at its file: a use within
+// this long of the last look returns the value at hand.
+const CheckEvery = time.Second
 
-// secretFile is an app's secret_file, re-read when the file changes, so a
+// File is an app's secret_file, re-read when the file changes, so a
 // rotated secret is used without a restart. Each use (Secret) stats the
-// file, at most once per secretCheckEvery, and reads it again when its
+// file, at most once per CheckEvery, and reads it again when its
 // size or modification time changed (a Kubernetes secret volume swaps a
 // symlink: the stat follows it). A file that becomes unreadable or empty
 // keeps the last good value in use; that is logged once, with the field
 // and path and never the value, and once more when the file is good
 // again. Safe for concurrent use.
-type secretFile struct {
+type File struct {
 	field, path string // apps[i].secret_file and the file, for the log
 	read        func(string) ([]byte, error)
 	stat        func(string) (fs.FileInfo, error)
@@ -45,30 +50,49 @@ type secretFile struct {
 	failing bool      // the last look failed; logged, not again until fixed
 }
 
-// newSecretFile returns the watcher of path, starting from initial (the
-// value validation read). Its first use looks at the file. read and stat
-// default to os.ReadFile and os.Stat, clk to the real clock.
-func newSecretFile(field, path, initial string, read func(string) ([]byte, error), stat func(string) (fs.FileInfo, error), clk clock.PassiveClock, log *slog.Logger) *secretFile {
-	if read == nil {
-		read = os.ReadFile
+// Config configures a File. Field and Path are required.
+type Config struct {
+	Field   string // the YAML path (apps[0].secret_file), for the log
+	Path    string // the file
+	Initial string // the value validation read; the first use looks again
+	// ReadFile and Stat default to os.ReadFile and os.Stat, Clock to the
+	// real clock, Logger to discarding.
+	ReadFile func(string) ([]byte, error)
+	Stat     func(string) (fs.FileInfo, error)
+	Clock    clock.PassiveClock
+	Logger   *slog.Logger
+	// Reloaded, if set, is told each change ("changed", "failed",
+	// "recovered") for the audit trail; called with the File's lock held.
+	Reloaded func(field, outcome string)
+}
+
+// New returns the watcher of cfg.Path, starting from cfg.Initial. Its
+// first use looks at the file.
+func New(cfg Config) *File {
+	if cfg.ReadFile == nil {
+		cfg.ReadFile = os.ReadFile
 	}
-	if stat == nil {
-		stat = os.Stat
+	if cfg.Stat == nil {
+		cfg.Stat = os.Stat
 	}
-	if clk == nil {
-		clk = clock.RealClock{}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
 	}
-	return &secretFile{field: field, path: path, value: initial, read: read, stat: stat, clock: clk, log: log}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &File{field: cfg.Field, path: cfg.Path, value: cfg.Initial, read: cfg.ReadFile, stat: cfg.Stat,
+		clock: cfg.Clock, log: cfg.Logger, reloaded: cfg.Reloaded}
 }
 
 // Secret returns the current secret: the file's content (white space
 // trimmed) as last read, or the last good value while the file is
 // unreadable or empty.
-func (s *secretFile) Secret() string {
+func (s *File) Secret() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
-	if since := now.Sub(s.checked); !s.checked.IsZero() && since >= 0 && since < secretCheckEvery {
+	if since := now.Sub(s.checked); !s.checked.IsZero() && since >= 0 && since < CheckEvery {
 		return s.value
 	}
 	s.checked = now
@@ -77,7 +101,7 @@ func (s *secretFile) Secret() string {
 }
 
 // look stats the file and reads it again if it changed. s.mu is held.
-func (s *secretFile) look() {
+func (s *File) look() {
 	fi, err := s.stat(s.path)
 	if err != nil {
 		s.fail("cannot stat the file", err)
@@ -110,7 +134,7 @@ func (s *secretFile) look() {
 }
 
 // fail logs a failed look once, until a look succeeds.
-func (s *secretFile) fail(why string, err error) {
+func (s *File) fail(why string, err error) {
 	if s.failing {
 		return
 	}
@@ -123,21 +147,8 @@ func (s *secretFile) fail(why string, err error) {
 	s.notify("failed")
 }
 
-func (s *secretFile) notify(outcome string) {
+func (s *File) notify(outcome string) {
 	if s.reloaded != nil {
 		s.reloaded(s.field, outcome)
 	}
-}
-
-// secretSource returns the function that gives a's current secret: the
-// watcher of its secret_file, or the value validation resolved (env,
-// literal).
-func secretSource(a AppConfig, field string, h partHooks, log *slog.Logger) func() string {
-	if a.SecretFile == "" {
-		secret := a.secret
-		return func() string { return secret }
-	}
-	sf := newSecretFile(field, a.SecretFile, a.secret, h.readFile, h.stat, nil, log)
-	sf.reloaded = h.secretReloaded
-	return sf.Secret
 }

@@ -1,4 +1,8 @@
-package main
+// Package eviction checks, at start, that Redis will not evict tokend's
+// keys: it reads maxmemory-policy (INFO memory) from every master and
+// logs a WARN for a policy that can evict them. It never fails a start
+// and does not watch for a policy changed later.
+package eviction
 
 import (
 	"context"
@@ -11,13 +15,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// evictionWarning says what Redis's maxmemory-policy may evict of
+// Warning says what Redis's maxmemory-policy may evict of
 // tokend's keys, or "" when it evicts none (noeviction). Keys with a TTL
 // are the lease, the token keys and the budgets; the others (epoch,
 // tickets, meta, status, reports) have none. maxmemory 0 means no limit:
 // a 64-bit Redis then never evicts, but the policy still takes effect the
 // moment someone sets a limit, so it is warned about too.
-func evictionWarning(policy string, maxmemory int64) string {
+func Warning(policy string, maxmemory int64) string {
 	var what string
 	switch {
 	case policy == "noeviction":
@@ -55,10 +59,10 @@ func parseInfoMemory(info string) (policy string, maxmemory int64, ok bool) {
 	return policy, maxmemory, policy != "" && haveMax
 }
 
-// checkEviction reads INFO memory from every master and logs one WARN per
+// Check reads INFO memory from every master and logs one WARN per
 // node whose policy can evict tokend's keys, or one saying it could not be
 // read (a restrictive ACL refuses INFO). It never fails the start.
-func checkEviction(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger) {
+func Check(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger) {
 	check := func(ctx context.Context, c *redis.Client) error {
 		info, err := c.Info(ctx, "memory").Result()
 		if err != nil {
@@ -71,7 +75,7 @@ func checkEviction(ctx context.Context, rdb redis.UniversalClient, log *slog.Log
 			log.Warn("redis: INFO memory has no maxmemory_policy; make sure this Redis never evicts tokend's keys", "addr", c.Options().Addr)
 			return nil
 		}
-		if msg := evictionWarning(policy, maxmemory); msg != "" {
+		if msg := Warning(policy, maxmemory); msg != "" {
 			log.Warn(msg, "addr", c.Options().Addr, "maxmemory", maxmemory)
 		}
 		return nil

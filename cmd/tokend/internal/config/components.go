@@ -1,27 +1,16 @@
-package main
+package config
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/tokend/tokend/cmd/tokend/internal/callback"
-	"github.com/tokend/tokend/cmd/tokend/internal/httpapi"
-	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/refresher/wechat/msgcrypt"
 	"github.com/tokend/tokend/store"
 )
-
-// componentProvider is the provider name a component's token shows in
-// status: its own family, so that no WeChat-shaped route serves it as an
-// app's token.
-const componentProvider = httpapi.ComponentProvider
 
 // ComponentConfig is one Open Platform third-party platform ("component",
 // README "Open Platform"). Its token is the credential <id>, in the same
@@ -56,8 +45,15 @@ type ComponentConfig struct {
 	crypt  *msgcrypt.Crypt // from the token and the key
 }
 
-// asApp is c as an app, for the secret rules apps follow.
-func (c *ComponentConfig) asApp() AppConfig {
+// ResolvedSecret is the component_appsecret Parse read.
+func (c *ComponentConfig) ResolvedSecret() string { return c.secret }
+
+// Crypt is the message crypto Parse built from token_env and aes_key_env.
+func (c *ComponentConfig) Crypt() *msgcrypt.Crypt { return c.crypt }
+
+// AsApp is c as an app, for the secret rules (and the secret_file
+// watching) apps follow.
+func (c *ComponentConfig) AsApp() AppConfig {
 	return AppConfig{ID: c.ID, AppID: c.AppID, SecretEnv: c.SecretEnv, SecretFile: c.SecretFile, Secret: c.Secret, secret: c.secret}
 }
 
@@ -101,7 +97,7 @@ func (c *Config) validateComponents(getenv func(string) string, readFile func(st
 				return nil, fieldErr(fmt.Sprintf("%s[%d]", f("tickets"), j), "want distinct kinds of %s, got %q", strings.Join(wechat.TicketKinds, " or "), kind)
 			}
 		}
-		a := p.asApp()
+		a := p.AsApp()
 		w, err := a.resolveSecret(f, getenv, readFile)
 		if err != nil {
 			return nil, err
@@ -140,68 +136,15 @@ func (p *ComponentConfig) newCrypt(f func(string) string, getenv func(string) st
 	return c, nil
 }
 
-// buildComponents returns the refresher apps of the components: each
-// component's token, fetched with the verify ticket stored in st.
-func buildComponents(cfg *Config, st *store.Store, h partHooks, logger *slog.Logger) ([]refresher.App, error) {
-	out := make([]refresher.App, 0, len(cfg.Components))
-	for i, c := range cfg.Components {
-		path := fmt.Sprintf("components[%d]", i)
-		id := c.ID
-		p, err := openplatform.New(openplatform.Config{
-			ComponentAppID: c.AppID, SecretFunc: secretSource(c.asApp(), path+".secret_file", h, logger),
-			BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn, StartPushAfter: c.StartPushAfter,
-			VerifyTicket: func(ctx context.Context) (store.StoredVerifyTicket, error) { return st.ReadVerifyTicket(ctx, id) },
-		})
-		if err != nil {
-			return nil, libError(err, path)
-		}
-		out = append(out, refresher.App{ID: id, Provider: p, Kind: componentProvider, Repeat: p.Repeat()})
-	}
-	return out, nil
-}
+// maxAuthorizerRate bounds components[].authorizer_rate (calls a second).
+const maxAuthorizerRate = 1000
 
-// newCallback is the push route of the components, or nil without any.
-// Authorization events call api_query_auth through a Component of their
-// own (it sends the component token, never the secret); audit records
-// what they did.
-func newCallback(cfg *Config, st *store.Store, log *slog.Logger, repeats callback.Repeats, audit func(store.AuditEntry)) (*callback.Handler, error) {
-	if len(cfg.Components) == 0 {
-		return nil, nil
+// validateAuthorizerRate checks components[].authorizer_rate; omitted (0)
+// is the keeper's default (openplatform.DefaultAuthorizerRate), which the
+// keeper sets.
+func (p *ComponentConfig) validateAuthorizerRate(f func(string) string) error {
+	if p.AuthorizerRate != 0 && (p.AuthorizerRate < 0.1 || p.AuthorizerRate > maxAuthorizerRate) {
+		return fieldErr(f("authorizer_rate"), "must be between 0.1 and %d calls a second, got %g", maxAuthorizerRate, p.AuthorizerRate)
 	}
-	comps := make([]callback.Component, 0, len(cfg.Components))
-	for i, c := range cfg.Components {
-		auth, err := authComponent(cfg, i)
-		if err != nil {
-			return nil, err
-		}
-		comps = append(comps, callback.Component{ID: c.ID, AppID: c.AppID, Crypt: c.crypt, Auth: auth, Kinds: c.Tickets})
-	}
-	return callback.New(callback.Config{Components: comps, Store: st, Timeout: callbackTimeout(cfg), Logger: log, Repeats: repeats, Audit: audit})
-}
-
-// callbackTimeout bounds a push's store write: WeChat waits 5 s for
-// "success"; three Redis timeouts, at most 3 s.
-func callbackTimeout(cfg *Config) time.Duration {
-	return min(3*cfg.Redis.Timeout, callback.DefaultTimeout)
-}
-
-// callbackRoute is cb as httpapi.Config.Callback: nil (no route) without
-// components, never a typed nil.
-func callbackRoute(cb *callback.Handler) interface{ Register(*http.ServeMux) } {
-	if cb == nil {
-		return nil
-	}
-	return cb
-}
-
-// componentApps are the components as the HTTP API's credentials (status,
-// /v1/apps/<id>/token); only the component routes of the WeChat-shaped
-// ones serve them, checking the secret (re-read from secret_file).
-func componentApps(cfg *Config, log *slog.Logger) []httpapi.App {
-	out := make([]httpapi.App, 0, len(cfg.Components))
-	for i, c := range cfg.Components {
-		secret := secretSource(c.asApp(), fmt.Sprintf("components[%d].secret_file", i), partHooks{log: log}, log)
-		out = append(out, httpapi.App{ID: c.ID, Provider: componentProvider, AppID: c.AppID, Secret: secret})
-	}
-	return out
+	return nil
 }

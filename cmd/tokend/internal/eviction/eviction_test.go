@@ -1,4 +1,4 @@
-package main
+package eviction
 
 import (
 	"strings"
@@ -23,9 +23,9 @@ func TestEvictionWarning(t *testing.T) {
 		{"allkeys-lru", 0, "as soon as maxmemory is set"},
 		{"something-new", 1 << 20, "unknown policy"},
 	} {
-		got := evictionWarning(tc.policy, tc.maxmemory)
+		got := Warning(tc.policy, tc.maxmemory)
 		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) || (got != "" && !strings.Contains(got, "noeviction")) {
-			t.Errorf("evictionWarning(%q, %d) = %q, want one mentioning %q", tc.policy, tc.maxmemory, got, tc.want)
+			t.Errorf("Warning(%q, %d) = %q, want one mentioning %q", tc.policy, tc.maxmemory, got, tc.want)
 		}
 	}
 }

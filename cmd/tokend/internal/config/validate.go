@@ -1,7 +1,10 @@
-package main
+package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"regexp"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/providers"
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/store"
 )
@@ -19,7 +23,7 @@ import (
 // validate checks what only tokend knows: the YAML shape (explicit zeros
 // and empty strings, secrets and their sources), the operating ranges
 // (bounds.go) and the rules between apps. The libraries' own rules are
-// checked by their constructors (checkParts).
+// checked by their constructors (cmd/tokend builds them).
 func (c *Config) validate(getenv func(string) string, readFile func(string) ([]byte, error)) ([]string, error) {
 	if c.ReplicaID == "" || strings.ContainsAny(c.ReplicaID, " \t\r\n") || len(c.ReplicaID) > 128 {
 		return nil, fieldErr("replica_id", "must be 1 to 128 characters without spaces (omit it for hostname-pid)")
@@ -27,7 +31,7 @@ func (c *Config) validate(getenv func(string) string, readFile func(string) ([]b
 	if err := c.Redis.validate(getenv); err != nil {
 		return nil, err
 	}
-	if l := *c.HTTP.Listen; l != "" && !validHostPort(l) {
+	if l := *c.HTTP.Listen; l != "" && !ValidHostPort(l) {
 		return nil, fieldErr("http.listen", "want host:port with a port from 0 to 65535, got %q", l)
 	}
 	if env := c.HTTP.AuthTokensEnv; env != "" && len(authTokens(getenv(env))) == 0 {
@@ -53,7 +57,7 @@ func (c *Config) validate(getenv func(string) string, readFile func(string) ([]b
 	if !map[string]bool{"text": true, "json": true}[c.Log.Format] {
 		return nil, fieldErr("log.format", "want text or json, got %q", c.Log.Format)
 	}
-	if _, err := parseLevel(c.Log.Level); err != nil {
+	if _, err := ParseLevel(c.Log.Level); err != nil {
 		return nil, fieldErr("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
 	warnings, err := c.validateApps(getenv, readFile)
@@ -77,7 +81,7 @@ func (r *RedisConfig) validate(getenv func(string) string) error {
 		return fieldErr("redis", "set exactly one of url, sentinel or cluster")
 	}
 	if r.Prefix == "" { // set empty; other prefixes are store.New's to check
-		return fieldErr("redis.prefix", "must match [A-Za-z0-9_.:-]{1,64}")
+		return fieldErr("redis.prefix", prefixRule)
 	}
 	if r.PasswordEnv != "" && blank(getenv(r.PasswordEnv)) {
 		return fieldErr("redis.password_env", "environment variable %s is unset or blank", r.PasswordEnv)
@@ -108,12 +112,25 @@ func (r *RedisConfig) validate(getenv func(string) string) error {
 	return nil
 }
 
+// prefixRule is the message of a redis.prefix store refuses.
+const prefixRule = "must match [A-Za-z0-9_.:-]{1,64}"
+
+// Keys is the key layout of redis.prefix (an empty prefix is the
+// default's, as in store), or the *Error naming redis.prefix.
+func (c *Config) Keys() (store.Keys, error) {
+	keys, err := store.NewKeys(c.Redis.Prefix)
+	if err != nil {
+		return store.Keys{}, fieldErr("redis.prefix", prefixRule)
+	}
+	return keys, nil
+}
+
 func checkAddrs(field string, addrs []string) error {
 	if len(addrs) == 0 {
 		return fieldErr(field, "at least one host:port required")
 	}
 	for i, a := range addrs {
-		if !validHostPort(a) {
+		if !ValidHostPort(a) {
 			return fieldErr(fmt.Sprintf("%s[%d]", field, i), "want host:port, got %q", a)
 		}
 	}
@@ -126,9 +143,9 @@ func (c *Config) validateApps(getenv func(string) string, readFile func(string) 
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		f := func(name string) string { return fmt.Sprintf("apps[%d].%s", i, name) }
-		spec, ok := providerSpecs[a.Provider]
+		spec, ok := providers.Lookup(a.Provider)
 		if !ok {
-			return nil, fieldErr(f("provider"), "want %s, got %q", providerNames, a.Provider)
+			return nil, fieldErr(f("provider"), "want %s, got %q", providers.Names, a.Provider)
 		}
 		if a.ID != "" && !store.ValidApp(a.ID) {
 			// refresher.New takes any credential id; an app's id must leave
@@ -136,7 +153,7 @@ func (c *Config) validateApps(getenv func(string) string, readFile func(string) 
 			return nil, fieldErr(f("id"), "%q must match [A-Za-z0-9_.-]{1,64}", a.ID)
 		}
 		if a.BaseURL == "" {
-			a.BaseURL = spec.baseURL
+			a.BaseURL = spec.BaseURL
 		}
 		// A missing id, appid and base_url are refresher.New's and the
 		// provider's to check.
@@ -160,10 +177,10 @@ func (c *Config) validateApps(getenv func(string) string, readFile func(string) 
 			// One upstream credential kept by two apps: for WeChat's classic
 			// endpoint each fetch retires the other's token (README, "Credential kinds"),
 			// the failure tokend exists to prevent.
-			if spec.bySecret {
-				return nil, fieldErr(a.secretField(f), "app %q already uses this %s with the same secret; %s", other, appIDName(a.Provider), spec.dupReason)
+			if spec.BySecret {
+				return nil, fieldErr(a.secretField(f), "app %q already uses this %s with the same secret; %s", other, appIDName(a.Provider), spec.DupReason)
 			}
-			return nil, fieldErr(f("appid"), "app %q already uses provider %s with this appid; %s", other, a.Provider, spec.dupReason)
+			return nil, fieldErr(f("appid"), "app %q already uses provider %s with this appid; %s", other, a.Provider, spec.DupReason)
 		}
 		accounts[key] = a.ID
 	}
@@ -175,16 +192,16 @@ var agentIDPattern = regexp.MustCompile(`^[0-9]{1,18}$`)
 
 // validateExtras checks agentid, tickets and probe against the provider
 // table; it returns warnings for a config that works but not fully.
-func (a *AppConfig) validateExtras(spec providerSpec, f func(string) string) ([]string, error) {
+func (a *AppConfig) validateExtras(spec providers.Spec, f func(string) string) ([]string, error) {
 	if a.AgentID != "" {
-		if !spec.agentID {
+		if !spec.AgentID {
 			return nil, fieldErr(f("agentid"), "only wecom apps have an agentid, this app's provider is %s", a.Provider)
 		}
 		if !agentIDPattern.MatchString(a.AgentID) {
 			return nil, fieldErr(f("agentid"), "want the app's AgentId (digits, e.g. \"1000002\"), got %q", a.AgentID)
 		}
 	}
-	if spec.bySecret && strings.TrimSpace(a.AppID) != "" && !store.ValidApp(strings.TrimSpace(a.AppID)) {
+	if spec.BySecret && strings.TrimSpace(a.AppID) != "" && !store.ValidApp(strings.TrimSpace(a.AppID)) {
 		// The corpid names the corp's ticket budget in Redis.
 		return nil, fieldErr(f("appid"), "want a corpid, [A-Za-z0-9_.-]{1,64}")
 	}
@@ -192,10 +209,10 @@ func (a *AppConfig) validateExtras(spec providerSpec, f func(string) string) ([]
 	for j, kind := range a.Tickets {
 		fj := fmt.Sprintf("%s[%d]", f("tickets"), j)
 		switch {
-		case len(spec.tickets) == 0:
+		case len(spec.Tickets) == 0:
 			return nil, fieldErr(fj, "%s apps have no tickets; remove tickets", a.Provider)
-		case !slices.Contains(spec.tickets, kind):
-			return nil, fieldErr(fj, "%s apps keep %s tickets, got %q", a.Provider, strings.Join(spec.tickets, " or "), kind)
+		case !slices.Contains(spec.Tickets, kind):
+			return nil, fieldErr(fj, "%s apps keep %s tickets, got %q", a.Provider, strings.Join(spec.Tickets, " or "), kind)
 		case seen[kind]:
 			return nil, fieldErr(fj, "duplicate kind %q", kind)
 		}
@@ -204,10 +221,10 @@ func (a *AppConfig) validateExtras(spec providerSpec, f func(string) string) ([]
 	switch p := time.Duration(a.Probe); {
 	case p < 0:
 		return nil, fieldErr(f("probe"), "must not be negative (0 or omitted: off)")
-	case p > 0 && !spec.probe:
+	case p > 0 && !spec.Probe:
 		return nil, fieldErr(f("probe"), "%s has no probe call; remove probe", a.Provider)
-	case p > 0 && (p < minProbe || p > maxProbe):
-		return nil, fieldErr(f("probe"), "must be between %s and %s (0: off), got %s", minProbe, maxProbe, p)
+	case p > 0 && (p < providers.MinProbe || p > providers.MaxProbe):
+		return nil, fieldErr(f("probe"), "must be between %s and %s (0: off), got %s", providers.MinProbe, providers.MaxProbe, p)
 	}
 	if seen["agent_config"] && a.AgentID == "" {
 		return []string{f("agentid") + ": not set, so agent_config signatures are refused (400); the agent_config ticket is still kept"}, nil
@@ -280,6 +297,16 @@ func (a *AppConfig) resolveSecret(f func(string) string, getenv func(string) str
 // real credential, usually a broken template or secret mount.
 func blank(s string) bool { return strings.TrimSpace(s) == "" }
 
+// AuthTokens are the shared bearer tokens of http.auth_tokens_env, read
+// through getenv; none without the key.
+func (c *Config) AuthTokens(getenv func(string) string) []string {
+	if c.HTTP.AuthTokensEnv == "" {
+		return nil
+	}
+	return authTokens(getenv(c.HTTP.AuthTokensEnv))
+}
+
+// authTokens splits a comma-separated token list, dropping blanks.
 func authTokens(v string) []string {
 	var out []string
 	for _, t := range strings.Split(v, ",") {
@@ -290,12 +317,31 @@ func authTokens(v string) []string {
 	return out
 }
 
-// validHostPort reports whether s is host:port with a numeric port 0-65535.
-func validHostPort(s string) bool {
+// ValidHostPort reports whether s is host:port with a numeric port 0-65535.
+func ValidHostPort(s string) bool {
 	_, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return false
 	}
 	n, err := strconv.Atoi(port)
 	return err == nil && n >= 0 && n <= 65535
+}
+
+// ParseLevel parses a log level: debug, info, warn or error.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+// accountKey names the upstream account a configures: two apps with one
+// key are one upstream credential. It holds a digest of the secret for
+// providers told apart by it, never the secret.
+func (a *AppConfig) accountKey(spec providers.Spec) string {
+	key := spec.Family + "\x00" + strings.TrimSpace(a.AppID)
+	if spec.BySecret {
+		sum := sha256.Sum256([]byte(a.secret))
+		key += "\x00" + hex.EncodeToString(sum[:])
+	}
+	return key
 }

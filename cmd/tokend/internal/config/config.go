@@ -1,4 +1,13 @@
-package main
+// Package config is tokend's YAML configuration (README "Configuration"):
+// the types, strict decoding, the defaults of omitted keys and the rules
+// only tokend knows (the YAML shape, explicit zeros, secrets and their
+// sources, operating ranges, the rules between apps). The libraries own
+// their defaults and invariants: their constructors check them, and
+// LibraryError maps their typed field errors to YAML paths. Parse does no
+// network I/O; it reads secrets through the getenv and readFile it is
+// given. It does not build the libraries' objects (cmd/tokend does, with
+// the same constructors for `tokend check` and a start).
+package config
 
 import (
 	"bytes"
@@ -12,6 +21,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/providers"
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/store"
 )
@@ -112,15 +122,27 @@ type AppConfig struct {
 	SecretEnv  string `yaml:"secret_env"`
 	SecretFile string `yaml:"secret_file"` // re-read when the file changes
 	Secret     string `yaml:"secret"`      // literal: allowed, warned about
-	BaseURL    string `yaml:"base_url"`    // default: the provider's (providers.go)
+	BaseURL    string `yaml:"base_url"`    // default: the provider's (package providers)
 	// Tickets are the ticket kinds to keep, each its own credential
-	// "<id>:<kind>" (providers.go lists the kinds of each provider).
+	// "<id>:<kind>" (package providers lists the kinds of each provider).
 	Tickets []string `yaml:"tickets"`
 	// Probe checks the stored token this often with a cheap authenticated
 	// call; 0 (default) is off.
 	Probe offDuration `yaml:"probe"`
 
 	secret string // resolved at start
+}
+
+// ResolvedSecret is the secret Parse read from the app's source (env,
+// file or literal).
+func (a *AppConfig) ResolvedSecret() string { return a.secret }
+
+// SetSecret sets the resolved secret of an app built in code (dev mode).
+func (a *AppConfig) SetSecret(secret string) { a.secret = secret }
+
+// ProviderApp is a as the provider table's constructors take it.
+func (a *AppConfig) ProviderApp() providers.App {
+	return providers.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, BaseURL: a.BaseURL, Tickets: a.Tickets, Probe: time.Duration(a.Probe)}
 }
 
 // offDuration is a duration where a bare 0 (YAML int) means off, as well
@@ -142,59 +164,72 @@ func (d *offDuration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// configError names the field at fault; it makes tokend exit 2.
-type configError struct {
-	field, msg string
+// Error names the field at fault (a YAML path, "" for the file as a
+// whole); it makes tokend exit 2.
+type Error struct {
+	Field, Msg string
 }
 
-func (e *configError) Error() string {
-	if e.field == "" {
-		return "config: " + e.msg
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return "config: " + e.Msg
 	}
-	return "config: " + e.field + ": " + e.msg
+	return "config: " + e.Field + ": " + e.Msg
 }
 
-func fieldErr(field, format string, args ...any) error {
-	return &configError{field: field, msg: fmt.Sprintf(format, args...)}
+// Errorf is the *Error of field with a formatted message.
+func Errorf(field, format string, args ...any) error {
+	return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// parseConfig decodes YAML strictly (unknown fields, duplicate keys and a
-// second document are errors), applies defaults to omitted keys and
-// validates: tokend's own rules (validate), then the libraries' through
-// the constructors a start uses (checkParts). Secrets are resolved
-// through getenv and readFile. `tokend check` and a start both call it.
-func parseConfig(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, []string, error) {
-	cfg, warnings, err := decodeConfig(data, getenv, readFile)
+func fieldErr(field, format string, args ...any) error { return Errorf(field, format, args...) }
+
+// Read reads the configuration file at path through readFile; its error
+// is an *Error.
+func Read(path string, readFile func(string) ([]byte, error)) ([]byte, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, &Error{Msg: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
+	}
+	return data, nil
+}
+
+// Parse decodes YAML strictly (unknown fields, duplicate keys and a second
+// document are errors), applies defaults to omitted keys and validates
+// tokend's own rules; secrets are resolved through getenv and readFile.
+// The libraries' rules are their constructors' (cmd/tokend builds them
+// for `tokend check` and a start alike). Errors are *Error.
+func Parse(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, []string, error) {
+	cfg, err := Decode(data)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkParts(cfg, getenv); err != nil {
+	warnings, err := cfg.validate(getenv, readFile)
+	if err != nil {
 		return nil, nil, err
 	}
 	return cfg, warnings, nil
 }
 
-// decodeConfig is parseConfig without the libraries' rules.
-func decodeConfig(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, []string, error) {
+// Decode decodes YAML strictly and applies defaults to omitted keys,
+// without validating or resolving any secret (`tokend acl` reads only the
+// key layout and the apps' ids).
+func Decode(data []byte) (*Config, error) {
 	root, err := decodeOneDocument(data)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := duplicateKey(root, ""); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
-		return nil, nil, yamlError(data, err)
+		return nil, yamlError(data, err)
 	}
 	cfg.setDefaults(presentKeys(root))
-	warnings, err := cfg.validate(getenv, readFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	return &cfg, warnings, nil
+	return &cfg, nil
 }
 
 // decodeOneDocument parses data into a node tree and refuses a second YAML
@@ -218,6 +253,10 @@ func decodeOneDocument(data []byte) (*yaml.Node, error) {
 		return nil, fieldErr("", "a second YAML document follows the first; tokend reads exactly one: remove the \"---\" or merge the documents")
 	}
 }
+
+// SetDefaults fills every key left at its zero value with its default,
+// for a Config built in code (dev mode) rather than decoded.
+func (c *Config) SetDefaults() { c.setDefaults(nil) }
 
 // setDefaults fills the keys that are absent from present (the paths
 // the file sets; nil: none). A key present with a zero value keeps it, and
@@ -260,14 +299,14 @@ func yamlError(data []byte, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) || len(te.Errors) == 0 {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		return &configError{msg: strings.SplitN(msg, "\n", 2)[0]}
+		return &Error{Msg: strings.SplitN(msg, "\n", 2)[0]}
 	}
 	first := te.Errors[0] // "line N: ..."
 	var line int
 	if _, scanErr := fmt.Sscanf(first, "line %d:", &line); scanErr != nil {
 		// Never echo yaml's text here: it may quote the value (a secret
 		// pasted into the wrong field).
-		return &configError{msg: "invalid value (a YAML type error)"}
+		return &Error{Msg: "invalid value (a YAML type error)"}
 	}
 	_, detail, _ := strings.Cut(first, ": ")
 	// The line alone is ambiguous in flow style ({a: 1, b: [2]}): match the
@@ -286,13 +325,13 @@ func yamlError(data []byte, err error) error {
 	var root yaml.Node
 	if yaml.Unmarshal(data, &root) == nil {
 		if path := pathAtLine(&root, line, "", match); path != "" {
-			return &configError{field: path, msg: detail}
+			return &Error{Field: path, Msg: detail}
 		}
 		if path := pathAtLine(&root, line, "", func(k, v *yaml.Node) bool { return true }); path != "" {
-			return &configError{field: path, msg: detail}
+			return &Error{Field: path, Msg: detail}
 		}
 	}
-	return &configError{msg: fmt.Sprintf("line %d: %s", line, detail)}
+	return &Error{Msg: fmt.Sprintf("line %d: %s", line, detail)}
 }
 
 var (

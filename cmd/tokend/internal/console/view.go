@@ -1,13 +1,11 @@
-package httpapi
+package console
 
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
 )
 
@@ -54,6 +52,44 @@ type consoleEvent struct {
 	Error                                         *consoleError
 }
 
+// Status is what the page shows of GET /v1/status.
+type Status struct {
+	LeaderID      string
+	Replicas      []Replica
+	ReplicasError string // why the registry could not be read
+	Creds         []Cred // status order: each app's token, then its tickets
+}
+
+// Replica is one entry of the replica registry.
+type Replica struct {
+	ID, Version, Listen string
+	Seen                *time.Time
+	Stale, Corrupt      bool
+}
+
+// Cred is one credential's status: never a value, only its fingerprint.
+type Cred struct {
+	ID, Provider, Kind, Parent string
+	Valid                      bool
+	Fingerprint                string
+	ExpiresAt, FetchedAt       *time.Time
+	Version                    int64
+	NextRefresh                *time.Time
+	LastError                  string
+	LastErrorCode, BudgetUsed  int
+	Waiting, WaitingFor        string
+	WaitUntil                  *time.Time
+}
+
+// Event is one audit entry; Provider is its app's ("" when none).
+type Event struct {
+	ID                             string
+	Time                           *time.Time
+	Replica, App, Provider, Action string
+	Outcome, Fingerprint, Detail   string
+	Errcode                        int
+}
+
 // consoleData is the page's first state; Ready false renders the empty
 // tables the script fills (no key was sent, or Redis did not answer).
 type consoleData struct {
@@ -67,35 +103,13 @@ type consoleData struct {
 	AuditNote string
 }
 
-// mayRender says whether the page may carry status data: the check of
-// /v1/status, asked only when the request can pass it (no key configured,
-// or one sent), so that a page load without a key is no denied request.
-// It returns the context the check passed (naming the client, whose
-// apps alone the page then shows).
-func (a *Server) mayRender(r *http.Request) (context.Context, bool) {
-	if a.clients != nil && !a.clients.Empty() && r.Header.Get("Authorization") == "" {
-		return nil, false
-	}
-	var ctx context.Context
-	a.auth(func(_ http.ResponseWriter, ar *http.Request) { ctx = ar.Context() }, clients.Status)(discardWriter{}, r)
-	return ctx, ctx != nil
-}
-
-// discardWriter is a ResponseWriter that drops the answer (mayRender).
-type discardWriter struct{}
-
-func (discardWriter) Header() http.Header         { return http.Header{} }
-func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (discardWriter) WriteHeader(int)             {}
-
 // consoleState reads status and the recent audit entries for the page; a
 // failed status read renders the empty page (the script retries).
-func (a *Server) consoleState(ctx context.Context, now time.Time) consoleData {
-	st, err := a.sharedStatus(ctx)
+func (a *Handler) consoleState(ctx context.Context, now time.Time) consoleData {
+	st, err := a.src.Status(ctx)
 	if err != nil {
 		return consoleData{}
 	}
-	st = a.visibleStatus(ctx, st)
 	d := consoleData{Ready: true, Updated: "Rendered at " + now.UTC().Format("15:04:05") + " UTC",
 		LeaderID: st.LeaderID, NoReplica: st.ReplicasError}
 	if d.LeaderID == "" {
@@ -107,17 +121,17 @@ func (a *Server) consoleState(ctx context.Context, now time.Time) consoleData {
 	for _, r := range st.Replicas {
 		d.Replicas = append(d.Replicas, consoleReplicaOf(r, st.LeaderID, now))
 	}
-	for _, c := range st.Apps {
+	for _, c := range st.Creds {
 		d.Creds = append(d.Creds, consoleCredOf(c, now))
 	}
-	events, note, err := a.recentAudit(ctx, 50)
+	events, note, err := a.src.Audit(ctx, 50)
 	if err != nil {
 		note = "Recent events unavailable: audit stream unreadable"
 	}
 	d.AuditNote = note
 	for _, e := range events {
 		ev := consoleEvent{ID: e.ID, Time: e.Time, Replica: e.Replica, App: e.App, Action: e.Action, Fingerprint: e.Fingerprint,
-			Detail: e.Detail, Outcome: consoleLabel{e.Outcome, "label warn"}, Error: consoleErrorOf(a.providerOf(e.App), e.Errcode, "")}
+			Detail: e.Detail, Outcome: consoleLabel{e.Outcome, "label warn"}, Error: consoleErrorOf(e.Provider, e.Errcode, "")}
 		if e.Outcome == "ok" || e.Outcome == "acquired" || e.Outcome == "refreshed" {
 			ev.Outcome.Class = "label ok"
 		}
@@ -126,7 +140,7 @@ func (a *Server) consoleState(ctx context.Context, now time.Time) consoleData {
 	return d
 }
 
-func consoleReplicaOf(r replicaStatus, leaderID string, now time.Time) consoleReplica {
+func consoleReplicaOf(r Replica, leaderID string, now time.Time) consoleReplica {
 	out := consoleReplica{ID: r.ID, Version: r.Version, Listen: r.Listen, Leader: r.ID == leaderID, Stale: r.Stale,
 		Role: consoleLabel{"follower", "muted"}, State: consoleLabel{"live", "label ok"}}
 	if out.Leader {
@@ -144,7 +158,7 @@ func consoleReplicaOf(r replicaStatus, leaderID string, now time.Time) consoleRe
 	return out
 }
 
-func consoleCredOf(c appStatus, now time.Time) consoleCred {
+func consoleCredOf(c Cred, now time.Time) consoleCred {
 	out := consoleCred{ID: c.ID, Kind: c.Kind, Version: c.Version, BudgetUsed: c.BudgetUsed, Fingerprint: c.Fingerprint,
 		Error: consoleErrorOf(c.Provider, c.LastErrorCode, c.LastError)}
 	if c.Parent != "" {

@@ -1,7 +1,6 @@
-package main
+package secretfile
 
 import (
-	"errors"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/tokend/tokend/integration/harness"
 )
 
 // fakeFile is a secret file whose content, stat and failures a test sets.
@@ -64,8 +65,9 @@ func TestSecretFile_rotation(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	clk := clocktesting.NewFakePassiveClock(t0)
 	f := &fakeFile{content: "s3cr3t-one\n", mtime: t0}
-	var logs syncBuffer
-	s := newSecretFile("apps[0].secret_file", "/run/s", "s3cr3t-one", f.read, f.stat, clk, slog.New(slog.NewTextHandler(&logs, nil)))
+	var logs harness.LogBuffer
+	s := New(Config{Field: "apps[0].secret_file", Path: "/run/s", Initial: "s3cr3t-one", ReadFile: f.read, Stat: f.stat, Clock: clk,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
 	step := func(d time.Duration) { clk.SetTime(clk.Now().Add(d)) }
 	expect := func(what, want string, reads int) {
@@ -85,23 +87,23 @@ func TestSecretFile_rotation(t *testing.T) {
 
 	f.set("s3cr3t-two\n", t0.Add(time.Minute), false) // rotated
 	expect("within a second of the last look", "s3cr3t-one", 1)
-	step(secretCheckEvery)
+	step(CheckEvery)
 	expect("rotated", "s3cr3t-two", 2)
 
 	f.set("", t0.Add(2*time.Minute), false) // emptied
-	step(secretCheckEvery)
+	step(CheckEvery)
 	expect("empty file keeps the last good value", "s3cr3t-two", 3)
-	step(secretCheckEvery)
+	step(CheckEvery)
 	expect("still empty", "s3cr3t-two", 4)
 
 	f.set("", t0, true) // removed
-	step(secretCheckEvery)
+	step(CheckEvery)
 	expect("missing file keeps the last good value", "s3cr3t-two", 4)
-	step(secretCheckEvery)
+	step(CheckEvery)
 	expect("still missing", "s3cr3t-two", 4)
 
 	f.set("  s3cr3t-three \n", t0.Add(3*time.Minute), false)
-	step(secretCheckEvery)
+	step(CheckEvery)
 	expect("back", "s3cr3t-three", 5)
 
 	out := logs.String()
@@ -133,7 +135,7 @@ func TestSecretFile_realFile(t *testing.T) {
 	}
 	t0 := time.Now()
 	clk := clocktesting.NewFakePassiveClock(t0)
-	s := newSecretFile("apps[0].secret_file", path, "first", nil, nil, clk, slog.New(slog.DiscardHandler))
+	s := New(Config{Field: "apps[0].secret_file", Path: path, Initial: "first", Clock: clk})
 	if got := s.Secret(); got != "first" {
 		t.Fatalf("Secret() = %q", got)
 	}
@@ -144,34 +146,15 @@ func TestSecretFile_realFile(t *testing.T) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	clk.SetTime(t0.Add(secretCheckEvery))
+	clk.SetTime(t0.Add(CheckEvery))
 	if got := s.Secret(); got != "second-longer" {
 		t.Fatalf("after rotation Secret() = %q", got)
 	}
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	clk.SetTime(t0.Add(2 * secretCheckEvery))
+	clk.SetTime(t0.Add(2 * CheckEvery))
 	if got := s.Secret(); got != "second-longer" {
 		t.Fatalf("after removal Secret() = %q, want the last good value", got)
-	}
-}
-
-// TestSecretSource: env and literal secrets are the value validation
-// resolved; secret_file goes through the watcher.
-func TestSecretSource(t *testing.T) {
-	if got := secretSource(AppConfig{SecretEnv: "X", secret: "env-value"}, "f", partHooks{}, slog.New(slog.DiscardHandler))(); got != "env-value" {
-		t.Fatalf("env: %q", got)
-	}
-	read := func(string) ([]byte, error) { return []byte("from-file"), nil }
-	stat := func(string) (fs.FileInfo, error) { return fakeInfo{9, time.Unix(1, 0)}, nil }
-	src := secretSource(AppConfig{SecretFile: "/run/x", secret: "at-start"}, "f", partHooks{readFile: read, stat: stat}, slog.New(slog.DiscardHandler))
-	if got := src(); got != "from-file" {
-		t.Fatalf("file: %q", got)
-	}
-	failing := func(string) (fs.FileInfo, error) { return nil, errors.New("gone") }
-	src = secretSource(AppConfig{SecretFile: "/run/x", secret: "at-start"}, "f", partHooks{readFile: read, stat: failing}, slog.New(slog.DiscardHandler))
-	if got := src(); got != "at-start" {
-		t.Fatalf("unreadable at first use: %q, want the value read at start", got)
 	}
 }

@@ -5,47 +5,33 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 )
 
-// maxAuthorizerRate bounds components[].authorizer_rate (calls a second).
-const maxAuthorizerRate = 1000
-
-// validateAuthorizerRate checks components[].authorizer_rate and sets
-// its default.
-func (p *ComponentConfig) validateAuthorizerRate(f func(string) string) error {
-	if p.AuthorizerRate == 0 {
-		p.AuthorizerRate = openplatform.DefaultAuthorizerRate
-	}
-	if p.AuthorizerRate < 0.1 || p.AuthorizerRate > maxAuthorizerRate {
-		return fieldErr(f("authorizer_rate"), "must be between 0.1 and %d calls a second, got %g", maxAuthorizerRate, p.AuthorizerRate)
-	}
-	return nil
-}
-
 // authComponent is a Component for the calls made with the component
 // token (api_query_auth, api_authorizer_token, api_get_authorizer_list):
 // it never sends the secret nor reads the verify ticket.
-func authComponent(cfg *Config, i int) (*openplatform.Component, error) {
+func authComponent(cfg *config.Config, i int) (*openplatform.Component, error) {
 	c := cfg.Components[i]
 	p, err := openplatform.New(openplatform.Config{
-		ComponentAppID: c.AppID, Secret: c.secret, BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn,
+		ComponentAppID: c.AppID, Secret: c.ResolvedSecret(), BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn,
 		VerifyTicket: func(context.Context) (store.StoredVerifyTicket, error) {
 			return store.StoredVerifyTicket{}, store.ErrNotFound
 		},
 	})
 	if err != nil {
-		return nil, libError(err, fmt.Sprintf("components[%d]", i))
+		return nil, config.LibraryError(err, fmt.Sprintf("components[%d]", i))
 	}
 	return p, nil
 }
 
 // newKeepers returns one authorizer Keeper per component, working while
 // leading says so.
-func newKeepers(cfg *Config, st *store.Store, leading func() (lock.Term, bool), events interface{ Subscribe() *event.Subscription },
+func newKeepers(cfg *config.Config, st *store.Store, leading func() (lock.Term, bool), events interface{ Subscribe() *event.Subscription },
 	log *slog.Logger, audit func(store.AuditEntry)) ([]*openplatform.Keeper, error) {
 	out := make([]*openplatform.Keeper, 0, len(cfg.Components))
 	for i, c := range cfg.Components {
@@ -58,7 +44,7 @@ func newKeepers(cfg *Config, st *store.Store, leading func() (lock.Term, bool), 
 			BeforeExpiry: cfg.Refresh.BeforeExpiry, SafetyMargin: cfg.Refresh.SafetyMargin, Logger: log, Audit: audit,
 		})
 		if err != nil {
-			return nil, libError(err, fmt.Sprintf("components[%d]", i))
+			return nil, config.LibraryError(err, fmt.Sprintf("components[%d]", i))
 		}
 		out = append(out, k)
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"encoding/hex"
@@ -61,7 +61,7 @@ func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
 // validateClients checks clients and http.trusted_proxies by building
 // their Set as a start does.
 func (c *Config) validateClients(getenv func(string) string) error {
-	_, err := c.clientSet(getenv, nil, nil)
+	_, err := c.ClientSet(getenv, nil, nil)
 	return err
 }
 
@@ -78,10 +78,10 @@ func (c *Config) clientScopeIDs() []string {
 	return ids
 }
 
-// clientSet builds the clients.Set of c: the clients, the shared keys of
+// ClientSet builds the clients.Set of c: the clients, the shared keys of
 // http.auth_tokens_env and the trusted proxies, every key resolved through
-// getenv and kept as its digest. Errors are *configError naming the field.
-func (c *Config) clientSet(getenv func(string) string, observe func(clients.Decision), clk clock.PassiveClock) (*clients.Set, error) {
+// getenv and kept as its digest. Errors are *Error naming the field.
+func (c *Config) ClientSet(getenv func(string) string, observe func(clients.Decision), clk clock.PassiveClock) (*clients.Set, error) {
 	cfg := clients.Config{AppIDs: c.clientScopeIDs(), Observe: observe, Clock: clk}
 	if env := c.HTTP.AuthTokensEnv; env != "" {
 		for _, t := range authTokens(getenv(env)) {
@@ -189,11 +189,11 @@ func clientsError(err error, cfgs []ClientConfig) error {
 		return err
 	}
 	if strings.HasPrefix(fe.Field, "Shared[") {
-		return &configError{field: "http.auth_tokens_env", msg: "a key of the list: " + fe.Msg + "; a client key must not also be a shared key"}
+		return &Error{Field: "http.auth_tokens_env", Msg: "a key of the list: " + fe.Msg + "; a client key must not also be a shared key"}
 	}
 	m := clientsField.FindStringSubmatch(fe.Field)
 	if m == nil {
-		return &configError{field: "clients", msg: fe.Msg}
+		return &Error{Field: "clients", Msg: fe.Msg}
 	}
 	var i int
 	_, _ = fmt.Sscanf(m[1], "%d", &i)
@@ -205,7 +205,7 @@ func clientsError(err error, cfgs []ClientConfig) error {
 		}
 	}
 	if !ok {
-		return &configError{field: fmt.Sprintf("clients[%s]", m[1]), msg: fe.Msg}
+		return &Error{Field: fmt.Sprintf("clients[%s]", m[1]), Msg: fe.Msg}
 	}
-	return &configError{field: fmt.Sprintf("clients[%s].%s%s", m[1], key, m[3]), msg: fe.Msg}
+	return &Error{Field: fmt.Sprintf("clients[%s].%s%s", m[1], key, m[3]), Msg: fe.Msg}
 }
