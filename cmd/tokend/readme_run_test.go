@@ -27,6 +27,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -233,37 +234,52 @@ func (g *group) startTokend(file string, b cmdBlock, args []string, vars map[str
 	go func() { code <- run(ctx, args, getenv, readFile, &logs, &logs) }()
 	g.stops = append(g.stops, func() { cancel(); <-code })
 	g.waits = append(g.waits, func() {
-		wait.For(g.t, 30*time.Second, "tokend "+strings.Join(args, " ")+": every credential valid", func() bool {
+		// A bound, not a figure: dev mode is valid in well under a second
+		// on an idle machine; 30 s was once overrun at load average 13.
+		var last string
+		defer func() {
+			if g.t.Failed() {
+				g.t.Logf("tokend %s: last /v1/status: %s", strings.Join(args, " "), last)
+			}
+		}()
+		wait.For(g.t, 60*time.Second, "tokend "+strings.Join(args, " ")+": every credential valid", func() bool {
 			select {
 			case c := <-code:
 				code <- c
 				g.t.Fatalf("%s: tokend exited with %d:\n%s", b.where(file), c, logs.String())
 			default:
 			}
-			return allValid("http://" + g.tokend + "/v1/status")
+			ok, body := allValid("http://" + g.tokend + "/v1/status")
+			last = body
+			return ok
 		})
 	})
 }
 
-// allValid: /v1/status answers and lists every credential valid.
-func allValid(url string) bool {
+// allValid: /v1/status answers and lists every credential valid; body is
+// what it answered (or the error), for the log of a failed wait.
+func allValid(url string) (ok bool, body string) {
 	resp, err := http.Get(url)
 	if err != nil {
-		return false
+		return false, err.Error()
 	}
 	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return false, err.Error()
+	}
 	var st struct {
 		Apps []struct{ Valid bool } `json:"apps"`
 	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil || len(st.Apps) == 0 {
-		return false
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &st) != nil || len(st.Apps) == 0 {
+		return false, string(raw)
 	}
 	for _, a := range st.Apps {
 		if !a.Valid {
-			return false
+			return false, string(raw)
 		}
 	}
-	return true
+	return true, ""
 }
 
 func httpStatus(url string) int {
