@@ -77,11 +77,13 @@ func callbackRoute(cb *callback.Handler) interface{ Register(*http.ServeMux) } {
 }
 
 // componentApps are the components as the HTTP API's credentials (status,
-// /v1/apps/<id>/token); no WeChat-shaped route serves them.
-func componentApps(cfg *config.Config) []httpapi.App {
+// /v1/apps/<id>/token); only the component routes of the WeChat-shaped
+// ones serve them, checking the secret (re-read from secret_file).
+func componentApps(cfg *config.Config, log *slog.Logger) []httpapi.App {
 	out := make([]httpapi.App, 0, len(cfg.Components))
-	for _, c := range cfg.Components {
-		out = append(out, httpapi.App{ID: c.ID, Provider: componentProvider, AppID: c.AppID, AuthorizerTickets: c.Tickets})
+	for i, c := range cfg.Components {
+		secret := secretSource(c.AsApp(), fmt.Sprintf("components[%d].secret_file", i), partHooks{log: log}, log)
+		out = append(out, httpapi.App{ID: c.ID, Provider: componentProvider, AppID: c.AppID, Secret: secret, AuthorizerTickets: c.Tickets})
 	}
 	return out
 }

@@ -105,7 +105,7 @@ func (d *daemon) wire() error {
 	for i, a := range cfg.Apps {
 		apps = append(apps, httpapi.App{ID: a.ID, Provider: a.Provider, AppID: a.AppID, AgentID: a.AgentID, Tickets: a.Tickets, Secret: p.secrets[i]})
 	}
-	apps = append(apps, componentApps(cfg)...)
+	apps = append(apps, componentApps(cfg, d.log)...)
 	d.keepers = p.keepers
 	proxyCfg := proxyConfig(cfg, d.metrics)
 	proxyCfg.Authorize = d.clients.AuthorizeProxy // the client scopes of proxy mode

@@ -12,6 +12,7 @@ func (s *Server) authorizerRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /cgi-bin/component/api_query_auth", s.handleQueryAuth)
 	mux.HandleFunc("POST /cgi-bin/component/api_authorizer_token", s.handleAuthorizerToken)
 	mux.HandleFunc("POST /cgi-bin/component/api_get_authorizer_list", s.handleAuthorizerList)
+	s.preAuthRoutes(mux)
 }
 
 // componentCallLocked checks a call made with a component token: the

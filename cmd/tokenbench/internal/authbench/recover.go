@@ -16,8 +16,8 @@ import (
 
 	"github.com/tokend/tokend/cmd/tokenbench/internal/fleet"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
-	"github.com/tokend/tokend/store/platform"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/platform"
 )
 
 // recover deletes the authorizer list and waits until the leader rebuilt

@@ -19,7 +19,7 @@ type Authorizations interface {
 
 // errNoComponentToken: no valid component token is stored to call
 // api_query_auth with.
-var errNoComponentToken = errors.New("callback: no valid component token stored")
+var errNoComponentToken = openplatform.ErrNoComponentToken
 
 // authorization acts on an authorization event within the timeout and
 // answers "success" (a failure is logged and audited: a retry of the push
@@ -49,29 +49,34 @@ func (h *Handler) authorization(w http.ResponseWriter, r *http.Request, c Compon
 	text(w, http.StatusOK, "success")
 }
 
-// authorize exchanges the code and stores the authorizer.
+// authorize exchanges the code of an authorization event and stores the
+// authorizer.
 func (h *Handler) authorize(ctx context.Context, c Component, appid string, msg message) error {
 	if msg.AuthCode == "" {
 		return errors.New("callback: authorization event without AuthorizationCode")
 	}
-	rec, err := h.store.Record(ctx, c.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	if !rec.Valid() {
-		return errNoComponentToken
-	}
-	g, err := c.Auth.QueryAuth(ctx, rec.Token, msg.AuthCode)
-	if err != nil {
-		return err
-	}
-	if g.AppID != appid {
+	a, err := h.exchange(ctx, c, msg.AuthCode, time.Unix(msg.CreateTime, 0))
+	if err == nil && a.AppID != appid {
 		h.log.Warn("callback: api_query_auth answered another authorizer than the push named; the answer is stored",
-			"component", c.ID, "pushed", appid, "answered", g.AppID)
+			"component", c.ID, "pushed", appid, "answered", a.AppID)
 	}
-	return h.store.PutAuthorizers(ctx, c.ID, platform.Authorizer{
-		AppID: g.AppID, RefreshToken: g.RefreshToken, AuthTime: time.Unix(msg.CreateTime, 0), FuncInfo: g.FuncInfo,
-	})
+	return err
+}
+
+// exchange calls api_query_auth with code and the component token stored
+// in Redis, and stores the authorizer it answers (authorization events,
+// and Handler.Authorize for the authorization redirect).
+func (h *Handler) exchange(ctx context.Context, c Component, code string, authTime time.Time) (platform.Authorizer, error) {
+	tok, err := h.componentToken(ctx, c.ID)
+	if err != nil {
+		return platform.Authorizer{}, err
+	}
+	g, err := c.Auth.QueryAuth(ctx, tok, code)
+	if err != nil {
+		return platform.Authorizer{}, err
+	}
+	a := platform.Authorizer{AppID: g.AppID, RefreshToken: g.RefreshToken, AuthTime: authTime, FuncInfo: g.FuncInfo}
+	return a, h.store.PutAuthorizers(ctx, c.ID, a)
 }
 
 // outcome logs and audits what an authorization event did.

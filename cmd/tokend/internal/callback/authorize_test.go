@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	testclock "k8s.io/utils/clock/testing"
-
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
@@ -43,27 +41,8 @@ func (a *auditLog) last() store.AuditEntry {
 // component token the push is still answered success and audited.
 func TestCallback_authorizationEvents(t *testing.T) {
 	ctx := context.Background()
-	clk := testclock.NewFakeClock(time.Unix(1_700_000_000, 0))
-	fake := wechattest.NewServer(wechattest.Config{Clock: clk})
-	defer fake.Close()
-	comp, err := openplatform.New(openplatform.Config{
-		ComponentAppID: testAppID, Secret: "s", BaseURL: fake.URL, MinExpiresIn: time.Second,
-		VerifyTicket: func(context.Context) (platform.StoredVerifyTicket, error) {
-			return platform.StoredVerifyTicket{}, store.ErrNotFound
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	audit := &auditLog{}
-	e := newEnvWith(t, func(c *Config) {
-		c.Components[0].Auth, c.Components[0].Kinds, c.Audit = comp, []string{"jsapi"}, audit.add
-	})
-	err = fake.AddComponent(wechattest.Component{AppID: testAppID, Secret: "s", Token: testToken, EncodingAESKey: testKey,
-		CallbackURLs: []string{e.srv.URL + "/callback/components/op"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, fake, _ := newAuthEnv(t, func(c *Config) { c.Components[0].Kinds, c.Audit = []string{"jsapi"}, audit.add })
 	authorize := func(appid string) {
 		t.Helper()
 		if p, err := fake.Authorize(ctx, testAppID, appid); err != nil || p.Body != "success" {

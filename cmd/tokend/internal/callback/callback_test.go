@@ -33,6 +33,7 @@ type env struct {
 	st    *platform.Store
 	mr    *miniredis.Miniredis
 	crypt *msgcrypt.Crypt
+	h     *Handler
 }
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
@@ -61,7 +62,7 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	h.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, st: st, mr: mr, crypt: crypt}
+	return &env{srv: srv, st: st, mr: mr, crypt: crypt, h: h}
 }
 
 func ticketXML(appid, ticket string, createTime int64) string {

@@ -97,6 +97,14 @@ type Config struct {
 	Events interface{ Subscribe() *event.Subscription }
 	// Clock judges the token index's expiries. Default: the real clock.
 	Clock clock.PassiveClock
+	// Authorizer reads a stored Open Platform authorizer
+	// (store.Store.Authorizer) for api_authorizer_token; nil: it answers
+	// 61023.
+	Authorizer authorizerReader
+	// Status reads a credential's status (store.Store.Status): an
+	// authorizer without a token that needs re-authorization answers
+	// 61023 instead of -1. nil: -1.
+	Status func(ctx context.Context, app string) (store.Status, error)
 	// IndexAll keeps every app's tokens in the token index, not only
 	// those of apps with tickets: AppByToken (proxy mode) needs them.
 	IndexAll bool
@@ -114,6 +122,8 @@ type Routes struct {
 	wrongSecret func(app string)
 	clientKey   func(r *http.Request, key string, apps []string, action string) (string, bool)
 	warn        func(ctx context.Context, msg, appKey, app string, args ...any)
+	authorizer  authorizerReader // nil: no authorizers (component.go)
+	status      func(ctx context.Context, app string) (store.Status, error)
 	events      interface{ Subscribe() *event.Subscription }
 	// byID are the apps by id; accounts by family and appid; index finds
 	// an app by its access token.
@@ -144,7 +154,7 @@ func New(cfg Config) (*Routes, error) {
 	}
 	a := &Routes{
 		tokens: cfg.Tokens, refresh: cfg.Refresh, wrongSecret: cfg.WrongSecret, clientKey: cfg.ClientKey, warn: cfg.Warn,
-		events: cfg.Events, byID: map[string]App{},
+		events: cfg.Events, byID: map[string]App{}, authorizer: cfg.Authorizer, status: cfg.Status,
 	}
 	apps := make([]App, 0, len(cfg.Apps))
 	overlap := map[string]time.Duration{} // the apps the ticket routes (and AppByToken) serve
@@ -152,7 +162,7 @@ func New(cfg Config) (*Routes, error) {
 		app.Tickets = append([]string(nil), app.Tickets...)
 		apps = append(apps, app)
 		a.byID[app.ID] = app
-		if len(app.Tickets) > 0 || cfg.IndexAll {
+		if len(app.Tickets) > 0 || cfg.IndexAll || app.Provider == ComponentProvider {
 			overlap[app.ID] = previousOverlap(app.Provider)
 		}
 	}
@@ -164,7 +174,7 @@ func New(cfg Config) (*Routes, error) {
 // Register adds the routes to mux, one pattern per path (any method: a
 // wrong one gets the upstream's refusal).
 func (a *Routes) Register(mux *http.ServeMux) {
-	for _, rt := range a.compatRoutes() {
+	for _, rt := range append(a.compatRoutes(), a.componentRoutes()...) {
 		mux.Handle(rt.path, compatHandler(rt))
 	}
 }

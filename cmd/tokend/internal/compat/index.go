@@ -39,7 +39,7 @@ const (
 // valid, so a new one means the old one expired or was revoked (0).
 func previousOverlap(provider string) time.Duration {
 	switch provider {
-	case "wechat", "wechat_stable":
+	case "wechat", "wechat_stable", ComponentProvider: // a component token is treated like the classic one
 		return classicOverlap
 	}
 	return 0

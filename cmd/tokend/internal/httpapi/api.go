@@ -13,8 +13,9 @@
 // checks and the status as functions or interfaces, so they import
 // nothing back.
 // It reads credentials through a reader.Reader and the store; it never
-// fetches upstream (the leader does). Its only state is the waits of open
-// refresh requests and the compat routes' in-memory token index (Run
+// fetches tokens upstream (the leader does; the Open Platform page-flow
+// routes make one upstream call each: platform_routes.go). Its only state
+// is the waits of open refresh requests and the compat routes' in-memory token index (Run
 // keeps it current).
 package httpapi
 
@@ -265,7 +266,7 @@ func (a *Server) routes() []struct {
 		{"POST", "/v1/apps/{app}/signature", a.auth(a.signature, clients.Sign)},
 		{"GET", "/v1/audit", a.auth(a.audit, clients.Status)},
 		{"GET", "/ui/", a.console},
-	}, a.authorizerRoutes()...)
+	}, append(a.authorizerRoutes(), a.platformRoutes()...)...)
 }
 
 // Handler is the API's routes, counted in Metrics.

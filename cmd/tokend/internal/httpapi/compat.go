@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/cmd/tokend/internal/compat"
+	"github.com/tokend/tokend/store/platform"
 	"github.com/tokend/tokend/store/reader"
 )
 
@@ -17,10 +18,16 @@ func (a *Server) newCompat(cfg Config) (*compat.Routes, error) {
 	for _, app := range a.apps {
 		apps = append(apps, compat.App{ID: app.ID, Provider: app.Provider, AppID: app.AppID, Tickets: app.Tickets, Secret: app.Secret})
 	}
+	var authorizer func(ctx context.Context, component, appid string) (platform.Authorizer, error)
+	if ar, ok := a.store.(interface { // store.Store; the api_authorizer_token route reads authorizers
+		Authorizer(ctx context.Context, component, appid string) (platform.Authorizer, error)
+	}); ok {
+		authorizer = ar.Authorizer
+	}
 	return compat.New(compat.Config{
 		Apps: apps, Tokens: a.tokensR, Record: a.store.Record, Refresh: a.compatRefresh,
 		WrongSecret: a.metrics.WrongSecret, ClientKey: a.compatClientKey(), Events: cfg.Events, Clock: cfg.Clock,
-		Logger: a.log, Warn: a.warnRepeated, IndexAll: cfg.Proxy.Enabled,
+		Logger: a.log, Warn: a.warnRepeated, IndexAll: cfg.Proxy.Enabled, Authorizer: authorizer, Status: a.store.Status,
 	})
 }
 

@@ -31,6 +31,8 @@
 //	POST /components/revoke?appid=C&authorizer=A       RevokeAuthorizer (no push)
 //	POST /components/authorizers?appid=C&prefix=P&n=N  AddAuthorizers (no pushes)
 //	GET  /components/authorizer_stats?appid=C          AuthorizerStats
+//	POST /components/authorize_code?appid=C&authorizer=A&pre_auth_code=P
+//	     AuthorizeWithPreAuthCode: {"auth_code","expires_in"}; a bad pre_auth_code: 40097
 //
 // The hooks hold no state: they are safe for concurrent use as far as the
 // Fake is.
@@ -86,6 +88,7 @@ type Fake interface {
 	RevokeAuthorizer(component, authorizer string) bool
 	AddAuthorizers(component, prefix string, n int) ([]string, error)
 	AuthorizerStats(component string) openplat.AuthorizerStats
+	AuthorizeWithPreAuthCode(component, preAuthCode, authorizer string) (string, error)
 }
 
 type hooks struct {
@@ -311,6 +314,15 @@ func (h *hooks) componentRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /components/authorizer_stats", func(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, h.f.AuthorizerStats(r.URL.Query().Get("appid")))
+	})
+	mux.HandleFunc("POST /components/authorize_code", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		code, err := h.f.AuthorizeWithPreAuthCode(q.Get("appid"), q.Get("pre_auth_code"), q.Get("authorizer"))
+		if err != nil {
+			h.invalid(w, "%v", err)
+			return
+		}
+		h.writeJSON(w, envelope.OK(map[string]any{"auth_code": code, "expires_in": 3600}))
 	})
 }
 

@@ -16,6 +16,8 @@ type AuthorizerSet struct {
 	Order []string          // appids in first-authorization order
 	Codes map[string]string // authorization code -> appid, single use
 	Stats AuthorizerStats
+
+	PreAuth map[string]time.Time // pre_auth_code -> expiry, single use (preauth.go)
 }
 
 // Authorizer is an account that authorized a component.
@@ -34,6 +36,7 @@ type AuthorizerStats struct {
 	ListCalls     int `json:"list_calls"`     // api_get_authorizer_list answered
 	EventsPushed  int `json:"events_pushed"`  // authorization events pushed
 	EventsRefused int `json:"events_refused"` // authorization events not answered "success"
+	PreAuthCodes  int `json:"pre_auth_codes"` // api_create_preauthcode answered with a code
 }
 
 // AuthsLocked returns appid's authorizer set, created on first use; nil

@@ -1,0 +1,163 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+	"unicode"
+
+	"github.com/tokend/tokend/cmd/tokend/internal/clients"
+	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
+	"github.com/tokend/tokend/refresher/openplatform"
+	"github.com/tokend/tokend/refresher/upstream"
+	"github.com/tokend/tokend/store/platform"
+)
+
+// The Open Platform authorization page flow, on any replica:
+//
+//	POST /v1/components/{id}/preauthcode       {"pre_auth_code","expires_in"}: minted by api_create_preauthcode
+//	POST /v1/components/{id}/authorizations    {"auth_code"} -> the authorizer stored: {"component","appid","status","expires_at","auth_time"}
+//
+// Each request makes one upstream call with the component token stored in
+// Redis (these are the only /v1 routes that call the upstream); a
+// pre_auth_code is never cached or stored. Without a valid component
+// token: 503, no call. An auth_code is exchanged (api_query_auth) and the
+// authorizer stored exactly as an authorized push is (Config.Callback's
+// Authorize); the answer never holds a token or the refresh token.
+//
+// Client scope: action token on the component id. A client allowed to
+// read the component token can make both upstream calls itself, so the
+// routes grant it nothing it does not have; and the auth_code is proof
+// from WeChat that an administrator authorized the platform.
+
+// Platform makes the page flow's upstream calls (*callback.Handler, given
+// as Config.Callback); a Callback without it: the routes answer 404.
+type Platform interface {
+	PreAuthCode(ctx context.Context, component string) (openplatform.PreAuthCode, error)
+	Authorize(ctx context.Context, component, code string, authTime time.Time) (platform.Authorizer, error)
+}
+
+// maxAuthCode bounds an auth_code (WeChat's are about 100 bytes).
+const maxAuthCode = 512
+
+// WeChat's errcodes for an authorization code that is invalid (61009) or
+// expired or used (61010): the caller's input, answered 400.
+const (
+	codeAuthCodeInvalid = 61009
+	codeAuthCodeExpired = 61010
+)
+
+// platformRoutes are added to routes.
+func (a *Server) platformRoutes() []route {
+	return []route{
+		{"POST", "/v1/components/{id}/preauthcode", a.auth(a.preAuthCode, clients.Token)},
+		{"POST", "/v1/components/{id}/authorizations", a.auth(a.authorization, clients.Token)},
+	}
+}
+
+// platform returns the known component of the request and the Platform,
+// or answers 404.
+func (a *Server) platform(w http.ResponseWriter, r *http.Request) (string, Platform, bool) {
+	id, ok := a.knownComponent(w, r)
+	if !ok {
+		return "", nil, false
+	}
+	p, ok := a.callback.(Platform)
+	if !ok {
+		writeError(w, http.StatusNotFound, "authorizers are not kept")
+	}
+	return id, p, ok
+}
+
+func (a *Server) preAuthCode(w http.ResponseWriter, r *http.Request) {
+	id, p, ok := a.platform(w, r)
+	if !ok {
+		return
+	}
+	code, err := p.PreAuthCode(r.Context(), id)
+	if err != nil {
+		a.platformError(w, r, id, "api_create_preauthcode", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"pre_auth_code": code.Value, "expires_in": int64(code.ExpiresIn / time.Second)})
+}
+
+func (a *Server) authorization(w http.ResponseWriter, r *http.Request) {
+	id, p, ok := a.platform(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		AuthCode string `json:"auth_code"`
+	}
+	usage := `want a JSON body {"auth_code":"<the auth_code of the authorization redirect>"}`
+	if !decodeBody(w, r, &body, usage) {
+		return
+	}
+	if msg := checkAuthCode(body.AuthCode); msg != "" {
+		writeError(w, http.StatusBadRequest, msg)
+		return
+	}
+	x, err := p.Authorize(r.Context(), id, body.AuthCode, time.Now())
+	if err != nil {
+		a.platformError(w, r, id, "api_query_auth", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
+	defer cancel()
+	row := a.authorizerRow(ctx, id, x)
+	if row.Status == "expired" && row.LastError == "" {
+		row.Status = "pending" // the leader fetches its first token now
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"component": id, "appid": row.AppID, "status": row.Status,
+		"expires_at": row.ExpiresAt, "auth_time": row.AuthTime})
+}
+
+// checkAuthCode says what is wrong with an auth_code ("" when nothing):
+// a value is never echoed.
+func checkAuthCode(code string) string {
+	if code == "" || len(code) > maxAuthCode {
+		return fmt.Sprintf("auth_code must be 1..%d bytes", maxAuthCode)
+	}
+	for _, c := range code {
+		if unicode.IsSpace(c) || unicode.IsControl(c) || c == unicode.ReplacementChar {
+			return "auth_code contains whitespace, control or invalid characters"
+		}
+	}
+	return ""
+}
+
+// platformError answers a failed page-flow call: 503 without a valid
+// component token or with Redis down, 400 for an auth_code the upstream
+// refused, 502 naming the errcode for any other upstream refusal or a
+// failed call. Never a token or code.
+func (a *Server) platformError(w http.ResponseWriter, r *http.Request, id, op string, err error) {
+	var ue *upstream.Error
+	switch {
+	case errors.Is(err, openplatform.ErrNoComponentToken):
+		writeError(w, http.StatusServiceUnavailable, "no valid component token: the component waits for a component_verify_ticket (see GET /v1/status)")
+	case op == "api_query_auth" && errors.As(err, &ue) && (ue.Code == codeAuthCodeInvalid || ue.Code == codeAuthCodeExpired):
+		writeJSON(w, http.StatusBadRequest, platformRefusal{
+			Error: fmt.Sprintf("%s refused the auth_code (errcode %d): invalid, used or expired. If WeChat's authorized push for this "+
+				"authorization came first, the authorizer is already stored (GET /v1/components/%s/authorizers); else start the authorization again", op, ue.Code, id),
+			Errcode: ue.Code})
+	case errors.As(err, &ue) && ue.Code != 0:
+		writeJSON(w, http.StatusBadGateway, platformRefusal{
+			Error: fmt.Sprintf("%s refused (errcode %d)", op, ue.Code), Errcode: ue.Code, ErrorHelp: errcodes.Help(ComponentProvider, ue.Code)})
+	case errors.As(err, &ue):
+		a.warnRepeated(r.Context(), "api: "+op+" failed", "component", id, "err", err)
+		writeError(w, http.StatusBadGateway, op+" failed: the upstream did not answer, or answered badly")
+	default:
+		a.warnRepeated(r.Context(), "api: "+op+" failed", "component", id, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
+	}
+}
+
+// platformRefusal is an upstream refusal of a page-flow call.
+type platformRefusal struct {
+	Error     string `json:"error"`
+	Errcode   int    `json:"errcode"`
+	ErrorHelp string `json:"error_help,omitempty"`
+}
