@@ -29,7 +29,7 @@ const (
 //     "reach max api daily quota limit, clear_quota restores it", 48006
 //     "forbid to clear quota because of reaching the limit", 61004 "access
 //     clientip is not registered", 61005/61006 component ticket expired /
-//     invalid, 61023 "refresh_token is invalid", 89501-89507 risk control),
+//     invalid, 61009/61010 auth_code invalid / expired, 61023 "refresh_token is invalid", 89501-89507 risk control),
 //     ../shared/UPSTREAM.md, and refresher/wechat's Classify.
 //   - WeCom: the global error codes, https://developer.work.weixin.qq.com/document/path/90313
 //     (as WxJava's WxCpErrorMsgEnum mirrors them), and refresher/wecom's Classify.
@@ -83,6 +83,15 @@ var table = []Entry{
 		Operator: "Check that WeChat reaches POST /callback/components/{id} (the authorization event URL) and that its token and EncodingAESKey match."},
 	{Platform: WeChat, Code: 61006, Meaning: "Open Platform: the component verify ticket is invalid",
 		Tokend: "Waits for WeChat's next push, as for 61005.", Operator: "As for 61005."},
+	{Platform: WeChat, Code: 61009, Meaning: "Open Platform: the authorization code (auth_code) is invalid",
+		Tokend: "POST /v1/components/{id}/authorizations answers 400 with the errcode and stores nothing; an authorization push " +
+			"whose code is refused is answered success, logged and audited as failed.",
+		Operator: "Post the auth_code of the authorization redirect unchanged, to the component that made its pre_auth_code; " +
+			"else start the authorization again."},
+	{Platform: WeChat, Code: 61010, Meaning: "Open Platform: the authorization code (auth_code) expired or was already used",
+		Tokend: "As for 61009.",
+		Operator: "An auth_code is single use and lives an hour: post it once, at once. If the authorized push used it first, " +
+			"the authorizer is already stored (GET /v1/components/{id}/authorizers); else start the authorization again."},
 	{Platform: WeChat, Code: 61023, Meaning: "Open Platform: the authorizer's refresh token is invalid; the account must re-authorize",
 		Tokend:   "Marks the authorizer \"needs re-authorization\" in status.",
 		Operator: "Have the account's administrator authorize the platform again (or remove the authorizer if it left)."},
