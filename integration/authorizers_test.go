@@ -13,6 +13,7 @@ import (
 	"github.com/tokend/tokend/integration/harness"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/openplatform"
+	"github.com/tokend/tokend/refresher/openplatform/keeper"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/platform"
 )
@@ -267,7 +268,7 @@ func (e *compEnv) check61023(t *testing.T) {
 	e.srv.RevokeAuthorizer(compAppID, id)
 	wait.For(t, 3*authLifetime, "needs re-authorization in status", func() bool {
 		st, err := e.st.Status(ctx, platform.AuthorizerID(compID, id))
-		return err == nil && st.WaitingFor == openplatform.WaitingReauthorization && st.LastErrorCode == openplatform.CodeNeedsReauthorization
+		return err == nil && st.WaitingFor == keeper.WaitingReauthorization && st.LastErrorCode == openplatform.CodeNeedsReauthorization
 	})
 	refused := e.srv.AuthorizerStats(compAppID).Refused61023
 	wait.Hold(t, authLifetime, "a lifetime")

@@ -8,6 +8,7 @@ import (
 	"github.com/tokend/tokend/cmd/tokend/internal/config"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher/openplatform"
+	"github.com/tokend/tokend/refresher/openplatform/keeper"
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
@@ -35,14 +36,14 @@ func authComponent(cfg *config.Config, i int) (*openplatform.Component, error) {
 // leading says so: authorizer tokens and the tickets of components[].tickets,
 // reports with refresh.cooldown and refresh.daily_budget.
 func newKeepers(cfg *config.Config, st *store.Store, leading func() (lock.Term, bool), events interface{ Subscribe() *event.Subscription },
-	log *slog.Logger, audit func(store.AuditEntry), obs openplatform.Observer) ([]*openplatform.Keeper, error) {
-	out := make([]*openplatform.Keeper, 0, len(cfg.Components))
+	log *slog.Logger, audit func(store.AuditEntry), obs keeper.Observer) ([]*keeper.Keeper, error) {
+	out := make([]*keeper.Keeper, 0, len(cfg.Components))
 	for i, c := range cfg.Components {
 		p, err := authComponent(cfg, i)
 		if err != nil {
 			return nil, err
 		}
-		tickets := map[string]openplatform.TicketFetcher{}
+		tickets := map[string]keeper.TicketFetcher{}
 		for _, kind := range c.Tickets {
 			t, err := wechat.NewTicket(wechat.TicketConfig{Kind: kind, BaseURL: c.BaseURL, MinExpiresIn: cfg.Refresh.MinExpiresIn})
 			if err != nil {
@@ -50,7 +51,7 @@ func newKeepers(cfg *config.Config, st *store.Store, leading func() (lock.Term, 
 			}
 			tickets[kind] = t
 		}
-		k, err := openplatform.NewKeeper(openplatform.KeeperConfig{
+		k, err := keeper.New(keeper.Config{
 			ComponentID: c.ID, Component: p, Store: platform.New(st), Leading: leading, Events: events, Rate: c.AuthorizerRate,
 			BeforeExpiry: cfg.Refresh.BeforeExpiry, SafetyMargin: cfg.Refresh.SafetyMargin, Logger: log, Audit: audit,
 			Tickets: tickets, Cooldown: cfg.Refresh.Cooldown, DailyBudget: cfg.Refresh.DailyBudget, Observer: obs,

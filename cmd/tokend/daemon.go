@@ -21,7 +21,7 @@ import (
 	"github.com/tokend/tokend/cmd/tokend/internal/logrepeat"
 	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
 	"github.com/tokend/tokend/refresher"
-	"github.com/tokend/tokend/refresher/openplatform"
+	"github.com/tokend/tokend/refresher/openplatform/keeper"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 	"github.com/tokend/tokend/store/platform"
@@ -57,7 +57,7 @@ type daemon struct {
 	clients  *clients.Set // keys and scopes (clients.go); AuthorizeProxy is proxy mode's rule
 	refusals *refusalGate // which refused requests get an audit entry (clients.go)
 	// keepers keep the authorizer tokens (authorizers.go).
-	keepers []*openplatform.Keeper
+	keepers []*keeper.Keeper
 }
 
 func newDaemon(cfg *config.Config, log *slog.Logger, opts daemonOptions) (*daemon, error) {

@@ -16,7 +16,7 @@ import (
 	"github.com/tokend/tokend/cmd/tokend/internal/secretfile"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher"
-	"github.com/tokend/tokend/refresher/openplatform"
+	"github.com/tokend/tokend/refresher/openplatform/keeper"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
 )
@@ -36,7 +36,7 @@ type parts struct {
 	// callback is the components' push route (nil without components);
 	// keepers keep their authorizer tokens (authorizers.go).
 	callback *callback.Handler
-	keepers  []*openplatform.Keeper
+	keepers  []*keeper.Keeper
 }
 
 // partHooks are what a running replica adds to the parts; check leaves
@@ -56,7 +56,7 @@ type partHooks struct {
 	audit   func(store.AuditEntry)
 	repeats callback.Repeats
 	// keepers is told what the authorizer keepers do (metrics).
-	keepers openplatform.Observer
+	keepers keeper.Observer
 }
 
 // newParts builds the store, elector, providers, refresher, push route and

@@ -36,7 +36,7 @@ const (
 
 // BeforeExpiry is refresh.before_expiry of the replicas: an authorizer
 // token is refreshed this long before its expiry, spread over a further
-// quarter of it (openplatform.Keeper).
+// quarter of it (keeper.Keeper).
 const BeforeExpiry = 10 * time.Minute
 
 // Config is one run. Env, Upstream and Logf are required.

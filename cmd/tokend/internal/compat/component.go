@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/tokend/tokend/refresher/openplatform"
+	"github.com/tokend/tokend/refresher/openplatform/keeper"
 	"github.com/tokend/tokend/store"
 	oplat "github.com/tokend/tokend/store/platform"
 	"github.com/tokend/tokend/store/reader"
@@ -187,7 +187,7 @@ func (a *Routes) needsReauthorization(ctx context.Context, id string) bool {
 		return false
 	}
 	st, err := a.status(ctx, id)
-	return err == nil && st.WaitingFor == openplatform.WaitingReauthorization
+	return err == nil && st.WaitingFor == keeper.WaitingReauthorization
 }
 
 // authorizerReader reads a stored authorizer (store.Store.Authorizer).

@@ -137,7 +137,7 @@ func (p *ComponentConfig) newCrypt(f func(string) string, getenv func(string) st
 const maxAuthorizerRate = 1000
 
 // validateAuthorizerRate checks components[].authorizer_rate; omitted (0)
-// is the keeper's default (openplatform.DefaultAuthorizerRate), which the
+// is the keeper's default (keeper.DefaultAuthorizerRate), which the
 // keeper sets.
 func (p *ComponentConfig) validateAuthorizerRate(f func(string) string) error {
 	if p.AuthorizerRate != 0 && (p.AuthorizerRate < 0.1 || p.AuthorizerRate > maxAuthorizerRate) {

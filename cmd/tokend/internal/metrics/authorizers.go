@@ -3,11 +3,11 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tokend/tokend/refresher/openplatform"
+	"github.com/tokend/tokend/refresher/openplatform/keeper"
 )
 
 // AuthorizerMetrics counts what the Open Platform keepers do
-// (openplatform.Observer): labelled by component, credential kind
+// (keeper.Observer): labelled by component, credential kind
 // ("token", "jsapi", "wx_card") and outcome words, never by authorizer
 // appid (a component has thousands) and never a token. Leader-only: the
 // gauges read 0 on a replica that does not lead. Safe for concurrent use.
@@ -42,18 +42,18 @@ func (m *Metrics) Authorizers() *AuthorizerMetrics {
 	return a
 }
 
-// AuthorizerRefreshed implements openplatform.Observer.
+// AuthorizerRefreshed implements keeper.Observer.
 func (a *AuthorizerMetrics) AuthorizerRefreshed(component, kind, outcome string) {
 	a.refreshes.WithLabelValues(component, kind, outcome).Inc()
 }
 
-// AuthorizerReport implements openplatform.Observer.
+// AuthorizerReport implements keeper.Observer.
 func (a *AuthorizerMetrics) AuthorizerReport(component, outcome string) {
 	a.reports.WithLabelValues(component, outcome).Inc()
 }
 
-// AuthorizerStates implements openplatform.Observer.
-func (a *AuthorizerMetrics) AuthorizerStates(component string, s openplatform.Summary) {
+// AuthorizerStates implements keeper.Observer.
+func (a *AuthorizerMetrics) AuthorizerStates(component string, s keeper.Summary) {
 	expired := max(s.Total-s.Valid-s.Failing-s.NeedsReauthorization, 0)
 	for state, n := range map[string]int{"valid": s.Valid, "expired": expired, "failing": s.Failing, "needs_reauthorization": s.NeedsReauthorization} {
 		a.states.WithLabelValues(component, state).Set(float64(n))

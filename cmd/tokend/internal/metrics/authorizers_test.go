@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tokend/tokend/refresher/openplatform"
+	"github.com/tokend/tokend/refresher/openplatform/keeper"
 )
 
 // TestAuthorizers_counts: the keeper's observations become series per
@@ -15,11 +15,11 @@ import (
 func TestAuthorizers_counts(t *testing.T) {
 	m := New()
 	a := m.Authorizers()
-	a.AuthorizerRefreshed("op", openplatform.KindToken, "ok")
-	m.Authorizers().AuthorizerRefreshed("op", openplatform.KindToken, "ok") // a second call shares the series
+	a.AuthorizerRefreshed("op", keeper.KindToken, "ok")
+	m.Authorizers().AuthorizerRefreshed("op", keeper.KindToken, "ok") // a second call shares the series
 	a.AuthorizerRefreshed("op", "jsapi", "unchanged")
 	a.AuthorizerReport("op", "stale")
-	a.AuthorizerStates("op", openplatform.Summary{Total: 10, Valid: 6, Failing: 1, NeedsReauthorization: 2, Tickets: 10, TicketsValid: 9})
+	a.AuthorizerStates("op", keeper.Summary{Total: 10, Valid: 6, Failing: 1, NeedsReauthorization: 2, Tickets: 10, TicketsValid: 9})
 	body := scrape(t, m)
 	for _, want := range []string{
 		`tokend_authorizer_refreshes_total{component="op",kind="token",outcome="ok"} 2`,
@@ -36,7 +36,7 @@ func TestAuthorizers_counts(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	a.AuthorizerStates("op", openplatform.Summary{})
+	a.AuthorizerStates("op", keeper.Summary{})
 	if body := scrape(t, m); !strings.Contains(body, `tokend_authorizers{component="op",state="valid"} 0`) {
 		t.Errorf("gauges not zeroed:\n%s", body)
 	}

@@ -1,4 +1,4 @@
-package openplatform
+package keeper
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/platform"
 )
@@ -99,8 +100,8 @@ func (k *Keeper) rebuild(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	stored, dropped := 0, 0
-	for offset := 0; ; offset += MaxListPage {
-		total, list, d, err := k.cfg.Component.AuthorizerList(ctx, rec.Token, offset, MaxListPage)
+	for offset := 0; ; offset += openplatform.MaxListPage {
+		total, list, d, err := k.cfg.Component.AuthorizerList(ctx, rec.Token, offset, openplatform.MaxListPage)
 		if err != nil {
 			return stored, err
 		}
@@ -109,7 +110,7 @@ func (k *Keeper) rebuild(ctx context.Context) (int, error) {
 			return stored, err
 		}
 		stored += len(list)
-		if len(list)+d == 0 || offset+MaxListPage >= total {
+		if len(list)+d == 0 || offset+openplatform.MaxListPage >= total {
 			break
 		}
 	}

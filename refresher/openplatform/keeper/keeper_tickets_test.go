@@ -1,4 +1,4 @@
-package openplatform
+package keeper
 
 import (
 	"context"
@@ -67,7 +67,7 @@ type ticketEnv struct {
 func newTicketEnv(t *testing.T) *ticketEnv {
 	t.Helper()
 	obs := newCountingObserver()
-	ke := newKeeperEnvWith(t, func(c *KeeperConfig) { c.Observer = obs })
+	ke := newKeeperEnvWith(t, func(c *Config) { c.Observer = obs })
 	tk, err := wechat.NewTicket(wechat.TicketConfig{Kind: "jsapi", BaseURL: ke.fake.URL, MinExpiresIn: time.Second})
 	if err != nil {
 		t.Fatal(err)

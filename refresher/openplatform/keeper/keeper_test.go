@@ -1,4 +1,4 @@
-package openplatform
+package keeper
 
 import (
 	"context"
@@ -27,8 +27,8 @@ type keeperEnv struct {
 
 func newKeeperEnv(t *testing.T) *keeperEnv { return newKeeperEnvWith(t, nil) }
 
-// newKeeperEnvWith is newKeeperEnv with edit applied to the KeeperConfig.
-func newKeeperEnvWith(t *testing.T, edit func(*KeeperConfig)) *keeperEnv {
+// newKeeperEnvWith is newKeeperEnv with edit applied to the Config.
+func newKeeperEnvWith(t *testing.T, edit func(*Config)) *keeperEnv {
 	t.Helper()
 	e := newEnv(t)
 	mr := miniredis.RunT(t)
@@ -40,14 +40,14 @@ func newKeeperEnvWith(t *testing.T, edit func(*KeeperConfig)) *keeperEnv {
 	}
 	st := platform.New(base)
 	mr.Set(st.Keys().Lease(), leaseValue)
-	cfg := KeeperConfig{
+	cfg := Config{
 		ComponentID: "op", Component: e.p, Store: st, Clock: e.clk, Rate: 20, Tick: time.Second,
 		Leading: func() (lock.Term, bool) { return lock.Term{Value: leaseValue, Epoch: 1, ID: "a"}, true },
 	}
 	if edit != nil {
 		edit(&cfg)
 	}
-	k, err := NewKeeper(cfg)
+	k, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package openplatform
+// Package keeper keeps an Open Platform component's authorizer tokens and
+// tickets fresh on the leader (Keeper); the component's own token and its
+// upstream calls are package openplatform's.
+package keeper
 
 import (
 	"context"
@@ -11,6 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
@@ -21,7 +25,7 @@ import (
 // this replica leads: the authorizers are the entries of the component's
 // authorizers hash in Redis (a dynamic set, not configuration), each
 // refreshed with api_authorizer_token before its expiry, at most
-// KeeperConfig.Rate calls a second, the refresh token the upstream
+// Config.Rate calls a second, the refresh token the upstream
 // returns written with the token in one fenced script. 61023 marks an
 // authorizer "needs re-authorization": no call is made for it until its
 // stored refresh token changes (a new authorization). A hash that is
@@ -29,27 +33,27 @@ import (
 // api_get_authorizer_list before anything is refreshed.
 //
 // The hash is read whole (HSCAN pages) when leadership starts, every
-// KeeperConfig.Resync, and when its size (HLEN, every 5 ticks) differs
+// Config.Resync, and when its size (HLEN, every 5 ticks) differs
 // from the last read (a lost hash, a missed event); in between,
 // authorization events (event.Input for "<component>/<appid>") re-read
 // one entry. At rest a Keeper costs one HLEN a second and one scan per
 // Resync, nothing per authorizer.
 //
-// Tickets (KeeperConfig.Tickets): each authorizer's tickets
+// Tickets (Config.Tickets): each authorizer's tickets
 // ("<component>/<appid>:<kind>") are fetched with its token as stored,
 // never with one in its last moments (plan.Parent), and written only while
 // the authorizer is stored. A ticket call refused for the token files a
 // report of it. Reports (the reports hash, event.Report) of an
 // authorizer's token are compare-and-refresh (plan.Decide): a report of
 // the current token refreshes it once, at most once per
-// KeeperConfig.Cooldown; a report of any other value is cleared without a
+// Config.Cooldown; a report of any other value is cleared without a
 // call. Every upstream call (tokens and tickets) counts against Rate.
 //
 // What it does NOT do: share its schedule with the refresher (status and
 // metrics see authorizers through Summary, Observer and their status
 // keys, not the refresher's states).
 type Keeper struct {
-	cfg KeeperConfig
+	cfg Config
 
 	mu      sync.Mutex // guards the fields below
 	entries map[string]*kept
@@ -76,12 +80,12 @@ type kept struct {
 	// reported is the reported token the next refresh is for ("" none);
 	// its report is cleared after the write.
 	reported string
-	// tickets are its tickets by kind (KeeperConfig.Tickets).
+	// tickets are its tickets by kind (Config.Tickets).
 	tickets map[string]*keptTicket
 }
 
-// KeeperStore is what a Keeper needs of package store.
-type KeeperStore interface {
+// Store is what a Keeper needs of package store.
+type Store interface {
 	ScanAuthorizers(ctx context.Context, component string, page int, fn func([]platform.Authorizer) error) (int, int, error)
 	Authorizer(ctx context.Context, component, appid string) (platform.Authorizer, error)
 	CountAuthorizers(ctx context.Context, component string) (int, error)
@@ -97,12 +101,12 @@ type KeeperStore interface {
 	ClearReport(ctx context.Context, app, token string) (bool, error)
 }
 
-// KeeperConfig configures a Keeper. ComponentID, Component, Store and
+// Config configures a Keeper. ComponentID, Component, Store and
 // Leading are required.
-type KeeperConfig struct {
+type Config struct {
 	ComponentID string
-	Component   *Component
-	Store       KeeperStore
+	Component   *openplatform.Component
+	Store       Store
 	// Leading is the refresher's term (refresher.Refresher.Leading).
 	Leading func() (lock.Term, bool)
 	// Events, when set, wakes the keeper on authorization events.
@@ -144,7 +148,7 @@ type TicketFetcher interface {
 	Fetch(ctx context.Context, req upstream.FetchRequest) (upstream.Token, error)
 }
 
-// Defaults of KeeperConfig.
+// Defaults of Config.
 const (
 	DefaultAuthorizerRate = 20
 	defaultResync         = 5 * time.Minute
@@ -152,8 +156,8 @@ const (
 	defaultCooldown       = 30 * time.Second
 )
 
-// NewKeeper validates cfg and returns a Keeper.
-func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
+// New validates cfg and returns a Keeper.
+func New(cfg Config) (*Keeper, error) {
 	if cfg.Component == nil || cfg.Store == nil || cfg.Leading == nil || !store.ValidApp(cfg.ComponentID) {
 		return nil, errors.New("openplatform: keeper: ComponentID, Component, Store and Leading are required")
 	}

@@ -1,4 +1,4 @@
-package openplatform
+package keeper
 
 // KindToken is the kind an Observer is told for an authorizer's token
 // (tickets are told by their kind, "jsapi", "wx_card").

@@ -1,4 +1,4 @@
-package openplatform
+package keeper
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package openplatform
+package keeper
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/lock"
+	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/platform"
@@ -49,7 +50,7 @@ func (k *Keeper) refresh(ctx context.Context, term lock.Term, compToken, appid s
 		return false
 	}
 	g, err := k.cfg.Component.AuthorizerToken(ctx, compToken, appid, a.RefreshToken)
-	if NeedsReauthorization(err) {
+	if openplatform.NeedsReauthorization(err) {
 		k.needsReauthorization(ctx, id, appid, a.RefreshToken, now)
 		return true
 	}
@@ -134,8 +135,8 @@ func (k *Keeper) needsReauthorization(ctx context.Context, id, appid, refused st
 	k.mu.Unlock()
 	k.cfg.Logger.Warn("openplatform: authorizer needs re-authorization (61023); no more calls until it authorizes again", "authorizer", id)
 	k.setStatus(ctx, id, store.Status{Waiting: "input", WaitingFor: WaitingReauthorization,
-		LastError: "needs re-authorization", LastErrorCode: CodeNeedsReauthorization})
-	k.audit(store.AuditEntry{App: id, Action: "refresh", Outcome: "needs_reauthorization", Errcode: CodeNeedsReauthorization})
+		LastError: "needs re-authorization", LastErrorCode: openplatform.CodeNeedsReauthorization})
+	k.audit(store.AuditEntry{App: id, Action: "refresh", Outcome: "needs_reauthorization", Errcode: openplatform.CodeNeedsReauthorization})
 	k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, KindToken, "needs_reauthorization")
 }
 
