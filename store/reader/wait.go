@@ -156,7 +156,7 @@ func (r *Reader) driveWait(ctx context.Context, e *entry, k waitKey, w *sharedWa
 		case <-c.changed:
 		case <-poll.C:
 			r.waitPolls.Add(1)
-			r.pollWait(ctx, e, k)
+			r.pollWait(ctx, e, k, w.done)
 		case <-w.done:
 			return
 		case <-ctx.Done():
@@ -165,8 +165,10 @@ func (r *Reader) driveWait(ctx context.Context, e *entry, k waitKey, w *sharedWa
 	}
 }
 
-// pollWait re-reads e and reports k again if its report is gone.
-func (r *Reader) pollWait(ctx context.Context, e *entry, k waitKey) {
+// pollWait re-reads e and reports k again if its report is gone, unless
+// the last caller left meanwhile (done closed): a report nobody waits for
+// any more would outlive the request that made it.
+func (r *Reader) pollWait(ctx context.Context, e *entry, k waitKey, done <-chan struct{}) {
 	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	defer cancel()
 	if err := r.load(ctx, e); err != nil && !errors.Is(err, ErrNoToken) && ctx.Err() == nil {
@@ -180,6 +182,11 @@ func (r *Reader) pollWait(ctx context.Context, e *entry, k waitKey) {
 	// A client whose ACL cannot read the reports hash reports again.
 	if pending, err := r.store.PendingReport(ctx, k.app); err == nil && pending == k.token {
 		return
+	}
+	select {
+	case <-done:
+		return
+	default:
 	}
 	if err := r.sendReport(ctx, k.app, k.token); err != nil && ctx.Err() == nil {
 		r.log.Debug("report while waiting failed", "app", k.app, "err", err)
