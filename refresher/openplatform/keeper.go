@@ -14,6 +14,7 @@ import (
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/platform"
 )
 
@@ -121,7 +122,7 @@ type KeeperConfig struct {
 	Clock  clock.WithTicker
 	Logger *slog.Logger
 	// Audit, when set, records refreshes, 61023 and rebuilds.
-	Audit func(store.AuditEntry)
+	Audit func(fleet.AuditEntry)
 	// Tickets are the ticket kinds kept for every authorizer, each with the
 	// provider fetching it with the authorizer's token (wechat.Ticket).
 	// Default none.

@@ -39,6 +39,7 @@ import (
 	"github.com/tokend/tokend/cmd/tokend/internal/proxy"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/jssdk"
 	"github.com/tokend/tokend/store/reader"
 )
@@ -50,10 +51,15 @@ const maxBody = 8 << 10
 type Store interface {
 	Record(ctx context.Context, app string) (store.Record, error)
 	Status(ctx context.Context, app string) (store.Status, error)
-	Leader(ctx context.Context) (store.Leader, error)
 	Ping(ctx context.Context) error
-	Replicas(ctx context.Context) ([]store.Replica, error)
-	RecentAudit(ctx context.Context, limit int) ([]store.AuditEntry, error)
+}
+
+// Fleet is what the HTTP API needs of package store/fleet: the leadership,
+// the replica registry and the audit trail.
+type Fleet interface {
+	Leader(ctx context.Context) (fleet.Leader, error)
+	Replicas(ctx context.Context) ([]fleet.Replica, error)
+	RecentAudit(ctx context.Context, limit int) ([]fleet.AuditEntry, error)
 }
 
 // TokenReader serves credentials (tokens and tickets, by credential id),
@@ -107,10 +113,11 @@ type App struct {
 	Secret func() string
 }
 
-// Config configures a Server. Store, Tokens, Leader and Metrics are
-// required.
+// Config configures a Server. Store, Fleet, Tokens, Leader and Metrics
+// are required.
 type Config struct {
 	Store   Store
+	Fleet   Fleet
 	Tokens  TokenReader
 	Leader  Leader
 	Metrics Metrics
@@ -156,6 +163,7 @@ type Config struct {
 // Server serves the CONTRACT HTTP API. Safe for concurrent use.
 type Server struct {
 	store   Store
+	fleet   Fleet
 	leader  Leader
 	apps    []App
 	byID    map[string]App
@@ -186,8 +194,8 @@ type Server struct {
 
 // New returns a Server for cfg, or an error naming a missing dependency.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.Tokens == nil || cfg.Leader == nil || cfg.Metrics == nil {
-		return nil, errors.New("httpapi: Store, Tokens, Leader and Metrics are required")
+	if cfg.Store == nil || cfg.Fleet == nil || cfg.Tokens == nil || cfg.Leader == nil || cfg.Metrics == nil {
+		return nil, errors.New("httpapi: Store, Fleet, Tokens, Leader and Metrics are required")
 	}
 	if cfg.RefreshWait < 0 || cfg.Cooldown < 0 {
 		return nil, fmt.Errorf("httpapi: negative RefreshWait %s or Cooldown %s", cfg.RefreshWait, cfg.Cooldown)
@@ -199,7 +207,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		store: cfg.Store, tokensR: cfg.Tokens, leader: cfg.Leader, metrics: cfg.Metrics,
+		store: cfg.Store, fleet: cfg.Fleet, tokensR: cfg.Tokens, leader: cfg.Leader, metrics: cfg.Metrics,
 		apps: append([]App(nil), cfg.Apps...), byID: map[string]App{}, replica: cfg.ReplicaID,
 		open: cfg.Open, refreshWait: cfg.RefreshWait, cooldown: cfg.Cooldown,
 		stopping: make(chan struct{}), log: cfg.Logger, repeats: cfg.Repeats, callback: cfg.Callback,

@@ -92,7 +92,7 @@ func (a *Server) buildStatus(ctx context.Context) (statusAnswer, error) {
 	ans := statusAnswer{Replica: a.replica, Apps: make([]appStatus, len(creds))}
 	epoch, leading := a.leader.Leading()
 	ans.Leader = leading
-	l, err := a.store.Leader(ctx)
+	l, err := a.fleet.Leader(ctx)
 	if err != nil {
 		return ans, err
 	}
