@@ -7,14 +7,16 @@
 // existing SDKs call, which package compat serves and httpapi mounts
 // behind its request metrics (compat.go); with Config.Proxy, proxy mode
 // (package proxy) answers unmatched paths that name access_token
-// (proxy.go). httpapi imports compat, proxy, console and clients and the
+// (proxy.go); the Open Platform routes under /v1/components/{id} are
+// package components, mounted in the route table (components.go).
+// httpapi imports compat, proxy, console, components and clients and the
 // leaf table errcodes, and no other cmd/tokend/internal package: compat,
-// proxy and console take the shared compare-and-refresh, the client
-// checks and the status as functions or interfaces, so they import
+// proxy, console and components take the shared compare-and-refresh, the
+// client checks and the status as functions or interfaces, so they import
 // nothing back.
 // It reads credentials through a reader.Reader and the store; it never
 // fetches tokens upstream (the leader does; the Open Platform page-flow
-// routes make one upstream call each: platform_routes.go). Its only state
+// routes make one upstream call each: package components). Its only state
 // is the waits of open refresh requests and the compat routes' in-memory token index (Run
 // keeps it current).
 package httpapi
@@ -35,6 +37,7 @@ import (
 
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/cmd/tokend/internal/compat"
+	"github.com/tokend/tokend/cmd/tokend/internal/components"
 	"github.com/tokend/tokend/cmd/tokend/internal/console"
 	"github.com/tokend/tokend/cmd/tokend/internal/proxy"
 	"github.com/tokend/tokend/store"
@@ -190,6 +193,8 @@ type Server struct {
 	callback interface{ Register(*http.ServeMux) }
 	// console serves /ui/ (package console), reading through the API.
 	console *console.Handler
+	// components serves /v1/components/{id}/... (package components).
+	components *components.Routes
 }
 
 // New returns a Server for cfg, or an error naming a missing dependency.
@@ -233,6 +238,9 @@ func New(cfg Config) (*Server, error) {
 	if s.proxy, err = s.newProxy(cfg); err != nil {
 		return nil, err
 	}
+	if s.components, err = s.newComponents(cfg); err != nil {
+		return nil, err
+	}
 	if s.console, err = console.New(console.Config{Source: consoleSource{s}, Replica: s.replica, Logger: s.log}); err != nil {
 		return nil, err
 	}
@@ -254,15 +262,15 @@ func (a *Server) Shutdown() {
 	a.stoppingOnce.Do(func() { close(a.stopping) })
 }
 
-// routes are the API's routes: pattern method and path, and the handler.
-func (a *Server) routes() []struct {
+// route is one entry of routes: pattern method and path, and the handler.
+type route = struct {
 	method, path string
 	h            http.Handler
-} {
-	return append([]struct {
-		method, path string
-		h            http.Handler
-	}{
+}
+
+// routes are the API's routes.
+func (a *Server) routes() []route {
+	return append([]route{
 		{"GET", "/healthz", http.HandlerFunc(a.healthz)},
 		{"GET", "/readyz", http.HandlerFunc(a.readyz)},
 		{"GET", "/metrics", a.metrics.Handler()},
@@ -274,7 +282,7 @@ func (a *Server) routes() []struct {
 		{"POST", "/v1/apps/{app}/signature", a.auth(a.signature, clients.Sign)},
 		{"GET", "/v1/audit", a.auth(a.audit, clients.Status)},
 		{"GET", "/ui/", a.console},
-	}, append(a.authorizerRoutes(), a.platformRoutes()...)...)
+	}, a.componentRoutes()...)
 }
 
 // Handler is the API's routes, counted in Metrics.
