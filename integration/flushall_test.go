@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/platform"
 )
 
@@ -240,7 +241,7 @@ func (e *compEnv) fences(t *testing.T, authorizer string) fenceState {
 	if f.auth, err = e.st.Record(ctx, platform.AuthorizerID(compID, authorizer)); err != nil {
 		t.Fatal(err)
 	}
-	l, err := e.st.Leader(ctx)
+	l, err := fleet.New(e.st).Leader(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tokend/tokend/integration/harness"
 	"github.com/tokend/tokend/integration/wait"
+	"github.com/tokend/tokend/store/fleet"
 )
 
 // kindWindow is how long the rollover phase observes: three lifetimes and
@@ -114,7 +115,7 @@ func (e *kindEnv) watchErrors() func() map[string][]string {
 func (e *kindEnv) leader() string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	l, err := e.st.Leader(ctx)
+	l, err := fleet.New(e.st).Leader(ctx)
 	if err != nil || !l.Held {
 		return ""
 	}

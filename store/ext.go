@@ -8,7 +8,7 @@ import (
 )
 
 // Extension points for packages that keep their own keys under the
-// deployment's hash tag (store/platform): they build on a Store with the
+// deployment's hash tag (store/platform, store/fleet): they build on a Store with the
 // same scripts prelude, the same fenced write and the same corruption
 // reporting, instead of copying them. Ordinary callers need none of this.
 
@@ -72,3 +72,7 @@ func (s *Store) WriteTokenWith(ctx context.Context, w Write, script *redis.Scrip
 // ReplyInt is an integer of a script reply (int64 or its decimal string;
 // 0 for anything else).
 func ReplyInt(v any) int64 { return toInt(v) }
+
+// IsWrongType reports whether err is Redis's WRONGTYPE reply: the key
+// holds another type than the command needs (a *CorruptError case).
+func IsWrongType(err error) bool { return isWrongType(err) }

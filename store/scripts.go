@@ -27,8 +27,6 @@ var (
 	luaReportsRead string
 	//go:embed lua/clear_report.lua
 	luaClearReport string
-	//go:embed lua/read_leader.lua
-	luaReadLeader string
 	//go:embed lua/repair_record.lua
 	luaRepairRecord string
 )
@@ -42,6 +40,5 @@ var (
 	readRecordScript   = newScript(luaReadRecord)
 	reportsReadScript  = newScript(luaReportsRead)
 	clearReportScript  = newScript(luaClearReport)
-	readLeaderScript   = newScript(luaReadLeader)
 	repairRecordScript = newScript(luaRepairRecord)
 )

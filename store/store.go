@@ -51,8 +51,9 @@ var (
 // budget: WeChat counts quota days in China Standard Time (UTC+8).
 const BudgetDayOffset = 8 * time.Hour
 
-// Client is what Store needs of a Redis client; redis.UniversalClient
-// (standalone, Sentinel or Cluster) satisfies it.
+// Client is what Store and the packages built on it (store/platform,
+// store/fleet) need of a Redis client; redis.UniversalClient (standalone,
+// Sentinel or Cluster) satisfies it.
 type Client interface {
 	RecordsClient
 	HSet(ctx context.Context, key string, values ...interface{}) *redis.IntCmd
@@ -213,30 +214,6 @@ func toInt(v interface{}) int64 {
 		return n
 	}
 	return 0
-}
-
-// Leader is what Redis says about the current leadership.
-type Leader struct {
-	// Held: the lease key exists (someone leads).
-	Held bool
-	// ID and Epoch are of the last leader to start a term.
-	ID    string
-	Epoch int64
-}
-
-// Leader reads the lease and the last term (written by package lock). A
-// wrong-typed epoch key or an unparsable epoch reads as no term.
-func (s *Store) Leader(ctx context.Context) (Leader, error) {
-	res, err := readLeaderScript.Run(ctx, s.rdb, []string{s.keys.Lease(), s.keys.Epoch()}).Slice()
-	if err != nil {
-		return Leader{}, fmt.Errorf("store: read leader: %w", err)
-	}
-	if len(res) != 3 {
-		return Leader{}, fmt.Errorf("store: read leader: unexpected reply of %d values", len(res))
-	}
-	l := Leader{Held: toInt(res[0]) > 0 || toInt(res[0]) == -1, Epoch: toInt(res[1])}
-	l.ID, _ = res[2].(string)
-	return l, nil
 }
 
 // Ping checks that Redis answers.

@@ -10,7 +10,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tokend/tokend/refresher"
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 )
 
 // auditQueue bounds the audit entries waiting for Redis; when full, new
@@ -22,7 +22,7 @@ const auditWriteTimeout = time.Second
 
 // auditStore is what the audit trail needs of package store.
 type auditStore interface {
-	AppendAudit(ctx context.Context, e store.AuditEntry) error
+	AppendAudit(ctx context.Context, e fleet.AuditEntry) error
 }
 
 // auditObserver is the refresher's Observer: it passes every event to the
@@ -38,7 +38,7 @@ type auditObserver struct {
 	clock   clock.PassiveClock
 	// warn logs a failed Redis write (limited: logrepeat).
 	warn    func(ctx context.Context, msg string, args ...any)
-	queue   chan store.AuditEntry
+	queue   chan fleet.AuditEntry
 	dropped atomic.Int64
 	st      auditStore // set before Run starts
 }
@@ -46,13 +46,13 @@ type auditObserver struct {
 func newAuditObserver(next refresher.Observer, replica string, log *slog.Logger, clk clock.PassiveClock,
 	warn func(ctx context.Context, msg string, args ...any)) *auditObserver {
 	return &auditObserver{Observer: next, replica: replica, log: log, clock: clk, warn: warn,
-		queue: make(chan store.AuditEntry, auditQueue)}
+		queue: make(chan fleet.AuditEntry, auditQueue)}
 }
 
 var _ refresher.TokenObserver = (*auditObserver)(nil)
 
 // add logs e and queues it for Redis, or drops it when the queue is full.
-func (a *auditObserver) add(e store.AuditEntry) {
+func (a *auditObserver) add(e fleet.AuditEntry) {
 	e.Time, e.Replica = a.clock.Now(), a.replica
 	// The process logger already carries replica (main: log.With).
 	a.log.Info("audit", "client", e.Client, "app", e.App, "action", e.Action, "outcome", e.Outcome,
@@ -67,7 +67,7 @@ func (a *auditObserver) add(e store.AuditEntry) {
 func (a *auditObserver) Fetched(app, result string, code int, took time.Duration) {
 	a.Observer.Fetched(app, result, code, took)
 	if result != "ok" { // a success is audited when written (WrittenToken)
-		a.add(store.AuditEntry{App: app, Action: "refresh", Outcome: result, Errcode: code})
+		a.add(fleet.AuditEntry{App: app, Action: "refresh", Outcome: result, Errcode: code})
 	}
 }
 
@@ -75,29 +75,29 @@ func (a *auditObserver) WrittenToken(app, fingerprint string, version int64) {
 	if o, ok := a.Observer.(refresher.TokenObserver); ok {
 		o.WrittenToken(app, fingerprint, version)
 	}
-	a.add(store.AuditEntry{App: app, Action: "refresh", Outcome: "ok", Fingerprint: fingerprint,
+	a.add(fleet.AuditEntry{App: app, Action: "refresh", Outcome: "ok", Fingerprint: fingerprint,
 		Detail: "version " + strconv.FormatInt(version, 10)})
 }
 
 func (a *auditObserver) RejectedWrite(app string) {
 	a.Observer.RejectedWrite(app)
-	a.add(store.AuditEntry{App: app, Action: "refresh", Outcome: "rejected_write"})
+	a.add(fleet.AuditEntry{App: app, Action: "refresh", Outcome: "rejected_write"})
 }
 
 func (a *auditObserver) Report(app, outcome string) {
 	a.Observer.Report(app, outcome)
-	a.add(store.AuditEntry{App: app, Action: "report", Outcome: outcome})
+	a.add(fleet.AuditEntry{App: app, Action: "report", Outcome: outcome})
 }
 
 func (a *auditObserver) Probed(app, outcome string) {
 	a.Observer.Probed(app, outcome)
-	a.add(store.AuditEntry{App: app, Action: "probe", Outcome: outcome})
+	a.add(fleet.AuditEntry{App: app, Action: "probe", Outcome: outcome})
 }
 
 func (a *auditObserver) Leading(leading bool, epoch int64) {
 	a.Observer.Leading(leading, epoch)
 	outcome := map[bool]string{true: "acquired", false: "lost"}[leading]
-	a.add(store.AuditEntry{Action: "leader", Outcome: outcome, Detail: "epoch " + strconv.FormatInt(epoch, 10)})
+	a.add(fleet.AuditEntry{Action: "leader", Outcome: outcome, Detail: "epoch " + strconv.FormatInt(epoch, 10)})
 }
 
 // Run writes queued entries to Redis until ctx ends, one XADD at a time,

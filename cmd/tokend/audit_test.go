@@ -18,12 +18,13 @@ import (
 	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 )
 
 // failingAudit fails every write, counting them.
 type failingAudit struct{ calls atomic.Int32 }
 
-func (f *failingAudit) AppendAudit(context.Context, store.AuditEntry) error {
+func (f *failingAudit) AppendAudit(context.Context, fleet.AuditEntry) error {
 	f.calls.Add(1)
 	return errors.New("redis down")
 }
@@ -60,7 +61,8 @@ func miniStore(t *testing.T) (*store.Store, *redis.Client) {
 // TestAuditObserver: each event becomes a log line and a stream entry
 // with the fingerprint, never a token; metrics still count.
 func TestAuditObserver(t *testing.T) {
-	st, _ := miniStore(t)
+	base, _ := miniStore(t)
+	st := fleet.New(base)
 	var logBuf bytes.Buffer
 	var mu sync.Mutex
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &logBuf, mu: &mu}, nil))
@@ -79,12 +81,12 @@ func TestAuditObserver(t *testing.T) {
 	a.Report("mp", "refreshed")
 	a.Probed("mp", "rejected")
 	a.Leading(true, 3)
-	var got []store.AuditEntry
+	var got []fleet.AuditEntry
 	wait.For(t, 5*time.Second, "5 audit entries in Redis", func() bool {
 		got, _ = st.RecentAudit(context.Background(), 10)
 		return len(got) == 5
 	})
-	want := []store.AuditEntry{
+	want := []fleet.AuditEntry{
 		{Action: "leader", Outcome: "acquired", Detail: "epoch 3"},
 		{App: "mp", Action: "probe", Outcome: "rejected"},
 		{App: "mp", Action: "report", Outcome: "refreshed"},
@@ -148,22 +150,23 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // TestRegistry: the entry is written at once and at every tick with the
 // current leader flag, and removed when Run ends.
 func TestRegistry(t *testing.T) {
-	st, _ := miniStore(t)
+	base, _ := miniStore(t)
+	st := fleet.New(base)
 	clk := clocktesting.NewFakeClock(time.Now())
 	var leading atomic.Bool
 	r := &registry{
 		st: st, clock: clk, interval: replicaInterval, timeout: time.Second, warn: (&warnings{}).warn,
-		info: func() store.ReplicaInfo {
-			return store.ReplicaInfo{ID: "r1", Leader: leading.Load(), Version: "v1", Listen: "127.0.0.1:1"}
+		info: func() fleet.ReplicaInfo {
+			return fleet.ReplicaInfo{ID: "r1", Leader: leading.Load(), Version: "v1", Listen: "127.0.0.1:1"}
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
-	entry := func() store.Replica {
+	entry := func() fleet.Replica {
 		list, _ := st.Replicas(context.Background())
 		if len(list) != 1 {
-			return store.Replica{}
+			return fleet.Replica{}
 		}
 		return list[0]
 	}

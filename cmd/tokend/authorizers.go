@@ -12,6 +12,7 @@ import (
 	"github.com/tokend/tokend/refresher/wechat"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/platform"
 )
 
@@ -36,7 +37,7 @@ func authComponent(cfg *config.Config, i int) (*openplatform.Component, error) {
 // leading says so: authorizer tokens and the tickets of components[].tickets,
 // reports with refresh.cooldown and refresh.daily_budget.
 func newKeepers(cfg *config.Config, st *store.Store, leading func() (lock.Term, bool), events interface{ Subscribe() *event.Subscription },
-	log *slog.Logger, audit func(store.AuditEntry), obs keeper.Observer) ([]*keeper.Keeper, error) {
+	log *slog.Logger, audit func(fleet.AuditEntry), obs keeper.Observer) ([]*keeper.Keeper, error) {
 	out := make([]*keeper.Keeper, 0, len(cfg.Components))
 	for i, c := range cfg.Components {
 		p, err := authComponent(cfg, i)

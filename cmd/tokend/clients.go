@@ -10,6 +10,7 @@ import (
 
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 )
 
 // clientDecision is the clients.Set's Observe: every decision is counted
@@ -43,9 +44,9 @@ func (d *daemon) clientDecision(dec clients.Decision) {
 // decisionEntry is the audit entry of a decision, if it gets one. It
 // names the client, the source and, for a key no client holds, the key's
 // fingerprint: never a key.
-func decisionEntry(dec clients.Decision) (store.AuditEntry, bool) {
+func decisionEntry(dec clients.Decision) (fleet.AuditEntry, bool) {
 	if dec.Reason == clients.ReasonNoKey || (dec.Allowed && dec.Action != clients.Refresh) {
-		return store.AuditEntry{}, false
+		return fleet.AuditEntry{}, false
 	}
 	var detail []string
 	if dec.Reason != "" {
@@ -61,7 +62,7 @@ func decisionEntry(dec clients.Decision) (store.AuditEntry, bool) {
 	if !store.ValidCredential(app) { // from the request path: bounded before it is kept
 		app = ""
 	}
-	return store.AuditEntry{Client: dec.Client, App: app, Action: string(dec.Action),
+	return fleet.AuditEntry{Client: dec.Client, App: app, Action: string(dec.Action),
 		Outcome: string(dec.Outcome), Detail: strings.Join(detail, "; ")}, true
 }
 
@@ -69,7 +70,7 @@ func decisionEntry(dec clients.Decision) (store.AuditEntry, bool) {
 // apps[i].secret_file; outcome changed, failed, recovered): never the
 // secret.
 func (a *auditObserver) secretReloaded(field, outcome string) {
-	a.add(store.AuditEntry{Action: "secret_reload", Outcome: outcome, Detail: field})
+	a.add(fleet.AuditEntry{Action: "secret_reload", Outcome: outcome, Detail: field})
 }
 
 // Bounds of the refusals' audit entries: at most one entry per (client,

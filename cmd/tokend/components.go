@@ -13,6 +13,7 @@ import (
 	"github.com/tokend/tokend/refresher"
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/platform"
 )
 
@@ -46,7 +47,7 @@ func buildComponents(cfg *config.Config, st *store.Store, h partHooks, logger *s
 // Authorization events call api_query_auth through a Component of their
 // own (it sends the component token, never the secret); audit records
 // what they did.
-func newCallback(cfg *config.Config, st *store.Store, log *slog.Logger, repeats callback.Repeats, audit func(store.AuditEntry)) (*callback.Handler, error) {
+func newCallback(cfg *config.Config, st *store.Store, log *slog.Logger, repeats callback.Repeats, audit func(fleet.AuditEntry)) (*callback.Handler, error) {
 	if len(cfg.Components) == 0 {
 		return nil, nil
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/tokend/tokend/refresher/openplatform/keeper"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/platform"
 	"github.com/tokend/tokend/store/reader"
 )
@@ -48,6 +49,7 @@ type daemon struct {
 	opts     daemonOptions
 	rdb      redis.UniversalClient
 	store    *store.Store
+	fleet    *fleet.Store // the registry, audit trail and leader read on store
 	ref      *refresher.Refresher
 	metrics  *metrics.Metrics
 	api      *httpapi.Server
@@ -89,8 +91,8 @@ func (d *daemon) wire() error {
 	if err != nil {
 		return err
 	}
-	d.audit.st = p.store
-	d.store, d.ref, d.hub = p.store, p.ref, p.hub
+	d.store, d.fleet, d.ref, d.hub = p.store, fleet.New(p.store), p.ref, p.hub
+	d.audit.st = d.fleet
 	tokens := cfg.AuthTokens(d.opts.getenv)
 	d.refusals = newRefusalGate(clock.RealClock{})
 	if d.clients, err = cfg.ClientSet(d.opts.getenv, d.clientDecision, clock.RealClock{}); err != nil {
@@ -110,7 +112,7 @@ func (d *daemon) wire() error {
 	proxyCfg := proxyConfig(cfg, d.metrics)
 	proxyCfg.Authorize = d.clients.AuthorizeProxy // the client scopes of proxy mode
 	d.api, err = httpapi.New(httpapi.Config{
-		Store: platform.New(p.store), Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
+		Store: platform.New(p.store), Fleet: d.fleet, Tokens: d.reader, Leader: refresherLeading{d.ref}, Metrics: d.metrics,
 		Apps: apps, ReplicaID: cfg.ReplicaID, Clients: d.clients, Open: d.opts.open,
 		Cooldown: cfg.Refresh.Cooldown, Logger: d.log, Repeats: d.opts.repeats,
 		Compat: *cfg.HTTP.Compat, Events: d.hub, Proxy: proxyCfg, Callback: callbackRoute(p.callback),
@@ -207,11 +209,11 @@ func (d *daemon) run(ctx context.Context) error {
 func (d *daemon) registry(listen string) *registry {
 	leading := refresherLeading{d.ref}
 	return &registry{
-		st: d.store, clock: clock.RealClock{}, interval: replicaInterval, timeout: d.housekeepingTimeout(),
+		st: d.fleet, clock: clock.RealClock{}, interval: replicaInterval, timeout: d.housekeepingTimeout(),
 		warn: d.warnLimited,
-		info: func() store.ReplicaInfo {
+		info: func() fleet.ReplicaInfo {
 			_, lead := leading.Leading()
-			return store.ReplicaInfo{ID: d.cfg.ReplicaID, Leader: lead, Version: version, Listen: listen}
+			return fleet.ReplicaInfo{ID: d.cfg.ReplicaID, Leader: lead, Version: version, Listen: listen}
 		},
 	}
 }

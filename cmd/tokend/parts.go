@@ -19,6 +19,7 @@ import (
 	"github.com/tokend/tokend/refresher/openplatform/keeper"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/fleet"
 )
 
 // parts are the library objects a replica is built from. Each is made,
@@ -53,7 +54,7 @@ type partHooks struct {
 	secretReloaded func(field, outcome string)
 	// audit records what the push route and the keepers did; repeats
 	// limits the push route's repeated log lines.
-	audit   func(store.AuditEntry)
+	audit   func(fleet.AuditEntry)
 	repeats callback.Repeats
 	// keepers is told what the authorizer keepers do (metrics).
 	keepers keeper.Observer

@@ -6,16 +6,16 @@ import (
 
 	"k8s.io/utils/clock"
 
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 )
 
 // replicaInterval is how often a replica rewrites its registry entry;
-// well below store.ReplicaStale, so a live replica never looks stale.
+// well below fleet.ReplicaStale, so a live replica never looks stale.
 const replicaInterval = 5 * time.Second
 
 // replicaStore is what the registry loop needs of package store.
 type replicaStore interface {
-	PutReplica(ctx context.Context, r store.ReplicaInfo) error
+	PutReplica(ctx context.Context, r fleet.ReplicaInfo) error
 	DeleteReplica(ctx context.Context, id string) error
 }
 
@@ -26,7 +26,7 @@ type replicaStore interface {
 // Run.
 type registry struct {
 	st       replicaStore
-	info     func() store.ReplicaInfo // the entry as of now (leader flag)
+	info     func() fleet.ReplicaInfo // the entry as of now (leader flag)
 	clock    clock.WithTicker
 	interval time.Duration
 	timeout  time.Duration // bounds each write

@@ -13,6 +13,7 @@ import (
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/store"
+	storefleet "github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/reader"
 )
 
@@ -169,7 +170,7 @@ func tokendOps(ctx context.Context, st *store.Store, term lock.Term) error {
 	if _, err := st.Status(ctx, app); err != nil {
 		return err
 	}
-	if _, err := st.Leader(ctx); err != nil {
+	if _, err := storefleet.New(st).Leader(ctx); err != nil {
 		return err
 	}
 	return st.Ping(ctx)

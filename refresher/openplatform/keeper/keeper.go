@@ -18,6 +18,7 @@ import (
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/platform"
 )
 
@@ -125,7 +126,7 @@ type Config struct {
 	Clock  clock.WithTicker
 	Logger *slog.Logger
 	// Audit, when set, records refreshes, 61023 and rebuilds.
-	Audit func(store.AuditEntry)
+	Audit func(fleet.AuditEntry)
 	// Tickets are the ticket kinds kept for every authorizer, each with the
 	// provider fetching it with the authorizer's token (wechat.Ticket).
 	// Default none.

@@ -9,6 +9,7 @@ import (
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/platform"
 )
 
@@ -95,7 +96,7 @@ func (k *Keeper) written(ctx context.Context, id, appid string, now time.Time, r
 	k.mu.Unlock()
 	k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, KindToken, "ok")
 	k.setStatus(ctx, id, store.Status{NextRefresh: next})
-	k.audit(store.AuditEntry{App: id, Action: "refresh", Outcome: "ok", Detail: "version " + itoa64(res.Version)})
+	k.audit(fleet.AuditEntry{App: id, Action: "refresh", Outcome: "ok", Detail: "version " + itoa64(res.Version)})
 }
 
 // failed backs off and records the error in status.
@@ -136,7 +137,7 @@ func (k *Keeper) needsReauthorization(ctx context.Context, id, appid, refused st
 	k.cfg.Logger.Warn("openplatform: authorizer needs re-authorization (61023); no more calls until it authorizes again", "authorizer", id)
 	k.setStatus(ctx, id, store.Status{Waiting: "input", WaitingFor: WaitingReauthorization,
 		LastError: "needs re-authorization", LastErrorCode: openplatform.CodeNeedsReauthorization})
-	k.audit(store.AuditEntry{App: id, Action: "refresh", Outcome: "needs_reauthorization", Errcode: openplatform.CodeNeedsReauthorization})
+	k.audit(fleet.AuditEntry{App: id, Action: "refresh", Outcome: "needs_reauthorization", Errcode: openplatform.CodeNeedsReauthorization})
 	k.cfg.Observer.AuthorizerRefreshed(k.cfg.ComponentID, KindToken, "needs_reauthorization")
 }
 
@@ -156,7 +157,7 @@ func (k *Keeper) setStatus(ctx context.Context, id string, st store.Status) {
 	}
 }
 
-func (k *Keeper) audit(e store.AuditEntry) {
+func (k *Keeper) audit(e fleet.AuditEntry) {
 	if k.cfg.Audit != nil {
 		k.cfg.Audit(e)
 	}

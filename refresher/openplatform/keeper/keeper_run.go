@@ -12,6 +12,7 @@ import (
 	"github.com/tokend/tokend/lock"
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/platform"
 )
 
@@ -116,7 +117,7 @@ func (k *Keeper) rebuild(ctx context.Context) (int, error) {
 	}
 	k.cfg.Logger.Warn("openplatform: authorizer list was empty; rebuilt from api_get_authorizer_list",
 		"component", k.cfg.ComponentID, "authorizers", stored, "dropped", dropped)
-	k.audit(store.AuditEntry{App: k.cfg.ComponentID, Action: "authorizers_rebuilt", Outcome: "ok", Detail: strconv.Itoa(stored) + " authorizers"})
+	k.audit(fleet.AuditEntry{App: k.cfg.ComponentID, Action: "authorizers_rebuilt", Outcome: "ok", Detail: strconv.Itoa(stored) + " authorizers"})
 	return stored, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/tokend/tokend/integration/redisserver"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store"
+	storefleet "github.com/tokend/tokend/store/fleet"
 )
 
 // Environment variables the replicas read their secrets from.
@@ -110,6 +111,7 @@ type Deployment struct {
 	Name     string
 	Prefix   string // Redis key prefix: Env.Prefix + "-" + Name
 	Store    *store.Store
+	Fleet    *storefleet.Store // Store's leadership read
 	Apps     []App
 	Comps    []Component
 	Election Election
@@ -135,7 +137,7 @@ func (e *Env) NewDeployment(name string, appids []string, baseURL string) (*Depl
 	if err != nil {
 		return nil, err
 	}
-	d := &Deployment{Env: e, Name: name, Prefix: prefix, Store: st, RedisTO: "500ms", LogLevel: "info"}
+	d := &Deployment{Env: e, Name: name, Prefix: prefix, Store: st, Fleet: storefleet.New(st), RedisTO: "500ms", LogLevel: "info"}
 	for _, id := range appids {
 		d.Apps = append(d.Apps, App{ID: id, Provider: "wechat", AppID: id, SecretEnv: secretEnv, BaseURL: baseURL})
 	}
@@ -228,8 +230,8 @@ func (r *Replica) WaitReady(ctx context.Context, hc *http.Client, timeout time.D
 
 // Leader returns the Replica that holds the lease (per the epoch hash the
 // lock writes), or nil.
-func (d *Deployment) Leader(ctx context.Context) (*Replica, store.Leader, error) {
-	l, err := d.Store.Leader(ctx)
+func (d *Deployment) Leader(ctx context.Context) (*Replica, storefleet.Leader, error) {
+	l, err := d.Fleet.Leader(ctx)
 	if err != nil {
 		return nil, l, err
 	}
@@ -245,7 +247,7 @@ func (d *Deployment) Leader(ctx context.Context) (*Replica, store.Leader, error)
 }
 
 // WaitLeader waits until a live Replica leads, bounded by timeout.
-func (d *Deployment) WaitLeader(ctx context.Context, timeout time.Duration) (*Replica, store.Leader, error) {
+func (d *Deployment) WaitLeader(ctx context.Context, timeout time.Duration) (*Replica, storefleet.Leader, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if r, l, err := d.Leader(ctx); err == nil && r != nil {
@@ -253,7 +255,7 @@ func (d *Deployment) WaitLeader(ctx context.Context, timeout time.Duration) (*Re
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return nil, store.Leader{}, errors.New(d.Name + ": no leader within " + timeout.String())
+	return nil, storefleet.Leader{}, errors.New(d.Name + ": no leader within " + timeout.String())
 }
 
 // WaitToken waits until app has a valid token, bounded by timeout.

@@ -145,7 +145,7 @@ func PerReplica(d *Deployment, redisURL string, perPort map[int]int64, window ti
 		byReplica[id] += n
 	}
 	leaderID := ""
-	if l, err := d.Store.Leader(context.Background()); err == nil {
+	if l, err := d.Fleet.Leader(context.Background()); err == nil {
 		leaderID = l.ID
 	}
 	var parts []string

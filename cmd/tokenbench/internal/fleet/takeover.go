@@ -26,7 +26,7 @@ func (d *Deployment) Takeover(ctx context.Context, sig syscall.Signal, lt time.D
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return 0, errors.New("no new leader within " + (3*lt + 5*time.Second).String())
 		}
-		l, err := d.Store.Leader(ctx)
+		l, err := d.Fleet.Leader(ctx)
 		if err == nil && l.Held && l.Epoch > term.Epoch && l.ID != old.ID {
 			took = time.Since(start)
 			break

@@ -9,6 +9,7 @@ import (
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/platform"
 )
 
@@ -96,6 +97,6 @@ func (h *Handler) outcome(ctx context.Context, c Component, id, action string, e
 		h.log.Info("callback: authorization event applied", append([]any{"component", c.ID, "authorizer", id, "info_type", action}, args...)...)
 	}
 	if h.audit != nil {
-		h.audit(store.AuditEntry{App: id, Action: action, Outcome: outcome, Errcode: code})
+		h.audit(fleet.AuditEntry{App: id, Action: action, Outcome: outcome, Errcode: code})
 	}
 }

@@ -11,25 +11,26 @@ import (
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/platform"
 )
 
 type auditLog struct {
 	mu  sync.Mutex
-	all []store.AuditEntry
+	all []fleet.AuditEntry
 }
 
-func (a *auditLog) add(e store.AuditEntry) {
+func (a *auditLog) add(e fleet.AuditEntry) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.all = append(a.all, e)
 }
 
-func (a *auditLog) last() store.AuditEntry {
+func (a *auditLog) last() fleet.AuditEntry {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.all) == 0 {
-		return store.AuditEntry{}
+		return fleet.AuditEntry{}
 	}
 	return a.all[len(a.all)-1]
 }

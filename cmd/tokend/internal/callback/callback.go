@@ -42,6 +42,7 @@ import (
 
 	"github.com/tokend/tokend/refresher/wechat/msgcrypt"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/platform"
 )
 
@@ -89,7 +90,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Audit, when set, records what authorization events did (never a
 	// token or refresh token).
-	Audit func(e store.AuditEntry)
+	Audit func(e fleet.AuditEntry)
 	// Repeats, when set, limits the WARN lines of refused pushes and of
 	// store failures (a flood of forged pushes, Redis down) to one per
 	// component and reason, then counted; nil: every line is logged.
@@ -109,7 +110,7 @@ type Handler struct {
 	timeout time.Duration
 	log     *slog.Logger
 	repeats Repeats // nil: log every line
-	audit   func(e store.AuditEntry)
+	audit   func(e fleet.AuditEntry)
 }
 
 // New validates cfg and returns a Handler.

@@ -45,8 +45,8 @@ import (
 // valid token yet answers -1 (the SDK retries).
 // Nothing is ever fetched upstream.
 
-// ComponentProvider is the provider of a component on these routes (and
-// httpapi.ComponentProvider).
+// ComponentProvider is the provider of a component on these routes;
+// httpapi.ComponentProvider is this constant.
 const ComponentProvider = "wechat_component"
 
 // codeRefreshTokenInvalid is WeChat's 61023.

@@ -7,14 +7,16 @@
 // existing SDKs call, which package compat serves and httpapi mounts
 // behind its request metrics (compat.go); with Config.Proxy, proxy mode
 // (package proxy) answers unmatched paths that name access_token
-// (proxy.go). httpapi imports compat, proxy, console and clients and the
+// (proxy.go); the Open Platform routes under /v1/components/{id} are
+// package components, mounted in the route table (components.go).
+// httpapi imports compat, proxy, console, components and clients and the
 // leaf table errcodes, and no other cmd/tokend/internal package: compat,
-// proxy and console take the shared compare-and-refresh, the client
-// checks and the status as functions or interfaces, so they import
+// proxy, console and components take the shared compare-and-refresh, the
+// client checks and the status as functions or interfaces, so they import
 // nothing back.
 // It reads credentials through a reader.Reader and the store; it never
 // fetches tokens upstream (the leader does; the Open Platform page-flow
-// routes make one upstream call each: platform_routes.go). Its only state
+// routes make one upstream call each: package components). Its only state
 // is the waits of open refresh requests and the compat routes' in-memory token index (Run
 // keeps it current).
 package httpapi
@@ -35,10 +37,12 @@ import (
 
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/cmd/tokend/internal/compat"
+	"github.com/tokend/tokend/cmd/tokend/internal/components"
 	"github.com/tokend/tokend/cmd/tokend/internal/console"
 	"github.com/tokend/tokend/cmd/tokend/internal/proxy"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/event"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/jssdk"
 	"github.com/tokend/tokend/store/reader"
 )
@@ -50,10 +54,15 @@ const maxBody = 8 << 10
 type Store interface {
 	Record(ctx context.Context, app string) (store.Record, error)
 	Status(ctx context.Context, app string) (store.Status, error)
-	Leader(ctx context.Context) (store.Leader, error)
 	Ping(ctx context.Context) error
-	Replicas(ctx context.Context) ([]store.Replica, error)
-	RecentAudit(ctx context.Context, limit int) ([]store.AuditEntry, error)
+}
+
+// Fleet is what the HTTP API needs of package store/fleet: the leadership,
+// the replica registry and the audit trail.
+type Fleet interface {
+	Leader(ctx context.Context) (fleet.Leader, error)
+	Replicas(ctx context.Context) ([]fleet.Replica, error)
+	RecentAudit(ctx context.Context, limit int) ([]fleet.AuditEntry, error)
 }
 
 // TokenReader serves credentials (tokens and tickets, by credential id),
@@ -107,10 +116,11 @@ type App struct {
 	Secret func() string
 }
 
-// Config configures a Server. Store, Tokens, Leader and Metrics are
-// required.
+// Config configures a Server. Store, Fleet, Tokens, Leader and Metrics
+// are required.
 type Config struct {
 	Store   Store
+	Fleet   Fleet
 	Tokens  TokenReader
 	Leader  Leader
 	Metrics Metrics
@@ -156,6 +166,7 @@ type Config struct {
 // Server serves the CONTRACT HTTP API. Safe for concurrent use.
 type Server struct {
 	store   Store
+	fleet   Fleet
 	leader  Leader
 	apps    []App
 	byID    map[string]App
@@ -182,12 +193,14 @@ type Server struct {
 	callback interface{ Register(*http.ServeMux) }
 	// console serves /ui/ (package console), reading through the API.
 	console *console.Handler
+	// components serves /v1/components/{id}/... (package components).
+	components *components.Routes
 }
 
 // New returns a Server for cfg, or an error naming a missing dependency.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.Tokens == nil || cfg.Leader == nil || cfg.Metrics == nil {
-		return nil, errors.New("httpapi: Store, Tokens, Leader and Metrics are required")
+	if cfg.Store == nil || cfg.Fleet == nil || cfg.Tokens == nil || cfg.Leader == nil || cfg.Metrics == nil {
+		return nil, errors.New("httpapi: Store, Fleet, Tokens, Leader and Metrics are required")
 	}
 	if cfg.RefreshWait < 0 || cfg.Cooldown < 0 {
 		return nil, fmt.Errorf("httpapi: negative RefreshWait %s or Cooldown %s", cfg.RefreshWait, cfg.Cooldown)
@@ -199,7 +212,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		store: cfg.Store, tokensR: cfg.Tokens, leader: cfg.Leader, metrics: cfg.Metrics,
+		store: cfg.Store, fleet: cfg.Fleet, tokensR: cfg.Tokens, leader: cfg.Leader, metrics: cfg.Metrics,
 		apps: append([]App(nil), cfg.Apps...), byID: map[string]App{}, replica: cfg.ReplicaID,
 		open: cfg.Open, refreshWait: cfg.RefreshWait, cooldown: cfg.Cooldown,
 		stopping: make(chan struct{}), log: cfg.Logger, repeats: cfg.Repeats, callback: cfg.Callback,
@@ -225,6 +238,9 @@ func New(cfg Config) (*Server, error) {
 	if s.proxy, err = s.newProxy(cfg); err != nil {
 		return nil, err
 	}
+	if s.components, err = s.newComponents(cfg); err != nil {
+		return nil, err
+	}
 	if s.console, err = console.New(console.Config{Source: consoleSource{s}, Replica: s.replica, Logger: s.log}); err != nil {
 		return nil, err
 	}
@@ -246,15 +262,15 @@ func (a *Server) Shutdown() {
 	a.stoppingOnce.Do(func() { close(a.stopping) })
 }
 
-// routes are the API's routes: pattern method and path, and the handler.
-func (a *Server) routes() []struct {
+// route is one entry of routes: pattern method and path, and the handler.
+type route = struct {
 	method, path string
 	h            http.Handler
-} {
-	return append([]struct {
-		method, path string
-		h            http.Handler
-	}{
+}
+
+// routes are the API's routes.
+func (a *Server) routes() []route {
+	return append([]route{
 		{"GET", "/healthz", http.HandlerFunc(a.healthz)},
 		{"GET", "/readyz", http.HandlerFunc(a.readyz)},
 		{"GET", "/metrics", a.metrics.Handler()},
@@ -266,7 +282,7 @@ func (a *Server) routes() []struct {
 		{"POST", "/v1/apps/{app}/signature", a.auth(a.signature, clients.Sign)},
 		{"GET", "/v1/audit", a.auth(a.audit, clients.Status)},
 		{"GET", "/ui/", a.console},
-	}, append(a.authorizerRoutes(), a.platformRoutes()...)...)
+	}, a.componentRoutes()...)
 }
 
 // Handler is the API's routes, counted in Metrics.

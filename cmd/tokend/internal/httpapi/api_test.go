@@ -17,6 +17,7 @@ import (
 	"github.com/tokend/tokend/cmd/tokend/internal/metrics"
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 	"github.com/tokend/tokend/store/reader"
 )
 
@@ -28,6 +29,7 @@ type apiEnv struct {
 	api   *Server
 	srv   *httptest.Server
 	store *store.Store
+	fleet *fleet.Store
 	rdb   *redis.Client
 	mr    *miniredis.Miniredis
 }
@@ -59,7 +61,7 @@ func newAPIEnvWith(t *testing.T, set func(*Config)) *apiEnv {
 	}
 	t.Cleanup(func() { rd.Close() })
 	cfg := Config{
-		Store: st, Tokens: rd, Leader: fakeLeader{}, ReplicaID: "r1",
+		Store: st, Fleet: fleet.New(st), Tokens: rd, Leader: fakeLeader{}, ReplicaID: "r1",
 		RefreshWait: 2 * time.Second, Metrics: metrics.New(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	set(&cfg)
@@ -69,7 +71,7 @@ func newAPIEnvWith(t *testing.T, set func(*Config)) *apiEnv {
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &apiEnv{api: a, srv: srv, store: st, rdb: rdb, mr: mr}
+	return &apiEnv{api: a, srv: srv, store: st, fleet: fleet.New(st), rdb: rdb, mr: mr}
 }
 
 // writeToken stores a token for app as a leader would.

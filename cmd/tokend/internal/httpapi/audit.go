@@ -11,10 +11,11 @@ import (
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 )
 
 // replicaStatus is one entry of status "replicas": the registry as read,
-// stale when not rewritten for store.ReplicaStale (killed, cut off),
+// stale when not rewritten for fleet.ReplicaStale (killed, cut off),
 // corrupt when the entry is not tokend's JSON.
 type replicaStatus struct {
 	ID      string     `json:"id"`
@@ -29,7 +30,7 @@ type replicaStatus struct {
 // replicas reads the registry for status; an error becomes the answer's
 // replicas_error, never a failed status.
 func (a *Server) replicas(ctx context.Context) ([]replicaStatus, string) {
-	list, err := a.store.Replicas(ctx)
+	list, err := a.fleet.Replicas(ctx)
 	out := make([]replicaStatus, 0, len(list))
 	for _, r := range list {
 		out = append(out, replicaStatus{ID: r.ID, Seen: timePtr(r.Seen), Leader: r.Leader, Version: r.Version,
@@ -94,7 +95,7 @@ func (a *Server) audit(w http.ResponseWriter, r *http.Request) {
 func (a *Server) recentAudit(ctx context.Context, limit int) (out []auditEntry, note string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	list, err := a.store.RecentAudit(ctx, limit)
+	list, err := a.fleet.RecentAudit(ctx, limit)
 	if errors.Is(err, store.ErrCorrupt) {
 		return []auditEntry{}, err.Error(), nil
 	}
@@ -126,7 +127,7 @@ func (a *Server) providerOf(cred string) string {
 // visibleDecision hides from a named client the client decisions that
 // name no app (a key no client holds, an unknown app): they carry other
 // clients' names, sources and key fingerprints. The shared list sees them.
-func (a *Server) visibleDecision(ctx context.Context, e store.AuditEntry) bool {
+func (a *Server) visibleDecision(ctx context.Context, e fleet.AuditEntry) bool {
 	viewer := clientOf(ctx)
 	return viewer == "" || viewer == clients.SharedName || e.App != "" || e.Client == viewer || !clients.ValidAction(e.Action)
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/cmd/tokend/internal/clients"
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 )
 
 const (
@@ -154,12 +154,12 @@ func TestAPI_clients_statusVisible(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, app := range []string{"mp-main", "hr"} {
-		_ = e.store.AppendAudit(ctx, auditOf(app))
+		_ = e.fleet.AppendAudit(ctx, auditOf(app))
 	}
 	// Entries of no app: leadership is everyone's; a refusal of a key no
 	// client holds is not billing's to see.
-	_ = e.store.AppendAudit(ctx, store.AuditEntry{Action: "token", Outcome: "denied", Detail: "unknown key"})
-	_ = e.store.AppendAudit(ctx, store.AuditEntry{Action: "leader", Outcome: "acquired"})
+	_ = e.fleet.AppendAudit(ctx, fleet.AuditEntry{Action: "token", Outcome: "denied", Detail: "unknown key"})
+	_ = e.fleet.AppendAudit(ctx, fleet.AuditEntry{Action: "leader", Outcome: "acquired"})
 	var got []string
 	for _, x := range e.do(t, "GET", "/v1/audit", keyBilling, "").body["entries"].([]any) {
 		m := x.(map[string]any)
@@ -269,8 +269,8 @@ func TestCompat_clientKey(t *testing.T) {
 
 // auditOf is an entry for app, asked for by client billing when app is
 // set.
-func auditOf(app string) store.AuditEntry {
-	return store.AuditEntry{App: app, Client: "billing", Action: "refresh", Outcome: "allowed"}
+func auditOf(app string) fleet.AuditEntry {
+	return fleet.AuditEntry{App: app, Client: "billing", Action: "refresh", Outcome: "allowed"}
 }
 
 // TestConsole_clientScope: the console page rendered for a client's key
@@ -309,16 +309,16 @@ func TestAudit_visibleDecision(t *testing.T) {
 	as := func(name string) context.Context { return context.WithValue(context.Background(), clientKey{}, name) }
 	for _, tc := range []struct {
 		viewer string
-		e      store.AuditEntry
+		e      fleet.AuditEntry
 		want   bool
 	}{
-		{"billing", store.AuditEntry{Client: "ops", Action: "token", Outcome: "denied"}, false},
-		{"billing", store.AuditEntry{Action: "token", Outcome: "denied", Detail: "unknown key"}, false},
-		{"billing", store.AuditEntry{Client: "billing", Action: "refresh", Outcome: "limited"}, true},
-		{"billing", store.AuditEntry{Action: "leader", Outcome: "acquired"}, true},
-		{"billing", store.AuditEntry{Client: "ops", App: "mp", Action: "token", Outcome: "denied"}, true},
-		{"shared", store.AuditEntry{Client: "ops", Action: "token", Outcome: "denied"}, true},
-		{"", store.AuditEntry{Action: "proxy", Outcome: "denied"}, true},
+		{"billing", fleet.AuditEntry{Client: "ops", Action: "token", Outcome: "denied"}, false},
+		{"billing", fleet.AuditEntry{Action: "token", Outcome: "denied", Detail: "unknown key"}, false},
+		{"billing", fleet.AuditEntry{Client: "billing", Action: "refresh", Outcome: "limited"}, true},
+		{"billing", fleet.AuditEntry{Action: "leader", Outcome: "acquired"}, true},
+		{"billing", fleet.AuditEntry{Client: "ops", App: "mp", Action: "token", Outcome: "denied"}, true},
+		{"shared", fleet.AuditEntry{Client: "ops", Action: "token", Outcome: "denied"}, true},
+		{"", fleet.AuditEntry{Action: "proxy", Outcome: "denied"}, true},
 	} {
 		if got := a.visibleDecision(as(tc.viewer), tc.e); got != tc.want {
 			t.Errorf("viewer %q, entry %+v: visible %v, want %v", tc.viewer, tc.e, got, tc.want)

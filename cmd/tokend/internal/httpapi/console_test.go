@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 )
 
 // getRaw fetches path raw (the console is not JSON), with bearer when
@@ -78,7 +78,7 @@ func TestAPI_audit(t *testing.T) {
 	e := newAPIEnv(t, []string{"k1"}, false)
 	ctx := context.Background()
 	for i := range 3 {
-		if err := e.store.AppendAudit(ctx, store.AuditEntry{Time: time.Now(), Replica: "r1", App: "mp-main",
+		if err := e.fleet.AppendAudit(ctx, fleet.AuditEntry{Time: time.Now(), Replica: "r1", App: "mp-main",
 			Action: "refresh", Outcome: "config", Errcode: 40164 + i, Fingerprint: "0badf00d"}); err != nil {
 			t.Fatal(err)
 		}
@@ -103,8 +103,8 @@ func TestAPI_audit(t *testing.T) {
 			t.Errorf("limit=%s: %d", bad, r.code)
 		}
 	}
-	e.rdb.Del(ctx, e.store.Keys().Audit())
-	e.rdb.Set(ctx, e.store.Keys().Audit(), "x", 0)
+	e.rdb.Del(ctx, fleet.AuditKey(e.store.Keys()))
+	e.rdb.Set(ctx, fleet.AuditKey(e.store.Keys()), "x", 0)
 	r = e.do(t, "GET", "/v1/audit", "k1", "")
 	if r.code != 200 || !strings.Contains(r.raw, "wrong type") {
 		t.Errorf("wrong-typed audit key: %d %s", r.code, r.raw)
@@ -114,10 +114,10 @@ func TestAPI_audit(t *testing.T) {
 func TestAPI_status_replicas(t *testing.T) {
 	e := newAPIEnv(t, nil, false)
 	ctx := context.Background()
-	if err := e.store.PutReplica(ctx, store.ReplicaInfo{ID: "r1", Leader: true, Version: "v9", Listen: "127.0.0.1:1"}); err != nil {
+	if err := e.fleet.PutReplica(ctx, fleet.ReplicaInfo{ID: "r1", Leader: true, Version: "v9", Listen: "127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
-	e.rdb.HSet(ctx, e.store.Keys().Replicas(), "r2", "garbage", "r3", `{"seen":1,"leader":false}`)
+	e.rdb.HSet(ctx, fleet.ReplicasKey(e.store.Keys()), "r2", "garbage", "r3", `{"seen":1,"leader":false}`)
 	r := e.do(t, "GET", "/v1/status", "", "")
 	reps, _ := r.body["replicas"].([]any)
 	if r.code != 200 || len(reps) != 3 {
@@ -136,8 +136,8 @@ func TestAPI_status_replicas(t *testing.T) {
 		t.Errorf("r3 seen at 1 ms not stale: %v", s)
 	}
 	// A registry of the wrong type never fails status.
-	e.rdb.Del(ctx, e.store.Keys().Replicas())
-	e.rdb.Set(ctx, e.store.Keys().Replicas(), "x", 0)
+	e.rdb.Del(ctx, fleet.ReplicasKey(e.store.Keys()))
+	e.rdb.Set(ctx, fleet.ReplicasKey(e.store.Keys()), "x", 0)
 	r = e.do(t, "GET", "/v1/status", "", "")
 	if r.code != 200 || !strings.Contains(r.raw, `"replicas_error":"replica registry unreadable`) {
 		t.Errorf("wrong-typed registry: %d %s", r.code, r.raw)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
 	"github.com/tokend/tokend/store"
+	"github.com/tokend/tokend/store/fleet"
 )
 
 // consoleEnv is an API whose one app has a token, a 40164 in its status
@@ -21,11 +22,11 @@ func consoleEnv(t *testing.T, keys []string) *apiEnv {
 		LastErrorCode: 40164, NextRefresh: time.Now().Add(5 * time.Minute), BudgetUsed: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.AppendAudit(ctx, store.AuditEntry{Time: time.Now(), Replica: "r1", App: "mp-main:jsapi",
+	if err := e.fleet.AppendAudit(ctx, fleet.AuditEntry{Time: time.Now(), Replica: "r1", App: "mp-main:jsapi",
 		Action: "refresh", Outcome: "config", Errcode: 40164}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.PutReplica(ctx, store.ReplicaInfo{ID: "r1", Leader: true, Version: "v9", Listen: "127.0.0.1:1"}); err != nil {
+	if err := e.fleet.PutReplica(ctx, fleet.ReplicaInfo{ID: "r1", Leader: true, Version: "v9", Listen: "127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
 	e.rdb.Set(ctx, e.store.Keys().Lease(), "L:r1", time.Minute)

@@ -55,7 +55,7 @@ func TestProxy_mounted(t *testing.T) {
 
 func TestProxy_needsCompat(t *testing.T) {
 	e := newAPIEnvWith(t, func(c *Config) { c.Apps = compatApps() })
-	c := Config{Store: e.api.store, Tokens: e.api.tokensR, Leader: fakeLeader{}, Metrics: e.api.metrics, Apps: compatApps(),
+	c := Config{Store: e.api.store, Fleet: e.api.fleet, Tokens: e.api.tokensR, Leader: fakeLeader{}, Metrics: e.api.metrics, Apps: compatApps(),
 		Proxy: ProxyConfig{Enabled: true}}
 	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "Compat") {
 		t.Fatalf("Proxy without Compat: err %v", err)

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/components"
 	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
 	"github.com/tokend/tokend/store"
 )
@@ -38,8 +39,8 @@ type appStatus struct {
 	WaitingFor string     `json:"waiting_for,omitempty"`
 	WaitUntil  *time.Time `json:"wait_until,omitempty"`
 	Probe      string     `json:"probe,omitempty"`
-	// Authorizers counts a component's authorizers (authorizers.go).
-	Authorizers *authorizerCounts `json:"authorizers,omitempty"`
+	// Authorizers counts a component's authorizers (package components).
+	Authorizers *components.Counts `json:"authorizers,omitempty"`
 }
 
 type statusAnswer struct {
@@ -92,7 +93,7 @@ func (a *Server) buildStatus(ctx context.Context) (statusAnswer, error) {
 	ans := statusAnswer{Replica: a.replica, Apps: make([]appStatus, len(creds))}
 	epoch, leading := a.leader.Leading()
 	ans.Leader = leading
-	l, err := a.store.Leader(ctx)
+	l, err := a.fleet.Leader(ctx)
 	if err != nil {
 		return ans, err
 	}
@@ -159,6 +160,8 @@ func (a *Server) appStatus(ctx context.Context, out appStatus) (appStatus, error
 	out.NextRefresh, out.LastError, out.LastErrorCode, out.BudgetUsed = timePtr(st.NextRefresh), st.LastError, st.LastErrorCode, st.BudgetUsed
 	out.Waiting, out.WaitingFor, out.WaitUntil, out.Probe = st.Waiting, st.WaitingFor, timePtr(st.WaitUntil), st.Probe
 	out.ErrorHelp = errcodes.Help(out.Provider, out.LastErrorCode)
-	out.Authorizers = a.authorizerCounts(ctx, out)
+	if out.Provider == ComponentProvider && out.Kind == "token" {
+		out.Authorizers = a.components.Counts(ctx, out.ID)
+	}
 	return out, nil
 }

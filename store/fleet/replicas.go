@@ -1,4 +1,4 @@
-package store
+package fleet
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tokend/tokend/store"
 )
 
 // ReplicaStale is the age after which a replica's registry entry is
@@ -45,38 +47,36 @@ type replicaJSON struct {
 	Listen  string `json:"listen"`
 }
 
-// Replicas is the registry hash: field replica id, value JSON
+// ReplicasKey is the registry hash: field replica id, value JSON
 // {"seen":unix ms,"leader":bool,"version":"..","listen":".."}.
-func (k Keys) Replicas() string { return k.tag + ":replicas" }
+func ReplicasKey(k store.Keys) string { return k.Tag() + ":replicas" }
 
 // PutReplica writes r's registry entry, seen now on the Redis clock (TIME),
 // so that every replica's entry is aged on one clock.
 func (s *Store) PutReplica(ctx context.Context, r ReplicaInfo) error {
 	if r.ID == "" {
-		return fmt.Errorf("store: put replica: empty id")
+		return fmt.Errorf("fleet: put replica: empty id")
 	}
-	now, err := s.rdb.Time(ctx).Result()
+	now, err := s.Client().Time(ctx).Result()
 	if err != nil {
-		return fmt.Errorf("store: put replica: %w", err)
+		return fmt.Errorf("fleet: put replica: %w", err)
 	}
 	v, _ := json.Marshal(replicaJSON{Seen: now.UnixMilli(), Leader: r.Leader, Version: r.Version, Listen: r.Listen})
-	err = s.rdb.HSet(ctx, s.keys.Replicas(), r.ID, string(v)).Err()
-	if isWrongType(err) {
-		c := &CorruptError{Key: s.keys.Replicas(), Detail: "wrong type"}
-		s.recs.noteCorrupt([]*CorruptError{c})
-		return c
+	err = s.Client().HSet(ctx, ReplicasKey(s.Keys()), r.ID, string(v)).Err()
+	if store.IsWrongType(err) {
+		return s.wrongType(ReplicasKey(s.Keys()))
 	}
 	if err != nil {
-		return fmt.Errorf("store: put replica: %w", err)
+		return fmt.Errorf("fleet: put replica: %w", err)
 	}
 	return nil
 }
 
 // DeleteReplica removes id's registry entry (a clean shutdown).
 func (s *Store) DeleteReplica(ctx context.Context, id string) error {
-	err := s.rdb.HDel(ctx, s.keys.Replicas(), id).Err()
-	if err != nil && !isWrongType(err) {
-		return fmt.Errorf("store: delete replica: %w", err)
+	err := s.Client().HDel(ctx, ReplicasKey(s.Keys()), id).Err()
+	if err != nil && !store.IsWrongType(err) {
+		return fmt.Errorf("fleet: delete replica: %w", err)
 	}
 	return nil
 }
@@ -88,18 +88,16 @@ func (s *Store) DeleteReplica(ctx context.Context, id string) error {
 func (s *Store) Replicas(ctx context.Context) ([]Replica, error) {
 	// Two calls, not one MULTI: TIME has no key, so on Redis Cluster it
 	// could not share a transaction with the registry's slot.
-	now, err := s.rdb.Time(ctx).Result()
+	now, err := s.Client().Time(ctx).Result()
 	if err != nil {
-		return nil, fmt.Errorf("store: replicas: %w", err)
+		return nil, fmt.Errorf("fleet: replicas: %w", err)
 	}
-	m, err := s.rdb.HGetAll(ctx, s.keys.Replicas()).Result()
-	if isWrongType(err) {
-		c := &CorruptError{Key: s.keys.Replicas(), Detail: "wrong type"}
-		s.recs.noteCorrupt([]*CorruptError{c})
-		return nil, c
+	m, err := s.Client().HGetAll(ctx, ReplicasKey(s.Keys())).Result()
+	if store.IsWrongType(err) {
+		return nil, s.wrongType(ReplicasKey(s.Keys()))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: replicas: %w", err)
+		return nil, fmt.Errorf("fleet: replicas: %w", err)
 	}
 	return parseReplicas(m, now), nil
 }
@@ -132,12 +130,4 @@ func parseReplica(id, v string, now time.Time) Replica {
 	r.Seen = time.UnixMilli(j.Seen)
 	r.Stale = now.Sub(r.Seen) > ReplicaStale
 	return r
-}
-
-// capString cuts s to at most n bytes.
-func capString(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

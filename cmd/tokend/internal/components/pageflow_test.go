@@ -1,4 +1,4 @@
-package httpapi
+package components_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/cmd/tokend/internal/compat"
+	"github.com/tokend/tokend/cmd/tokend/internal/httpapi"
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/refresher/upstream"
 	"github.com/tokend/tokend/store/platform"
@@ -57,10 +57,8 @@ func (f *fakePlatform) set(err error) int {
 // component.
 func TestPlatformRoutes(t *testing.T) {
 	fp := &fakePlatform{}
-	e := newAPIEnvWith(t, func(c *Config) {
-		c.Apps = []App{{ID: "mp-main", Provider: "wechat"}, {ID: "op", Provider: ComponentProvider, AppID: "wxcomp"}}
-		c.AuthTokens, c.Callback = []string{"k"}, fp
-	})
+	e := newEnv(t, []httpapi.App{{ID: "mp-main", Provider: "wechat"}, {ID: "op", Provider: httpapi.ComponentProvider, AppID: "wxcomp"}},
+		func(c *httpapi.Config) { c.Callback = fp })
 	if r := e.do(t, "POST", "/v1/components/op/preauthcode", "k", ""); r.code != 200 || r.body["pre_auth_code"] != "preauthcode@@@x" || r.body["expires_in"] != 1800.0 {
 		t.Fatalf("preauthcode: %d %s", r.code, r.raw)
 	}
@@ -134,21 +132,11 @@ func TestPlatformRoutes(t *testing.T) {
 // TestPlatformRoutes_notKept: a Callback without the page flow (or none)
 // answers 404, as an unknown component.
 func TestPlatformRoutes_notKept(t *testing.T) {
-	e := newAPIEnvWith(t, func(c *Config) {
-		c.Apps = []App{{ID: "op", Provider: ComponentProvider, AppID: "wxcomp"}}
-		c.Open = true
-	})
+	e := newEnv(t, []httpapi.App{{ID: "op", Provider: httpapi.ComponentProvider, AppID: "wxcomp"}},
+		func(c *httpapi.Config) { c.AuthTokens, c.Open = nil, true })
 	for _, p := range []string{"/v1/components/op/preauthcode", "/v1/components/op/authorizations"} {
 		if r := e.do(t, "POST", p, "", `{"auth_code":"a"}`); r.code != 404 {
 			t.Errorf("%s: %d %s", p, r.code, r.raw)
 		}
-	}
-}
-
-// TestComponentProvider_oneName: compat names components as httpapi does
-// (compat imports nothing of httpapi, so the name is defined twice).
-func TestComponentProvider_oneName(t *testing.T) {
-	if ComponentProvider != compat.ComponentProvider {
-		t.Fatalf("httpapi %q, compat %q", ComponentProvider, compat.ComponentProvider)
 	}
 }

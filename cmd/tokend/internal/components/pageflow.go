@@ -1,4 +1,4 @@
-package httpapi
+package components
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/tokend/tokend/cmd/tokend/internal/clients"
+	"github.com/tokend/tokend/cmd/tokend/internal/compat"
 	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/refresher/upstream"
@@ -32,8 +32,8 @@ import (
 // routes grant it nothing it does not have; and the auth_code is proof
 // from WeChat that an administrator authorized the platform.
 
-// Platform makes the page flow's upstream calls (*callback.Handler, given
-// as Config.Callback); a Callback without it: the routes answer 404.
+// Platform makes the page flow's upstream calls (*callback.Handler);
+// without it (Config.Platform nil) the routes answer 404.
 type Platform interface {
 	PreAuthCode(ctx context.Context, component string) (openplatform.PreAuthCode, error)
 	Authorize(ctx context.Context, component, code string, authTime time.Time) (platform.Authorizer, error)
@@ -49,43 +49,35 @@ const (
 	codeAuthCodeExpired = 61010
 )
 
-// platformRoutes are added to routes.
-func (a *Server) platformRoutes() []route {
-	return []route{
-		{"POST", "/v1/components/{id}/preauthcode", a.auth(a.preAuthCode, clients.Token)},
-		{"POST", "/v1/components/{id}/authorizations", a.auth(a.authorization, clients.Token)},
-	}
-}
-
-// platform returns the known component of the request and the Platform,
+// pageFlow returns the known component of the request and the Platform,
 // or answers 404.
-func (a *Server) platform(w http.ResponseWriter, r *http.Request) (string, Platform, bool) {
-	id, ok := a.knownComponent(w, r)
+func (rt *Routes) pageFlow(w http.ResponseWriter, r *http.Request) (string, Platform, bool) {
+	id, ok := rt.knownComponent(w, r)
 	if !ok {
 		return "", nil, false
 	}
-	p, ok := a.callback.(Platform)
-	if !ok {
-		writeError(w, http.StatusNotFound, "authorizers are not kept")
+	if rt.platform == nil {
+		rt.api.Error(w, http.StatusNotFound, "authorizers are not kept")
+		return "", nil, false
 	}
-	return id, p, ok
+	return id, rt.platform, true
 }
 
-func (a *Server) preAuthCode(w http.ResponseWriter, r *http.Request) {
-	id, p, ok := a.platform(w, r)
+func (rt *Routes) preAuthCode(w http.ResponseWriter, r *http.Request) {
+	id, p, ok := rt.pageFlow(w, r)
 	if !ok {
 		return
 	}
 	code, err := p.PreAuthCode(r.Context(), id)
 	if err != nil {
-		a.platformError(w, r, id, "api_create_preauthcode", err)
+		rt.platformError(w, r, id, "api_create_preauthcode", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"pre_auth_code": code.Value, "expires_in": int64(code.ExpiresIn / time.Second)})
+	rt.api.JSON(w, http.StatusOK, map[string]any{"pre_auth_code": code.Value, "expires_in": int64(code.ExpiresIn / time.Second)})
 }
 
-func (a *Server) authorization(w http.ResponseWriter, r *http.Request) {
-	id, p, ok := a.platform(w, r)
+func (rt *Routes) authorization(w http.ResponseWriter, r *http.Request) {
+	id, p, ok := rt.pageFlow(w, r)
 	if !ok {
 		return
 	}
@@ -93,25 +85,25 @@ func (a *Server) authorization(w http.ResponseWriter, r *http.Request) {
 		AuthCode string `json:"auth_code"`
 	}
 	usage := `want a JSON body {"auth_code":"<the auth_code of the authorization redirect>"}`
-	if !decodeBody(w, r, &body, usage) {
+	if !rt.api.DecodeBody(w, r, &body, usage) {
 		return
 	}
 	if msg := checkAuthCode(body.AuthCode); msg != "" {
-		writeError(w, http.StatusBadRequest, msg)
+		rt.api.Error(w, http.StatusBadRequest, msg)
 		return
 	}
 	x, err := p.Authorize(r.Context(), id, body.AuthCode, time.Now())
 	if err != nil {
-		a.platformError(w, r, id, "api_query_auth", err)
+		rt.platformError(w, r, id, "api_query_auth", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
 	defer cancel()
-	row := a.authorizerRow(ctx, id, x)
+	row := rt.authorizerRow(ctx, id, x)
 	if row.Status == "expired" && row.LastError == "" {
 		row.Status = "pending" // the leader fetches its first token now
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"component": id, "appid": row.AppID, "status": row.Status,
+	rt.api.JSON(w, http.StatusOK, map[string]any{"component": id, "appid": row.AppID, "status": row.Status,
 		"expires_at": row.ExpiresAt, "auth_time": row.AuthTime})
 }
 
@@ -133,25 +125,25 @@ func checkAuthCode(code string) string {
 // component token or with Redis down, 400 for an auth_code the upstream
 // refused, 502 naming the errcode for any other upstream refusal or a
 // failed call. Never a token or code.
-func (a *Server) platformError(w http.ResponseWriter, r *http.Request, id, op string, err error) {
+func (rt *Routes) platformError(w http.ResponseWriter, r *http.Request, id, op string, err error) {
 	var ue *upstream.Error
 	switch {
 	case errors.Is(err, openplatform.ErrNoComponentToken):
-		writeError(w, http.StatusServiceUnavailable, "no valid component token: the component waits for a component_verify_ticket (see GET /v1/status)")
+		rt.api.Error(w, http.StatusServiceUnavailable, "no valid component token: the component waits for a component_verify_ticket (see GET /v1/status)")
 	case op == "api_query_auth" && errors.As(err, &ue) && (ue.Code == codeAuthCodeInvalid || ue.Code == codeAuthCodeExpired):
-		writeJSON(w, http.StatusBadRequest, platformRefusal{
+		rt.api.JSON(w, http.StatusBadRequest, platformRefusal{
 			Error: fmt.Sprintf("%s refused the auth_code (errcode %d): invalid, used or expired. If WeChat's authorized push for this "+
 				"authorization came first, the authorizer is already stored (GET /v1/components/%s/authorizers); else start the authorization again", op, ue.Code, id),
 			Errcode: ue.Code})
 	case errors.As(err, &ue) && ue.Code != 0:
-		writeJSON(w, http.StatusBadGateway, platformRefusal{
-			Error: fmt.Sprintf("%s refused (errcode %d)", op, ue.Code), Errcode: ue.Code, ErrorHelp: errcodes.Help(ComponentProvider, ue.Code)})
+		rt.api.JSON(w, http.StatusBadGateway, platformRefusal{
+			Error: fmt.Sprintf("%s refused (errcode %d)", op, ue.Code), Errcode: ue.Code, ErrorHelp: errcodes.Help(compat.ComponentProvider, ue.Code)})
 	case errors.As(err, &ue):
-		a.warnRepeated(r.Context(), "api: "+op+" failed", "component", id, "err", err)
-		writeError(w, http.StatusBadGateway, op+" failed: the upstream did not answer, or answered badly")
+		rt.api.Warn(r.Context(), "api: "+op+" failed", "component", id, "err", err)
+		rt.api.Error(w, http.StatusBadGateway, op+" failed: the upstream did not answer, or answered badly")
 	default:
-		a.warnRepeated(r.Context(), "api: "+op+" failed", "component", id, "err", err)
-		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
+		rt.api.Warn(r.Context(), "api: "+op+" failed", "component", id, "err", err)
+		rt.api.Error(w, http.StatusServiceUnavailable, "redis unavailable")
 	}
 }
 

@@ -1,4 +1,4 @@
-package httpapi
+package components
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tokend/tokend/cmd/tokend/internal/clients"
 	"github.com/tokend/tokend/store"
 	"github.com/tokend/tokend/store/platform"
 )
@@ -24,16 +23,6 @@ import (
 // allowed "op-main" reads every authorizer of op-main. Neither route
 // shows a refresh token.
 
-// ComponentProvider is the Provider of a component's App: its
-// authorizers are served under /v1/components/{id}.
-const ComponentProvider = "wechat_component"
-
-// route is one entry of Server.routes.
-type route = struct {
-	method, path string
-	h            http.Handler
-}
-
 // AuthorizerLister is what the authorizer list needs of the Store;
 // without it the list answers 404.
 type AuthorizerLister interface {
@@ -45,70 +34,59 @@ const (
 	maxAuthorizerPage     = 1000
 )
 
-// authorizerRoutes are added to routes.
-func (a *Server) authorizerRoutes() []route {
-	return []route{
-		{"GET", "/v1/components/{id}/authorizers", a.auth(a.authorizers, clients.Status)},
-		{"GET", "/v1/components/{id}/authorizers/{appid}/token", a.auth(a.authorizerToken, clients.Token)},
-		{"POST", "/v1/components/{id}/authorizers/{appid}/refresh", a.auth(a.authorizerRefresh, clients.Refresh)},
-		{"GET", "/v1/components/{id}/authorizers/{appid}/tickets/{kind}", a.auth(a.authorizerTicket, clients.Ticket)},
-	}
-}
-
 // knownComponent answers 404 and returns false for an id that is no
 // configured component.
-func (a *Server) knownComponent(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (rt *Routes) knownComponent(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
-	if app, ok := a.byID[id]; !ok || app.Provider != ComponentProvider {
-		writeError(w, http.StatusNotFound, "unknown component")
+	if _, ok := rt.byID[id]; !ok {
+		rt.api.Error(w, http.StatusNotFound, "unknown component")
 		return "", false
 	}
 	return id, true
 }
 
 // knownAuthorizer answers 404 (unknown component) or 400 (bad appid) and
-// returns false, or the component's App and the authorizer's credential
-// id.
-func (a *Server) knownAuthorizer(w http.ResponseWriter, r *http.Request) (App, string, bool) {
-	id, ok := a.knownComponent(w, r)
+// returns false, or the component and the authorizer's credential id.
+func (rt *Routes) knownAuthorizer(w http.ResponseWriter, r *http.Request) (Component, string, bool) {
+	id, ok := rt.knownComponent(w, r)
 	if !ok {
-		return App{}, "", false
+		return Component{}, "", false
 	}
 	appid := r.PathValue("appid")
 	if !store.ValidApp(appid) {
-		writeError(w, http.StatusBadRequest, "authorizer appid must match [A-Za-z0-9_.-]{1,64}")
-		return App{}, "", false
+		rt.api.Error(w, http.StatusBadRequest, "authorizer appid must match [A-Za-z0-9_.-]{1,64}")
+		return Component{}, "", false
 	}
-	return a.byID[id], platform.AuthorizerID(id, appid), true
+	return rt.byID[id], platform.AuthorizerID(id, appid), true
 }
 
-func (a *Server) authorizerToken(w http.ResponseWriter, r *http.Request) {
-	if _, id, ok := a.knownAuthorizer(w, r); ok {
-		a.serve(w, r, tokenCredential(id))
+func (rt *Routes) authorizerToken(w http.ResponseWriter, r *http.Request) {
+	if _, id, ok := rt.knownAuthorizer(w, r); ok {
+		rt.api.Serve(w, r, id, false)
 	}
 }
 
 // authorizerRefresh is compare-and-refresh of an authorizer's token: an
 // app whose call failed with 40001/40014/42001 reports the token it used.
-func (a *Server) authorizerRefresh(w http.ResponseWriter, r *http.Request) {
-	if _, id, ok := a.knownAuthorizer(w, r); ok {
-		a.compareAndRefresh(w, r, tokenCredential(id))
+func (rt *Routes) authorizerRefresh(w http.ResponseWriter, r *http.Request) {
+	if _, id, ok := rt.knownAuthorizer(w, r); ok {
+		rt.api.Refresh(w, r, id)
 	}
 }
 
 // authorizerTicket serves an authorizer's ticket of a kind the component
 // keeps (components[].tickets), in the app ticket route's shape.
-func (a *Server) authorizerTicket(w http.ResponseWriter, r *http.Request) {
-	comp, id, ok := a.knownAuthorizer(w, r)
+func (rt *Routes) authorizerTicket(w http.ResponseWriter, r *http.Request) {
+	comp, id, ok := rt.knownAuthorizer(w, r)
 	if !ok {
 		return
 	}
 	kind := r.PathValue("kind")
 	if !slices.Contains(comp.AuthorizerTickets, kind) {
-		writeError(w, http.StatusNotFound, "ticket kind not kept for this component's authorizers (components[].tickets)")
+		rt.api.Error(w, http.StatusNotFound, "ticket kind not kept for this component's authorizers (components[].tickets)")
 		return
 	}
-	a.serve(w, r, ticketCredential(id+":"+kind))
+	rt.api.Serve(w, r, id+":"+kind, true)
 }
 
 // authorizerRow is one authorizer in the list: never a token.
@@ -120,20 +98,20 @@ type authorizerRow struct {
 	LastError string     `json:"last_error,omitempty"`
 }
 
-func (a *Server) authorizers(w http.ResponseWriter, r *http.Request) {
-	id, ok := a.knownComponent(w, r)
+func (rt *Routes) authorizers(w http.ResponseWriter, r *http.Request) {
+	id, ok := rt.knownComponent(w, r)
 	if !ok {
 		return
 	}
-	lister, ok := a.store.(AuthorizerLister)
+	lister, ok := rt.store.(AuthorizerLister)
 	if !ok {
-		writeError(w, http.StatusNotFound, "authorizers are not kept")
+		rt.api.Error(w, http.StatusNotFound, "authorizers are not kept")
 		return
 	}
 	offset, err1 := intParam(r, "offset", 0)
 	limit, err2 := intParam(r, "limit", defaultAuthorizerPage)
 	if err1 != nil || err2 != nil || offset < 0 || limit < 1 || limit > maxAuthorizerPage {
-		writeError(w, http.StatusBadRequest, "offset must be >= 0 and limit 1.."+strconv.Itoa(maxAuthorizerPage))
+		rt.api.Error(w, http.StatusBadRequest, "offset must be >= 0 and limit 1.."+strconv.Itoa(maxAuthorizerPage))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
@@ -151,30 +129,30 @@ func (a *Server) authorizers(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		a.warnRepeated(r.Context(), "api: read authorizers failed", "component", id, "err", err)
-		writeError(w, http.StatusServiceUnavailable, "redis unavailable")
+		rt.api.Warn(r.Context(), "api: read authorizers failed", "component", id, "err", err)
+		rt.api.Error(w, http.StatusServiceUnavailable, "redis unavailable")
 		return
 	}
 	rows := make([]authorizerRow, 0, len(page))
 	for _, x := range page {
-		rows = append(rows, a.authorizerRow(ctx, id, x))
+		rows = append(rows, rt.authorizerRow(ctx, id, x))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"component": id, "total": total, "offset": offset, "authorizers": rows})
+	rt.api.JSON(w, http.StatusOK, map[string]any{"component": id, "total": total, "offset": offset, "authorizers": rows})
 }
 
 // authorizerRow reads one authorizer's record and status.
-func (a *Server) authorizerRow(ctx context.Context, component string, x platform.Authorizer) authorizerRow {
+func (rt *Routes) authorizerRow(ctx context.Context, component string, x platform.Authorizer) authorizerRow {
 	row := authorizerRow{AppID: x.AppID, Status: "expired"}
 	if !x.AuthTime.IsZero() {
 		t := x.AuthTime.UTC()
 		row.AuthTime = &t
 	}
 	cid := platform.AuthorizerID(component, x.AppID)
-	if rec, err := a.store.Record(ctx, cid); err == nil && rec.Valid() {
+	if rec, err := rt.store.Record(ctx, cid); err == nil && rec.Valid() {
 		t := rec.ExpiresAt.UTC()
 		row.Status, row.ExpiresAt = "valid", &t
 	}
-	st, err := a.store.Status(ctx, cid)
+	st, err := rt.store.Status(ctx, cid)
 	switch {
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 	case st.WaitingFor == "reauthorization":
@@ -196,8 +174,8 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 	return strconv.Atoi(v)
 }
 
-// authorizerCounts is a component's line of authorizer counts in status.
-type authorizerCounts struct {
+// Counts is a component's line of authorizer counts in /v1/status.
+type Counts struct {
 	Total                int        `json:"total"`
 	Valid                int        `json:"valid"`
 	Failing              int        `json:"failing"`
@@ -211,17 +189,21 @@ type AuthorizerSummaryReader interface {
 	AuthorizerSummary(ctx context.Context, component string) (platform.AuthorizerSummary, error)
 }
 
-// authorizerCounts reads the counts of a component's status entry; nil
-// for other entries or when none are written yet.
-func (a *Server) authorizerCounts(ctx context.Context, entry appStatus) *authorizerCounts {
-	sr, ok := a.store.(AuthorizerSummaryReader)
-	if !ok || entry.Provider != ComponentProvider || entry.Kind != "token" {
+// Counts reads the counts of component id (the leader's, written by its
+// keeper); nil when none are written yet or the Store keeps none.
+func (rt *Routes) Counts(ctx context.Context, id string) *Counts {
+	sr, ok := rt.store.(AuthorizerSummaryReader)
+	if !ok {
 		return nil
 	}
-	s, err := sr.AuthorizerSummary(ctx, entry.ID)
+	s, err := sr.AuthorizerSummary(ctx, id)
 	if err != nil {
 		return nil
 	}
-	return &authorizerCounts{Total: s.Total, Valid: s.Valid, Failing: s.Failing,
-		NeedsReauthorization: s.NeedsReauthorization, UpdatedAt: timePtr(s.UpdatedAt)}
+	c := &Counts{Total: s.Total, Valid: s.Valid, Failing: s.Failing, NeedsReauthorization: s.NeedsReauthorization}
+	if !s.UpdatedAt.IsZero() && s.UpdatedAt.UnixMilli() != 0 { // as status's other times
+		t := s.UpdatedAt.UTC()
+		c.UpdatedAt = &t
+	}
+	return c
 }

@@ -1,4 +1,4 @@
-package store
+package fleet
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokend/tokend/store"
 )
 
 // AuditMaxLen is the approximate cap of the audit stream (XADD MAXLEN ~).
@@ -34,8 +36,9 @@ type AuditEntry struct {
 	Detail      string    // a short free-form note (an epoch, a version)
 }
 
-// Audit is the capped stream of audit entries (XADD MAXLEN ~ AuditMaxLen).
-func (k Keys) Audit() string { return k.tag + ":audit" }
+// AuditKey is the capped stream of audit entries (XADD MAXLEN ~
+// AuditMaxLen).
+func AuditKey(k store.Keys) string { return k.Tag() + ":audit" }
 
 // AppendAudit adds e to the audit stream, trimming it to about
 // AuditMaxLen entries. A key of the wrong type returns a *CorruptError.
@@ -43,20 +46,18 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
 	// Every field is capped as it is written (as RecentAudit caps what it
 	// reads): an entry costs the stream a bounded size whatever it names.
 	f := func(v string) string { return capString(v, maxAuditField) }
-	err := s.rdb.XAdd(ctx, &redis.XAddArgs{
-		Stream: s.keys.Audit(), MaxLen: AuditMaxLen, Approx: true,
+	err := s.Client().XAdd(ctx, &redis.XAddArgs{
+		Stream: AuditKey(s.Keys()), MaxLen: AuditMaxLen, Approx: true,
 		Values: []any{
 			"time", e.Time.UnixMilli(), "replica", f(e.Replica), "client", f(e.Client), "app", f(e.App), "action", f(e.Action),
 			"outcome", f(e.Outcome), "errcode", e.Errcode, "fp", f(e.Fingerprint), "detail", f(e.Detail),
 		},
 	}).Err()
-	if isWrongType(err) {
-		c := &CorruptError{Key: s.keys.Audit(), Detail: "wrong type"}
-		s.recs.noteCorrupt([]*CorruptError{c})
-		return c
+	if store.IsWrongType(err) {
+		return s.wrongType(AuditKey(s.Keys()))
 	}
 	if err != nil {
-		return fmt.Errorf("store: audit: %w", err)
+		return fmt.Errorf("fleet: audit: %w", err)
 	}
 	return nil
 }
@@ -66,14 +67,12 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
 // returns no entries and a *CorruptError.
 func (s *Store) RecentAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	limit = max(1, min(limit, maxAuditRead))
-	msgs, err := s.rdb.XRevRangeN(ctx, s.keys.Audit(), "+", "-", int64(limit)).Result()
-	if isWrongType(err) {
-		c := &CorruptError{Key: s.keys.Audit(), Detail: "wrong type"}
-		s.recs.noteCorrupt([]*CorruptError{c})
-		return nil, c
+	msgs, err := s.Client().XRevRangeN(ctx, AuditKey(s.Keys()), "+", "-", int64(limit)).Result()
+	if store.IsWrongType(err) {
+		return nil, s.wrongType(AuditKey(s.Keys()))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: audit: %w", err)
+		return nil, fmt.Errorf("fleet: audit: %w", err)
 	}
 	out := make([]AuditEntry, 0, len(msgs))
 	for _, m := range msgs {

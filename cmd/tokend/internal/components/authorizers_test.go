@@ -1,8 +1,9 @@
-package httpapi
+package components_test
 
 import (
 	"testing"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/httpapi"
 	"github.com/tokend/tokend/store/platform"
 )
 
@@ -11,10 +12,10 @@ import (
 // component, a kind not kept or a bad appid are 4xx JSON, a missing
 // ticket 503.
 func TestAPI_authorizerTicket(t *testing.T) {
-	e := newAPIEnvApps(t, []string{"k"}, false, []App{
-		{ID: "op", Provider: ComponentProvider, AuthorizerTickets: []string{"jsapi"}},
+	e := newEnv(t, []httpapi.App{
+		{ID: "op", Provider: httpapi.ComponentProvider, AuthorizerTickets: []string{"jsapi"}},
 		{ID: "mp-main", Provider: "wechat", Tickets: []string{"jsapi"}},
-	})
+	}, nil)
 	e.writeToken(t, platform.AuthorizerTicketID("op", "wxa", "jsapi"), "ticket-a")
 	r := e.do(t, "GET", "/v1/components/op/authorizers/wxa/tickets/jsapi", "k", "")
 	if r.code != 200 || r.body["ticket"] != "ticket-a" || r.body["expires_in"].(float64) < 7000 {
@@ -40,7 +41,7 @@ func TestAPI_authorizerTicket(t *testing.T) {
 // longer current answers the current one at once, recording nothing; a
 // report of the current one is recorded under the authorizer's id.
 func TestAPI_authorizerRefresh(t *testing.T) {
-	e := newAPIEnvApps(t, []string{"k"}, false, []App{{ID: "op", Provider: ComponentProvider}})
+	e := newEnv(t, []httpapi.App{{ID: "op", Provider: httpapi.ComponentProvider}}, nil)
 	id := platform.AuthorizerID("op", "wxa")
 	e.writeToken(t, id, "tok-current")
 	r := e.do(t, "POST", "/v1/components/op/authorizers/wxa/refresh", "k", `{"invalid_token":"tok-old"}`)

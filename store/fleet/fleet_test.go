@@ -1,4 +1,4 @@
-package store
+package fleet
 
 import (
 	"context"
@@ -8,10 +8,52 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/tokend/tokend/integration/redisserver"
+	"github.com/tokend/tokend/store"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// forEach runs f on miniredis and on a redis-server, with a fleet Store
+// and the raw client behind it.
+func forEach(t *testing.T, f func(t *testing.T, s *Store, rdb *redis.Client)) {
+	for _, name := range []string{"miniredis", "redis-server"} {
+		t.Run(name, func(t *testing.T) {
+			var rdb *redis.Client
+			if name == "miniredis" {
+				rdb = redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+				t.Cleanup(func() { rdb.Close() })
+			} else {
+				rdb = redisserver.Start(t).Client()
+			}
+			st, err := store.New(store.Config{Client: rdb, Prefix: "tokend"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f(t, New(st), rdb)
+		})
+	}
+}
+
+func TestStore_Leader(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
+		ctx := context.Background()
+		if l, err := s.Leader(ctx); err != nil || l.Held || l.ID != "" || l.Epoch != 0 {
+			t.Fatalf("no leader yet: %+v %v", l, err)
+		}
+		if err := rdb.Set(ctx, s.Keys().Lease(), "lease-value-a", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		rdb.HSet(ctx, s.Keys().Epoch(), "epoch", 42, "leader", "a")
+		if l, err := s.Leader(ctx); err != nil || !l.Held || l.ID != "a" || l.Epoch != 42 {
+			t.Fatalf("leader: %+v %v", l, err)
+		}
+	})
+}
 
 func TestParseReplica(t *testing.T) {
 	now := time.UnixMilli(1_800_000_000_000)
@@ -55,9 +97,9 @@ func TestStore_Replicas(t *testing.T) {
 		if err := s.PutReplica(ctx, ReplicaInfo{ID: "r1", Leader: true, Version: "v1"}); err != nil {
 			t.Fatal(err)
 		}
-		rdb.HSet(ctx, s.Keys().Replicas(), "r3", "garbage")
+		rdb.HSet(ctx, ReplicasKey(s.Keys()), "r3", "garbage")
 		old := `{"seen":1000,"leader":true,"version":"v0","listen":""}`
-		rdb.HSet(ctx, s.Keys().Replicas(), "r4", old)
+		rdb.HSet(ctx, ReplicasKey(s.Keys()), "r4", old)
 		got, err := s.Replicas(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -90,11 +132,11 @@ func TestStore_Replicas(t *testing.T) {
 func TestStore_Replicas_wrongType(t *testing.T) {
 	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
 		ctx := context.Background()
-		rdb.Set(ctx, s.Keys().Replicas(), "x", 0)
-		if got, err := s.Replicas(ctx); !errors.Is(err, ErrCorrupt) || len(got) != 0 {
+		rdb.Set(ctx, ReplicasKey(s.Keys()), "x", 0)
+		if got, err := s.Replicas(ctx); !errors.Is(err, store.ErrCorrupt) || len(got) != 0 {
 			t.Fatalf("Replicas over a string key: %v, %v; want ErrCorrupt", got, err)
 		}
-		if err := s.PutReplica(ctx, ReplicaInfo{ID: "r1"}); !errors.Is(err, ErrCorrupt) {
+		if err := s.PutReplica(ctx, ReplicaInfo{ID: "r1"}); !errors.Is(err, store.ErrCorrupt) {
 			t.Fatalf("PutReplica over a string key: %v; want ErrCorrupt", err)
 		}
 		if err := s.DeleteReplica(ctx, "r1"); err != nil {
@@ -114,7 +156,7 @@ func TestStore_Audit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.Keys().Audit(), Values: []any{"time", "x", "errcode", "y", "junk", "z"}})
+		rdb.XAdd(ctx, &redis.XAddArgs{Stream: AuditKey(s.Keys()), Values: []any{"time", "x", "errcode", "y", "junk", "z"}})
 		got, err := s.RecentAudit(ctx, 3)
 		if err != nil {
 			t.Fatal(err)
@@ -139,11 +181,11 @@ func TestStore_Audit(t *testing.T) {
 func TestStore_Audit_wrongType(t *testing.T) {
 	forEach(t, func(t *testing.T, s *Store, rdb *redis.Client) {
 		ctx := context.Background()
-		rdb.Set(ctx, s.Keys().Audit(), "x", 0)
-		if err := s.AppendAudit(ctx, AuditEntry{App: "mp"}); !errors.Is(err, ErrCorrupt) {
+		rdb.Set(ctx, AuditKey(s.Keys()), "x", 0)
+		if err := s.AppendAudit(ctx, AuditEntry{App: "mp"}); !errors.Is(err, store.ErrCorrupt) {
 			t.Fatalf("AppendAudit over a string key: %v", err)
 		}
-		if got, err := s.RecentAudit(ctx, 5); !errors.Is(err, ErrCorrupt) || got != nil {
+		if got, err := s.RecentAudit(ctx, 5); !errors.Is(err, store.ErrCorrupt) || got != nil {
 			t.Fatalf("RecentAudit over a string key: %v, %v", got, err)
 		}
 	})
@@ -153,22 +195,26 @@ func TestStore_Audit_capped(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	rdb := backends()[1]
-	t.Run(rdb.name, func(t *testing.T) {
-		s, raw := rdb.open(t)
+	t.Run("redis-server", func(t *testing.T) {
+		raw := redisserver.Start(t).Client()
+		st, err := store.New(store.Config{Client: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := New(st)
 		ctx := context.Background()
 		for range AuditMaxLen + 500 {
 			if err := s.AppendAudit(ctx, AuditEntry{App: "mp", Action: "probe", Outcome: "ok"}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		n := raw.XLen(ctx, s.Keys().Audit()).Val()
+		n := raw.XLen(ctx, AuditKey(s.Keys())).Val()
 		// MAXLEN ~ trims whole radix-tree nodes (100 entries by default).
 		if n < AuditMaxLen || n > AuditMaxLen+200 {
 			t.Fatalf("XLEN = %d, want about %d", n, AuditMaxLen)
 		}
-		if !strings.HasPrefix(s.Keys().Audit(), "{tokend}:") {
-			t.Fatal(s.Keys().Audit())
+		if !strings.HasPrefix(AuditKey(s.Keys()), "{tokend}:") {
+			t.Fatal(AuditKey(s.Keys()))
 		}
 	})
 }
@@ -177,12 +223,13 @@ func TestStore_Audit_capped(t *testing.T) {
 // work as deploy/redis-users.acl's tokend user (TIME, HSET, HDEL,
 // HGETALL, XADD with MAXLEN ~, XREVRANGE).
 func TestStore_deployACL_registryAndAudit(t *testing.T) {
-	srv := redisserver.StartACL(t, "../deploy/redis-users.acl")
+	srv := redisserver.StartACL(t, "../../deploy/redis-users.acl")
 	ctx := context.Background()
-	s, err := New(Config{Client: srv.User("tokend", "change-me-tokend")})
+	st, err := store.New(store.Config{Client: srv.User("tokend", "change-me-tokend")})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := New(st)
 	if err := s.PutReplica(ctx, ReplicaInfo{ID: "r1", Leader: true}); err != nil {
 		t.Fatalf("PutReplica: %v", err)
 	}
@@ -209,7 +256,7 @@ func TestStore_Audit_fieldsCapped(t *testing.T) {
 		if err := s.AppendAudit(ctx, AuditEntry{App: long, Client: long, Detail: long, Action: "token", Outcome: "denied"}); err != nil {
 			t.Fatal(err)
 		}
-		msgs, err := rdb.XRange(ctx, s.Keys().Audit(), "-", "+").Result()
+		msgs, err := rdb.XRange(ctx, AuditKey(s.Keys()), "-", "+").Result()
 		if err != nil || len(msgs) != 1 {
 			t.Fatalf("stream: %v, %v", msgs, err)
 		}
