@@ -76,6 +76,7 @@ type Store interface {
 	Record(ctx context.Context, app string) (store.Record, error)
 	PutAuthorizers(ctx context.Context, component string, list ...platform.Authorizer) error
 	RemoveAuthorizer(ctx context.Context, component, appid string, kinds []string) (bool, error)
+	CodeStore // exchanged codes (codes.go)
 }
 
 // Config configures a Handler. Store and at least one component are
