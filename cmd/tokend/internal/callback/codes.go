@@ -2,6 +2,7 @@ package callback
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tokend/tokend/store/platform"
@@ -13,9 +14,15 @@ import (
 // at the same moment; api_query_auth accepts a code once (61010 after).
 // exchange remembers each successful exchange in Redis for the code's
 // life (platform.AuthCodeLifetime, keyed by the code's SHA-256), so the
-// second delivery answers the stored authorizer with no upstream call;
-// one refused by the upstream while the other is in flight waits for it
-// (within the timeout). The code never appears in a key, log or error.
+// second delivery answers the stored authorizer with no upstream call.
+// An exchange in flight claims the code (platform.Store.ClaimCode), and a
+// delivery that finds it claimed waits for it (within the timeout): two
+// replicas at the same moment make one call. The code never appears in a
+// key, log or error.
+//
+// What it does NOT do: take a claim over from a replica that died
+// mid-exchange before the claim expires (Config.Timeout): a delivery
+// waiting on it fails with errCodeBusy when its own timeout ends first.
 
 // CodeStore is what exchange needs of *platform.Store for exchanged codes.
 type CodeStore interface {
@@ -25,60 +32,60 @@ type CodeStore interface {
 	RememberCode(ctx context.Context, component, code, appid string) error
 }
 
-// pollInterval is how often a refused delivery re-reads a code that
-// another exchange has claimed.
+// pollInterval is how often a delivery re-reads a code that another
+// exchange has claimed.
 const pollInterval = 20 * time.Millisecond
+
+// errCodeBusy: another exchange of the code held it claimed until the
+// deadline.
+var errCodeBusy = errors.New("callback: another exchange of the authorization code did not finish in time")
 
 // step is what exchange does next with a code.
 type step int
 
 const (
 	stepAnswer step = iota // the code was exchanged: answer its authorizer
-	stepCall               // call api_query_auth
-	stepWait               // refused while another exchange is in flight: read again
-	stepFail               // answer the call's error
+	stepWait               // another exchange has it claimed: read again
+	stepClaim              // claim it, then call api_query_auth
+	stepCall               // call unclaimed (garbage holds the key)
 )
 
-// decide is the next step for a code read as x; called: api_query_auth
-// was called and failed. A claim seen before the call does not stop it
-// (the upstream, which accepts a code once, decides), so a claim left by
-// a dead replica costs nothing.
-func decide(x platform.ExchangedCode, called bool) step {
+// decide is the next step for a code read as x; claimTried: a claim was
+// refused since the last wait (the key exists but holds neither an
+// exchange nor a claim: garbage, which must not cost the exchange).
+func decide(x platform.ExchangedCode, claimTried bool) step {
 	switch {
 	case x.Done:
 		return stepAnswer
-	case !called:
-		return stepCall
 	case x.Pending:
 		return stepWait
+	case claimTried:
+		return stepCall
 	default:
-		return stepFail
+		return stepClaim
 	}
 }
 
 // exchange answers the authorizer code was exchanged for: the stored one
-// when code was already exchanged (no upstream call); otherwise it calls
-// api_query_auth with the component token stored in Redis, stores the
-// authorizer it answers and remembers the code. A failed call is answered
-// by an exchange of the same code that finished meanwhile, if any. ctx
-// must have a deadline (the wait ends with it).
+// when code was already exchanged (no upstream call), after waiting while
+// another exchange has it claimed; otherwise it claims the code (for
+// Config.Timeout), calls api_query_auth with the component token stored
+// in Redis, stores the authorizer it answers and remembers the code. A
+// failed call releases the claim and is answered by an exchange that
+// finished meanwhile, if any. ctx must have a deadline.
 func (h *Handler) exchange(ctx context.Context, c Component, code string, authTime time.Time) (platform.Authorizer, error) {
-	if a, ok := h.exchanged(ctx, c.ID, code, false); ok {
-		return a, nil
+	prev, done, claim, err := h.await(ctx, c.ID, code)
+	if done || err != nil {
+		return prev, err
 	}
-	tok, err := h.componentToken(ctx, c.ID)
-	if err != nil {
-		return platform.Authorizer{}, err
-	}
-	// A claim is advisory: when Redis refuses it the call is made anyway.
-	claim, _ := h.store.ClaimCode(ctx, c.ID, code, h.timeout)
-	a, err := h.queryAndStore(ctx, c, tok, code, authTime)
+	a, err := h.queryAndStore(ctx, c, code, authTime)
 	if err != nil {
 		if claim != "" {
 			_ = h.store.ReleaseCode(ctx, c.ID, code, claim) // else it expires with the timeout
 		}
-		if prev, ok := h.exchanged(ctx, c.ID, code, true); ok {
-			return prev, nil
+		if x, rerr := h.store.ExchangedCode(ctx, c.ID, code); rerr == nil && x.Done {
+			h.reused(c.ID, x.Authorizer)
+			return x.Authorizer, nil
 		}
 		return platform.Authorizer{}, err
 	}
@@ -89,8 +96,47 @@ func (h *Handler) exchange(ctx context.Context, c Component, code string, authTi
 	return a, nil
 }
 
-// queryAndStore calls api_query_auth and stores the authorizer.
-func (h *Handler) queryAndStore(ctx context.Context, c Component, tok, code string, authTime time.Time) (platform.Authorizer, error) {
+// await reads code until it is exchanged (done, with its authorizer) or
+// free to call (claim, "" when garbage in the key refuses a claim),
+// waiting while another exchange has it claimed, until ctx ends
+// (errCodeBusy).
+func (h *Handler) await(ctx context.Context, component, code string) (a platform.Authorizer, done bool, claim string, err error) {
+	claimTried := false
+	for {
+		x, err := h.store.ExchangedCode(ctx, component, code)
+		if err != nil {
+			return platform.Authorizer{}, false, "", err
+		}
+		switch decide(x, claimTried) {
+		case stepAnswer:
+			h.reused(component, x.Authorizer)
+			return x.Authorizer, true, "", nil
+		case stepCall:
+			return platform.Authorizer{}, false, "", nil
+		case stepClaim:
+			claim, err := h.store.ClaimCode(ctx, component, code, h.timeout)
+			if err != nil || claim != "" {
+				return platform.Authorizer{}, false, claim, err
+			}
+			claimTried = true // claimed by another meanwhile, or garbage: read again
+		case stepWait:
+			claimTried = false
+			select {
+			case <-ctx.Done():
+				return platform.Authorizer{}, false, "", errCodeBusy
+			case <-time.After(pollInterval):
+			}
+		}
+	}
+}
+
+// queryAndStore calls api_query_auth with the stored component token and
+// stores the authorizer.
+func (h *Handler) queryAndStore(ctx context.Context, c Component, code string, authTime time.Time) (platform.Authorizer, error) {
+	tok, err := h.componentToken(ctx, c.ID)
+	if err != nil {
+		return platform.Authorizer{}, err
+	}
 	g, err := c.Auth.QueryAuth(ctx, tok, code)
 	if err != nil {
 		return platform.Authorizer{}, err
@@ -102,28 +148,8 @@ func (h *Handler) queryAndStore(ctx context.Context, c Component, tok, code stri
 	return a, nil
 }
 
-// exchanged reads what code was exchanged for; called: after a failed
-// call, waiting (until ctx ends) while another exchange has it claimed.
-// A read error counts as nothing remembered.
-func (h *Handler) exchanged(ctx context.Context, component, code string, called bool) (platform.Authorizer, bool) {
-	for {
-		x, err := h.store.ExchangedCode(ctx, component, code)
-		if err != nil {
-			return platform.Authorizer{}, false
-		}
-		switch decide(x, called) {
-		case stepAnswer:
-			h.log.Info("callback: authorization code already exchanged; the stored authorizer answers", "component", component,
-				"authorizer", platform.AuthorizerID(component, x.Authorizer.AppID))
-			return x.Authorizer, true
-		case stepWait:
-			select {
-			case <-ctx.Done():
-				return platform.Authorizer{}, false
-			case <-time.After(pollInterval):
-			}
-		default:
-			return platform.Authorizer{}, false
-		}
-	}
+// reused logs an answer from an earlier exchange (never the code).
+func (h *Handler) reused(component string, a platform.Authorizer) {
+	h.log.Info("callback: authorization code already exchanged; the stored authorizer answers",
+		"component", component, "authorizer", platform.AuthorizerID(component, a.AppID))
 }
