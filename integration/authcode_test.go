@@ -22,11 +22,7 @@ import (
 //     api_query_auth, all three answered 200 with the authorizer;
 //   - no code is in Redis (only its SHA-256).
 func TestAuthCode_pushAndRedirect(t *testing.T) {
-	pc := newPathCounter(t)
-	e := newCompEnvWith(t, compPushEvery, authLifetime, map[string]any{"base_url": pc.URL})
-	u, _ := url.Parse(e.srv.URL)
-	pc.target.Store(u)
-	wait.For(t, 20*time.Second, "the component token", func() bool { return e.record().Valid() })
+	e, pc := newCountedCompEnv(t)
 	ctx := context.Background()
 	base := "/v1/components/" + compID + "/authorizations"
 
@@ -69,6 +65,19 @@ func TestAuthCode_pushAndRedirect(t *testing.T) {
 		t.Fatalf("%d api_query_auth calls for one code on three replicas, want 1", n)
 	}
 	e.checkNotInRedis(t, []string{push.AuthorizationCode, authCode})
+}
+
+// newCountedCompEnv is newCompEnvWith (authLifetime tokens) whose
+// components call the fake through a pathCounter, once the component
+// token is valid.
+func newCountedCompEnv(t *testing.T) (*compEnv, *pathCounter) {
+	t.Helper()
+	pc := newPathCounter(t)
+	e := newCompEnvWith(t, compPushEvery, authLifetime, map[string]any{"base_url": pc.URL})
+	u, _ := url.Parse(e.srv.URL)
+	pc.target.Store(u)
+	wait.For(t, 20*time.Second, "the component token", func() bool { return e.record().Valid() })
+	return e, pc
 }
 
 // concurrentRedirect posts code to p and checks it is answered with

@@ -102,11 +102,7 @@ func post(t *testing.T, p *harness.Process, path, body string, bearer ...string)
 //     the exchanged auth_code again answers its authorizer with no call;
 //     an unknown one is the upstream's 61010, answered 400.
 func TestPlatformRoutes_pageFlow(t *testing.T) {
-	pc := newPathCounter(t)
-	e := newCompEnvWith(t, compPushEvery, authLifetime, map[string]any{"base_url": pc.URL})
-	u, _ := url.Parse(e.srv.URL)
-	pc.target.Store(u)
-	wait.For(t, 20*time.Second, "the component token", func() bool { return e.record().Valid() })
+	e, pc := newCountedCompEnv(t)
 	leader, _ := e.cluster.WaitLeader(5*time.Second, nil)
 	var follower *harness.Process
 	for _, p := range e.procs {

@@ -22,7 +22,7 @@ import (
 //
 // What it does NOT do: take a claim over from a replica that died
 // mid-exchange before the claim expires (Config.Timeout): a delivery
-// waiting on it fails with errCodeBusy when its own timeout ends first.
+// waiting on it fails with ErrCodeBusy when its own timeout ends first.
 
 // CodeStore is what exchange needs of *platform.Store for exchanged codes.
 type CodeStore interface {
@@ -36,9 +36,10 @@ type CodeStore interface {
 // exchange has claimed.
 const pollInterval = 20 * time.Millisecond
 
-// errCodeBusy: another exchange of the code held it claimed until the
-// deadline.
-var errCodeBusy = errors.New("callback: another exchange of the authorization code did not finish in time")
+// ErrCodeBusy: another exchange of the code (another replica, usually)
+// held it claimed until the deadline; a retry is answered by its result.
+// An HTTP caller should answer it 503 (it is not Redis being down).
+var ErrCodeBusy = errors.New("callback: another exchange of the authorization code did not finish in time")
 
 // step is what exchange does next with a code.
 type step int
@@ -99,7 +100,7 @@ func (h *Handler) exchange(ctx context.Context, c Component, code string, authTi
 // await reads code until it is exchanged (done, with its authorizer) or
 // free to call (claim, "" when garbage in the key refuses a claim),
 // waiting while another exchange has it claimed, until ctx ends
-// (errCodeBusy).
+// (ErrCodeBusy).
 func (h *Handler) await(ctx context.Context, component, code string) (a platform.Authorizer, done bool, claim string, err error) {
 	claimTried := false
 	for {
@@ -123,7 +124,7 @@ func (h *Handler) await(ctx context.Context, component, code string) (a platform
 			claimTried = false
 			select {
 			case <-ctx.Done():
-				return platform.Authorizer{}, false, "", errCodeBusy
+				return platform.Authorizer{}, false, "", ErrCodeBusy
 			case <-time.After(pollInterval):
 			}
 		}
