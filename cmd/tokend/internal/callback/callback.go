@@ -18,6 +18,8 @@
 // unauthorized removes the authorizer and its credentials. Both within
 // Config.Timeout, answered "success" even when they fail (logged and
 // audited): WeChat's retries of a push would fail the same way.
+// A code is exchanged once for its two deliveries (the push and the
+// redirect, Handler.Authorize): see codes.go.
 //
 // What it does NOT do: store the first access token api_query_auth
 // returns (a token write needs the leader's fence: the leader fetches one
