@@ -99,13 +99,10 @@ func post(t *testing.T, p *harness.Process, path, body string, bearer ...string)
 //     answer tokens the upstream accepts and the stored refresh token,
 //     with no upstream call of theirs;
 //   - bad input gets 4xx JSON (or WeChat's errcode) and no upstream call;
-//     a used auth_code is the upstream's 61010, answered 400.
+//     the exchanged auth_code again answers its authorizer with no call;
+//     an unknown one is the upstream's 61010, answered 400.
 func TestPlatformRoutes_pageFlow(t *testing.T) {
-	pc := newPathCounter(t)
-	e := newCompEnvWith(t, compPushEvery, authLifetime, map[string]any{"base_url": pc.URL})
-	u, _ := url.Parse(e.srv.URL)
-	pc.target.Store(u)
-	wait.For(t, 20*time.Second, "the component token", func() bool { return e.record().Valid() })
+	e, pc := newCountedCompEnv(t)
 	leader, _ := e.cluster.WaitLeader(5*time.Second, nil)
 	var follower *harness.Process
 	for _, p := range e.procs {
@@ -228,7 +225,8 @@ func (e *compEnv) checkCompatRoutes(t *testing.T, pc *pathCounter, p *harness.Pr
 	}
 }
 
-// checkBadInput: refusals with no upstream call; a used auth_code is one
+// checkBadInput: refusals with no upstream call; the auth_code already
+// exchanged answers its authorizer with no call; an unknown one is one
 // call, refused 61010, answered 400.
 func (e *compEnv) checkBadInput(t *testing.T, pc *pathCounter, p *harness.Process, used string) {
 	t.Helper()
@@ -266,7 +264,11 @@ func (e *compEnv) checkBadInput(t *testing.T, pc *pathCounter, p *harness.Proces
 		t.Fatalf("bad input made %d api_query_auth and %d api_create_preauthcode calls", dq, dc)
 	}
 	code, m, raw := post(t, p, base+"/authorizations", `{"auth_code":"`+used+`"}`)
+	if code != 200 || m["appid"] != "wxroute01" || pc.count("api_query_auth") != q0 {
+		t.Fatalf("an exchanged auth_code again: %d %s, %d calls (want its authorizer, no call)", code, raw, pc.count("api_query_auth")-q0)
+	}
+	code, m, raw = post(t, p, base+"/authorizations", `{"auth_code":"queryauthcode@@@neverissued"}`)
 	if code != 400 || m["errcode"] != 61010.0 || pc.count("api_query_auth") != q0+1 {
-		t.Fatalf("a used auth_code: %d %s, %d calls", code, raw, pc.count("api_query_auth")-q0)
+		t.Fatalf("an unknown auth_code: %d %s, %d calls", code, raw, pc.count("api_query_auth")-q0)
 	}
 }

@@ -2,7 +2,9 @@
 // platform) mode: a component's newest component_verify_ticket
 // ({prefix}:cvt:<component>), its authorizers
 // ({prefix}:authorizers:<component>, with their refresh tokens) and the
-// leader's authorizer counts ({prefix}:authorizers_summary:<component>).
+// leader's authorizer counts ({prefix}:authorizers_summary:<component>),
+// and the authorization codes exchanged in the last hour
+// ({prefix}:authcode:<component>:<sha256 hex>, authcodes.go).
 // Authorizer tokens and tickets are ordinary credentials
 // ("<component>/<appid>", "<component>/<appid>:<kind>") kept with package
 // store's keys, fetch tickets and fenced writes; an authorizer's token is

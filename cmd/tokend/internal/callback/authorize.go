@@ -64,22 +64,6 @@ func (h *Handler) authorize(ctx context.Context, c Component, appid string, msg 
 	return err
 }
 
-// exchange calls api_query_auth with code and the component token stored
-// in Redis, and stores the authorizer it answers (authorization events,
-// and Handler.Authorize for the authorization redirect).
-func (h *Handler) exchange(ctx context.Context, c Component, code string, authTime time.Time) (platform.Authorizer, error) {
-	tok, err := h.componentToken(ctx, c.ID)
-	if err != nil {
-		return platform.Authorizer{}, err
-	}
-	g, err := c.Auth.QueryAuth(ctx, tok, code)
-	if err != nil {
-		return platform.Authorizer{}, err
-	}
-	a := platform.Authorizer{AppID: g.AppID, RefreshToken: g.RefreshToken, AuthTime: authTime, FuncInfo: g.FuncInfo}
-	return a, h.store.PutAuthorizers(ctx, c.ID, a)
-}
-
 // outcome logs and audits what an authorization event did.
 func (h *Handler) outcome(ctx context.Context, c Component, id, action string, err error, args ...any) {
 	outcome, code := "ok", 0

@@ -18,6 +18,8 @@
 // unauthorized removes the authorizer and its credentials. Both within
 // Config.Timeout, answered "success" even when they fail (logged and
 // audited): WeChat's retries of a push would fail the same way.
+// A code is exchanged once for its two deliveries (the push and the
+// redirect, Handler.Authorize): see codes.go.
 //
 // What it does NOT do: store the first access token api_query_auth
 // returns (a token write needs the leader's fence: the leader fetches one
@@ -77,6 +79,7 @@ type Store interface {
 	Record(ctx context.Context, app string) (store.Record, error)
 	PutAuthorizers(ctx context.Context, component string, list ...platform.Authorizer) error
 	RemoveAuthorizer(ctx context.Context, component, appid string, kinds []string) (bool, error)
+	CodeStore // exchanged codes (codes.go)
 }
 
 // Config configures a Handler. Store and at least one component are

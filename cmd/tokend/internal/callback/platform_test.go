@@ -21,8 +21,9 @@ import (
 // new upstream code, and the redirect's auth_code is exchanged and stored
 // as an authorized push stores it (refresh token, func_info, auth_time),
 // even when the request's context is already cancelled; the answer holds
-// no refresh token; a used code is the upstream's errcode; every exchange
-// is audited.
+// no refresh token; a used code answers the same authorizer without a
+// call; an unknown code is the upstream's errcode; every exchange is
+// audited.
 func TestHandler_preAuthCodeAndAuthorize(t *testing.T) {
 	ctx := context.Background()
 	audit := &auditLog{}
@@ -63,10 +64,15 @@ func TestHandler_preAuthCodeAndAuthorize(t *testing.T) {
 	if a := audit.last(); a.Action != "auth_code" || a.Outcome != "ok" || a.App != "op/wxpage1" {
 		t.Fatalf("audit %+v", a)
 	}
-	_, err = e.h.Authorize(ctx, "op", code, authTime)
+	queries := fake.AuthorizerStats(testAppID).QueryAuth
+	if a, err := e.h.Authorize(ctx, "op", code, authTime); err != nil || a.AppID != "wxpage1" || a.RefreshToken != "" ||
+		fake.AuthorizerStats(testAppID).QueryAuth != queries {
+		t.Fatalf("used auth_code: %v, %v (want the stored authorizer, no upstream call)", a, err)
+	}
+	_, err = e.h.Authorize(ctx, "op", "queryauthcode@@@neverissued", authTime)
 	var ue *upstream.Error
 	if !errors.As(err, &ue) || ue.Code != wechattest.CodeAuthCodeInvalid {
-		t.Fatalf("used auth_code: %v, want errcode %d", err, wechattest.CodeAuthCodeInvalid)
+		t.Fatalf("unknown auth_code: %v, want errcode %d", err, wechattest.CodeAuthCodeInvalid)
 	}
 	if a := audit.last(); a.Outcome != "failed" || a.Errcode != wechattest.CodeAuthCodeInvalid {
 		t.Fatalf("audit %+v", a)
