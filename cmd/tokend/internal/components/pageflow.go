@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/callback"
 	"github.com/tokend/tokend/cmd/tokend/internal/compat"
 	"github.com/tokend/tokend/cmd/tokend/internal/errcodes"
 	"github.com/tokend/tokend/refresher/openplatform"
@@ -128,12 +129,15 @@ func checkAuthCode(code string) string {
 func (rt *Routes) platformError(w http.ResponseWriter, r *http.Request, id, op string, err error) {
 	var ue *upstream.Error
 	switch {
+	case errors.Is(err, callback.ErrCodeBusy):
+		w.Header().Set("Retry-After", "1")
+		rt.api.Error(w, http.StatusServiceUnavailable, "another delivery of this auth_code is being exchanged (the authorized push, or another replica); retry: the answer is its result")
 	case errors.Is(err, openplatform.ErrNoComponentToken):
 		rt.api.Error(w, http.StatusServiceUnavailable, "no valid component token: the component waits for a component_verify_ticket (see GET /v1/status)")
 	case op == "api_query_auth" && errors.As(err, &ue) && (ue.Code == codeAuthCodeInvalid || ue.Code == codeAuthCodeExpired):
 		rt.api.JSON(w, http.StatusBadRequest, platformRefusal{
-			Error: fmt.Sprintf("%s refused the auth_code (errcode %d): invalid, used or expired. If WeChat's authorized push for this "+
-				"authorization came first, the authorizer is already stored (GET /v1/components/%s/authorizers); else start the authorization again", op, ue.Code, id),
+			Error: fmt.Sprintf("%s refused the auth_code (errcode %d): invalid, used or expired (a code tokend "+
+				"exchanged itself, by the authorized push or an earlier request, is answered from Redis for an hour); start the authorization again", op, ue.Code),
 			Errcode: ue.Code})
 	case errors.As(err, &ue) && ue.Code != 0:
 		rt.api.JSON(w, http.StatusBadGateway, platformRefusal{

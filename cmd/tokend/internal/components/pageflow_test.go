@@ -3,12 +3,14 @@ package components_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/cmd/tokend/internal/callback"
 	"github.com/tokend/tokend/cmd/tokend/internal/httpapi"
 	"github.com/tokend/tokend/refresher/openplatform"
 	"github.com/tokend/tokend/refresher/upstream"
@@ -109,6 +111,7 @@ func TestPlatformRoutes(t *testing.T) {
 		{&upstream.Error{Code: 61004}, 502, 61004},
 		{&upstream.Error{Message: "connection refused", Class: upstream.ClassRetry}, 502, 0},
 		{errors.New("store: redis down"), 503, 0},
+		{fmt.Errorf("exchange: %w", callback.ErrCodeBusy), 503, 0},
 	} {
 		fp.set(c.err)
 		for _, path := range []string{"/v1/components/op/authorizations", "/v1/components/op/preauthcode"} {
@@ -118,6 +121,9 @@ func TestPlatformRoutes(t *testing.T) {
 				if strings.HasSuffix(path, "preauthcode") {
 					want = 502 // not a code of the caller's
 				}
+			}
+			if busy := errors.Is(c.err, callback.ErrCodeBusy); busy && !strings.Contains(r.raw, "retry") {
+				t.Errorf("%s with %v: %s, want a retry hint", path, c.err, r.raw)
 			}
 			if r.code != want || r.body["error"] == nil || (c.errcode != 0 && r.body["errcode"] != c.errcode) {
 				t.Errorf("%s with %v: %d %s, want %d errcode %v", path, c.err, r.code, r.raw, want, c.errcode)
