@@ -33,11 +33,16 @@ func TestProxy_mounted(t *testing.T) {
 		c.Proxy = ProxyConfig{Enabled: true, Upstreams: map[string]string{"mp": up.URL}}
 	})
 	e.writeToken(t, "mp", "tok-A")
+	leader := make(chan struct{})
 	go func() { // the leader: answers the report of tok-A with tok-B
+		defer close(leader)
 		if _, ok := wait.Poll(5*time.Second, func() bool { return e.pendingOf("mp") == "tok-A" }); ok {
 			e.writeToken(t, "mp", "tok-B")
 		}
 	}()
+	// The write may still be finishing when the proxied call has its answer:
+	// the store must outlive it.
+	defer func() { <-leader }()
 	r := e.do(t, "GET", "/cgi-bin/user/info?access_token=tok-A&openid=o", "", "")
 	if r.body["errcode"] != 0.0 || r.body["path"] != "/cgi-bin/user/info" {
 		t.Fatalf("proxied call: %d %s", r.code, r.raw)
