@@ -77,6 +77,10 @@ type PathStats struct {
 	Reports    int64
 	FirstDead  time.Time
 	LastDead   time.Time
+	// Late counts values the protected API refused as expired although
+	// they lived when the read began (CheckWeChatAPI library readers): the
+	// reader's own delay between reading and using, not a dead value.
+	Late int64
 	// MaxGap is the longest time one reader went without a valid value.
 	MaxGap time.Duration
 	// MaxStall is the longest a reader started its next read later than
@@ -107,9 +111,9 @@ func (s Stats) MaxStall() time.Duration { return max(s.Get.MaxStall, s.Lib.MaxSt
 
 // String summarises the figures for t.Logf.
 func (s Stats) String() string {
-	return fmt.Sprintf("reads get=%d lib=%d, dead get=%d %v lib=%d %v, empty get=%d lib=%d, errors get=%d lib=%d, reports=%d, max gap get=%s lib=%s, max stall %s, distinct tokens=%d, rollovers=%d",
+	return fmt.Sprintf("reads get=%d lib=%d, dead get=%d %v lib=%d %v, empty get=%d lib=%d, errors get=%d lib=%d, reports=%d, late lib=%d, max gap get=%s lib=%s, max stall %s, distinct tokens=%d, rollovers=%d",
 		s.Get.Reads, s.Lib.Reads, s.Get.Dead, s.Get.DeadByCode, s.Lib.Dead, s.Lib.DeadByCode,
-		s.Get.Empty, s.Lib.Empty, s.Get.Errors, s.Lib.Errors, s.Get.Reports+s.Lib.Reports,
+		s.Get.Empty, s.Lib.Empty, s.Get.Errors, s.Lib.Errors, s.Get.Reports+s.Lib.Reports, s.Lib.Late,
 		s.Get.MaxGap.Round(time.Millisecond), s.Lib.MaxGap.Round(time.Millisecond), s.MaxStall().Round(time.Millisecond),
 		s.Tokens, len(s.Rollovers))
 }
@@ -236,6 +240,9 @@ const (
 	readEmpty
 	readError
 	readDead
+	// readLate: the API refused as expired a value that lived when the
+	// read began (the reader stalled between reading and using it).
+	readLate
 )
 
 func (c *Checker) run(ctx context.Context, lib bool) {
@@ -289,6 +296,10 @@ func (c *Checker) count(lib bool, tok string, res readResult, code int, now time
 		ps.Empty++
 	case readError:
 		ps.Errors++
+	case readLate:
+		ps.Reads++
+		ps.Late++
+		c.tokens[tok] = true
 	case readDead:
 		ps.Reads++
 		ps.Dead++
@@ -369,6 +380,9 @@ func (c *Checker) readOnce(ctx context.Context, lib bool) (string, readResult, i
 		var err error
 		if code, err = c.callbackIP(rctx, tok); err != nil {
 			return "", readError, 0
+		}
+		if code == wechattest.CodeExpired && aliveAt(c.cfg.Server.CheckToken(tok), start) {
+			return tok, readLate, code
 		}
 	} else {
 		code = c.judge(tok, start)
