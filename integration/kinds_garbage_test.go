@@ -8,6 +8,7 @@ import (
 
 	"github.com/tokend/tokend/integration/wait"
 	"github.com/tokend/tokend/refresher/wechat/wechattest"
+	"github.com/tokend/tokend/store/fleet"
 )
 
 // htmlPage is a proxy's error page answered with HTTP 200.
@@ -93,18 +94,24 @@ func garbageOnce(e *kindEnv, c cred, g namedFault) {
 	if !before.Valid() {
 		wait.For(t, 10*time.Second, c.id+" valid before "+g.name, func() bool { before = e.record(c.id); return before.Valid() })
 	}
-	f0 := e.srv.Audit().Faults
+	f0, since := e.srv.Audit().Faults, time.Now()
 	e.srv.SetFault(g.fault)
 	defer e.srv.ClearFault()
 	if err := e.st.Report(ctx, c.id, before.Token); err != nil {
 		t.Fatal(err)
 	}
+	// The error shows in a status until the retry succeeds, which can be
+	// over before a stalled test process looks (CI beside other builds):
+	// the audit trail's failed refresh entry is looked at too.
 	var lastErr string
 	answered := wait.For(t, garbageWait, fmt.Sprintf("%s answered %s", c.ep, g.name), func() bool {
 		for _, o := range e.creds {
 			if s := e.status(o.id); o.ep == c.ep && s.LastError != "" {
 				lastErr = s.LastError
 			}
+		}
+		if lastErr == "" {
+			lastErr = e.failedRefresh(ctx, c.ep, since)
 		}
 		return e.srv.Audit().Faults > f0 && lastErr != ""
 	})
@@ -122,6 +129,27 @@ func garbageOnce(e *kindEnv, c cred, g namedFault) {
 	if c.lifeLo == c.lifeHi && after.Token != before.Token && c.live(e.srv, before.Token) {
 		t.Errorf("%s after %s on %s: the stored value changed while the old one still lives", c.id, g.name, c.ep)
 	}
+}
+
+// failedRefresh is the first failed refresh in the audit trail since
+// since (less a second of clock slack) of a credential of endpoint ep,
+// as "audit: <outcome> <errcode>", or "".
+func (e *kindEnv) failedRefresh(ctx context.Context, ep string, since time.Time) string {
+	entries, err := fleet.New(e.st).RecentAudit(ctx, 200)
+	if err != nil {
+		return ""
+	}
+	for _, a := range entries {
+		if a.Action != "refresh" || a.Outcome == "ok" || a.Outcome == "rejected_write" || a.Time.Before(since.Add(-time.Second)) {
+			continue
+		}
+		for _, o := range e.creds {
+			if o.ep == ep && o.id == a.App {
+				return fmt.Sprintf("audit: %s %d", a.Outcome, a.Errcode)
+			}
+		}
+	}
+	return ""
 }
 
 // status is the fake's verdict on v as c's kind of value.
