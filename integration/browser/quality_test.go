@@ -250,7 +250,12 @@ func checkKeyboard(t *testing.T, b *browser) {
 // back.
 func checkGuideLink(t *testing.T, b *browser, followerAddr string) {
 	t.Helper()
-	b.do(10*time.Second, "follow the error link", chromedp.Click(`tr[data-credential="`+app+`"] a.label`))
+	// Clicked in the page in one step: the console re-renders its rows on
+	// every poll, and a node found by one DevTools call may be gone by the
+	// next (CI: "Could not find node with given id").
+	if !eval[bool](b, `(() => { const a = document.querySelector('tr[data-credential="`+app+`"] a.label'); if (!a) return false; a.click(); return true })()`) {
+		t.Fatal("browser: no error link to follow")
+	}
 	b.waitJS(10*time.Second, "the guide entry of 40164", `location.pathname === "/ui/errcodes" && location.hash === "#wechat-40164" &&
 		document.querySelector("#wechat-40164:target") && document.querySelector("#wechat-40164").textContent.includes("egress IP") &&
 		document.querySelector("#wechat-40164").getBoundingClientRect().top < innerHeight`)
